@@ -1,0 +1,177 @@
+"""Model and data arguments shared by every method (fine-tuning, MTKD, self-distillation)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+ON_BAD_AUDIO = ("fail", "skip")
+
+
+def _parse_json_field(value: Any, name: str) -> Any:
+    """Dict-valued fields arrive from YAML/CLI as JSON strings (HfArgumentParser has no dict type)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{name} must be a JSON object, got {value!r}: {err}") from err
+    return value
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: Optional[str] = field(
+        default=None,
+        metadata={"help": "Hub id or local path of the student, loaded with AutoModelForAudioClassification.from_pretrained."},
+    )
+    model_type: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "Build the student from a fresh config of this model_type (e.g. wav2vec2, hubert, wavlm, "
+            "data2vec-audio) instead of from_pretrained; combine with config_overrides for tiny models."
+        },
+    )
+    config_overrides: Optional[Union[dict, str]] = field(
+        default=None,
+        metadata={"help": "JSON object of config attributes to set, e.g. {\"hidden_size\": 32, \"num_hidden_layers\": 2}."},
+    )
+    feature_extractor_name: Optional[str] = field(
+        default=None,
+        metadata={"help": "Hub id or local path of the feature extractor; defaults to model_name_or_path."},
+    )
+    freeze_feature_encoder: bool = field(
+        default=True, metadata={"help": "Freeze the convolutional feature encoder (the papers do)."}
+    )
+    cache_dir: Optional[str] = field(default=None, metadata={"help": "Where from_pretrained caches downloads."})
+    model_revision: str = field(default="main", metadata={"help": "Model revision (branch, tag or commit) on the Hub."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow custom modelling code from the Hub. Off by default for safety."}
+    )
+
+    def __post_init__(self):
+        if (self.model_name_or_path is None) == (self.model_type is None):
+            raise ValueError("Give exactly one of model_name_or_path (pretrained) or model_type (fresh config).")
+        self.config_overrides = _parse_json_field(self.config_overrides, "config_overrides")
+        if self.config_overrides is not None and not isinstance(self.config_overrides, dict):
+            raise ValueError(f"config_overrides must be a mapping, got {type(self.config_overrides).__name__}.")
+
+
+@dataclass
+class DataArguments:
+    # Where the data comes from: exactly one source.
+    demo_corpus: bool = field(
+        default=False, metadata={"help": "Use the embedded offline demo corpus (en/fi/fr, 4 emotions), built on first use."}
+    )
+    dataset_name: Optional[str] = field(
+        default=None, metadata={"help": "Name or path passed to datasets.load_dataset (Hub dataset, script or local folder)."}
+    )
+    dataset_config_name: Optional[str] = field(default=None, metadata={"help": "Configuration name for load_dataset."})
+    data_dir: Optional[str] = field(
+        default=None,
+        metadata={"help": "An audiofolder: a folder with metadata.csv (file_name, label, optional language, speaker, split)."},
+    )
+    dataset_path: Optional[str] = field(default=None, metadata={"help": "A folder written by Dataset(Dict).save_to_disk."})
+    corpus: Optional[str] = field(
+        default=None, metadata={"help": "A native corpus reader (iemocap, fesc, cafe, demos, meld, emodb, ravdess, crema_d)."}
+    )
+    corpus_root: Optional[str] = field(default=None, metadata={"help": "Root folder of the corpus named by --corpus."})
+    corpus_options: Optional[Union[dict, str]] = field(
+        default=None, metadata={"help": "JSON object of reader options, e.g. {\"merge_excited\": true}."}
+    )
+
+    # Columns.
+    audio_column_name: str = field(default="audio", metadata={"help": "Column holding the audio."})
+    label_column_name: str = field(default="label", metadata={"help": "Column holding the emotion (name or class id)."})
+    language_column_name: Optional[str] = field(
+        default="language", metadata={"help": "Column holding the language tag; used for per-language metrics and MTKD."}
+    )
+    speaker_column_name: Optional[str] = field(
+        default="speaker", metadata={"help": "Column holding the speaker id; used for speaker-independent splits."}
+    )
+    split_column_name: Optional[str] = field(
+        default="split", metadata={"help": "Column holding train/validation/test, if the data carries its own split."}
+    )
+
+    # Labels.
+    labels: Optional[list[str]] = field(
+        default=None,
+        metadata={"help": "Emotion names to keep, in class-id order. Default: every label found, sorted."},
+    )
+    label_map: Optional[Union[dict, str]] = field(
+        default=None, metadata={"help": "JSON object renaming labels before selection, e.g. {\"excited\": \"happy\"}."}
+    )
+    drop_unlisted_labels: bool = field(
+        default=True,
+        metadata={"help": "Drop rows whose label is not in `labels` (counted and logged); if false they are an error."},
+    )
+    languages: Optional[list[str]] = field(
+        default=None, metadata={"help": "Keep only these languages (e.g. a monolingual FT-Mono run)."}
+    )
+
+    # Splits.
+    train_split_name: str = field(default="train", metadata={"help": "Name of the training split."})
+    validation_split_name: str = field(default="validation", metadata={"help": "Name of the validation split."})
+    test_split_name: str = field(default="test", metadata={"help": "Name of the test split."})
+    fold_column_name: Optional[str] = field(
+        default=None, metadata={"help": "Column defining leave-one-group-out folds (e.g. session or speaker)."}
+    )
+    test_fold: Optional[str] = field(
+        default=None, metadata={"help": "Value of fold_column_name held out as the test set."}
+    )
+    validation_fold: Optional[str] = field(
+        default=None,
+        metadata={"help": "Value of fold_column_name used for validation; default: speakers drawn from the training folds."},
+    )
+    validation_fraction: float = field(
+        default=0.15,
+        metadata={"help": "Share of training speakers (or rows, without a speaker column) moved to validation when the data has no validation split."},
+    )
+    split_seed: int = field(default=0, metadata={"help": "Seed for the speaker draw that makes missing splits."})
+
+    # Audio.
+    max_duration_seconds: float = field(default=6.0, metadata={"help": "Crop clips longer than this."})
+    random_crop: bool = field(
+        default=False,
+        metadata={"help": "Crop training clips at a random offset each epoch instead of keeping the start (augmentation)."},
+    )
+    on_bad_audio: str = field(
+        default="fail",
+        metadata={"help": "What to do with a file that cannot be decoded or is empty/non-finite: 'fail' or 'skip' (counted)."},
+    )
+    preprocessing_num_workers: Optional[int] = field(default=None, metadata={"help": "Processes for datasets.map."})
+    max_train_samples: Optional[int] = field(default=None, metadata={"help": "Truncate the training set (debugging)."})
+    max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Truncate validation and test sets (debugging)."})
+
+    def __post_init__(self):
+        sources = {
+            "demo_corpus": self.demo_corpus,
+            "dataset_name": self.dataset_name,
+            "data_dir": self.data_dir,
+            "dataset_path": self.dataset_path,
+            "corpus": self.corpus,
+        }
+        given = [name for name, value in sources.items() if value]
+        if len(given) != 1:
+            raise ValueError(
+                "Give exactly one data source among demo_corpus, dataset_name, data_dir, dataset_path, corpus; "
+                f"got {given or 'none'}."
+            )
+        if self.corpus and not self.corpus_root:
+            raise ValueError("corpus needs corpus_root (the folder of your local copy).")
+        self.label_map = _parse_json_field(self.label_map, "label_map")
+        self.corpus_options = _parse_json_field(self.corpus_options, "corpus_options")
+        if self.on_bad_audio not in ON_BAD_AUDIO:
+            raise ValueError(f"on_bad_audio must be one of {ON_BAD_AUDIO}, got {self.on_bad_audio!r}.")
+        if self.max_duration_seconds <= 0:
+            raise ValueError(f"max_duration_seconds must be > 0, got {self.max_duration_seconds}.")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}.")
+        if self.validation_split_name == self.test_split_name:
+            raise ValueError("validation_split_name and test_split_name must differ: never select models on the test set.")
+        if self.validation_fold is not None and self.validation_fold == self.test_fold:
+            raise ValueError("validation_fold and test_fold must differ: never select models on the test set.")
+        if self.test_fold is not None and not self.fold_column_name:
+            raise ValueError("test_fold needs fold_column_name.")
+        if self.labels is not None and len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels has duplicates: {self.labels}.")

@@ -1,0 +1,89 @@
+"""Decoding one clip: any container/codec FFmpeg reads, resampled and downmixed on decode.
+
+torchcodec (the decoder `datasets.Audio` itself uses) resamples with FFmpeg's swresample
+and downmixes to mono in the same call, which is both faster and more faithful than
+decoding at the native rate and resampling afterwards in Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class AudioDecodeError(ValueError):
+    """A clip that cannot be used: unreadable, empty, or with non-finite samples. Names the file."""
+
+
+def describe_source(audio: Any) -> str:
+    """A human-readable name for an audio cell (path when known)."""
+    if isinstance(audio, dict):
+        if audio.get("path"):
+            return str(audio["path"])
+        if audio.get("bytes") is not None:
+            return f"<{len(audio['bytes'])} bytes of embedded audio>"
+        if audio.get("array") is not None:
+            return "<in-memory array>"
+    if isinstance(audio, (str, bytes)):
+        return audio if isinstance(audio, str) else f"<{len(audio)} bytes>"
+    return repr(audio)[:80]
+
+
+def decode_audio(audio: Any, sampling_rate: int) -> np.ndarray:
+    """Return a float32 mono waveform at `sampling_rate` from a datasets audio cell.
+
+    Accepts a path, raw bytes, or a dict with path/bytes (datasets `Audio(decode=False)`)
+    or array/sampling_rate (an already-decoded cell). Raises AudioDecodeError naming the file.
+    """
+    from torchcodec.decoders import AudioDecoder
+
+    name = describe_source(audio)
+    try:
+        if isinstance(audio, dict) and audio.get("array") is not None:
+            waveform = _from_array(audio["array"], audio.get("sampling_rate"), sampling_rate)
+        else:
+            source = audio
+            if isinstance(audio, dict):
+                source = audio["bytes"] if audio.get("bytes") is not None else audio.get("path")
+            if source is None:
+                raise AudioDecodeError("no path and no bytes")
+            if isinstance(source, (bytes, bytearray)):
+                source = bytes(source)
+            samples = AudioDecoder(source, sample_rate=sampling_rate, num_channels=1).get_all_samples()
+            waveform = samples.data[0].numpy().astype(np.float32, copy=False)
+    except AudioDecodeError as err:
+        raise AudioDecodeError(f"{name}: {err}") from err
+    except (RuntimeError, ValueError, OSError) as err:
+        # torchcodec reports every FFmpeg failure (corrupt header, empty file, no frames) as RuntimeError.
+        raise AudioDecodeError(f"{name}: cannot decode audio ({err})") from err
+    if waveform.size == 0:
+        raise AudioDecodeError(f"{name}: zero-length clip")
+    if not np.isfinite(waveform).all():
+        raise AudioDecodeError(f"{name}: contains NaN or infinite samples")
+    return waveform
+
+
+def _from_array(array: Any, source_rate: int | None, target_rate: int) -> np.ndarray:
+    waveform = np.asarray(array, dtype=np.float32)
+    if waveform.ndim == 2:  # (channels, time) or (time, channels): average the shorter axis
+        channel_axis = 0 if waveform.shape[0] <= waveform.shape[1] else 1
+        waveform = waveform.mean(axis=channel_axis)
+    if waveform.ndim != 1:
+        raise AudioDecodeError(f"expected a 1-D or 2-D array, got shape {waveform.shape}")
+    if source_rate is None:
+        raise AudioDecodeError("array given without sampling_rate")
+    if source_rate != target_rate and waveform.size:
+        import torch
+        import torchaudio.functional as F
+
+        waveform = F.resample(torch.from_numpy(np.ascontiguousarray(waveform)), source_rate, target_rate).numpy()
+    return waveform
+
+
+def crop(waveform: np.ndarray, max_samples: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Keep at most `max_samples`: the start, or a random window when `rng` is given."""
+    if waveform.shape[-1] <= max_samples:
+        return waveform
+    start = 0 if rng is None else int(rng.integers(0, waveform.shape[-1] - max_samples + 1))
+    return waveform[start : start + max_samples]

@@ -1,0 +1,65 @@
+"""Load the raw labelled speech from wherever the user keeps it, as a DatasetDict."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+
+from ..arguments import DataArguments
+
+logger = logging.getLogger(__name__)
+
+
+def load_raw_dataset(data_args: DataArguments) -> DatasetDict:
+    """One DatasetDict from the single source named in `data_args` (see DataArguments)."""
+    if data_args.demo_corpus:
+        from .demo_corpus import build_demo_corpus
+
+        dataset = _load_audiofolder(str(build_demo_corpus()))
+    elif data_args.data_dir:
+        dataset = _load_audiofolder(data_args.data_dir)
+    elif data_args.dataset_path:
+        if not os.path.isdir(data_args.dataset_path):
+            raise FileNotFoundError(f"dataset_path {data_args.dataset_path!r} is not a folder written by save_to_disk.")
+        dataset = load_from_disk(data_args.dataset_path)
+    elif data_args.corpus:
+        from ..corpora import load_corpus
+
+        dataset = load_corpus(data_args.corpus, data_args.corpus_root, **(data_args.corpus_options or {}))
+    else:
+        dataset = load_dataset(data_args.dataset_name, data_args.dataset_config_name)
+    if isinstance(dataset, Dataset):
+        dataset = DatasetDict({data_args.train_split_name: dataset})
+    _check_columns(dataset, data_args)
+    return dataset
+
+
+def _load_audiofolder(data_dir: str) -> DatasetDict:
+    metadata = os.path.join(data_dir, "metadata.csv")
+    if not os.path.isfile(metadata):
+        raise FileNotFoundError(
+            f"data_dir {data_dir!r} has no metadata.csv; an audiofolder needs metadata.csv with the columns "
+            "file_name and label (optional: language, speaker, split)."
+        )
+    # drop_labels: the label comes from metadata.csv, never from folder names.
+    return load_dataset("audiofolder", data_dir=data_dir, drop_labels=True)
+
+
+def _check_columns(dataset: DatasetDict, data_args: DataArguments) -> None:
+    for split, ds in dataset.items():
+        for flag in ("audio_column_name", "label_column_name"):
+            column = getattr(data_args, flag)
+            if column not in ds.column_names:
+                raise ValueError(
+                    f"Column {column!r} (--{flag}) not found in split {split!r}; its columns are {ds.column_names}."
+                )
+    if data_args.languages:
+        column = data_args.language_column_name
+        for split, ds in dataset.items():
+            if not column or column not in ds.column_names:
+                raise ValueError(
+                    f"--languages needs a language column, but {column!r} (--language_column_name) is not in split "
+                    f"{split!r}; its columns are {ds.column_names}."
+                )

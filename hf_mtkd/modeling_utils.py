@@ -1,0 +1,113 @@
+"""Build or load audio-classification models and their feature extractors."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModelForAudioClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+    Wav2Vec2FeatureExtractor,
+)
+
+from .arguments import ModelArguments
+
+logger = logging.getLogger(__name__)
+
+# Model types whose raw-waveform front end is a wav2vec2-style feature extractor.
+WAV2VEC2_FAMILY = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "wav2vec2-conformer", "sew", "sew-d", "unispeech", "unispeech-sat")
+
+
+def label_config_kwargs(label_names: list[str]) -> dict:
+    """num_labels / id2label / label2id, so that pipeline() answers with emotion names."""
+    return {
+        "num_labels": len(label_names),
+        "id2label": {i: name for i, name in enumerate(label_names)},
+        "label2id": {name: i for i, name in enumerate(label_names)},
+    }
+
+
+def default_feature_extractor(config: PretrainedConfig):
+    """The extractor a freshly configured model needs (no checkpoint to load one from)."""
+    if config.model_type in WAV2VEC2_FAMILY:
+        # wav2vec2 convention: group-norm encoders (base) get no attention mask, layer-norm ones (large) do.
+        return Wav2Vec2FeatureExtractor(
+            feature_size=1,
+            sampling_rate=16000,
+            padding_value=0.0,
+            do_normalize=True,
+            return_attention_mask=getattr(config, "feat_extract_norm", "group") == "layer",
+        )
+    from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
+    import transformers
+
+    class_name = FEATURE_EXTRACTOR_MAPPING_NAMES.get(config.model_type)
+    if class_name is None:
+        raise ValueError(f"No default feature extractor for model_type {config.model_type!r}; set feature_extractor_name.")
+    return getattr(transformers, class_name)()
+
+
+def _hub_kwargs(model_args: ModelArguments) -> dict:
+    return {
+        "cache_dir": model_args.cache_dir,
+        "revision": model_args.model_revision,
+        "trust_remote_code": model_args.trust_remote_code,
+    }
+
+
+def load_pretrained(cls, name_or_path: str, what: str, **kwargs):
+    """from_pretrained with an error that says which model was asked for.
+
+    A missing local checkpoint must never turn into a freshly initialised model.
+    """
+    looks_local = os.path.isabs(name_or_path) or name_or_path.startswith(".") or name_or_path.count("/") > 1
+    if looks_local and not os.path.exists(name_or_path):
+        raise FileNotFoundError(f"{what}: {name_or_path!r} does not exist.")
+    try:
+        return cls.from_pretrained(name_or_path, **kwargs)
+    except OSError as err:
+        raise OSError(f"{what}: could not load {name_or_path!r} ({err})") from err
+
+
+def load_feature_extractor(model_args: ModelArguments, config: PretrainedConfig | None = None):
+    name = model_args.feature_extractor_name or model_args.model_name_or_path
+    if name is not None:
+        return load_pretrained(AutoFeatureExtractor, name, "feature extractor", **_hub_kwargs(model_args))
+    return default_feature_extractor(config)
+
+
+def build_student(model_args: ModelArguments, label_names: list[str]) -> tuple[PreTrainedModel, object]:
+    """The student (from a checkpoint, or a fresh config) and its feature extractor."""
+    labels = label_config_kwargs(label_names)
+    if model_args.model_name_or_path is not None:
+        config = load_pretrained(AutoConfig, model_args.model_name_or_path, "student config", **_hub_kwargs(model_args))
+        for key, value in (model_args.config_overrides or {}).items():
+            setattr(config, key, value)
+        config.update(labels)
+        model = load_pretrained(
+            AutoModelForAudioClassification,
+            model_args.model_name_or_path,
+            "student",
+            config=config,
+            # A checkpoint fine-tuned on another label set keeps its encoder; the head is re-initialised.
+            ignore_mismatched_sizes=True,
+            **_hub_kwargs(model_args),
+        )
+    else:
+        config = AutoConfig.for_model(model_args.model_type, **(model_args.config_overrides or {}), **labels)
+        model = AutoModelForAudioClassification.from_config(config)
+    feature_extractor = load_feature_extractor(model_args, model.config)
+    if model_args.freeze_feature_encoder:
+        freeze_feature_encoder(model)
+    return model, feature_extractor
+
+
+def freeze_feature_encoder(model: PreTrainedModel) -> None:
+    if hasattr(model, "freeze_feature_encoder"):
+        model.freeze_feature_encoder()
+    else:
+        logger.warning("%s has no convolutional feature encoder to freeze; freeze_feature_encoder ignored.", type(model).__name__)

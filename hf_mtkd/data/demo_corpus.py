@@ -126,12 +126,12 @@ _VARIANTS = {
 _SPLITS = ("train",) * 4 + ("validation", "test")
 
 # Shift of each emotion from neutral, before language scaling: rate and range in percent
-# of espeak-ng's default, pitch in percent relative change, volume in percent of default.
+# of espeak-ng's default, pitch in percent (relative), volume in dB.
 _EMOTION_PROFILES = {
-    "angry": {"rate": 15.0, "pitch": 10.0, "range": 60.0, "volume": 30.0},
-    "happy": {"rate": 8.0, "pitch": 35.0, "range": 45.0, "volume": 10.0},
+    "angry": {"rate": 15.0, "pitch": 10.0, "range": 60.0, "volume": 3.0},
+    "happy": {"rate": 8.0, "pitch": 35.0, "range": 45.0, "volume": 1.0},
     "neutral": {"rate": 0.0, "pitch": 0.0, "range": 0.0, "volume": 0.0},
-    "sad": {"rate": -22.0, "pitch": -18.0, "range": -45.0, "volume": -25.0},
+    "sad": {"rate": -22.0, "pitch": -18.0, "range": -45.0, "volume": -3.0},
 }
 # Per-language scale of the emotion shifts (see the module docstring).
 _LANGUAGE_STYLE = {
@@ -139,11 +139,14 @@ _LANGUAGE_STYLE = {
     "fi": {"rate": 1.3, "pitch": 0.6, "range": 0.6, "volume": 1.3},
     "fr": {"rate": 0.7, "pitch": 1.3, "range": 1.3, "volume": 1.0},
 }
-# Neutral volume leaves headroom for loud emotions (espeak-ng saturates above ~130 %).
-_NEUTRAL_VOLUME = 85.0
-# Standard deviations of the random offsets (same units as the profiles).
+# SSML volume (percent of espeak-ng's default) of neutral speech: espeak-ng peaks near full
+# scale and clips above ~130 %, so neutral is set low enough that loud emotions plus the
+# random gain stay mostly unclipped.
+_NEUTRAL_VOLUME = 50.0
+# Standard deviations of the random offsets (units as in the profiles; gain in dB, applied
+# to the waveform after synthesis).
 _SPEAKER_SD = {"rate": 7.0, "pitch": 12.0, "range": 12.0, "gain_db": 2.0}
-_CLIP_SD = {"rate": 7.0, "pitch": 9.0, "range": 18.0, "volume": 9.0, "gain_db": 2.0}
+_CLIP_SD = {"rate": 7.0, "pitch": 9.0, "range": 18.0, "gain_db": 1.5}
 _SNR_DB = (15.0, 30.0)
 _PAD_S = (0.05, 0.25)
 
@@ -208,10 +211,10 @@ def _plan(seed: int) -> list[_Clip]:
                     rate = 100.0 + style["rate"] * shift["rate"] + spk["rate"] + clip["rate"]
                     pitch = style["pitch"] * shift["pitch"] + spk["pitch"] + clip["pitch"]
                     range_ = 100.0 + style["range"] * shift["range"] + spk["range"] + clip["range"]
-                    volume = _NEUTRAL_VOLUME + style["volume"] * shift["volume"] + clip["volume"]
+                    volume = _NEUTRAL_VOLUME * 10.0 ** (style["volume"] * shift["volume"] / 20.0)
                     ssml = (
                         f'<speak><prosody rate="{max(rate, 40.0):.0f}%" pitch="{pitch:+.0f}%" '
-                        f'range="{max(range_, 10.0):.0f}%" volume="{min(max(volume, 20.0), 130.0):.0f}%">'
+                        f'range="{max(range_, 10.0):.0f}%" volume="{volume:.0f}%">'
                         f"{escape(text)}</prosody></speak>"
                     )
                     clips.append(

@@ -56,11 +56,11 @@ def format_comparison_table(results_by_model: Mapping[str, Mapping[str, Any]]) -
     blocks = {m: dict(_blocks(r)) for m, r in results_by_model.items()}
     languages = sorted({lang for b in blocks.values() for lang in b if lang != OVERALL})
 
-    top = ["", ""]
     sub = ["language", "n"]
+    groups = []
     for m in models:
         level = _level(results_by_model[m])
-        top += [m, ""]
+        groups.append((m, len(sub), 2))
         sub += [f"UR [{level} CI]", f"WR [{level} CI]"]
 
     rows = []
@@ -75,7 +75,7 @@ def format_comparison_table(results_by_model: Mapping[str, Mapping[str, Any]]) -
                 row += [_with_ci(block["UR"], block.get("UR_ci")), _with_ci(block["WR"], block.get("WR_ci"))]
         rows.append(row)
 
-    lines = _grid([top, sub], rows, left_columns=1)
+    lines = _grid([sub], rows, left_columns=1, groups=groups)
     lines += _footer(results_by_model[models[0]])
     return "\n".join(lines)
 
@@ -128,22 +128,40 @@ def _with_ci(value: float, ci: list[float] | None) -> str:
     return f"{_pct(value)} [{_pct(ci[0])}, {_pct(ci[1])}]"
 
 
-def _grid(headers: list[list[str]], rows: list[list[str]], left_columns: int) -> list[str]:
+def _grid(
+    headers: list[list[str]],
+    rows: list[list[str]],
+    left_columns: int,
+    groups: list[tuple[str, int, int]] | None = None,
+) -> list[str]:
     """Aligned text rows: the first ``left_columns`` left-aligned, the rest right-aligned.
 
-    A rule goes under the header and above the last row (``overall``).
+    ``groups`` are ``(label, first_column, n_columns)`` spans centred on a line above the
+    headers. A rule goes under the headers and above the last row (``overall``).
     """
+    sep = "  "
     widths = [max(len(r[i]) for r in headers + rows) for i in range(len(headers[-1]))]
+    for label, first, count in groups or []:
+        span = sum(widths[first : first + count]) + len(sep) * (count - 1)
+        widths[first + count - 1] += max(0, len(label) - span)
 
     def fmt(row: list[str]) -> str:
         cells = [c.ljust(w) if i < left_columns else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
-        return "  ".join(cells).rstrip()
+        return sep.join(cells).rstrip()
 
-    rule = "-" * len("  ".join(" " * w for w in widths))
+    lines = []
+    if groups:
+        line = ""
+        for label, first, count in groups:
+            start = sum(widths[:first]) + len(sep) * first
+            span = sum(widths[first : first + count]) + len(sep) * (count - 1)
+            line = line.ljust(start) + label.center(span)
+        lines.append(line.rstrip())
+    rule = "-" * (sum(widths) + len(sep) * (len(widths) - 1))
     body = [fmt(r) for r in rows]
     if len(body) > 1:
         body.insert(len(body) - 1, rule)
-    return [fmt(h) for h in headers] + [rule] + body
+    return lines + [fmt(h) for h in headers] + [rule] + body
 
 
 def _footer(results: Mapping[str, Any]) -> list[str]:
@@ -154,7 +172,7 @@ def _footer(results: Mapping[str, Any]) -> list[str]:
     for key in _FOOTER_KEYS:
         if key in definitions:
             lines += textwrap.wrap(
-                f"{key}: {definitions[key]}", width=100, initial_indent="  ", subsequent_indent="    "
+                f"{key}: {definitions[key]}", width=100, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
             )
     return lines
 

@@ -24,32 +24,24 @@ def metric_definitions(confidence: float = 0.95, n_bootstrap: int = 1000) -> dic
     level = f"{confidence * 100:g}%"
     return {
         "UR": (
-            "Unweighted recall (also called UA, unweighted accuracy, macro-averaged recall, balanced "
-            "accuracy): the mean of the per-class recalls, each class weighted equally, over the "
-            "classes present in the references of that block (overall or one language); classes "
-            "absent from the references have no recall and are left out."
+            "unweighted recall = UA = macro-averaged recall = balanced accuracy: the mean of the "
+            "per-class recalls over the classes present in the references of the block (overall "
+            "or one language); classes absent from those references are left out."
         ),
-        "WR": (
-            "Weighted recall (also called WA, weighted accuracy, accuracy): correct predictions / "
-            "samples, i.e. the per-class recalls weighted by class frequency."
-        ),
+        "WR": "weighted recall = WA = accuracy: correct predictions / samples (per-class recalls weighted by class frequency).",
         "macro_f1": (
-            "Unweighted mean of per-class F1 = 2TP / (2TP + FP + FN) over the classes present in the "
-            "references or the predictions of the block (scikit-learn f1_score, average='macro')."
+            "mean of per-class F1 = 2TP / (2TP + FP + FN) over the classes present in the block's "
+            "references or predictions (scikit-learn average='macro')."
         ),
-        "weighted_f1": (
-            "Mean of per-class F1 weighted by each class's number of reference samples "
-            "(scikit-learn f1_score, average='weighted')."
-        ),
+        "weighted_f1": "per-class F1 weighted by reference counts per class (scikit-learn average='weighted').",
         "per_class_recall": "TP / reference count of each class; null where the class is absent from the references.",
-        "confusion_matrix": "Counts; rows = reference (true) class, columns = predicted class, both in label_names order.",
+        "confusion_matrix": "counts; rows = reference (true) class, columns = predicted class, both in label_names order.",
         "CI": (
-            f"UR_ci and WR_ci: {level} percentile bootstrap intervals: the block's samples are resampled "
-            f"with replacement {n_bootstrap} times (seeded), UR and WR are recomputed on each resample "
-            f"(UR over the classes present in that resample), and the interval runs from the "
-            f"{(1 - confidence) / 2 * 100:g}th to the {(1 + confidence) / 2 * 100:g}th percentile."
+            f"UR_ci, WR_ci: {level} percentile bootstrap: the block's samples resampled with replacement "
+            f"{n_bootstrap} times (seeded), UR and WR recomputed on each resample (UR over the classes "
+            f"present in it); the {(1 - confidence) / 2 * 100:g}th and {(1 + confidence) / 2 * 100:g}th percentiles."
         ),
-        "per_language": "Each language's block uses that language's samples only; 'overall' uses all samples.",
+        "per_language": "each language's block uses that language's samples only; 'overall' uses all samples.",
     }
 
 

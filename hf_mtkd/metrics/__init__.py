@@ -1,0 +1,41 @@
+"""SER metrics: UR/WR with bootstrap CIs, F1s, confusion matrices, tables and an evaluate module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .report import format_comparison_table, format_metrics_table, save_metrics_json
+from .ser_metrics import compute_ser_metrics, flatten_ser_metrics, metric_definitions
+
+
+__all__ = [
+    "SER_METRIC_PATH",
+    "compute_ser_metrics",
+    "flatten_ser_metrics",
+    "format_comparison_table",
+    "format_metrics_table",
+    "load_ser_metric",
+    "metric_definitions",
+    "save_metrics_json",
+]
+
+#: The evaluate module script, shipped as package data (setup.cfg: ``metrics/*/*.py``).
+SER_METRIC_PATH = Path(__file__).resolve().parent / "ser_metric" / "ser_metric.py"
+
+
+def load_ser_metric(**kwargs: Any):
+    """``evaluate.load`` of the bundled ``SerMetric`` module; works offline.
+
+    A local script path never reaches the Hub. evaluate copies the script into its modules
+    cache (``$HF_MODULES_CACHE``, default ``~/.cache/huggingface/modules/evaluate_modules``)
+    and imports it from there; the script imports ``hf_mtkd``, so hf_mtkd must be importable.
+
+    Args:
+        **kwargs: passed to ``evaluate.load``, e.g. ``config_name="per_language"`` (languages
+            become an input of ``add_batch``), ``label_names=[...]`` (default for ``compute``),
+            ``keep_in_memory=True`` or ``cache_dir=...``.
+    """
+    import evaluate  # deferred: importing evaluate pulls in datasets and pyarrow
+
+    return evaluate.load(str(SER_METRIC_PATH), **kwargs)

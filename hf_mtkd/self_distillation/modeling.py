@@ -1,0 +1,711 @@
+"""A wav2vec2-family audio classifier with real early exits (self-distillation, SPEC section 2).
+
+`EarlyExitForAudioClassification` wraps a stock backbone (`Wav2Vec2Model`, `HubertModel`,
+`WavLMModel`, `Data2VecAudioModel`) but runs its transformer layers itself, one at a time, so
+that inference at exit ``a`` computes the feature encoder, the feature projection, the positional
+convolution and layers ``1..a`` only -- never the layers above (the authors' code ran all layers
+and picked one).
+
+The pre-layer steps reproduce the stock encoders of transformers 5.x exactly: padded frames are
+zeroed, the attention mask is built with ``create_bidirectional_mask`` (WavLM takes the boolean
+frame mask and passes its relative position bias from layer to layer), the positional convolution
+is added, and the encoder ``layer_norm`` is applied before the layers (``do_stable_layer_norm=False``)
+or after the last layer (``do_stable_layer_norm=True``). In the stable variant every exit applies
+that same, shared ``encoder.layer_norm`` to its layer's output: this is exactly what a stock model
+truncated to ``a`` layers computes, so an exported exit gives the same logits as the exit.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import initialization as init
+from transformers.masking_utils import create_bidirectional_mask
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from .configuration import EarlyExitAudioConfig
+
+
+# ----------------------------------------------------------------------------------------------
+# Outputs
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class EarlyExitClassifierOutput(SequenceClassifierOutput):
+    """`SequenceClassifierOutput` plus what the exits produced.
+
+    Args:
+        loss: cross-entropy of `logits` when `labels` are given (the self-distillation loss lives in the trainer).
+        logits: logits of the deepest head, or of the exit asked for with `exit_layer`.
+        exit_logits: one tensor per computed exit, in the order of `config.exit_layers`.
+        pooled_output: pooled output of the returned head's block (H_N for the deepest head).
+        projected_output: output of the returned head's first linear layer (H_L).
+        exit_pooled_outputs / exit_projected_outputs: H_Ma / H_La of every computed exit.
+        hidden_states: the embeddings and the output of every layer run (before any final layer norm).
+    """
+
+    exit_logits: tuple[torch.Tensor, ...] | None = None
+    pooled_output: torch.Tensor | None = None
+    projected_output: torch.Tensor | None = None
+    exit_pooled_outputs: tuple[torch.Tensor, ...] | None = None
+    exit_projected_outputs: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class EarlyExitPrediction:
+    """Result of confidence-based early exit: per sample, the head it stopped at."""
+
+    logits: torch.Tensor  # (batch, num_labels), from the head each sample stopped at
+    exit_layer: torch.Tensor  # (batch,) transformer layer of that head (num_hidden_layers = deepest)
+    confidence: torch.Tensor  # (batch,) max softmax probability at that head
+    layers_run: int  # transformer layers the deepest-running sample went through
+
+    @property
+    def predictions(self) -> torch.Tensor:
+        return self.logits.argmax(-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Heads
+# ----------------------------------------------------------------------------------------------
+class ExitBlock(nn.Module):
+    """Block M_a on the unpooled layer output: core (1x1 conv, LSTM or GRU; hidden -> hidden) -> LayerNorm -> SELU.
+
+    LayerNorm + SELU follow the authors' RNN block. Their CNN block is a 1-channel 1x1 Conv2d (a scalar affine
+    map of every feature) + BatchNorm + ReLU; SPEC asks for a block whose output size is the hidden size, so the
+    CNN core here is a pointwise Conv1d over the hidden dimension. RNNs start from a zero state (the authors drew a
+    random one at every call, which makes inference nondeterministic) and are unidirectional, so trailing padding
+    cannot change the outputs at real frames.
+    """
+
+    def __init__(self, kind: str, hidden_size: int, layer_norm_eps: float):
+        super().__init__()
+        self.kind = kind
+        if kind == "cnn":
+            self.core = nn.Conv1d(hidden_size, hidden_size, kernel_size=1)
+        elif kind == "lstm":
+            self.core = nn.LSTM(hidden_size, hidden_size, batch_first=True)
+        elif kind == "gru":
+            self.core = nn.GRU(hidden_size, hidden_size, batch_first=True)
+        else:  # validated by the config
+            raise ValueError(f"Unknown block {kind!r}.")
+        self.layer_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.kind == "cnn":
+            hidden_states = self.core(hidden_states.transpose(1, 2)).transpose(1, 2)
+        else:
+            hidden_states, _ = self.core(hidden_states)
+        return F.selu(self.layer_norm(hidden_states))
+
+
+def masked_mean(hidden_states: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over time of the frames `frame_mask` keeps (all frames if it is None)."""
+    if frame_mask is None:
+        return hidden_states.mean(dim=1)
+    hidden_states = hidden_states.masked_fill(~frame_mask.unsqueeze(-1), 0.0)
+    return hidden_states.sum(dim=1) / frame_mask.sum(dim=1, keepdim=True).to(hidden_states.dtype)
+
+
+class ClassificationHead(nn.Module):
+    """[block] -> mean-pool -> projector (L1) -> classifier (L2); no nonlinearity between L1 and L2.
+
+    With no block this is the stock `Wav2Vec2ForSequenceClassification` head: there the projector runs
+    before the masked mean, which is the same function because pooling and an affine map commute.
+    """
+
+    def __init__(self, config: EarlyExitAudioConfig, block: str):
+        super().__init__()
+        backbone = config.backbone_config
+        self.block = (
+            None if block == "none" else ExitBlock(block, backbone.hidden_size, backbone.layer_norm_eps)
+        )
+        self.projector = nn.Linear(backbone.hidden_size, config.head_hidden_size)
+        self.classifier = nn.Linear(config.head_hidden_size, config.num_labels)
+
+    def forward(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None):
+        if self.block is not None:
+            hidden_states = self.block(hidden_states)
+        pooled = masked_mean(hidden_states, frame_mask)
+        projected = self.projector(pooled)
+        return pooled, projected, self.classifier(projected)
+
+
+# ----------------------------------------------------------------------------------------------
+# Layer-by-layer execution of the backbone
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class _EncoderState:
+    hidden: torch.Tensor  # (batch, frames, hidden)
+    frame_mask: torch.Tensor | None  # (batch, frames) bool, True = real frame
+    layer_mask: Any  # what the layers take as attention_mask
+    position_bias: torch.Tensor | None = None  # WavLM: relative position bias, (batch * heads, frames, frames)
+
+
+def fuse_by_margin(logits: Sequence[torch.Tensor], space: str = "logits") -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's fusion: per sample, the head whose top-1 minus top-2 margin is largest.
+
+    Args:
+        logits: one (batch, num_labels) tensor per head.
+        space: "logits" (the authors' code compares raw logits) or "probs" (softmax probabilities).
+
+    Returns:
+        The fused (batch, num_labels) logits and, per sample, the index of the chosen head (ties: the first).
+    """
+    if space not in ("logits", "probs"):
+        raise ValueError(f"Unknown fusion space {space!r}; choose 'logits' or 'probs'.")
+    stacked = torch.stack(list(logits))  # (heads, batch, K)
+    scores = stacked.softmax(-1) if space == "probs" else stacked
+    if scores.shape[-1] < 2:
+        raise ValueError("Margin fusion needs at least 2 classes.")
+    top2 = scores.topk(2, dim=-1).values
+    margin = top2[..., 0] - top2[..., 1]  # (heads, batch)
+    chosen = margin.argmax(dim=0)  # first maximum on ties
+    fused = stacked[chosen, torch.arange(stacked.shape[1], device=stacked.device)]
+    return fused, chosen
+
+
+class EarlyExitPreTrainedModel(PreTrainedModel):
+    config_class = EarlyExitAudioConfig
+    config: EarlyExitAudioConfig
+    base_model_prefix = "backbone"
+    main_input_name = "input_values"
+    input_modalities = "audio"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    # The loss returned by forward is a per-batch mean: the Trainer must scale it for gradient accumulation.
+    accepts_loss_kwargs = False
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)  # Linear / Conv1d normal(initializer_range), LSTM, LayerNorm
+        if isinstance(module, nn.GRU):
+            for name, param in module.named_parameters():
+                if "weight" in name:
+                    init.xavier_uniform_(param)
+                elif "bias" in name:
+                    init.zeros_(param)
+
+
+class EarlyExitForAudioClassification(EarlyExitPreTrainedModel):
+    """Wav2vec2-family classifier with exits after `config.exit_layers` (see `EarlyExitAudioConfig`)."""
+
+    def __init__(self, config: EarlyExitAudioConfig):
+        super().__init__(config)
+        self.backbone = AutoModel.from_config(config.backbone_config)
+        self.exit_heads = nn.ModuleList(ClassificationHead(config, config.exit_block) for _ in config.exit_layers)
+        self.head = ClassificationHead(config, config.final_block)
+        self._is_wavlm = config.backbone_config.model_type == "wavlm"
+        self._stable_layer_norm = bool(getattr(config.backbone_config, "do_stable_layer_norm", False))
+        self.post_init()
+
+    # ---------------------------------------------------------------- construction helpers
+    @classmethod
+    def from_backbone(
+        cls,
+        backbone: str | os.PathLike | PreTrainedModel | PretrainedConfig,
+        *,
+        exit_layers: Iterable[int] = (3, 8, 10),
+        exit_block: str = "none",
+        final_block: str = "none",
+        head_hidden_size: int = 256,
+        pooling: str = "mean",
+        num_labels: int | None = None,
+        id2label: dict[int, str] | None = None,
+        label2id: dict[str, int] | None = None,
+        backbone_config_overrides: dict[str, Any] | None = None,
+        **from_pretrained_kwargs,
+    ) -> EarlyExitForAudioClassification:
+        """Build a model whose backbone weights come from a pretrained encoder.
+
+        Args:
+            backbone: a Hub id or local path (loaded with `AutoModel.from_pretrained`, so a wav2vec2 pretraining,
+                CTC or classification checkpoint all give their encoder), a loaded model (its `base_model` is
+                used), or a backbone config (random init).
+            backbone_config_overrides: attributes to set on the backbone config (e.g. `{"layerdrop": 0.0}`).
+            **from_pretrained_kwargs: passed to `AutoModel.from_pretrained` (cache_dir, revision, ...).
+        """
+        source_model = None
+        if isinstance(backbone, PretrainedConfig):
+            backbone_config = backbone
+        else:
+            if isinstance(backbone, (str, os.PathLike)):
+                source_model = AutoModel.from_pretrained(backbone, **from_pretrained_kwargs)
+            elif isinstance(backbone, PreTrainedModel):
+                source_model = backbone.base_model
+            else:
+                raise TypeError(
+                    f"backbone must be a model id/path, a PreTrainedModel or a PretrainedConfig, got {type(backbone)}."
+                )
+            backbone_config = source_model.config
+        backbone_config = backbone_config.__class__.from_dict(backbone_config.to_dict())  # a copy
+        for key, value in (backbone_config_overrides or {}).items():
+            if not hasattr(backbone_config, key):
+                raise ValueError(f"backbone_config_overrides: {type(backbone_config).__name__} has no attribute {key!r}.")
+            setattr(backbone_config, key, value)
+
+        label_kwargs: dict[str, Any] = {}
+        if id2label is not None:
+            id2label = {int(k): v for k, v in id2label.items()}
+            label_kwargs["id2label"] = id2label
+            label_kwargs["label2id"] = label2id if label2id is not None else {v: k for k, v in id2label.items()}
+        elif num_labels is not None:
+            label_kwargs["num_labels"] = num_labels
+        config = EarlyExitAudioConfig(
+            backbone_config=backbone_config,
+            exit_layers=list(exit_layers),
+            exit_block=exit_block,
+            final_block=final_block,
+            head_hidden_size=head_hidden_size,
+            pooling=pooling,
+            **label_kwargs,
+        )
+        model = cls(config)
+        if source_model is not None:
+            # masked_spec_embed exists only when masking is on; overrides may switch it on or off.
+            missing, unexpected = model.backbone.load_state_dict(source_model.state_dict(), strict=False)
+            missing = [k for k in missing if k != "masked_spec_embed"]
+            unexpected = [k for k in unexpected if k != "masked_spec_embed"]
+            if missing or unexpected:
+                raise ValueError(
+                    f"Backbone weights do not fit the backbone config: missing {missing}, unexpected {unexpected}."
+                )
+            if isinstance(backbone, (str, os.PathLike)):
+                model.config.backbone_config._name_or_path = str(backbone)
+        return model
+
+    def freeze_feature_encoder(self):
+        """Stop gradients into the convolutional feature encoder (the papers freeze it)."""
+        self.backbone.freeze_feature_encoder()
+
+    # ---------------------------------------------------------------- layer-by-layer encoder
+    @property
+    def num_hidden_layers(self) -> int:
+        return self.config.backbone_config.num_hidden_layers
+
+    @property
+    def head_layers(self) -> list[int]:
+        """Transformer layer of every head: the exits, then the deepest head."""
+        return [*self.config.exit_layers, self.num_hidden_layers]
+
+    def _layer_mask(self, hidden: torch.Tensor, frame_mask: torch.Tensor | None):
+        if self._is_wavlm:  # WavLM's attention takes the boolean frame mask as its key padding mask
+            return frame_mask
+        return create_bidirectional_mask(
+            config=self.backbone.encoder.config, inputs_embeds=hidden, attention_mask=frame_mask
+        )
+
+    def _embed(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None) -> _EncoderState:
+        """Feature encoder, feature projection, (SpecAugment in training), positional conv: the encoder's input."""
+        backbone = self.backbone
+        encoder = backbone.encoder
+        features = backbone.feature_extractor(input_values).transpose(1, 2)
+        frame_mask = None
+        if attention_mask is not None:
+            frame_mask = backbone._get_feature_vector_attention_mask(features.shape[1], attention_mask).bool()
+        projected = backbone.feature_projection(features)
+        hidden = projected[0] if isinstance(projected, tuple) else projected
+        hidden = backbone._mask_hidden_states(hidden, attention_mask=frame_mask)
+        if frame_mask is not None:
+            hidden = hidden.masked_fill(~frame_mask.unsqueeze(-1), 0.0)  # padded frames output 0
+        layer_mask = self._layer_mask(hidden, frame_mask)
+        hidden = hidden + encoder.pos_conv_embed(hidden)
+        if not self._stable_layer_norm:
+            hidden = encoder.layer_norm(hidden)
+        hidden = encoder.dropout(hidden)
+        return _EncoderState(hidden=hidden, frame_mask=frame_mask, layer_mask=layer_mask)
+
+    def _run_layer(self, state: _EncoderState, index: int) -> _EncoderState:
+        """Transformer layer `index` (0-based), with the encoder's LayerDrop in training."""
+        layer = self.backbone.encoder.layers[index]
+        layerdrop = self.config.backbone_config.layerdrop
+        # WavLM never drops its first layer: it computes the relative position bias.
+        if self.training and layerdrop > 0.0 and not (self._is_wavlm and index == 0):
+            if torch.rand([]) < layerdrop:
+                return state
+        if self._is_wavlm:
+            kwargs = {} if self._stable_layer_norm else {"index": index}
+            hidden, position_bias = layer(
+                state.hidden, attention_mask=state.layer_mask, position_bias=state.position_bias, **kwargs
+            )
+            state.position_bias = position_bias
+        else:
+            hidden = layer(state.hidden, attention_mask=state.layer_mask)
+            if isinstance(hidden, tuple):
+                hidden = hidden[0]
+        state.hidden = hidden
+        return state
+
+    def _head_input(self, hidden: torch.Tensor) -> torch.Tensor:
+        """What a head sees of a layer's output: the encoder's final layer norm in the stable variant."""
+        return self.backbone.encoder.layer_norm(hidden) if self._stable_layer_norm else hidden
+
+    def _select(self, state: _EncoderState, keep: torch.Tensor) -> _EncoderState:
+        """Keep the samples `keep` (bool, batch) of an encoder state."""
+        hidden = state.hidden[keep]
+        frame_mask = state.frame_mask[keep] if state.frame_mask is not None else None
+        position_bias = state.position_bias
+        if position_bias is not None:
+            batch, frames = state.hidden.shape[0], state.hidden.shape[1]
+            position_bias = position_bias.view(batch, -1, frames, frames)[keep].reshape(-1, frames, frames)
+        return _EncoderState(hidden, frame_mask, self._layer_mask(hidden, frame_mask), position_bias)
+
+    def _resolve_exit_layer(self, exit_layer: int | None) -> int:
+        if exit_layer is None or exit_layer == self.num_hidden_layers:
+            return self.num_hidden_layers
+        if exit_layer not in self.config.exit_layers:
+            raise ValueError(
+                f"exit_layer={exit_layer} is not a head of this model; heads sit after layers {self.head_layers}."
+            )
+        return exit_layer
+
+    # ---------------------------------------------------------------- forward
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        exit_layer: int | None = None,
+        output_exits: bool = True,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> EarlyExitClassifierOutput | tuple:
+        r"""
+        input_values (`torch.Tensor` of shape `(batch, samples)`): raw waveform as the feature extractor makes it.
+        attention_mask (`torch.Tensor` of shape `(batch, samples)`, *optional*): 1 for real samples, 0 for padding.
+        labels (`torch.LongTensor` of shape `(batch,)`, *optional*): class ids; the loss is the CE of `logits`.
+        exit_layer (`int`, *optional*): return the exit after this transformer layer; only layers `1..exit_layer`
+            run. `None` (or `num_hidden_layers`) runs the whole model and returns the deepest head.
+        output_exits (`bool`, defaults to `True`): with the whole model, also compute every exit (the training
+            loss needs them); `False` computes the deepest head only.
+        """
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        stop = self._resolve_exit_layer(exit_layer)
+        deepest = stop == self.num_hidden_layers
+        wanted = {
+            layer: index
+            for index, layer in enumerate(self.config.exit_layers)
+            if (deepest and output_exits) or layer == stop
+        }
+
+        state = self._embed(input_values, attention_mask)
+        all_hidden = [state.hidden] if output_hidden_states else None
+        exit_outputs = []
+        head_output = None
+        for index in range(stop):
+            state = self._run_layer(state, index)
+            layer = index + 1
+            if all_hidden is not None:
+                all_hidden.append(state.hidden)
+            if layer in wanted:
+                out = self.exit_heads[wanted[layer]](self._head_input(state.hidden), state.frame_mask)
+                if layer == stop:
+                    head_output = out
+                else:
+                    exit_outputs.append(out)
+        if deepest:
+            head_output = self.head(self._head_input(state.hidden), state.frame_mask)
+        pooled, projected, logits = head_output
+
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.view(-1, self.config.num_labels), labels.view(-1).to(logits.device))
+
+        output = EarlyExitClassifierOutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=tuple(all_hidden) if all_hidden is not None else None,
+            exit_logits=tuple(out[2] for out in exit_outputs) if deepest and output_exits else None,
+            pooled_output=pooled,
+            projected_output=projected,
+            exit_pooled_outputs=tuple(out[0] for out in exit_outputs) if deepest and output_exits else None,
+            exit_projected_outputs=tuple(out[1] for out in exit_outputs) if deepest and output_exits else None,
+        )
+        return output if return_dict else output.to_tuple()
+
+    # ---------------------------------------------------------------- dynamic inference
+    @torch.no_grad()
+    def predict_early_exit(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        threshold: float = 0.9,
+    ) -> EarlyExitPrediction:
+        """Per-sample confidence exit: a sample stops at the first head whose max softmax probability is
+        >= `threshold`; the layers above run only for the samples still going (the deepest head takes the rest).
+        Call it in eval mode."""
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold}.")
+        batch = input_values.shape[0]
+        device = input_values.device
+        out_logits = torch.zeros(batch, self.config.num_labels, device=device)
+        out_layer = torch.full((batch,), self.num_hidden_layers, dtype=torch.long, device=device)
+        out_conf = torch.zeros(batch, device=device)
+        exit_index = {layer: i for i, layer in enumerate(self.config.exit_layers)}
+
+        state = self._embed(input_values, attention_mask)
+        active = torch.arange(batch, device=device)
+        layers_run = 0
+        for index in range(self.num_hidden_layers):
+            state = self._run_layer(state, index)
+            layers_run = index + 1
+            if layers_run not in exit_index:
+                continue
+            _, _, logits = self.exit_heads[exit_index[layers_run]](self._head_input(state.hidden), state.frame_mask)
+            confidence = logits.softmax(-1).max(-1).values
+            done = confidence >= threshold
+            if done.any():
+                rows = active[done]
+                out_logits[rows] = logits[done].to(out_logits.dtype)
+                out_layer[rows] = layers_run
+                out_conf[rows] = confidence[done].to(out_conf.dtype)
+                if bool(done.all()):
+                    return EarlyExitPrediction(out_logits, out_layer, out_conf, layers_run)
+                active = active[~done]
+                state = self._select(state, ~done)
+        _, _, logits = self.head(self._head_input(state.hidden), state.frame_mask)
+        out_logits[active] = logits.to(out_logits.dtype)
+        out_conf[active] = logits.softmax(-1).max(-1).values.to(out_conf.dtype)
+        return EarlyExitPrediction(out_logits, out_layer, out_conf, layers_run)
+
+    @torch.no_grad()
+    def predict_fusion(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        include_deepest: bool = False,
+        space: str = "logits",
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Margin fusion over the exits (the paper's "Fusion" column fuses the exits only; `include_deepest`
+        adds the deepest head). Returns the fused logits and, per sample, the transformer layer of the chosen head."""
+        output = self(input_values, attention_mask=attention_mask, output_exits=True)
+        heads = list(output.exit_logits) + ([output.logits] if include_deepest else [])
+        layers = self.config.exit_layers + ([self.num_hidden_layers] if include_deepest else [])
+        if not heads:
+            raise ValueError("This model has no exits to fuse (exit_layers is empty).")
+        fused, chosen = fuse_by_margin(heads, space=space)
+        return fused, torch.tensor(layers, device=chosen.device)[chosen]
+
+    # ---------------------------------------------------------------- sizes
+    def num_parameters_at_exit(self, exit_layer: int | None = None) -> int:
+        """Parameters used by inference at `exit_layer` (None = the deepest head): feature encoder, projection,
+        positional conv, encoder layer norm, layers 1..exit_layer and that head (SpecAugment's mask embedding,
+        a training-only parameter, is not counted)."""
+        stop = self._resolve_exit_layer(exit_layer)
+        layers = self.backbone.encoder.layers
+        skipped = {id(p) for layer in layers[stop:] for p in layer.parameters()}
+        masked = getattr(self.backbone, "masked_spec_embed", None)
+        if masked is not None:
+            skipped.add(id(masked))
+        count = sum(p.numel() for p in self.backbone.parameters() if id(p) not in skipped)
+        head = self.head if stop == self.num_hidden_layers else self.exit_heads[self.config.exit_layers.index(stop)]
+        return count + sum(p.numel() for p in head.parameters())
+
+
+# ----------------------------------------------------------------------------------------------
+# Evaluation helpers
+# ----------------------------------------------------------------------------------------------
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def measure_exit_latency(
+    model: EarlyExitForAudioClassification,
+    input_values: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    *,
+    repeats: int = 10,
+    warmup: int = 2,
+) -> dict[int, float]:
+    """Median wall-clock seconds of one forward pass at each head (exits, then the deepest head with no exits
+    computed), interleaved so that drifts in machine load hit every head alike."""
+    was_training = model.training
+    model.eval()
+    device = input_values.device
+    layers = model.head_layers
+    times: dict[int, list[float]] = {layer: [] for layer in layers}
+    for step in range(warmup + repeats):
+        for layer in layers:
+            _sync(device)
+            start = time.perf_counter()
+            model(input_values, attention_mask=attention_mask, exit_layer=layer, output_exits=False)
+            _sync(device)
+            if step >= warmup:
+                times[layer].append(time.perf_counter() - start)
+    model.train(was_training)
+    return {layer: float(np.median(values)) for layer, values in times.items()}
+
+
+def pad_batch(examples: list[dict], input_name: str = "input_values") -> dict[str, torch.Tensor]:
+    """Zero-pad raw waveforms to the longest one, with an attention mask; labels from "labels" or "label"."""
+    arrays = [torch.as_tensor(np.asarray(example[input_name]), dtype=torch.float32).flatten() for example in examples]
+    length = max(array.shape[0] for array in arrays)
+    values = torch.zeros(len(arrays), length)
+    mask = torch.zeros(len(arrays), length, dtype=torch.long)
+    for row, array in enumerate(arrays):
+        values[row, : array.shape[0]] = array
+        mask[row, : array.shape[0]] = 1
+    batch = {input_name: values, "attention_mask": mask}
+    key = "labels" if "labels" in examples[0] else "label" if "label" in examples[0] else None
+    if key is not None:
+        batch["labels"] = torch.as_tensor([int(example[key]) for example in examples])
+    return batch
+
+
+@dataclass
+class ExitEvaluation:
+    """Predictions of every head of one evaluation run, with sizes and latencies.
+
+    `predictions` keys: "layer_<a>" per exit, "deepest", "fusion" (margin fusion of the exits, as the paper),
+    "fusion_all" (exits + deepest) and, when a threshold was given, "early_exit" (with `exit_layer_used`).
+    `latency_s` is the median seconds of one forward pass of the first batch at each head.
+    """
+
+    references: np.ndarray
+    predictions: dict[str, np.ndarray]
+    num_parameters: dict[str, int]
+    latency_s: dict[str, float]
+    head_layers: dict[str, int]
+    exit_layer_used: np.ndarray | None = None
+    languages: list | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self, label_names: Sequence[str], languages: Sequence[str] | None = None) -> dict[str, dict]:
+        """UR/WR (and the rest of `hf_mtkd.metrics.compute_ser_metrics`) for every head."""
+        from hf_mtkd.metrics import compute_ser_metrics  # the lead's metrics module
+
+        languages = languages if languages is not None else self.languages
+        return {
+            name: compute_ser_metrics(
+                predictions=preds, references=self.references, label_names=list(label_names), languages=languages
+            )
+            for name, preds in self.predictions.items()
+        }
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per head: layer, parameters, latency and plain accuracy (WR) -- no metrics module needed."""
+        rows = {}
+        for name, preds in self.predictions.items():
+            rows[name] = {
+                "layer": self.head_layers.get(name),
+                "num_parameters": self.num_parameters.get(name),
+                "latency_s": self.latency_s.get(name),
+                "accuracy": float((preds == self.references).mean()) if len(preds) else math.nan,
+            }
+        return rows
+
+
+@torch.no_grad()
+def evaluate_exits(
+    model: EarlyExitForAudioClassification,
+    data: Iterable,
+    *,
+    batch_size: int = 8,
+    collate_fn=None,
+    threshold: float | None = None,
+    fusion_space: str = "logits",
+    latency_repeats: int = 5,
+    device: str | torch.device | None = None,
+    language_key: str = "language",
+) -> ExitEvaluation:
+    """Run every head over `data` and return predictions per exit, for fusion and for the deepest head, plus
+    parameters per head and the latency of each head measured on the first batch.
+
+    Args:
+        data: a `torch.utils.data.DataLoader` (or any iterable of batches: dicts with `input_values`, optional
+            `attention_mask`, `labels`), or a dataset / list of examples (`input_values`, `label(s)`) that is
+            batched here with `collate_fn` (default: `pad_batch`, zero padding + attention mask).
+        threshold: also run confidence-based early exit (`predict_early_exit`) with this threshold.
+        latency_repeats: timed passes per head (0 skips timing).
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    if isinstance(data, torch.utils.data.DataLoader):
+        batches = data
+    else:
+        batches = torch.utils.data.DataLoader(
+            data, batch_size=batch_size, shuffle=False, collate_fn=collate_fn or pad_batch
+        )
+    names = [f"layer_{layer}" for layer in model.config.exit_layers]
+    logits: dict[str, list[torch.Tensor]] = {name: [] for name in [*names, "deepest"]}
+    references, early_preds, early_layers, languages = [], [], [], []
+    latency: dict[str, float] = {}
+    for batch in batches:
+        input_values = batch["input_values"].to(device)
+        attention_mask = batch.get("attention_mask")
+        attention_mask = attention_mask.to(device) if attention_mask is not None else None
+        labels = batch.get("labels", batch.get("label"))
+        if labels is None:
+            raise ValueError("evaluate_exits needs labels in every batch ('labels' or 'label').")
+        references.append(torch.as_tensor(labels).cpu())
+        if language_key in batch:
+            languages.extend(list(batch[language_key]))
+        if latency_repeats and not latency:
+            measured = measure_exit_latency(model, input_values, attention_mask, repeats=latency_repeats)
+            latency = {
+                (f"layer_{layer}" if layer != model.num_hidden_layers else "deepest"): seconds
+                for layer, seconds in measured.items()
+            }
+        output = model(input_values, attention_mask=attention_mask, output_exits=True)
+        for name, exit_logits in zip(names, output.exit_logits):
+            logits[name].append(exit_logits.float().cpu())
+        logits["deepest"].append(output.logits.float().cpu())
+        if threshold is not None:
+            early = model.predict_early_exit(input_values, attention_mask, threshold=threshold)
+            early_preds.append(early.predictions.cpu())
+            early_layers.append(early.exit_layer.cpu())
+    model.train(was_training)
+
+    all_logits = {name: torch.cat(chunks) for name, chunks in logits.items()}
+    predictions = {name: values.argmax(-1).numpy() for name, values in all_logits.items()}
+    head_layers = {name: layer for name, layer in zip(names, model.config.exit_layers)}
+    head_layers["deepest"] = model.num_hidden_layers
+    if names:
+        exit_list = [all_logits[name] for name in names]
+        predictions["fusion"] = fuse_by_margin(exit_list, fusion_space)[0].argmax(-1).numpy()
+        predictions["fusion_all"] = fuse_by_margin(exit_list + [all_logits["deepest"]], fusion_space)[0].argmax(-1).numpy()
+    exit_layer_used = None
+    if threshold is not None:
+        predictions["early_exit"] = torch.cat(early_preds).numpy()
+        exit_layer_used = torch.cat(early_layers).numpy()
+    num_parameters = {name: model.num_parameters_at_exit(layer) for name, layer in head_layers.items()}
+    return ExitEvaluation(
+        references=torch.cat(references).numpy(),
+        predictions=predictions,
+        num_parameters=num_parameters,
+        latency_s=latency,
+        head_layers=head_layers,
+        exit_layer_used=exit_layer_used,
+        languages=languages or None,
+        extra={"threshold": threshold, "fusion_space": fusion_space},
+    )
+
+
+__all__ = [
+    "EarlyExitClassifierOutput",
+    "EarlyExitForAudioClassification",
+    "EarlyExitPreTrainedModel",
+    "EarlyExitPrediction",
+    "ExitEvaluation",
+    "evaluate_exits",
+    "fuse_by_margin",
+    "measure_exit_latency",
+    "pad_batch",
+]

@@ -1,0 +1,4 @@
+from .args import SERTrainingArguments
+from .trainer import SERTrainer
+
+__all__ = ["SERTrainingArguments", "SERTrainer"]

@@ -1,0 +1,41 @@
+"""TrainingArguments with the defaults SER fine-tuning and distillation want."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from transformers import TrainingArguments
+
+
+@dataclass
+class SERTrainingArguments(TrainingArguments):
+    """TrainingArguments for SER. Changed defaults: select the best checkpoint on validation UR,
+    evaluate and save each epoch, keep non-model columns (the collator picks what it needs)."""
+
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate on the validation split."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to save checkpoints."})
+    load_best_model_at_end: bool = field(
+        default=True, metadata={"help": "Keep the checkpoint with the best validation metric (never the test set)."}
+    )
+    metric_for_best_model: Optional[str] = field(
+        default="UR", metadata={"help": "Validation metric for model selection (UR = unweighted recall)."}
+    )
+    greater_is_better: Optional[bool] = field(default=True, metadata={"help": "Whether a larger metric is better."})
+    save_total_limit: Optional[int] = field(default=2, metadata={"help": "Checkpoints kept on disk."})
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Keep dataset columns: the SER collator selects the inputs itself."}
+    )
+    learning_rate: float = field(default=3e-5, metadata={"help": "Peak learning rate (the papers use 3e-5)."})
+    logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
+    n_bootstrap: int = field(
+        default=1000, metadata={"help": "Bootstrap resamples for the confidence intervals of UR and WR in final reports."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Allow writing into an output_dir that already holds a finished run."}
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.n_bootstrap < 0:
+            raise ValueError(f"n_bootstrap must be >= 0, got {self.n_bootstrap}.")

@@ -1,0 +1,58 @@
+"""Validation metrics during training and the final per-language report."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional
+
+import numpy as np
+from transformers import EvalPrediction
+
+from ..metrics import compute_ser_metrics, format_metrics_table, save_metrics_json
+
+logger = logging.getLogger(__name__)
+
+
+def make_compute_metrics(label_names: list[str]):
+    """compute_metrics for Trainer: overall UR, WR and F1s (no bootstrap: it runs every epoch)."""
+
+    def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        results = compute_ser_metrics(np.argmax(logits, axis=-1), prediction.label_ids, label_names, n_bootstrap=0)
+        overall = results["overall"]
+        return {key: overall[key] for key in ("UR", "WR", "macro_f1", "weighted_f1")}
+
+    return compute_metrics
+
+
+def predict_labels(trainer, dataset) -> np.ndarray:
+    output = trainer.predict(dataset, metric_key_prefix="predict")
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    return np.argmax(logits, axis=-1)
+
+
+def report_split(
+    trainer,
+    dataset,
+    label_names: list[str],
+    *,
+    split: str,
+    language_column: Optional[str],
+    n_bootstrap: int,
+    output_dir: Optional[str] = None,
+    title: Optional[str] = None,
+) -> dict:
+    """Predict `dataset`, compute overall and per-language metrics, save `<split>_metrics.json`, print the table."""
+    predictions = predict_labels(trainer, dataset)
+    languages = dataset[language_column] if language_column and language_column in dataset.column_names else None
+    results = compute_ser_metrics(
+        predictions, np.asarray(dataset["labels"]), label_names, languages=languages, n_bootstrap=n_bootstrap,
+        seed=trainer.args.seed,
+    )
+    if output_dir and trainer.is_world_process_zero():
+        os.makedirs(output_dir, exist_ok=True)
+        save_metrics_json(results, os.path.join(output_dir, f"{split}_metrics.json"))
+    if trainer.is_world_process_zero():
+        print(format_metrics_table(results, title=title or f"{split} ({len(dataset)} clips)"))
+    return results

@@ -104,8 +104,8 @@ def parse_config(
     """
     parser = HfArgumentParser(list(dataclass_types))
     tokens: list[str] = []
-    if config_path is not None:
-        recipe = load_recipe(config_path) if recipe is None else recipe
+    if config_path is not None and recipe is None:
+        recipe = load_recipe(config_path)
     if recipe:
         tokens.extend(recipe_to_argv(recipe, parser, source=str(config_path or "recipe")))
     tokens.extend(list(args or []))

@@ -91,6 +91,13 @@ def test_label_names_and_id2label_give_the_same_result():
     assert compute_ser_metrics(PRED3, REF3, {"1": "happy", "0": "angry", "2": "sad"}, seed=3) == by_ids
 
 
+def test_accepts_dataset_columns():
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.Dataset.from_dict({"label": REF3, "pred": PRED3, "language": ["en"] * 5 + ["fr"] * 5})
+    out = compute_ser_metrics(ds["pred"], ds["label"], LABELS3, ds["language"], seed=1)
+    assert out == compute_ser_metrics(PRED3, REF3, LABELS3, ["en"] * 5 + ["fr"] * 5, seed=1)
+
+
 # --------------------------------------------------------------------------- sklearn cross-check
 
 
@@ -288,7 +295,8 @@ def test_comparison_table():
     lines = table.splitlines()
     assert lines[0].split() == ["FT-Multi", "MTKD-Multi", "FT-en"]
     assert lines[1].count("UR [95% CI]") == 3 and lines[1].count("WR [95% CI]") == 3
-    rows = {line.split()[0]: line for line in lines[3:] if line.split() and line.split()[0] in ("de", "en", "fr", "overall")}
+    names = ("de", "en", "fr", "overall")
+    rows = {line.split()[0]: line for line in lines[3:] if line.split() and line.split()[0] in names}
     assert list(rows) == ["de", "en", "fr", "overall"]
     assert "100.0 [100.0, 100.0]" in rows["de"]
     assert rows["de"].split()[-2:] == ["-", "-"]  # FT-en has no de

@@ -59,6 +59,7 @@ class Utterance:
 
     `code` is the corpus' own label code exactly as found (file-name letter, CSV value, ...).
     `extra` holds the reader's additional string columns (its `extra_columns`).
+    `note`: something the user should know about this row, counted in the report if the row is kept.
     """
 
     path: str
@@ -67,6 +68,7 @@ class Utterance:
     fold: str
     split: str = "train"
     extra: dict[str, str] = field(default_factory=dict)
+    note: str = ""
 
 
 @dataclass
@@ -228,8 +230,6 @@ class CorpusReader:
             logger.warning(
                 "%s: skipped %d files (%s); e.g. %s", self.name, n, reason, ", ".join(report.skipped_examples[reason])
             )
-        for note, n in sorted(report.notes.items()):
-            logger.warning("%s: %d files %s; e.g. %s", self.name, n, note, ", ".join(report.note_examples[note]))
 
         rows: dict[str, list[tuple[Utterance, str, str]]] = defaultdict(list)
         for utt, name in found:
@@ -238,6 +238,10 @@ class CorpusReader:
                 report.dropped_by_label[label] += 1
                 continue
             rows[utt.split].append((utt, name, label))
+            if utt.note:
+                report.add_note(utt.note, utt.path)
+        for note, n in sorted(report.notes.items()):
+            logger.warning("%s: %d rows %s; e.g. %s", self.name, n, note, ", ".join(report.note_examples[note]))
         if report.dropped_by_label:
             logger.info(
                 "%s: labels=%s dropped %d rows: %s",

@@ -22,7 +22,8 @@ authors' own. Assumed format for such lists, read when given or found:
   * ``fold_file=`` a folder of CSVs, one per fold, named ``<fold>.csv`` (e.g. train.csv, devel.csv,
     test.csv), each listing file names in a ``file`` column or, without a header, in its first column.
 Found without the option: ``<root>/folds.csv`` or ``<root>/folds/``. With fold files, a file they do not
-list gets fold "unassigned" (counted and logged); listed files that are not found are counted too.
+list gets fold "unassigned" (counted and logged if the row is kept); listed files that are not found
+are logged too.
 Without fold files the fold is the speaker. Everything stays in one ``train`` split either way.
 """
 
@@ -84,8 +85,6 @@ class DemosReader(CorpusReader):
                 fold = by_file.get(path.stem) or by_speaker.get(number) or UNASSIGNED_FOLD
                 if path.stem in by_file:
                     used_files.add(path.stem)
-                if fold == UNASSIGNED_FOLD:
-                    report.add_note(f"not in the fold files, kept with fold {UNASSIGNED_FOLD!r}", str(path))
             yield Utterance(
                 path=str(path),
                 code=tokens[-1][:3],
@@ -95,6 +94,7 @@ class DemosReader(CorpusReader):
                     "gender": _GENDER[tokens[-3].lower()],
                     "prototypicality": tokens[0].upper() if tokens[0].upper() in {"PR", "NP"} else "",
                 },
+                note=f"not in the fold files, kept with fold {UNASSIGNED_FOLD!r}" if fold == UNASSIGNED_FOLD else "",
             )
         if folds is not None:
             missing = sorted(set(folds[0]) - used_files)

@@ -73,12 +73,17 @@ def _from_array(array: Any, source_rate: int | None, target_rate: int) -> np.nda
         raise AudioDecodeError(f"expected a 1-D or 2-D array, got shape {waveform.shape}")
     if source_rate is None:
         raise AudioDecodeError("array given without sampling_rate")
-    if source_rate != target_rate and waveform.size:
-        import torch
-        import torchaudio.functional as F
+    return resample(waveform, source_rate, target_rate)
 
-        waveform = F.resample(torch.from_numpy(np.ascontiguousarray(waveform)), source_rate, target_rate).numpy()
-    return waveform
+
+def resample(waveform: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Band-limited resampling of an in-memory waveform (torchaudio's windowed-sinc)."""
+    if source_rate == target_rate or waveform.size == 0:
+        return waveform
+    import torch
+    import torchaudio.functional as F
+
+    return F.resample(torch.from_numpy(np.ascontiguousarray(waveform)), source_rate, target_rate).numpy()
 
 
 def crop(waveform: np.ndarray, max_samples: int, rng: np.random.Generator | None = None) -> np.ndarray:

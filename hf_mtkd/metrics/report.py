@@ -171,9 +171,8 @@ def _footer(results: Mapping[str, Any]) -> list[str]:
     lines = ["", "Definitions (values in %):"]
     for key in _FOOTER_KEYS:
         if key in definitions:
-            lines += textwrap.wrap(
-                f"{key}: {definitions[key]}", width=100, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
-            )
+            text = f"{key}: {definitions[key]}"
+            lines += textwrap.wrap(text, 100, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
     return lines
 
 

@@ -28,14 +28,19 @@ def metric_definitions(confidence: float = 0.95, n_bootstrap: int = 1000) -> dic
             "per-class recalls over the classes present in the references of the block (overall "
             "or one language); classes absent from those references are left out."
         ),
-        "WR": "weighted recall = WA = accuracy: correct predictions / samples (per-class recalls weighted by class frequency).",
+        "WR": (
+            "weighted recall = WA = accuracy: correct predictions / samples (per-class recalls weighted "
+            "by class frequency)."
+        ),
         "macro_f1": (
             "mean of per-class F1 = 2TP / (2TP + FP + FN) over the classes present in the block's "
             "references or predictions (scikit-learn average='macro')."
         ),
         "weighted_f1": "per-class F1 weighted by reference counts per class (scikit-learn average='weighted').",
         "per_class_recall": "TP / reference count of each class; null where the class is absent from the references.",
-        "confusion_matrix": "counts; rows = reference (true) class, columns = predicted class, both in label_names order.",
+        "confusion_matrix": (
+            "counts; rows = reference (true) class, columns = predicted class, both in label_names order."
+        ),
         "CI": (
             f"UR_ci, WR_ci: {level} percentile bootstrap: the block's samples resampled with replacement "
             f"{n_bootstrap} times (seeded), UR and WR recomputed on each resample (UR over the classes "

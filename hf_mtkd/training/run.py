@@ -89,12 +89,19 @@ def prepare_data(data_args: DataArguments, sampling_rate: int):
     return splits, label_names, languages
 
 
-def run(method, config_path: Optional[str] = None, args: Optional[list[str]] = None) -> dict:
-    """Train and evaluate with `method` from a recipe and/or flags; returns the run summary."""
+def run(
+    method,
+    config_path: Optional[str] = None,
+    args: Optional[list[str]] = None,
+    recipe: Optional[dict] = None,
+    source: Optional[str] = None,
+) -> dict:
+    """Train and evaluate with `method` from a recipe (file or dict) and/or flags; returns the run summary."""
     from ..config_parser import load_recipe, parse_config
 
-    recipe = load_recipe(config_path) if config_path else None
-    parsed = parse_config(method.dataclass_types(), config_path, args, recipe=recipe)
+    if recipe is None and config_path:
+        recipe = load_recipe(config_path)
+    parsed = parse_config(method.dataclass_types(), source or config_path, args, recipe=recipe)
     model_args, data_args, training_args, *extra_args = parsed
     setup_logging(training_args)
     resume_from = check_output_dir(training_args)

@@ -1,0 +1,35 @@
+"""`hf-mtkd <command>`: train, pipeline (multi-stage recipes such as the demo)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = ("train", "pipeline")
+    if not argv or argv[0] not in commands:
+        print(f"usage: hf-mtkd {{{','.join(commands)}}} ...\n"
+              "  train     --config recipes/<dataset>/<method>.yaml [--flag value ...]\n"
+              "  pipeline  --config recipes/demo/pipeline.yaml [--output_dir DIR] [--overwrite]", file=sys.stderr)
+        raise SystemExit(2)
+    command, rest = argv[0], argv[1:]
+    if command == "train":
+        from .train import main as train_main
+
+        train_main(rest)
+    elif command == "pipeline":
+        parser = argparse.ArgumentParser(prog="hf-mtkd pipeline")
+        parser.add_argument("--config", required=True, help="pipeline YAML (common / stages / compare)")
+        parser.add_argument("--output_dir", help="overrides the pipeline's output_dir")
+        parser.add_argument("--overwrite", action="store_true", help="retrain stages that already finished")
+        known, overrides = parser.parse_known_args(rest)
+        from ..pipeline import run_pipeline
+
+        run_pipeline(known.config, known.output_dir, overrides, overwrite=known.overwrite)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Batches for MTKD: the student's inputs plus, per teacher with another front end, its own inputs
+made from the same waveforms, and cached teacher logits when the dataset carries them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.audio import resample
+from ..data.collator import AudioClassificationCollator, feature_extractor_inputs
+from ..data.preprocessing import WAVEFORM
+from .cache import TEACHER_LOGITS
+
+
+@dataclass
+class MultiTeacherCollator(AudioClassificationCollator):
+    teacher_feature_extractors: tuple = ()  # None where the teacher shares the student's inputs
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if self.random_crop:
+            # Crop once here so that teachers and student hear the same window.
+            rows = [{**row, WAVEFORM: self.crop(np.asarray(row[WAVEFORM]))} for row in rows]
+        batch = super().__call__(rows)
+        if rows and TEACHER_LOGITS in rows[0]:
+            batch["teacher_logits"] = torch.as_tensor(np.stack([np.asarray(row[TEACHER_LOGITS]) for row in rows]))
+        elif any(fe is not None for fe in self.teacher_feature_extractors):
+            waveforms = [self.crop(np.asarray(row[WAVEFORM])) for row in rows]
+            batch["teacher_inputs"] = [
+                None
+                if fe is None
+                else feature_extractor_inputs(
+                    fe, [resample(w, self.sampling_rate, fe.sampling_rate) for w in waveforms], fe.sampling_rate
+                )
+                for fe in self.teacher_feature_extractors
+            ]
+        return batch

@@ -1,0 +1,119 @@
+"""Loading frozen teachers and aligning their label orders to the student's."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, PreTrainedModel
+
+from ..modeling_utils import load_pretrained
+from .config import TeacherSpec
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class Teacher:
+    """A frozen teacher with its own feature extractor and the permutation into student label order."""
+
+    spec: TeacherSpec
+    model: PreTrainedModel
+    feature_extractor: Any
+    label_index: torch.Tensor  # student class j is teacher class label_index[j]
+    shares_student_inputs: bool
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def teacher_label_index(teacher_labels: list[str], student_labels: list[str], teacher_name: str) -> torch.Tensor:
+    """Indices that reorder a teacher's logits into the student's label order, matched by name."""
+    missing = [label for label in student_labels if label not in teacher_labels]
+    extra = [label for label in teacher_labels if label not in student_labels]
+    if missing or extra:
+        raise ValueError(
+            f"Teacher {teacher_name!r} has labels {teacher_labels}, the student {student_labels}"
+            + (f"; missing from the teacher: {missing}" if missing else "")
+            + (f"; not in the student's label set: {extra}" if extra else "")
+            + ". Teachers must predict exactly the student's classes (in any order)."
+        )
+    return torch.tensor([teacher_labels.index(label) for label in student_labels], dtype=torch.long)
+
+
+def _feature_extractor_key(feature_extractor) -> dict:
+    config = feature_extractor.to_dict()
+    config.pop("processor_class", None)
+    return config
+
+
+def freeze(model: torch.nn.Module) -> torch.nn.Module:
+    """Eval mode (no dropout) and no gradients: the authors' code left both on."""
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def load_teacher(
+    spec: TeacherSpec,
+    student_labels: list[str],
+    student_feature_extractor,
+    dtype: str = "float32",
+    trust_remote_code: bool = False,
+) -> Teacher:
+    model = load_pretrained(
+        AutoModelForAudioClassification, spec.model, f"teacher {spec.name!r}",
+        torch_dtype=_DTYPES[dtype], trust_remote_code=trust_remote_code,
+    )
+    fe_source = spec.feature_extractor or spec.model
+    feature_extractor = load_pretrained(
+        AutoFeatureExtractor, fe_source, f"feature extractor of teacher {spec.name!r}", trust_remote_code=trust_remote_code
+    )
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    index = teacher_label_index(labels, student_labels, spec.name)
+    shares = _feature_extractor_key(feature_extractor) == _feature_extractor_key(student_feature_extractor)
+    logger.info(
+        "Teacher %s (%s, language %s, %s): %s inputs", spec.name, spec.model, spec.language, dtype,
+        "shares the student's" if shares else "gets its own",
+    )
+    return Teacher(spec, freeze(model), feature_extractor, index, shares)
+
+
+def teacher_fingerprint(teacher: Teacher) -> str:
+    """A hash of everything that changes a teacher's logits: weights, dtype, label order, feature extractor."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(teacher.model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    digest.update(str(teacher.label_index.tolist()).encode())
+    digest.update(repr(sorted(_feature_extractor_key(teacher.feature_extractor).items())).encode())
+    return digest.hexdigest()
+
+
+def teacher_logits_for_batch(
+    teachers: list[Teacher],
+    model_inputs: dict[str, torch.Tensor],
+    teacher_inputs: Optional[list[Optional[dict[str, torch.Tensor]]]],
+) -> torch.Tensor:
+    """(N, B, K) float32 logits in student label order; no autograd."""
+    outputs = []
+    with torch.no_grad():
+        for i, teacher in enumerate(teachers):
+            inputs = model_inputs if teacher.shares_student_inputs else teacher_inputs[i]
+            device = next(teacher.model.parameters()).device
+            dtype = next(teacher.model.parameters()).dtype
+            inputs = {
+                k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device))
+                for k, v in inputs.items()
+                if k != "labels"
+            }
+            logits = teacher.model(**inputs).logits.float()
+            outputs.append(logits[:, teacher.label_index.to(logits.device)])
+    return torch.stack(outputs)

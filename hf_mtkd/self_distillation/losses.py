@@ -1,0 +1,154 @@
+"""The self-distillation loss of SPEC section 2, on tensors only.
+
+    L = CE(O, y) + gamma/|A| sum_a CE(O_a, y) + alpha/|A| sum_a KL(P || P_a) + beta/|A| sum_a sim(H, H_a)
+
+with P = softmax(O / T), P_a = softmax(O_a / T), O the deepest head's logits, O_a the exit's, and (H, H_a)
+either the pooled block outputs (H_N, H_Ma; level "embedding") or the first linear layers' outputs
+(H_L, H_La; level "linear") -- which pair is passed in is the caller's choice.
+
+The KL term is the paper's formula computed on log-probabilities (the authors' code fed probabilities to
+`KLDivLoss`, which expects log-probabilities, so its term was not a KL). It is averaged over the batch and
+multiplied by T^2 (Hinton et al.), a no-op at the paper's T = 1. By default the deep targets (O and H) are
+detached, so the distillation terms train the exits, not the deepest head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch.nn import functional as F
+
+SIMILARITY_TERMS = ("l1", "l2", "cosine")
+#: The similarity names accepted (the paper's single losses and the sums it compares).
+SIMILARITIES = ("l1", "l2", "cosine", "l1+l2", "l1+cosine", "l2+cosine", "l1+l2+cosine")
+SIMILARITY_LEVELS = ("embedding", "linear")
+
+
+def parse_similarity(similarity: str) -> tuple[str, ...]:
+    """'l2+cosine' -> ('l2', 'cosine'); unknown or repeated terms are errors."""
+    if not isinstance(similarity, str) or not similarity.strip():
+        raise ValueError(f"similarity must be a name such as 'l2' or 'l1+cosine', got {similarity!r}.")
+    terms = tuple(term.strip().lower() for term in similarity.split("+"))
+    unknown = [term for term in terms if term not in SIMILARITY_TERMS]
+    if unknown:
+        raise ValueError(
+            f"Unknown similarity term(s) {unknown} in {similarity!r}; use {', '.join(SIMILARITY_TERMS)} or sums "
+            f"of them joined by '+' (e.g. {', '.join(SIMILARITIES[3:])})."
+        )
+    if len(set(terms)) != len(terms):
+        raise ValueError(f"similarity {similarity!r} repeats a term.")
+    return terms
+
+
+def similarity_loss(student: torch.Tensor, target: torch.Tensor, similarity: str | Sequence[str]) -> torch.Tensor:
+    """Sum of the chosen terms between (batch, dim) representations, each averaged over the batch:
+    l1 = mean absolute error, l2 = mean squared error (the authors' MSELoss), cosine = 1 - cosine similarity."""
+    terms = parse_similarity(similarity) if isinstance(similarity, str) else tuple(similarity)
+    if student.shape != target.shape:
+        raise ValueError(f"Representations differ in shape: {tuple(student.shape)} vs {tuple(target.shape)}.")
+    total = student.new_zeros(())
+    for term in terms:
+        if term == "l1":
+            total = total + F.l1_loss(student, target)
+        elif term == "l2":
+            total = total + F.mse_loss(student, target)
+        else:
+            total = total + (1.0 - F.cosine_similarity(student, target, dim=-1)).mean()
+    return total
+
+
+def kl_divergence(target_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """KL(P_target || P_student) with P = softmax(logits / T), batch mean, times T^2; on log-probabilities."""
+    return (
+        F.kl_div(
+            F.log_softmax(student_logits / temperature, dim=-1),
+            F.log_softmax(target_logits / temperature, dim=-1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        * temperature**2
+    )
+
+
+def self_distillation_loss(
+    deep_logits: torch.Tensor,
+    exit_logits: Sequence[torch.Tensor],
+    labels: torch.Tensor,
+    deep_repr: torch.Tensor | None,
+    exit_reprs: Sequence[torch.Tensor] | None,
+    *,
+    gamma: float = 1.0,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    similarity: str = "l2",
+    temperature: float = 1.0,
+    detach_deep_target: bool = True,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The total loss and its parts.
+
+    Args:
+        deep_logits: (batch, K) logits O of the deepest head.
+        exit_logits: one (batch, K) tensor O_a per exit.
+        labels: (batch,) class ids.
+        deep_repr / exit_reprs: (batch, D) H and one H_a per exit (may be None when beta == 0).
+        gamma, alpha, beta: weights of the exits' CE, the KL and the similarity terms (each averaged over exits).
+        similarity: one of `SIMILARITIES`.
+        temperature: softmax temperature T of the KL term.
+        detach_deep_target: stop gradients of the KL and similarity terms into the deep logits / representation.
+
+    Returns:
+        `(loss, parts)`; parts holds "ce" (deepest head), "ce_exits", "kl", "similarity" (each the mean over
+        exits, unweighted) and per-exit tensors "ce_per_exit", "kl_per_exit", "similarity_per_exit".
+    """
+    for name, value in (("gamma", gamma), ("alpha", alpha), ("beta", beta)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}.")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}.")
+    terms = parse_similarity(similarity)
+    exit_logits = list(exit_logits)
+    labels = labels.view(-1).to(deep_logits.device)
+    ce = F.cross_entropy(deep_logits, labels)
+    zero = deep_logits.new_zeros(())
+    if not exit_logits:
+        empty = deep_logits.new_zeros(0)
+        parts = {"ce": ce, "ce_exits": zero, "kl": zero, "similarity": zero}
+        parts.update(ce_per_exit=empty, kl_per_exit=empty, similarity_per_exit=empty)
+        return ce, parts
+
+    target_logits = deep_logits.detach() if detach_deep_target else deep_logits
+    ce_per_exit = torch.stack([F.cross_entropy(logits, labels) for logits in exit_logits])
+    kl_per_exit = torch.stack([kl_divergence(target_logits, logits, temperature) for logits in exit_logits])
+    if deep_repr is None or exit_reprs is None:
+        if beta != 0:
+            raise ValueError("The similarity term (beta != 0) needs deep_repr and exit_reprs.")
+        similarity_per_exit = torch.zeros_like(ce_per_exit)
+    else:
+        exit_reprs = list(exit_reprs)
+        if len(exit_reprs) != len(exit_logits):
+            raise ValueError(f"Got {len(exit_logits)} exit logits but {len(exit_reprs)} exit representations.")
+        target_repr = deep_repr.detach() if detach_deep_target else deep_repr
+        similarity_per_exit = torch.stack([similarity_loss(repr_, target_repr, terms) for repr_ in exit_reprs])
+
+    parts = {
+        "ce": ce,
+        "ce_exits": ce_per_exit.mean(),
+        "kl": kl_per_exit.mean(),
+        "similarity": similarity_per_exit.mean(),
+        "ce_per_exit": ce_per_exit,
+        "kl_per_exit": kl_per_exit,
+        "similarity_per_exit": similarity_per_exit,
+    }
+    loss = ce + gamma * parts["ce_exits"] + alpha * parts["kl"] + beta * parts["similarity"]
+    return loss, parts
+
+
+__all__ = [
+    "SIMILARITIES",
+    "SIMILARITY_LEVELS",
+    "kl_divergence",
+    "parse_similarity",
+    "self_distillation_loss",
+    "similarity_loss",
+]

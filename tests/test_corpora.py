@@ -284,7 +284,8 @@ def test_label_map_and_labels_are_counted_and_logged(tmp_path, caplog):
     assert report.kept == {"train": Counter({"angry": 3, "neutral": 3, "happy": 1, "sad": 1})}
     logged = caplog.text
     assert "dropped 2 rows: disgust=1, fear=1" in logged
-    assert "unknown label codes" in logged and "'X': 1" in logged
+    assert "dropped 1 rows whose label code is not in the reader's table (never mapped): X=1" in logged
+    assert "dropped 1 files whose names are not in the expected form" in logged
     assert "dropped by the label selection" in report.summary()
 
 
@@ -295,6 +296,10 @@ def test_label_selection_errors(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="hf_mtkd.corpora"):
         load_corpus("emodb", root, labels=["angry", "anger"])
     assert "['anger'] were asked for but no row has them" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hf_mtkd.corpora"):
+        train = load_corpus("emodb", root, label_map={"L": "neutral"})["train"]
+    assert "label_map key 'L' is a label code" in caplog.text and "boredom" in train["label"]
     with pytest.raises(TypeError, match="list of emotion names"):
         load_corpus("emodb", root, labels="angry")
     with pytest.raises(ValueError, match="non-empty emotion names"):

@@ -7,7 +7,6 @@ Each reader's module docstring states the layout it expects, where its label cod
 what was assumed where the layout is not public (FESC, DEMoS fold lists).
 """
 
-from . import cafe, crema_d, demos, emodb, fesc, iemocap, meld, ravdess  # noqa: F401  (registers the readers)
 from .base import AUDIO_EXTENSIONS, CORE_COLUMNS, CorpusLayoutError, CorpusReader, CorpusReport, Utterance
 from .cafe import CaFEReader
 from .crema_d import CremaDReader

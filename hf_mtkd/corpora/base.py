@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -203,7 +202,9 @@ class CorpusReader:
             raise FileNotFoundError(f"{self.name}: corpus root {str(root)!r} does not exist. Expected layout: {self.layout}")
         if not root.is_dir():
             raise NotADirectoryError(f"{self.name}: corpus root {str(root)!r} is not a folder. Expected layout: {self.layout}")
-        mapping = _compose_maps(self.option_label_map(), _check_label_map(label_map))
+        user_map = _check_label_map(label_map)
+        self._check_map_keys(user_map)
+        mapping = _compose_maps(self.option_label_map(), user_map)
         keep = _check_labels(labels)
 
         report = CorpusReport(corpus=self.name, root=str(root))
@@ -217,27 +218,33 @@ class CorpusReader:
         found = [(utt, name) for utt, name in found if not _is_empty_file(utt.path, report)]
         if not found:
             raise self.layout_error(root, _nothing_found(report))
-        if report.unknown_codes or report.unparsable:
+        if report.unknown_codes:
             logger.warning(
-                "%s: %d rows with unknown label codes %s and %d unparsable names were dropped (never mapped); e.g. %s",
+                "%s: dropped %d rows whose label code is not in the reader's table (never mapped): %s; e.g. %s",
                 self.name,
                 report.n_unknown,
-                dict(report.unknown_codes),
+                _format_counts(report.unknown_codes),
+                ", ".join(report.unknown_examples),
+            )
+        if report.unparsable:
+            logger.warning(
+                "%s: dropped %d files whose names are not in the expected form; e.g. %s",
+                self.name,
                 report.unparsable,
-                ", ".join(report.unknown_examples + report.unparsable_examples),
+                ", ".join(report.unparsable_examples),
             )
         for reason, n in sorted(report.skipped.items()):
             logger.warning(
                 "%s: skipped %d files (%s); e.g. %s", self.name, n, reason, ", ".join(report.skipped_examples[reason])
             )
 
-        rows: dict[str, list[tuple[Utterance, str, str]]] = defaultdict(list)
+        rows: dict[str, list[tuple[Utterance, str]]] = defaultdict(list)
         for utt, name in found:
             label = mapping.get(name, name)
             if keep is not None and label not in keep:
                 report.dropped_by_label[label] += 1
                 continue
-            rows[utt.split].append((utt, name, label))
+            rows[utt.split].append((utt, label))
             if utt.note:
                 report.add_note(utt.note, utt.path)
         for note, n in sorted(report.notes.items()):
@@ -256,7 +263,7 @@ class CorpusReader:
                 f"the corpus has {_format_counts(report.dropped_by_label)} (after label_map)."
             )
         if keep is not None:
-            present = {label for split_rows in rows.values() for _, _, label in split_rows}
+            present = {label for split_rows in rows.values() for _, label in split_rows}
             absent = [label for label in labels if label not in present]
             if absent:
                 logger.warning("%s: labels %s were asked for but no row has them.", self.name, absent)
@@ -267,18 +274,35 @@ class CorpusReader:
         logger.info("%s", report.summary())
         return (dataset, report) if return_report else dataset
 
-    def _build_split(self, rows: list[tuple[Utterance, str, str]], report: CorpusReport, split: str) -> Dataset:
+    def _check_map_keys(self, user_map: Mapping[str, str]) -> None:
+        names = set(self.label_names.values()) | set(self.option_label_map().values())
+        for key in user_map:
+            if key in names:
+                continue
+            code_of = self.label_names.get(self.normalise_code(key))
+            if code_of is not None:
+                logger.warning(
+                    "%s: label_map key %r is a label code; label_map maps emotion names, so write %r.",
+                    self.name,
+                    key,
+                    code_of,
+                )
+            else:
+                logger.info("%s: label_map key %r names no label of this corpus (%s).", self.name, key, sorted(names))
+
+    def _build_split(self, rows: list[tuple[Utterance, str]], report: CorpusReport, split: str) -> Dataset:
         rows = sorted(rows, key=lambda row: row[0].path)
+        utts = [utt for utt, _ in rows]
         columns: dict[str, list[str]] = {
-            "audio": [utt.path for utt, _, _ in rows],
-            "label": [label for _, _, label in rows],
-            "original_label": [utt.code for utt, _, _ in rows],
+            "audio": [utt.path for utt in utts],
+            "label": [label for _, label in rows],
+            "original_label": [utt.code for utt in utts],
             "language": [self.language] * len(rows),
-            "speaker": [utt.speaker for utt, _, _ in rows],
-            "fold": [utt.fold for utt, _, _ in rows],
+            "speaker": [utt.speaker for utt in utts],
+            "fold": [utt.fold for utt in utts],
         }
         for column in self.extra_columns:
-            columns[column] = [utt.extra.get(column, "") for utt, _, _ in rows]
+            columns[column] = [utt.extra.get(column, "") for utt in utts]
         features = Features({column: Audio() if column == "audio" else Value("string") for column in columns})
         report.kept[split] = Counter(columns["label"])
         return Dataset.from_dict(columns, features=features)
@@ -421,7 +445,3 @@ def _compose_maps(first: Mapping[str, str], second: Mapping[str, str]) -> dict[s
         mid = first.get(name, name)
         out[name] = second.get(mid, mid)
     return {name: target for name, target in out.items() if name != target}
-
-
-def split_tokens(stem: str, separators: str = "_-") -> list[str]:
-    return [token for token in re.split(f"[{re.escape(separators)}]", stem) if token]

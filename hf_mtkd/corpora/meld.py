@@ -81,8 +81,11 @@ class MeldReader(CorpusReader):
             if media_folder is None:
                 raise self.layout_error(root, f"{csv_name} is there but none of its media folders {list(folder_names)}")
             media = index_by_stem(media_folder)
-            for row in _read_csv(table):
+            for number, row in enumerate(_read_csv(table), start=1):
                 report.files_seen += 1
+                if not all(row.get(column) for column in _REQUIRED):
+                    report.add_unparsable(f"{table.name} data row {number}: {dict(row)}")
+                    continue
                 dialogue, utterance = row["Dialogue_ID"].strip(), row["Utterance_ID"].strip()
                 stem = f"dia{dialogue}_utt{utterance}"
                 path = media.get(stem)

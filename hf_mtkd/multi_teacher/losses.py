@@ -92,7 +92,8 @@ def multi_teacher_kd_loss(
         )
     if teacher_weights.shape != (student_logits.shape[0], teacher_logits.shape[0]):
         raise ValueError(f"teacher_weights must be (B, N), got {tuple(teacher_weights.shape)}.")
-    kl = kl_per_sample(student_logits.unsqueeze(0), teacher_logits, temperature, direction)  # (N, B)
+    # Teachers are targets: no gradient flows into them, whatever the caller passes.
+    kl = kl_per_sample(student_logits.unsqueeze(0), teacher_logits.detach(), temperature, direction)  # (N, B)
     weighted = (teacher_weights.detach().float().transpose(0, 1) * kl).sum(0)  # (B,)
     kl_term = weighted.mean() * temperature**2
     if reduction == "mean":

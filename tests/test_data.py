@@ -1,0 +1,203 @@
+"""Data layer: sources, labels, splits, decoding and batching, on audio the tests write."""
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+from transformers import Wav2Vec2FeatureExtractor
+
+from conftest import LABELS, SHARED_DATA, write_tone_corpus
+from hf_mtkd.arguments import DataArguments
+from hf_mtkd.data import (
+    AudioClassificationCollator,
+    AudioDecodeError,
+    decode_audio,
+    load_raw_dataset,
+    make_splits,
+    prepare_audio_dataset,
+    select_labels,
+)
+
+
+def data_args(**kw):
+    return DataArguments(**kw)
+
+
+def load_splits(root, **kw):
+    args = data_args(data_dir=str(root), **kw)
+    raw, labels = select_labels(load_raw_dataset(args), args)
+    return make_splits(raw, args), labels, args
+
+
+def test_audiofolder_with_split_column(tone_corpus):
+    splits, labels, _ = load_splits(tone_corpus)
+    assert labels == LABELS
+    assert {k: len(v) for k, v in splits.items()} == {"train": 16, "validation": 16, "test": 16}
+    speakers = {k: set(v["speaker"]) for k, v in splits.items()}
+    assert not speakers["train"] & speakers["test"] and not speakers["validation"] & speakers["test"]
+
+
+def test_label_map_and_selection(tone_corpus):
+    splits, labels, _ = load_splits(tone_corpus, label_map='{"angry": "sad"}', labels=["happy", "neutral", "sad"])
+    assert labels == ["happy", "neutral", "sad"]
+    assert sorted(set(splits["train"]["label"])) == ["happy", "neutral", "sad"]
+    # One train speaker per language (2 languages) x (2 sad + 2 angry clips) = 8.
+    assert splits["train"]["label"].count("sad") == 8
+
+
+def test_unlisted_labels_dropped_or_rejected(tone_corpus):
+    splits, _, _ = load_splits(tone_corpus, labels=["happy", "sad"])
+    assert set(splits["test"]["label"]) == {"happy", "sad"}
+    with pytest.raises(ValueError, match=r"'angry' \(12 rows\)"):
+        load_splits(tone_corpus, labels=["happy", "sad"], drop_unlisted_labels=False)
+
+
+def test_missing_column_is_named(tone_corpus):
+    with pytest.raises(ValueError, match="'emotion' \\(--label_column_name\\)"):
+        load_splits(tone_corpus, label_column_name="emotion")
+
+
+def test_languages_filter(tone_corpus):
+    splits, _, _ = load_splits(tone_corpus, languages=["fi"])
+    assert all(set(ds["language"]) == {"fi"} for ds in splits.values())
+    with pytest.raises(ValueError, match="'de'"):
+        load_splits(tone_corpus, languages=["de"])
+
+
+def test_leave_one_group_out(tone_corpus):
+    splits, _, _ = load_splits(tone_corpus, fold_column_name="speaker", test_fold="en_spk2", validation_fold="fi_spk2")
+    assert set(splits["test"]["speaker"]) == {"en_spk2"}
+    assert set(splits["validation"]["speaker"]) == {"fi_spk2"}
+    assert not {"en_spk2", "fi_spk2"} & set(splits["train"]["speaker"])
+    with pytest.raises(ValueError, match="not a value of column 'speaker'"):
+        load_splits(tone_corpus, fold_column_name="speaker", test_fold="nobody")
+
+
+def test_validation_never_equals_test():
+    with pytest.raises(ValueError, match="must differ"):
+        data_args(data_dir="x", validation_split_name="test")
+    with pytest.raises(ValueError, match="must differ"):
+        data_args(data_dir="x", fold_column_name="f", test_fold="1", validation_fold="1")
+
+
+def test_missing_splits_drawn_by_speaker(tmp_path):
+    root = write_tone_corpus(tmp_path / "c", speakers_per_language=5)
+    rows = list(csv.DictReader(open(root / "metadata.csv")))
+    with open(root / "metadata.csv", "w", newline="") as handle:  # drop the split column
+        writer = csv.DictWriter(handle, fieldnames=["file_name", "label", "language", "speaker"])
+        writer.writeheader()
+        writer.writerows({k: r[k] for k in writer.fieldnames} for r in rows)
+    splits, _, _ = load_splits(root, validation_fraction=0.2)
+    groups = {k: set(v["speaker"]) for k, v in splits.items()}
+    assert groups["train"] and groups["validation"] and groups["test"]
+    assert not (groups["train"] & groups["validation"]) and not (groups["train"] & groups["test"])
+    assert not (groups["validation"] & groups["test"])
+
+
+def test_decode_resamples_and_downmixes(tmp_path):
+    t = np.arange(48000) / 48000
+    left = 0.5 * np.sin(2 * np.pi * 440 * t)
+    sf.write(tmp_path / "stereo48k.wav", np.stack([left, left], axis=1).astype(np.float32), 48000)
+    sf.write(tmp_path / "mono8k.flac", (0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)).astype(np.float32), 8000)
+    stereo = decode_audio(str(tmp_path / "stereo48k.wav"), 16000)
+    mono8k = decode_audio({"path": str(tmp_path / "mono8k.flac"), "bytes": None}, 16000)
+    assert stereo.ndim == 1 and abs(len(stereo) - 16000) <= 32
+    assert abs(len(mono8k) - 16000) <= 32
+    # Downmix of identical channels keeps the amplitude; the tone survives resampling.
+    assert np.abs(stereo[1000:-1000]).max() == pytest.approx(0.5, abs=0.02)
+    spectrum = np.abs(np.fft.rfft(stereo[:16000]))
+    assert abs(np.argmax(spectrum) * 16000 / len(stereo[:16000]) - 440) < 3
+
+
+def test_decode_errors_name_the_file(tmp_path):
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00WAVEgarbage")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    zero = tmp_path / "zero.wav"
+    sf.write(zero, np.zeros(0, dtype=np.float32), 16000)
+    for path in (corrupt, empty, zero):
+        with pytest.raises(AudioDecodeError, match=str(path.name)):
+            decode_audio(str(path), 16000)
+    with pytest.raises(AudioDecodeError, match="NaN or infinite"):
+        decode_audio({"array": np.array([0.0, np.nan]), "sampling_rate": 16000, "path": "x.wav"}, 16000)
+
+
+def _with_bad_file(tmp_path):
+    root = write_tone_corpus(tmp_path / "c")
+    rows = list(csv.DictReader(open(root / "metadata.csv")))
+    (root / rows[-1]["file_name"]).write_bytes(b"not audio at all")
+    return root, rows[-1]["file_name"]
+
+
+def test_bad_audio_fails_by_default_naming_the_file(tmp_path):
+    root, bad = _with_bad_file(tmp_path)
+    splits, labels, args = load_splits(root)
+    with pytest.raises(AudioDecodeError, match=bad):
+        prepare_audio_dataset(splits, args, 16000, labels)
+
+
+def test_bad_audio_skipped_and_counted(tmp_path, caplog):
+    root, bad = _with_bad_file(tmp_path)
+    splits, labels, args = load_splits(root, on_bad_audio="skip")
+    n = len(splits["train"])
+    with caplog.at_level("WARNING"):
+        prepared = prepare_audio_dataset(splits, args, 16000, labels)
+    assert len(prepared["train"]) == n - 1
+    assert "skipped 1 of" in caplog.text and bad in caplog.text
+
+
+def test_prepare_crops_and_encodes_labels(tone_corpus):
+    splits, labels, args = load_splits(tone_corpus, max_duration_seconds=0.25)
+    prepared = prepare_audio_dataset(splits, args, 16000, labels)
+    row = prepared["train"][0]
+    assert row["waveform"].dtype == np.float32 and len(row["waveform"]) == 4000
+    assert labels[int(row["labels"])] == row["label"]
+
+
+def test_attention_mask_follows_the_feature_extractor(tone_corpus):
+    splits, labels, args = load_splits(tone_corpus)
+    prepared = prepare_audio_dataset(splits, args, 16000, labels)
+    rows = [prepared["train"][i] for i in range(4)]
+    base = Wav2Vec2FeatureExtractor(return_attention_mask=False)  # wav2vec2-base convention
+    large = Wav2Vec2FeatureExtractor(return_attention_mask=True)  # wav2vec2-large-lv60 convention
+    batch = AudioClassificationCollator(base, 16000)(rows)
+    assert set(batch) == {"input_values", "labels"}
+    batch = AudioClassificationCollator(large, 16000, language_column="language", language_to_id={"en": 0, "fi": 1})(rows)
+    assert set(batch) == {"input_values", "attention_mask", "labels", "language_id"}
+    lengths = [len(r["waveform"]) for r in rows]
+    assert batch["attention_mask"].sum(1).tolist() == lengths
+    assert batch["input_values"].shape == (4, max(lengths))
+
+
+def test_random_crop_changes_window_deterministic_crop_does_not(tone_corpus):
+    splits, labels, args = load_splits(tone_corpus)
+    prepared = prepare_audio_dataset(splits, args, 16000, labels)
+    rows = [prepared["train"][0]]
+    fe = Wav2Vec2FeatureExtractor(do_normalize=False)
+    fixed = AudioClassificationCollator(fe, 16000, max_samples=1000)
+    assert np.allclose(fixed(rows)["input_values"][0].numpy(), rows[0]["waveform"][:1000])
+    rand = AudioClassificationCollator(fe, 16000, max_samples=1000, random_crop=True, seed=1)
+    windows = {tuple(rand(rows)["input_values"][0, :5].tolist()) for _ in range(5)}
+    assert len(windows) > 1
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "emodb").is_dir(), reason="../shared/data/emodb not present")
+def test_real_recordings_decode(tmp_path):
+    # Real speech: an EmoDB FLAC (16 kHz) and a RAVDESS FLAC, decoded through an audiofolder.
+    emodb = SHARED_DATA / "emodb" / "wav" / "03a01Fa.flac"
+    ravdess = next((SHARED_DATA / "ravdess").rglob("03-01-05-*.flac"))
+    root = tmp_path / "real"
+    root.mkdir()
+    shutil.copy(emodb, root / emodb.name)
+    shutil.copy(ravdess, root / ravdess.name)
+    with open(root / "metadata.csv", "w") as handle:
+        handle.write(f"file_name,label,language,speaker\n{emodb.name},happy,de,03\n{ravdess.name},angry,en,01\n")
+    args = data_args(data_dir=str(root))
+    raw, labels = select_labels(load_raw_dataset(args), args)
+    waveforms = [decode_audio(cell, 16000) for cell in raw["train"].cast_column("audio", __import__("datasets").Audio(decode=False))["audio"]]
+    for w in waveforms:
+        assert 0.5 * 16000 < len(w) < 10 * 16000
+        assert 0.01 < np.abs(w).max() <= 1.0 and np.sqrt(np.mean(w**2)) > 1e-3

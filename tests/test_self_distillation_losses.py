@@ -1,0 +1,135 @@
+"""The self-distillation loss on tensors: identities, a hand-computed example, gradients, errors."""
+
+import math
+
+import pytest
+import torch
+
+from hf_mtkd.self_distillation.losses import (
+    SIMILARITIES,
+    kl_divergence,
+    parse_similarity,
+    self_distillation_loss,
+    similarity_loss,
+)
+
+
+def _loss(deep_logits, exit_logits, labels, deep_repr, exit_reprs, **kwargs):
+    options = dict(gamma=1.0, alpha=1.0, beta=1.0, similarity="l2", temperature=1.0)
+    options.update(kwargs)
+    return self_distillation_loss(deep_logits, exit_logits, labels, deep_repr, exit_reprs, **options)
+
+
+@pytest.mark.parametrize("similarity", SIMILARITIES)
+def test_identical_exits_give_zero_kl_and_similarity(similarity):
+    torch.manual_seed(0)
+    logits, repr_ = torch.randn(4, 5), torch.randn(4, 8)
+    labels = torch.tensor([0, 1, 2, 3])
+    loss, parts = _loss(logits, [logits.clone(), logits.clone()], labels, repr_, [repr_.clone()] * 2, similarity=similarity)
+    assert parts["kl"].item() == pytest.approx(0.0, abs=1e-6)
+    assert parts["similarity"].item() == pytest.approx(0.0, abs=1e-6)
+    ce = torch.nn.functional.cross_entropy(logits, labels)
+    # CE(O) + gamma * mean CE(O_a) with O_a == O.
+    assert loss.item() == pytest.approx(2 * ce.item(), rel=1e-6)
+
+
+def test_hand_computed_example():
+    # Deep: P = (1/2, 1/2); exit: Q = (3/4, 1/4); label 0.
+    deep = torch.tensor([[0.0, 0.0]])
+    exit_ = torch.tensor([[math.log(3.0), 0.0]])
+    labels = torch.tensor([0])
+    deep_repr = torch.tensor([[1.0, 0.0]])
+    exit_repr = torch.tensor([[0.0, 2.0]])
+    gamma, alpha, beta = 0.5, 2.0, 3.0
+    loss, parts = _loss(
+        deep, [exit_], labels, deep_repr, [exit_repr], gamma=gamma, alpha=alpha, beta=beta, similarity="l1+l2+cosine"
+    )
+    ce = math.log(2.0)  # -log(1/2)
+    ce_exit = -math.log(0.75)
+    kl = 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(0.5 / 0.25)  # KL(P || Q) = 0.5 ln(4/3)
+    l1 = (1.0 + 2.0) / 2  # mean |a - b|
+    l2 = (1.0 + 4.0) / 2  # mean (a - b)^2
+    cosine = 1.0 - 0.0  # orthogonal vectors
+    assert parts["ce"].item() == pytest.approx(ce, rel=1e-6)
+    assert parts["ce_exits"].item() == pytest.approx(ce_exit, rel=1e-6)
+    assert parts["kl"].item() == pytest.approx(kl, rel=1e-5)
+    assert parts["similarity"].item() == pytest.approx(l1 + l2 + cosine, rel=1e-6)
+    expected = ce + gamma * ce_exit + alpha * kl + beta * (l1 + l2 + cosine)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_terms_are_averaged_over_exits():
+    torch.manual_seed(1)
+    deep, reps = torch.randn(3, 4), torch.randn(3, 6)
+    exits = [torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4)]
+    exit_reps = [torch.randn(3, 6) for _ in exits]
+    labels = torch.tensor([0, 1, 3])
+    loss, parts = _loss(deep, exits, labels, reps, exit_reps, gamma=1.0, alpha=1.0, beta=1.0)
+    kls = [kl_divergence(deep, e).item() for e in exits]
+    sims = [similarity_loss(r, reps, "l2").item() for r in exit_reps]
+    assert parts["kl"].item() == pytest.approx(sum(kls) / 3, rel=1e-6)
+    assert parts["similarity"].item() == pytest.approx(sum(sims) / 3, rel=1e-6)
+    assert parts["ce_per_exit"].shape == (3,)
+
+
+def test_kl_uses_log_probabilities_and_temperature():
+    teacher, student = torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([[0.0, 1.0, 0.0]])
+    for temperature in (1.0, 4.0):
+        p = torch.softmax(teacher / temperature, -1)
+        q = torch.softmax(student / temperature, -1)
+        expected = (p * (p.log() - q.log())).sum().item() * temperature**2
+        assert kl_divergence(teacher, student, temperature).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_deep_target_is_detached_by_default():
+    torch.manual_seed(2)
+    deep = torch.randn(4, 3, requires_grad=True)
+    deep_repr = torch.randn(4, 5, requires_grad=True)
+    exit_logits = torch.randn(4, 3, requires_grad=True)
+    exit_repr = torch.randn(4, 5, requires_grad=True)
+    labels = torch.tensor([0, 1, 2, 0])
+
+    _, parts = _loss(deep, [exit_logits], labels, deep_repr, [exit_repr])
+    (parts["kl"] + parts["similarity"]).backward()
+    assert deep.grad is None and deep_repr.grad is None
+    assert exit_logits.grad is not None and exit_repr.grad is not None
+
+    # The full loss reaches the deep logits through their own CE only.
+    loss, _ = _loss(deep, [exit_logits], labels, deep_repr, [exit_repr])
+    deep.grad = None
+    loss.backward()
+    ce_grad = torch.autograd.grad(torch.nn.functional.cross_entropy(deep, labels), deep)[0]
+    assert torch.allclose(deep.grad, ce_grad)
+
+    deep.grad = deep_repr.grad = None
+    _, parts = _loss(deep, [exit_logits], labels, deep_repr, [exit_repr], detach_deep_target=False)
+    (parts["kl"] + parts["similarity"]).backward()
+    assert deep.grad is not None and deep_repr.grad is not None
+
+
+def test_no_exits_is_plain_cross_entropy():
+    logits, labels = torch.randn(2, 3), torch.tensor([1, 2])
+    loss, parts = _loss(logits, [], labels, None, None)
+    assert loss.item() == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item())
+    assert parts["kl"].item() == 0.0
+
+
+def test_beta_zero_needs_no_representations():
+    logits = torch.randn(2, 3)
+    loss, parts = _loss(logits, [logits + 1], torch.tensor([0, 1]), None, None, beta=0.0)
+    assert torch.isfinite(loss) and parts["similarity"].item() == 0.0
+    with pytest.raises(ValueError, match="needs deep_repr"):
+        _loss(logits, [logits], torch.tensor([0, 1]), None, None, beta=1.0)
+
+
+def test_bad_arguments_are_clear_errors():
+    assert parse_similarity("cosine+L2") == ("cosine", "l2")
+    with pytest.raises(ValueError, match="Unknown similarity"):
+        parse_similarity("l3")
+    with pytest.raises(ValueError, match="repeats"):
+        parse_similarity("l1+l1")
+    logits = torch.randn(2, 3)
+    with pytest.raises(ValueError, match="temperature"):
+        _loss(logits, [logits], torch.tensor([0, 1]), None, None, beta=0.0, temperature=0.0)
+    with pytest.raises(ValueError, match="alpha"):
+        _loss(logits, [logits], torch.tensor([0, 1]), None, None, beta=0.0, alpha=-1.0)

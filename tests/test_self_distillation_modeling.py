@@ -1,0 +1,368 @@
+"""EarlyExitForAudioClassification: real early exits, round trips, Auto classes, export, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForAudioClassification,
+    BertConfig,
+    Wav2Vec2FeatureExtractor,
+    Wav2Vec2ForSequenceClassification,
+    Wav2Vec2Model,
+    pipeline,
+)
+
+from hf_mtkd.self_distillation import (
+    EarlyExitAudioConfig,
+    EarlyExitForAudioClassification,
+    build_exit_model,
+    evaluate_exits,
+    export_exit,
+    fuse_by_margin,
+)
+
+LABELS = {0: "angry", 1: "happy", 2: "neutral", 3: "sad"}
+
+
+def tiny_backbone(model_type="wav2vec2", stable=False, **overrides):
+    """A 4-layer, hidden-32 backbone config (the scale of transformers' own tests); no dropout, no masking."""
+    kwargs = dict(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=37,
+        conv_dim=(32, 32, 32),
+        conv_kernel=(8, 4, 4),
+        conv_stride=(4, 4, 4),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        layerdrop=0.0,
+        mask_time_prob=0.0,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+    )
+    if model_type != "data2vec-audio":
+        kwargs["do_stable_layer_norm"] = stable
+    if stable:
+        kwargs["feat_extract_norm"] = "layer"
+    kwargs.update(overrides)
+    return AutoConfig.for_model(model_type, **kwargs)
+
+
+def tiny_model(model_type="wav2vec2", stable=False, exit_layers=(1, 3), exit_block="none", seed=0):
+    torch.manual_seed(seed)
+    config = EarlyExitAudioConfig(
+        backbone_config=tiny_backbone(model_type, stable),
+        exit_layers=list(exit_layers),
+        exit_block=exit_block,
+        head_hidden_size=16,
+        id2label=LABELS,
+    )
+    model = EarlyExitForAudioClassification(config).eval()
+    with torch.no_grad():  # heads of O(1) logits, so that equalities are not trivially small numbers
+        for head in [*model.exit_heads, model.head]:
+            head.projector.weight.normal_(0, 0.5)
+            head.classifier.weight.normal_(0, 0.5)
+    return model
+
+
+def waveforms(batch=3, samples=4000, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    values = torch.randn(batch, samples, generator=generator)
+    mask = torch.ones(batch, samples, dtype=torch.long)
+    mask[1, samples * 2 // 3 :] = 0
+    mask[-1, samples // 3 :] = 0
+    values = values * mask
+    return values, mask
+
+
+class LayerCounter:
+    """Counts forward calls of the backbone's transformer layers and the batch size each saw."""
+
+    def __init__(self, model):
+        self.calls = []
+        self.handles = [
+            layer.register_forward_hook(self._hook(index)) for index, layer in enumerate(model.backbone.encoder.layers)
+        ]
+
+    def _hook(self, index):
+        def hook(module, args, output):
+            hidden = output[0] if isinstance(output, tuple) else output
+            self.calls.append((index, hidden.shape[0]))
+
+        return hook
+
+    def reset(self):
+        self.calls = []
+
+    def close(self):
+        for handle in self.handles:
+            handle.remove()
+
+
+# ---------------------------------------------------------------------------------------------- config
+def test_config_validation_errors():
+    backbone = tiny_backbone()
+    with pytest.raises(ValueError, match="outside 1..3"):
+        EarlyExitAudioConfig(backbone_config=backbone, exit_layers=[4])
+    with pytest.raises(ValueError, match="outside 1..3"):
+        EarlyExitAudioConfig(backbone_config=backbone, exit_layers=[0, 2])
+    with pytest.raises(ValueError, match="duplicates"):
+        EarlyExitAudioConfig(backbone_config=backbone, exit_layers=[2, 2])
+    with pytest.raises(ValueError, match="Unknown exit_block 'transformer'"):
+        EarlyExitAudioConfig(backbone_config=backbone, exit_layers=[2], exit_block="transformer")
+    with pytest.raises(ValueError, match="model_type 'bert'"):
+        EarlyExitAudioConfig(backbone_config=BertConfig(), exit_layers=[2])
+    with pytest.raises(ValueError, match="use_weighted_layer_sum"):
+        EarlyExitAudioConfig(backbone_config=tiny_backbone(use_weighted_layer_sum=True), exit_layers=[2])
+    config = EarlyExitAudioConfig(backbone_config=backbone, exit_layers=[3, 1], id2label=LABELS)
+    assert config.exit_layers == [1, 3]
+    assert config.label2id == {"angry": 0, "happy": 1, "neutral": 2, "sad": 3}
+
+
+def test_backbone_without_hidden_states_is_rejected():
+    # A text encoder (or any model without wav2vec2-style transformer layers) cannot host exits.
+    from transformers import BertModel
+
+    bert = BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37))
+    with pytest.raises(ValueError, match="early exits are implemented for"):
+        EarlyExitForAudioClassification.from_backbone(bert, exit_layers=[1], num_labels=2)
+
+
+def test_unknown_exit_layer_at_inference():
+    model = tiny_model()
+    with pytest.raises(ValueError, match=r"heads sit after layers \[1, 3, 4\]"):
+        model(waveforms()[0], exit_layer=2)
+
+
+# ---------------------------------------------------------------------------------------------- forward
+def test_forward_outputs_and_labels():
+    # Layer-norm conv features: with group norm (wav2vec2-base) padding changes the features, which is why
+    # its feature extractor returns no attention mask.
+    model = tiny_model(stable=True, exit_block="lstm")
+    values, mask = waveforms()
+    out = model(values, attention_mask=mask, labels=torch.tensor([0, 1, 3]))
+    assert out.logits.shape == (3, 4)
+    assert len(out.exit_logits) == 2 and out.exit_logits[0].shape == (3, 4)
+    assert out.pooled_output.shape == (3, 32) and out.projected_output.shape == (3, 16)
+    assert out.exit_pooled_outputs[1].shape == (3, 32) and out.exit_projected_outputs[1].shape == (3, 16)
+    assert torch.isclose(out.loss, torch.nn.functional.cross_entropy(out.logits, torch.tensor([0, 1, 3])))
+    # Per-exit inference gives what the full pass gave for that exit.
+    for index, layer in enumerate(model.config.exit_layers):
+        alone = model(values, attention_mask=mask, exit_layer=layer)
+        torch.testing.assert_close(alone.logits, out.exit_logits[index])
+        assert alone.exit_logits is None
+    # Padding does not leak into the pooled result: a padded sample equals the same sample alone.
+    single = model(values[1:2, : mask[1].sum()], attention_mask=mask[1:2, : mask[1].sum()])
+    torch.testing.assert_close(single.logits[0], out.logits[1], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("model_type,stable", [("wav2vec2", False), ("wav2vec2", True), ("wavlm", False)])
+def test_exit_runs_only_the_layers_below_it(model_type, stable):
+    model = tiny_model(model_type, stable)
+    counter = LayerCounter(model)
+    values, mask = waveforms()
+    for exit_layer, expected in [(1, [0]), (3, [0, 1, 2]), (4, [0, 1, 2, 3]), (None, [0, 1, 2, 3])]:
+        counter.reset()
+        model(values, attention_mask=mask, exit_layer=exit_layer)
+        assert [index for index, _ in counter.calls] == expected
+    counter.close()
+
+
+def test_confidence_early_exit_is_real_and_per_sample():
+    model = tiny_model(stable=True, exit_block="gru")
+    values, mask = waveforms(batch=4)
+    counter = LayerCounter(model)
+
+    # Threshold 0: everything leaves at the first exit; only layer 1 runs.
+    result = model.predict_early_exit(values, mask, threshold=0.0)
+    assert result.exit_layer.tolist() == [1, 1, 1, 1] and result.layers_run == 1
+    assert [index for index, _ in counter.calls] == [0]
+    torch.testing.assert_close(result.logits, model(values, attention_mask=mask, exit_layer=1).logits)
+
+    # Threshold 1: nothing is confident enough; the deepest head answers after all layers.
+    counter.reset()
+    result = model.predict_early_exit(values, mask, threshold=1.0)
+    assert result.exit_layer.tolist() == [4, 4, 4, 4] and len(counter.calls) == 4
+    torch.testing.assert_close(result.logits, model(values, attention_mask=mask, output_exits=False).logits)
+
+    # A threshold between the first exit's confidences: the confident half stops at layer 1 and the layers
+    # above run on the other half only.
+    first = model(values, attention_mask=mask, exit_layer=1).logits.softmax(-1).max(-1).values
+    threshold = first.sort().values[1:3].mean().item()
+    stops = first >= threshold
+    counter.reset()
+    result = model.predict_early_exit(values, mask, threshold=threshold)
+    assert (result.exit_layer[stops] == 1).all() and (result.exit_layer[~stops] > 1).all()
+    assert counter.calls[0] == (0, 4)
+    assert all(batch == int((~stops).sum()) for index, batch in counter.calls[1:] if index < 3)
+    for row in range(4):  # every sample got the logits of the head it stopped at
+        layer = int(result.exit_layer[row])
+        length = int(mask[row].sum())
+        alone = model(values[row : row + 1, :length], exit_layer=layer).logits[0]
+        torch.testing.assert_close(result.logits[row], alone, atol=1e-5, rtol=1e-5)
+
+    # Batch size 1: a sample that exits at layer 1 runs one layer.
+    counter.reset()
+    model.predict_early_exit(values[:1], threshold=0.0)
+    assert len(counter.calls) == 1
+    counter.close()
+
+
+def test_margin_fusion():
+    a = torch.tensor([[3.0, 1.0, 0.0], [0.0, 0.5, 0.4]])  # margins 2.0, 0.1
+    b = torch.tensor([[0.0, 2.5, 0.0], [0.0, 0.0, 3.0]])  # margins 2.5, 3.0
+    c = torch.tensor([[5.0, 0.0, 0.0], [1.0, 0.0, 0.0]])  # margins 5.0, 1.0
+    fused, chosen = fuse_by_margin([a, b, c])
+    assert chosen.tolist() == [2, 1]
+    torch.testing.assert_close(fused, torch.stack([c[0], b[1]]))
+    model = tiny_model()
+    values, mask = waveforms()
+    fused, layers = model.predict_fusion(values, mask, include_deepest=True)
+    out = model(values, attention_mask=mask)
+    expected, chosen = fuse_by_margin([*out.exit_logits, out.logits])
+    torch.testing.assert_close(fused, expected)
+    assert set(layers.tolist()) <= {1, 3, 4}
+
+
+def test_evaluate_exits_predictions_sizes_latency():
+    model = tiny_model()
+    rng = np.random.default_rng(0)
+    data = [{"input_values": rng.standard_normal(n).astype("float32"), "label": i % 4} for i, n in enumerate([3000, 4000, 2500, 3500, 4000])]
+    result = evaluate_exits(model, data, batch_size=2, threshold=0.3, latency_repeats=1)
+    assert set(result.predictions) == {"layer_1", "layer_3", "deepest", "fusion", "fusion_all", "early_exit"}
+    assert result.references.tolist() == [0, 1, 2, 3, 0]
+    assert all(len(preds) == 5 for preds in result.predictions.values())
+    assert set(result.latency_s) == {"layer_1", "layer_3", "deepest"}
+    sizes = [result.num_parameters[name] for name in ("layer_1", "layer_3", "deepest")]
+    assert sizes == sorted(sizes) and len(set(sizes)) == 3
+    assert set(result.exit_layer_used.tolist()) <= {1, 3, 4}
+    summary = result.summary()
+    assert summary["deepest"]["layer"] == 4 and 0.0 <= summary["fusion"]["accuracy"] <= 1.0
+
+
+# ---------------------------------------------------------------------------------------------- persistence
+def test_save_from_pretrained_round_trip_and_auto_classes(tmp_path):
+    model = tiny_model(exit_block="cnn")
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "config.json").is_file() and (tmp_path / "model.safetensors").is_file()
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["model_type"] == "hf_mtkd_early_exit" and saved["backbone_config"]["model_type"] == "wav2vec2"
+    assert saved["id2label"]["3"] == "sad"
+
+    loaded = AutoModelForAudioClassification.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, EarlyExitForAudioClassification)
+    assert loaded.config.exit_layers == [1, 3] and loaded.config.exit_block == "cnn"
+    for (name, tensor), (other_name, other) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert name == other_name and torch.equal(tensor, other), name
+    values, mask = waveforms()
+    torch.testing.assert_close(model(values, attention_mask=mask).logits, loaded(values, attention_mask=mask).logits)
+
+    Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(tmp_path)
+    classifier = pipeline("audio-classification", model=str(tmp_path))
+    result = classifier(np.random.default_rng(0).standard_normal(4000).astype("float32"), top_k=4)
+    assert {row["label"] for row in result} == set(LABELS.values())
+
+
+def test_from_backbone_loads_pretrained_weights(tmp_path):
+    torch.manual_seed(3)
+    source = Wav2Vec2Model(tiny_backbone())
+    source.save_pretrained(tmp_path / "backbone")
+    model = EarlyExitForAudioClassification.from_backbone(
+        str(tmp_path / "backbone"), exit_layers=[2], exit_block="lstm", id2label=LABELS
+    )
+    assert model.config.exit_layers == [2] and model.config.num_labels == 4
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[name], tensor), name
+    # A fine-tuned classifier checkpoint gives its encoder too (the head is dropped).
+    Wav2Vec2ForSequenceClassification(tiny_backbone()).save_pretrained(tmp_path / "classifier")
+    model = EarlyExitForAudioClassification.from_backbone(
+        str(tmp_path / "classifier"), exit_layers=[1, 3], backbone_config_overrides={"layerdrop": 0.05}, num_labels=2
+    )
+    assert model.config.backbone_config.layerdrop == 0.05
+    with pytest.raises(ValueError, match="outside 1..3"):
+        EarlyExitForAudioClassification.from_backbone(str(tmp_path / "backbone"), exit_layers=[4], num_labels=2)
+
+
+# ---------------------------------------------------------------------------------------------- export
+@pytest.mark.parametrize(
+    "model_type,stable",
+    [("wav2vec2", False), ("wav2vec2", True), ("hubert", False), ("wavlm", True), ("data2vec-audio", False)],
+)
+def test_exported_stock_model_gives_the_exit_logits(tmp_path, model_type, stable):
+    model = tiny_model(model_type, stable)
+    values, mask = waveforms()
+    full = model(values, attention_mask=mask)
+    for layer, reference in [(1, full.exit_logits[0]), (3, full.exit_logits[1]), (4, full.logits)]:
+        export_exit(model, layer, tmp_path / f"exit_{layer}")
+        exported = AutoModelForAudioClassification.from_pretrained(tmp_path / f"exit_{layer}").eval()
+        assert type(exported).__module__.startswith("transformers.models.")
+        assert exported.config.num_hidden_layers == layer and exported.config.classifier_proj_size == 16
+        assert not hasattr(exported.base_model, "masked_spec_embed")  # mask_time_prob=0
+        assert exported.num_parameters() == model.num_parameters_at_exit(layer)
+        with torch.no_grad():
+            torch.testing.assert_close(exported(values, attention_mask=mask).logits, reference, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(exported(values).logits, model(values, exit_layer=layer).logits, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("block", ["lstm", "cnn"])
+def test_exit_with_block_exports_as_truncated_hf_mtkd_model(tmp_path, block):
+    model = tiny_model(stable=True, exit_block=block)
+    values, mask = waveforms()
+    export_exit(model, 3, tmp_path)
+    exported = AutoModelForAudioClassification.from_pretrained(tmp_path).eval()
+    assert isinstance(exported, EarlyExitForAudioClassification)
+    assert exported.config.exit_layers == [] and exported.config.final_block == block
+    assert exported.config.backbone_config.num_hidden_layers == 3
+    torch.testing.assert_close(
+        exported(values, attention_mask=mask).logits, model(values, attention_mask=mask, exit_layer=3).logits
+    )
+    assert exported.num_parameters() == model.num_parameters_at_exit(3)
+
+
+def test_exported_exit_loads_in_pipeline_without_hf_mtkd(tmp_path):
+    model = tiny_model(stable=True)
+    feature_extractor = Wav2Vec2FeatureExtractor(return_attention_mask=True)
+    export_exit(model, 3, tmp_path, feature_extractor=feature_extractor)
+    assert not any("auto_map" in json.loads((tmp_path / name).read_text()) for name in ("config.json",))
+    audio = np.random.default_rng(1).standard_normal(4000).astype("float32")
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import numpy as np
+        from transformers import pipeline
+        classifier = pipeline("audio-classification", model={str(tmp_path)!r})
+        audio = np.load({str(tmp_path / "audio.npy")!r})
+        result = classifier(audio, top_k=4)
+        print(json.dumps({{"result": result, "hf_mtkd": any(m.startswith("hf_mtkd") for m in sys.modules),
+                           "class": type(classifier.model).__name__}}))
+        """
+    )
+    np.save(tmp_path / "audio.npy", audio)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["hf_mtkd"] is False and report["class"] == "Wav2Vec2ForSequenceClassification"
+    labels = [row["label"] for row in report["result"]]
+    assert set(labels) == set(LABELS.values())
+    # The pipeline's scores are the exit's softmax.
+    with torch.no_grad():
+        probs = model(torch.from_numpy(feature_extractor(audio, sampling_rate=16000, return_tensors="np").input_values), exit_layer=3).logits.softmax(-1)[0]
+    for row in report["result"]:
+        assert row["score"] == pytest.approx(probs[model.config.label2id[row["label"]]].item(), abs=1e-5)
+
+
+def test_build_exit_model_rejects_unknown_layer():
+    with pytest.raises(ValueError, match="not a head"):
+        build_exit_model(tiny_model(), 2)

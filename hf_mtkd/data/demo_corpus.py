@@ -306,10 +306,13 @@ def _generate(target: pathlib.Path, seed: int, key: str, espeak_version: str) ->
     def write(clip: _Clip) -> None:
         sf.write(target / clip.file_name, _synthesize(clip), _SAMPLING_RATE, subtype="PCM_16")
 
-    workers = max(1, min(4, os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        # list() re-raises the first exception from any worker.
-        list(pool.map(write, clips))
+    # espeak-ng runs in subprocesses and resampling releases the GIL, so threads suffice.
+    pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
+    try:
+        for future in [pool.submit(write, clip) for clip in clips]:
+            future.result()  # re-raises the first failure
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # on failure, skip the clips not started
 
     with open(target / "metadata.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

@@ -56,15 +56,34 @@ def add_teacher_logits(
     num_labels = len(teachers[0].label_index)
     rate = student_feature_extractor.sampling_rate
 
-    def batch_logits(batch):
-        waveforms = [np.asarray(w)[:max_samples] for w in batch[WAVEFORM]]
+    # Without an attention mask (wav2vec2-base style), zero padding changes a model's output, so
+    # clips are then run one by one: the cache holds what each teacher says about the clip itself,
+    # independent of which clips happened to share its batch.
+    uses_mask = all(
+        getattr(t.feature_extractor if not t.shares_student_inputs else student_feature_extractor, "return_attention_mask", False)
+        for t in teachers
+    )
+
+    def logits_of(waveforms):
         student_inputs = feature_extractor_inputs(student_feature_extractor, waveforms, rate)
         own_inputs = [
-            None if t.shares_student_inputs else feature_extractor_inputs(t.feature_extractor, [resample(w, rate, t.feature_extractor.sampling_rate) for w in waveforms], t.feature_extractor.sampling_rate)
+            None
+            if t.shares_student_inputs
+            else feature_extractor_inputs(
+                t.feature_extractor,
+                [resample(w, rate, t.feature_extractor.sampling_rate) for w in waveforms],
+                t.feature_extractor.sampling_rate,
+            )
             for t in teachers
         ]
         logits = teacher_logits_for_batch(teachers, {k: v.to(device) for k, v in student_inputs.items()}, own_inputs)
-        return {TEACHER_LOGITS: logits.transpose(0, 1).cpu().numpy()}
+        return logits.transpose(0, 1).cpu().numpy()  # (B, N, K)
+
+    def batch_logits(batch):
+        waveforms = [np.asarray(w)[:max_samples] for w in batch[WAVEFORM]]
+        if uses_mask:
+            return {TEACHER_LOGITS: logits_of(waveforms)}
+        return {TEACHER_LOGITS: np.concatenate([logits_of([w]) for w in waveforms])}
 
     features = dataset.features.copy()
     features[TEACHER_LOGITS] = Array2D(shape=(len(teachers), num_labels), dtype="float32")

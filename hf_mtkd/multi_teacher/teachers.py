@@ -69,7 +69,7 @@ def load_teacher(
 ) -> Teacher:
     model = load_pretrained(
         AutoModelForAudioClassification, spec.model, f"teacher {spec.name!r}",
-        torch_dtype=_DTYPES[dtype], trust_remote_code=trust_remote_code,
+        dtype=_DTYPES[dtype], trust_remote_code=trust_remote_code,
     )
     fe_source = spec.feature_extractor or spec.model
     feature_extractor = load_pretrained(

@@ -83,7 +83,8 @@ class SelfDistillationTrainer(Trainer):
         metrics = {key: sum(values) / len(values) for key, values in self._metrics[mode].items() if values}
         if mode == "eval":
             metrics = {f"eval_{key}": value for key, value in metrics.items()}
-        super().log({**logs, **metrics}, start_time)
+        logs.update(metrics)  # in place: `evaluate()` returns the dict it logged
+        super().log(logs, start_time)
         self._metrics[mode].clear()
 
 

@@ -136,9 +136,11 @@ def run(
         feature_extractor.save_pretrained(training_args.output_dir)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
 
     # Evaluate on validation and test (the test split is never used for model selection).
     results = {}
+    splits = context.splits  # a method may have added columns (e.g. cached teacher logits)
     for split in ("validation", "test"):
         results[split] = report_split(
             trainer, splits[split], label_names, split=split, language_column=data_args.language_column_name,

@@ -1,0 +1,172 @@
+"""SelfDistillationTrainer and SelfDistillationConfig on a tiny model and a few random clips."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, HfArgumentParser
+
+from hf_mtkd.self_distillation import (
+    EarlyExitForAudioClassification,
+    EarlyExitModelArguments,
+    SelfDistillationConfig,
+    SelfDistillationTrainer,
+    make_exit_compute_metrics,
+)
+
+
+def tiny_model(exit_block="lstm"):
+    torch.manual_seed(0)
+    backbone = AutoConfig.for_model(
+        "wav2vec2",
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=37,
+        conv_dim=(32, 32, 32),
+        conv_kernel=(8, 4, 4),
+        conv_stride=(4, 4, 4),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        mask_time_prob=0.0,
+    )
+    return EarlyExitForAudioClassification.from_backbone(
+        backbone, exit_layers=[1, 3], exit_block=exit_block, head_hidden_size=16, id2label={0: "angry", 1: "sad"}
+    )
+
+
+class Clips(torch.utils.data.Dataset):
+    """Random clips whose class is their loudness, with a language id the model does not take."""
+
+    def __init__(self, n=8, samples=2000):
+        rng = np.random.default_rng(0)
+        self.items = []
+        for index in range(n):
+            label = index % 2
+            audio = rng.standard_normal(samples).astype("float32") * (0.2 + label)
+            self.items.append({"input_values": audio, "labels": label, "language_id": index % 3})
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        return self.items[index]
+
+
+def collate(examples):
+    return {
+        "input_values": torch.tensor(np.stack([e["input_values"] for e in examples])),
+        "attention_mask": torch.ones(len(examples), len(examples[0]["input_values"]), dtype=torch.long),
+        "labels": torch.tensor([e["labels"] for e in examples]),
+        "language_id": torch.tensor([e["language_id"] for e in examples]),
+    }
+
+
+def accuracy(predictions, references):
+    return {"wr": float((predictions == references).mean())}
+
+
+def make_args(tmp_path, **overrides):
+    options = dict(
+        output_dir=str(tmp_path),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        learning_rate=1e-3,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        remove_unused_columns=False,
+        similarity="l2+cosine",
+    )
+    options.update(overrides)
+    return SelfDistillationConfig(**options)
+
+
+def test_training_updates_every_head_and_logs_each_part(tmp_path):
+    model = tiny_model()
+    model.freeze_feature_encoder()
+    before = {name: param.detach().clone() for name, param in model.named_parameters()}
+    trainer = SelfDistillationTrainer(
+        model=model,
+        args=make_args(tmp_path),
+        train_dataset=Clips(),
+        eval_dataset=Clips(4),
+        data_collator=collate,
+        compute_metrics=make_exit_compute_metrics(model.config.exit_layers, accuracy),
+    )
+    trainer.train()
+    changed = {name for name, param in model.named_parameters() if not torch.equal(before[name], param)}
+    for prefix in ("backbone.encoder.layers.0.", "backbone.encoder.layers.3.", "exit_heads.0.", "exit_heads.1.", "head."):
+        assert any(name.startswith(prefix) for name in changed), prefix
+    assert not any(name.startswith("backbone.feature_extractor.") for name in changed)
+
+    logged = [entry for entry in trainer.state.log_history if "ce" in entry]
+    assert len(logged) == 3
+    for key in ("ce", "ce_exits", "kl", "similarity", "ce_exit_1", "ce_exit_3", "loss"):
+        assert np.isfinite(logged[-1][key]), key
+    # The logged loss is the weighted sum of the logged parts (gamma = alpha = beta = 1).
+    first = logged[0]
+    assert first["loss"] == pytest.approx(first["ce"] + first["ce_exits"] + first["kl"] + first["similarity"], rel=1e-4)
+
+    metrics = trainer.evaluate()
+    for key in ("eval_loss", "eval_ce", "eval_kl", "eval_similarity", "eval_ce_exit_1", "eval_ce_exit_3"):
+        assert key in metrics, key
+    for head in ("deepest", "layer_1", "layer_3", "fusion"):
+        assert 0.0 <= metrics[f"eval_{head}_wr"] <= 1.0
+
+
+def test_zero_weights_reduce_to_fine_tuning_the_deepest_head(tmp_path):
+    model = tiny_model()
+    trainer = SelfDistillationTrainer(
+        model=model, args=make_args(tmp_path, gamma=0.0, alpha=0.0, beta=0.0), train_dataset=Clips(), data_collator=collate
+    )
+    batch = collate([Clips()[i] for i in range(4)])
+    model.eval()
+    loss = trainer.compute_loss(model, batch)
+    expected = model(batch["input_values"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    loss.backward()
+    assert all(param.grad is None or not param.grad.any() for param in model.exit_heads.parameters())
+
+
+@pytest.mark.parametrize("level", ["embedding", "linear"])
+def test_similarity_level_picks_the_representations(tmp_path, level):
+    model = tiny_model().eval()
+    args = make_args(tmp_path, gamma=0.0, alpha=0.0, beta=1.0, similarity="l1", similarity_level=level)
+    trainer = SelfDistillationTrainer(model=model, args=args, data_collator=collate)
+    batch = collate([Clips()[i] for i in range(4)])
+    loss = trainer.compute_loss(model, batch)
+    out = model(batch["input_values"], attention_mask=batch["attention_mask"])
+    deep = out.pooled_output if level == "embedding" else out.projected_output
+    exits = out.exit_pooled_outputs if level == "embedding" else out.exit_projected_outputs
+    assert deep.shape[-1] == (32 if level == "embedding" else 16)
+    similarity = sum((e - deep).abs().mean() for e in exits) / len(exits)
+    ce = torch.nn.functional.cross_entropy(out.logits, batch["labels"])
+    assert loss.item() == pytest.approx((ce + similarity).item(), rel=1e-5)
+
+
+def test_config_validation_and_cli_parsing(tmp_path):
+    for bad, message in [
+        (dict(similarity="l3"), "Unknown similarity"),
+        (dict(similarity_level="logits"), "similarity_level"),
+        (dict(kd_temperature=0.0), "kd_temperature"),
+        (dict(beta=-1.0), "beta"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            SelfDistillationConfig(output_dir=str(tmp_path), **bad)
+    parser = HfArgumentParser((EarlyExitModelArguments, SelfDistillationConfig))
+    model_args, args = parser.parse_args_into_dataclasses(
+        ["--exit_layers", "10", "3", "8", "--exit_block", "gru", "--output_dir", str(tmp_path), "--alpha", "0.5",
+         "--similarity", "l1+cosine", "--detach_deep_target", "false"]
+    )
+    assert model_args.exit_layers == [3, 8, 10] and model_args.model_kwargs()["exit_block"] == "gru"
+    assert args.alpha == 0.5 and args.similarity == "l1+cosine" and args.detach_deep_target is False
+    with pytest.raises(ValueError, match="duplicates"):
+        EarlyExitModelArguments(exit_layers=[3, 3])
+    with pytest.raises(ValueError, match="Unknown exit_block"):
+        EarlyExitModelArguments(exit_block="attention")
+    with pytest.raises(TypeError, match="SelfDistillationConfig"):
+        from transformers import TrainingArguments
+
+        SelfDistillationTrainer(model=tiny_model(), args=TrainingArguments(output_dir=str(tmp_path)))

@@ -72,12 +72,16 @@ class DataArguments:
         metadata={"help": "An audiofolder: a folder with metadata.csv (file_name, label, optional language, speaker, split)."},
     )
     dataset_path: Optional[str] = field(default=None, metadata={"help": "A folder written by Dataset(Dict).save_to_disk."})
-    corpus: Optional[str] = field(
-        default=None, metadata={"help": "A native corpus reader (iemocap, fesc, cafe, demos, meld, emodb, ravdess, crema_d)."}
+    corpus: Optional[list[str]] = field(
+        default=None,
+        metadata={"help": "Native corpus reader(s) (iemocap, fesc, cafe, demos, meld, emodb, ravdess, crema_d); several are concatenated."},
     )
-    corpus_root: Optional[str] = field(default=None, metadata={"help": "Root folder of the corpus named by --corpus."})
+    corpus_root: Optional[list[str]] = field(
+        default=None, metadata={"help": "Root folder of each corpus named by --corpus, in the same order."}
+    )
     corpus_options: Optional[Union[dict, str]] = field(
-        default=None, metadata={"help": "JSON object of reader options, e.g. {\"merge_excited\": true}."}
+        default=None,
+        metadata={"help": "JSON object of reader options per corpus, e.g. {\"iemocap\": {\"merge_excited\": true}}."},
     )
 
     # Columns.
@@ -116,12 +120,12 @@ class DataArguments:
     fold_column_name: Optional[str] = field(
         default=None, metadata={"help": "Column defining leave-one-group-out folds (e.g. session or speaker)."}
     )
-    test_fold: Optional[str] = field(
-        default=None, metadata={"help": "Value of fold_column_name held out as the test set."}
+    test_fold: Optional[list[str]] = field(
+        default=None, metadata={"help": "Value(s) of fold_column_name held out as the test set (one per corpus when several)."}
     )
-    validation_fold: Optional[str] = field(
+    validation_fold: Optional[list[str]] = field(
         default=None,
-        metadata={"help": "Value of fold_column_name used for validation; default: speakers drawn from the training folds."},
+        metadata={"help": "Value(s) of fold_column_name used for validation; default: speakers drawn from the training folds."},
     )
     validation_fraction: float = field(
         default=0.15,
@@ -157,8 +161,10 @@ class DataArguments:
                 "Give exactly one data source among demo_corpus, dataset_name, data_dir, dataset_path, corpus; "
                 f"got {given or 'none'}."
             )
-        if self.corpus and not self.corpus_root:
-            raise ValueError("corpus needs corpus_root (the folder of your local copy).")
+        if self.corpus and len(self.corpus_root or []) != len(self.corpus):
+            raise ValueError(
+                f"corpus {self.corpus} needs one corpus_root per corpus (the folder of your local copy), got {self.corpus_root}."
+            )
         self.label_map = _parse_json_field(self.label_map, "label_map")
         self.corpus_options = _parse_json_field(self.corpus_options, "corpus_options")
         if self.on_bad_audio not in ON_BAD_AUDIO:
@@ -169,8 +175,17 @@ class DataArguments:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}.")
         if self.validation_split_name == self.test_split_name:
             raise ValueError("validation_split_name and test_split_name must differ: never select models on the test set.")
-        if self.validation_fold is not None and self.validation_fold == self.test_fold:
-            raise ValueError("validation_fold and test_fold must differ: never select models on the test set.")
+        if isinstance(self.test_fold, str):
+            self.test_fold = [self.test_fold]
+        if isinstance(self.validation_fold, str):
+            self.validation_fold = [self.validation_fold]
+        if isinstance(self.corpus, str):
+            self.corpus = [self.corpus]
+        if isinstance(self.corpus_root, str):
+            self.corpus_root = [self.corpus_root]
+        shared = set(self.validation_fold or ()) & set(self.test_fold or ())
+        if shared:
+            raise ValueError(f"validation_fold and test_fold share {sorted(shared)}: never select models on the test set.")
         if self.test_fold is not None and not self.fold_column_name:
             raise ValueError("test_fold needs fold_column_name.")
         if self.labels is not None and len(set(self.labels)) != len(self.labels):

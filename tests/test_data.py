@@ -78,8 +78,8 @@ def test_leave_one_group_out(tone_corpus):
 def test_validation_never_equals_test():
     with pytest.raises(ValueError, match="must differ"):
         data_args(data_dir="x", validation_split_name="test")
-    with pytest.raises(ValueError, match="must differ"):
-        data_args(data_dir="x", fold_column_name="f", test_fold="1", validation_fold="1")
+    with pytest.raises(ValueError, match="share"):
+        data_args(data_dir="x", fold_column_name="f", test_fold=["1"], validation_fold=["1", "2"])
 
 
 def test_missing_splits_drawn_by_speaker(tmp_path):

@@ -31,6 +31,15 @@ from hf_mtkd.self_distillation import (
 LABELS = {0: "angry", 1: "happy", 2: "neutral", 3: "sad"}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run 10-20x faster on one intra-op thread than on two contended ones (shared CI machines)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_backbone(model_type="wav2vec2", stable=False, **overrides):
     """A 4-layer, hidden-32 backbone config (the scale of transformers' own tests); no dropout, no masking."""
     kwargs = dict(
@@ -177,8 +186,9 @@ def test_exit_runs_only_the_layers_below_it(model_type, stable):
     counter.close()
 
 
-def test_confidence_early_exit_is_real_and_per_sample():
-    model = tiny_model(stable=True, exit_block="gru")
+@pytest.mark.parametrize("model_type", ["wav2vec2", "wavlm"])  # WavLM: its position bias is subset too
+def test_confidence_early_exit_is_real_and_per_sample(model_type):
+    model = tiny_model(model_type, stable=True, exit_block="gru")
     values, mask = waveforms(batch=4)
     counter = LayerCounter(model)
 
@@ -236,7 +246,10 @@ def test_margin_fusion():
 def test_evaluate_exits_predictions_sizes_latency():
     model = tiny_model()
     rng = np.random.default_rng(0)
-    data = [{"input_values": rng.standard_normal(n).astype("float32"), "label": i % 4} for i, n in enumerate([3000, 4000, 2500, 3500, 4000])]
+    data = [
+        {"input_values": rng.standard_normal(n).astype("float32"), "label": i % 4, "language": "it" if i < 3 else "en"}
+        for i, n in enumerate([3000, 4000, 2500, 3500, 4000])
+    ]
     result = evaluate_exits(model, data, batch_size=2, threshold=0.3, latency_repeats=1)
     assert set(result.predictions) == {"layer_1", "layer_3", "deepest", "fusion", "fusion_all", "early_exit"}
     assert result.references.tolist() == [0, 1, 2, 3, 0]
@@ -247,6 +260,11 @@ def test_evaluate_exits_predictions_sizes_latency():
     assert set(result.exit_layer_used.tolist()) <= {1, 3, 4}
     summary = result.summary()
     assert summary["deepest"]["layer"] == 4 and 0.0 <= summary["fusion"]["accuracy"] <= 1.0
+    assert result.languages == ["it", "it", "it", "en", "en"]
+    metrics = result.metrics(list(LABELS.values()), n_bootstrap=0)
+    for name, preds in result.predictions.items():
+        assert metrics[name]["overall"]["WR"] == pytest.approx(float((preds == result.references).mean()))
+        assert set(metrics[name]["per_language"]) == {"it", "en"}
 
 
 # ---------------------------------------------------------------------------------------------- persistence
@@ -347,7 +365,7 @@ def test_exported_exit_loads_in_pipeline_without_hf_mtkd(tmp_path):
         """
     )
     np.save(tmp_path / "audio.npy", audio)
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"} | {"OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
     )

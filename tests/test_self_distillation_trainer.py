@@ -14,6 +14,15 @@ from hf_mtkd.self_distillation import (
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run 10-20x faster on one intra-op thread than on two contended ones (shared CI machines)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_model(exit_block="lstm"):
     torch.manual_seed(0)
     backbone = AutoConfig.for_model(
@@ -75,6 +84,8 @@ def make_args(tmp_path, **overrides):
         logging_steps=1,
         report_to=[],
         save_strategy="no",
+        eval_strategy="no",
+        load_best_model_at_end=False,
         use_cpu=True,
         remove_unused_columns=False,
         similarity="l2+cosine",
@@ -112,8 +123,8 @@ def test_training_updates_every_head_and_logs_each_part(tmp_path):
     metrics = trainer.evaluate()
     for key in ("eval_loss", "eval_ce", "eval_kl", "eval_similarity", "eval_ce_exit_1", "eval_ce_exit_3"):
         assert key in metrics, key
-    for head in ("deepest", "layer_1", "layer_3", "fusion"):
-        assert 0.0 <= metrics[f"eval_{head}_wr"] <= 1.0
+    for key in ("eval_wr", "eval_layer_1_wr", "eval_layer_3_wr", "eval_fusion_wr"):
+        assert 0.0 <= metrics[key] <= 1.0, key
 
 
 def test_zero_weights_reduce_to_fine_tuning_the_deepest_head(tmp_path):

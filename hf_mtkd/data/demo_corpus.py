@@ -10,13 +10,13 @@ Contents
 --------
 * Languages ``en``, ``fi``, ``fr`` (:data:`DEMO_LANGUAGES`); labels ``angry``, ``happy``,
   ``neutral``, ``sad`` (:data:`DEMO_LABELS`).
-* Six speakers per language, each an espeak-ng voice variant (``en+m1``, ``fi+f4``, ...)
+* Eight speakers per language, each an espeak-ng voice variant (``en+m1``, ``fi+f4``, ...)
   with its own random pitch, rate, pitch-range and gain offsets. Speakers are split per
-  language 4 / 1 / 1 into ``train`` / ``validation`` / ``test``, so the three speaker sets
+  language 5 / 1 / 2 into ``train`` / ``validation`` / ``test``, so the three speaker sets
   are disjoint (the split does not depend on the seed).
-* Five short sentences per language, the same five meanings in each language; nothing in
+* Eight short sentences per language, the same eight meanings in each language; nothing in
   the words reveals the emotion. Every speaker says every sentence with every emotion:
-  3 x 6 x 5 x 4 = 360 clips of about 1-3 s, 16 kHz mono 16-bit PCM WAV.
+  3 x 8 x 8 x 4 = 768 clips of about 1-3 s, 16 kHz mono 16-bit PCM WAV.
 
 How emotions are expressed
 --------------------------
@@ -91,7 +91,7 @@ _SAMPLING_RATE = 16_000
 _STAMP = ".demo_corpus.json"
 _METADATA_COLUMNS = ("file_name", "label", "language", "speaker", "split")
 
-# The same five neutral statements in each language.
+# The same eight neutral statements in each language.
 _SENTENCES = {
     "en": (
         "The meeting is on Tuesday.",
@@ -99,6 +99,9 @@ _SENTENCES = {
         "The bus leaves at seven.",
         "She bought a new lamp.",
         "We walked along the river.",
+        "The shop opens at nine.",
+        "My brother lives in the city.",
+        "There is coffee in the kitchen.",
     ),
     "fi": (
         "Kokous on tiistaina.",
@@ -106,6 +109,9 @@ _SENTENCES = {
         "Bussi lähtee seitsemältä.",
         "Hän osti uuden lampun.",
         "Kävelimme joen rantaa pitkin.",
+        "Kauppa aukeaa yhdeksältä.",
+        "Veljeni asuu kaupungissa.",
+        "Keittiössä on kahvia.",
     ),
     "fr": (
         "La réunion est mardi.",
@@ -113,17 +119,20 @@ _SENTENCES = {
         "Le bus part à sept heures.",
         "Elle a acheté une nouvelle lampe.",
         "Nous avons marché le long de la rivière.",
+        "Le magasin ouvre à neuf heures.",
+        "Mon frère habite en ville.",
+        "Il y a du café dans la cuisine.",
     ),
 }
 
-# espeak-ng voice variants per language, in split order: 4 train, 1 validation, 1 test
-# (one male and one female voice held out per language).
+# espeak-ng voice variants per language, in split order: 5 train, 1 validation, 2 test
+# (one male and one female voice in each language's test set).
 _VARIANTS = {
-    "en": ("m1", "f1", "m2", "f2", "m3", "f3"),
-    "fi": ("m4", "f4", "m5", "f5", "m6", "f2"),
-    "fr": ("m7", "f3", "m1", "f1", "m2", "f4"),
+    "en": ("m1", "f1", "m2", "f2", "m3", "f3", "m4", "f4"),
+    "fi": ("m5", "f5", "m6", "f2", "m7", "f4", "m8", "f1"),
+    "fr": ("m2", "f3", "m3", "f4", "m4", "f5", "m1", "f2"),
 }
-_SPLITS = ("train",) * 4 + ("validation", "test")
+_SPLITS = ("train",) * 5 + ("validation", "test", "test")
 
 # Shift of each emotion from neutral, before language scaling: rate and range in percent
 # of espeak-ng's default, pitch in percent (relative), volume in dB.

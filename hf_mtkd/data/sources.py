@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
 
 from ..arguments import DataArguments
 
@@ -25,15 +25,32 @@ def load_raw_dataset(data_args: DataArguments) -> DatasetDict:
             raise FileNotFoundError(f"dataset_path {data_args.dataset_path!r} is not a folder written by save_to_disk.")
         dataset = load_from_disk(data_args.dataset_path)
     elif data_args.corpus:
-        from ..corpora import load_corpus
-
-        dataset = load_corpus(data_args.corpus, data_args.corpus_root, **(data_args.corpus_options or {}))
+        dataset = _load_corpora(data_args)
     else:
         dataset = load_dataset(data_args.dataset_name, data_args.dataset_config_name)
     if isinstance(dataset, Dataset):
         dataset = DatasetDict({data_args.train_split_name: dataset})
     _check_columns(dataset, data_args)
     return dataset
+
+
+def _load_corpora(data_args: DataArguments) -> DatasetDict:
+    """One or more native corpora; several are concatenated split by split on their common columns."""
+    from ..corpora import CORE_COLUMNS, load_corpus
+
+    options = data_args.corpus_options or {}
+    loaded = []
+    for name, root in zip(data_args.corpus, data_args.corpus_root):
+        # Options may be keyed by corpus name, or flat when there is one corpus.
+        own = options.get(name, {}) if len(data_args.corpus) > 1 or name in options else options
+        loaded.append(load_corpus(name, root, **own))
+    if len(loaded) == 1:
+        return loaded[0]
+    split_names = sorted({split for dataset in loaded for split in dataset})
+    return DatasetDict({
+        split: concatenate_datasets([dataset[split].select_columns(list(CORE_COLUMNS)) for dataset in loaded if split in dataset])
+        for split in split_names
+    })
 
 
 def _load_audiofolder(data_dir: str) -> DatasetDict:

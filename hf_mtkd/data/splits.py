@@ -83,15 +83,17 @@ def _leave_one_group_out(ds: Dataset, data_args: DataArguments) -> DatasetDict:
     folds = np.asarray([str(v) for v in ds[column]])
     available = sorted(set(folds))
     for flag in ("test_fold", "validation_fold"):
-        value = getattr(data_args, flag)
-        if value is not None and str(value) not in available:
-            raise ValueError(f"--{flag} {value!r} is not a value of column {column!r}; values are {available}.")
-    test = ds.select(np.flatnonzero(folds == str(data_args.test_fold)))
-    if data_args.validation_fold is not None:
-        validation = ds.select(np.flatnonzero(folds == str(data_args.validation_fold)))
-        train = ds.select(np.flatnonzero((folds != str(data_args.test_fold)) & (folds != str(data_args.validation_fold))))
+        unknown = [v for v in getattr(data_args, flag) or [] if str(v) not in available]
+        if unknown:
+            raise ValueError(f"--{flag} {unknown} not a value of column {column!r}; values are {available}.")
+    in_test = np.isin(folds, [str(v) for v in data_args.test_fold])
+    test = ds.select(np.flatnonzero(in_test))
+    if data_args.validation_fold:
+        in_validation = np.isin(folds, [str(v) for v in data_args.validation_fold])
+        validation = ds.select(np.flatnonzero(in_validation))
+        train = ds.select(np.flatnonzero(~in_test & ~in_validation))
     else:
-        train, validation = _draw_by_speaker(ds.select(np.flatnonzero(folds != str(data_args.test_fold))), data_args, "validation")
+        train, validation = _draw_by_speaker(ds.select(np.flatnonzero(~in_test)), data_args, "validation")
     return _finish(DatasetDict(train=train, validation=validation, test=test), data_args)
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from transformers import TrainingArguments
-
+from ..training.args import SERTrainingArguments
 from .configuration import EXIT_BLOCKS, validate_block, validate_exit_layers
 from .losses import SIMILARITY_LEVELS, parse_similarity
 
 
 @dataclass
-class SelfDistillationConfig(TrainingArguments):
-    """`TrainingArguments` plus the weights of the self-distillation loss (SPEC section 2; paper defaults)."""
+class SelfDistillationConfig(SERTrainingArguments):
+    """`SERTrainingArguments` (a `TrainingArguments`) plus the self-distillation loss (SPEC section 2; paper
+    defaults). Model selection uses the deepest head's validation metric."""
 
     gamma: float = field(default=1.0, metadata={"help": "Weight of the exits' cross-entropy, averaged over exits."})
     alpha: float = field(

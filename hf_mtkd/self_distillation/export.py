@@ -75,7 +75,8 @@ def build_exit_model(model: EarlyExitForAudioClassification, exit_layer: int) ->
         state = _backbone_state(model, stop, "backbone.")
         state.update({f"head.{k}": v for k, v in head.state_dict().items()})
     exported.load_state_dict(state, strict=True)
-    return exported.to(next(model.parameters()).device).eval()
+    reference = next(model.parameters())
+    return exported.to(device=reference.device, dtype=reference.dtype).eval()
 
 
 def export_exit(

@@ -552,8 +552,9 @@ def measure_exit_latency(
     return {layer: float(np.median(values)) for layer, values in times.items()}
 
 
-def pad_batch(examples: list[dict], input_name: str = "input_values") -> dict[str, torch.Tensor]:
-    """Zero-pad raw waveforms to the longest one, with an attention mask; labels from "labels" or "label"."""
+def pad_batch(examples: list[dict], input_name: str = "input_values") -> dict[str, Any]:
+    """Zero-pad raw waveforms to the longest one, with an attention mask; labels from "labels" or "label";
+    a "language" field is passed through as a list."""
     arrays = [torch.as_tensor(np.asarray(example[input_name]), dtype=torch.float32).flatten() for example in examples]
     length = max(array.shape[0] for array in arrays)
     values = torch.zeros(len(arrays), length)
@@ -565,6 +566,8 @@ def pad_batch(examples: list[dict], input_name: str = "input_values") -> dict[st
     key = "labels" if "labels" in examples[0] else "label" if "label" in examples[0] else None
     if key is not None:
         batch["labels"] = torch.as_tensor([int(example[key]) for example in examples])
+    if "language" in examples[0]:
+        batch["language"] = [example["language"] for example in examples]
     return batch
 
 
@@ -586,15 +589,14 @@ class ExitEvaluation:
     languages: list | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def metrics(self, label_names: Sequence[str], languages: Sequence[str] | None = None) -> dict[str, dict]:
-        """UR/WR (and the rest of `hf_mtkd.metrics.compute_ser_metrics`) for every head."""
-        from hf_mtkd.metrics import compute_ser_metrics  # the lead's metrics module
+    def metrics(self, label_names: Sequence[str], languages: Sequence[str] | None = None, **kwargs) -> dict[str, dict]:
+        """`hf_mtkd.metrics.compute_ser_metrics` (UR, WR, F1s, CIs, per language) for every head; `kwargs` go to
+        it (e.g. `n_bootstrap=0`)."""
+        from ..metrics import compute_ser_metrics
 
         languages = languages if languages is not None else self.languages
         return {
-            name: compute_ser_metrics(
-                predictions=preds, references=self.references, label_names=list(label_names), languages=languages
-            )
+            name: compute_ser_metrics(preds, self.references, list(label_names), languages, **kwargs)
             for name, preds in self.predictions.items()
         }
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
-from transformers import Trainer
 
+from ..training.trainer import SERTrainer
 from .config import SelfDistillationConfig
 from .losses import self_distillation_loss
 from .modeling import EarlyExitClassifierOutput, fuse_by_margin
@@ -18,13 +17,14 @@ from .modeling import EarlyExitClassifierOutput, fuse_by_margin
 _CONTROL_ARGUMENTS = {"self", "labels", "exit_layer", "output_exits", "output_hidden_states", "return_dict"}
 
 
-class SelfDistillationTrainer(Trainer):
+class SelfDistillationTrainer(SERTrainer):
     """Fine-tunes an `EarlyExitForAudioClassification` and its exits together.
 
     Batch keys the model does not take (e.g. `language_id` from the data collator) are dropped before the
     forward. Each loss part ("ce", "ce_exits", "kl", "similarity") and each exit's CE ("ce_exit_<layer>") are
-    averaged over the logging interval and logged (with an "eval_" prefix during evaluation). In evaluation the
-    predictions are `(deepest_logits, exit_logits_tuple)`; `make_exit_compute_metrics` scores every head.
+    averaged over the logging interval and logged (with an "eval_" prefix during evaluation; `SERTrainer.log`).
+    In evaluation the predictions are `(deepest_logits, exit_logits_tuple)`: a compute_metrics that takes
+    `predictions[0]` scores the deepest head; `make_exit_compute_metrics` scores every head.
     """
 
     # compute_loss returns a per-batch mean: the Trainer divides it by the gradient-accumulation steps.
@@ -41,7 +41,6 @@ class SelfDistillationTrainer(Trainer):
         forward_params = inspect.signature(model.forward).parameters
         self._model_input_names = set(forward_params) - _CONTROL_ARGUMENTS
         self._exit_layers = list(model.config.exit_layers)
-        self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.get("labels")
@@ -66,26 +65,18 @@ class SelfDistillationTrainer(Trainer):
             temperature=self.args.kd_temperature,
             detach_deep_target=self.args.detach_deep_target,
         )
-        self._record(parts, "train" if model.training else "eval")
+        self._record(parts)
         if return_outputs:
             return loss, EarlyExitClassifierOutput(loss=loss, logits=outputs.logits, exit_logits=outputs.exit_logits)
         return loss
 
-    def _record(self, parts: Mapping[str, torch.Tensor], mode: str) -> None:
+    def _record(self, parts: Mapping[str, torch.Tensor]) -> None:
+        """One gather (and one device sync) per step for all parts, averaged over processes."""
         names = ["ce", "ce_exits", "kl", "similarity"] + [f"ce_exit_{layer}" for layer in self._exit_layers]
         values = torch.cat([torch.stack([parts[name] for name in names[:4]]), parts["ce_per_exit"]]).detach()
         values = self.accelerator.gather(values.float()).view(-1, len(names)).mean(0).tolist()
         for name, value in zip(names, values):
-            self._metrics[mode][name].append(value)
-
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        mode = "train" if self.model.training else "eval"
-        metrics = {key: sum(values) / len(values) for key, values in self._metrics[mode].items() if values}
-        if mode == "eval":
-            metrics = {f"eval_{key}": value for key, value in metrics.items()}
-        logs.update(metrics)  # in place: `evaluate()` returns the dict it logged
-        super().log(logs, start_time)
-        self._metrics[mode].clear()
+            self.record(name, value)
 
 
 def make_exit_compute_metrics(
@@ -95,8 +86,9 @@ def make_exit_compute_metrics(
 ) -> Callable:
     """A `compute_metrics` for `SelfDistillationTrainer` scoring the deepest head, every exit and the fusion.
 
-    `metric_fn(predictions, references)` returns flat numbers (e.g. {"ur": ..., "wr": ...}); the result keys are
-    "<head>_<key>" with head in "deepest", "layer_<a>", "fusion" (exits only, as the paper).
+    `metric_fn(predictions, references)` returns flat numbers (e.g. {"UR": ..., "WR": ...}). The deepest head's
+    keep their names (so `metric_for_best_model="UR"` selects on the deepest head); the others are
+    "<head>_<key>" with head in "layer_<a>" and "fusion" (margin fusion of the exits, as the paper).
     """
 
     def compute_metrics(eval_pred) -> dict[str, float]:
@@ -113,7 +105,7 @@ def make_exit_compute_metrics(
         results = {}
         for head, logits in heads.items():
             for key, value in metric_fn(logits.argmax(-1), references).items():
-                results[f"{head}_{key}"] = value
+                results[key if head == "deepest" else f"{head}_{key}"] = value
         return results
 
     return compute_metrics

@@ -308,6 +308,19 @@ def test_from_backbone_loads_pretrained_weights(tmp_path):
     assert model.config.backbone_config.layerdrop == 0.05
     with pytest.raises(ValueError, match="outside 1..3"):
         EarlyExitForAudioClassification.from_backbone(str(tmp_path / "backbone"), exit_layers=[4], num_labels=2)
+    # An hf_mtkd checkpoint gives its encoder (e.g. new exits on a self-distilled model).
+    model.save_pretrained(tmp_path / "early_exit")
+    again = EarlyExitForAudioClassification.from_backbone(str(tmp_path / "early_exit"), exit_layers=[2], num_labels=2)
+    for name, tensor in model.backbone.state_dict().items():
+        assert torch.equal(again.backbone.state_dict()[name], tensor), name
+    # A text encoder has no place for exits: the error comes before any weights are read.
+    from transformers import BertModel
+
+    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)).save_pretrained(
+        tmp_path / "bert"
+    )
+    with pytest.raises(ValueError, match="'bert' model; early exits are implemented for"):
+        EarlyExitForAudioClassification.from_backbone(str(tmp_path / "bert"), exit_layers=[1], num_labels=2)
 
 
 # ---------------------------------------------------------------------------------------------- export

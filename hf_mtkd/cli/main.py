@@ -1,4 +1,4 @@
-"""`hf-mtkd <command>`: train, pipeline (multi-stage recipes such as the demo)."""
+"""`hf-mtkd <command>`: train, pipeline (multi-stage recipes such as the demo), push (to the Hub), predict."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from typing import Optional
 
 def main(argv: Optional[list[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("train", "pipeline")
+    commands = ("train", "pipeline", "push", "predict")
     if not argv or argv[0] not in commands:
         print(f"usage: hf-mtkd {{{','.join(commands)}}} ...\n"
               "  train     --config recipes/<dataset>/<method>.yaml [--flag value ...]\n"
-              "  pipeline  --config recipes/demo/pipeline.yaml [--output_dir DIR] [--overwrite]", file=sys.stderr)
+              "  pipeline  --config recipes/demo/pipeline.yaml [--output_dir DIR] [--overwrite]\n"
+              "  push      OUTPUT_DIR REPO_ID [--private] [--commit_message MSG]\n"
+              "  predict   --model PATH_OR_ID INPUT [INPUT ...] --output predictions.csv|.json", file=sys.stderr)
         raise SystemExit(2)
     command, rest = argv[0], argv[1:]
     if command == "train":
@@ -29,6 +31,14 @@ def main(argv: Optional[list[str]] = None) -> None:
         from ..pipeline import run_pipeline
 
         run_pipeline(known.config, known.output_dir, overrides, overwrite=known.overwrite)
+    elif command == "push":
+        from .push import main as push_main
+
+        push_main(rest)
+    elif command == "predict":
+        from .predict import main as predict_main
+
+        predict_main(rest)
 
 
 if __name__ == "__main__":

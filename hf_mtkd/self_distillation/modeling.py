@@ -28,12 +28,15 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .configuration import EarlyExitAudioConfig
+from .configuration import SUPPORTED_BACKBONES, EarlyExitAudioConfig
+
+# from_pretrained keywords that also apply to loading a config.
+_HUB_KWARGS = ("cache_dir", "revision", "token", "trust_remote_code", "local_files_only", "subfolder", "force_download")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -241,7 +244,17 @@ class EarlyExitForAudioClassification(EarlyExitPreTrainedModel):
             backbone_config = backbone
         else:
             if isinstance(backbone, (str, os.PathLike)):
-                source_model = AutoModel.from_pretrained(backbone, **from_pretrained_kwargs)
+                hub_kwargs = {k: v for k, v in from_pretrained_kwargs.items() if k in _HUB_KWARGS}
+                found = AutoConfig.from_pretrained(backbone, **hub_kwargs)
+                if isinstance(found, EarlyExitAudioConfig):  # an hf_mtkd checkpoint: reuse its encoder
+                    source_model = cls.from_pretrained(backbone, **from_pretrained_kwargs).backbone
+                elif found.model_type not in SUPPORTED_BACKBONES:  # fail before loading any weights
+                    raise ValueError(
+                        f"{backbone!r} is a {found.model_type!r} model; early exits are implemented for "
+                        f"{', '.join(SUPPORTED_BACKBONES)}."
+                    )
+                else:
+                    source_model = AutoModel.from_pretrained(backbone, **from_pretrained_kwargs)
             elif isinstance(backbone, PreTrainedModel):
                 source_model = backbone.base_model
             else:

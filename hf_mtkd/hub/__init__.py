@@ -1,0 +1,37 @@
+"""Model cards and publishing to the Hugging Face Hub."""
+
+from .card import (
+    CARD_NAME,
+    TEMPLATE_PATH,
+    ModelCardError,
+    StudentCard,
+    check_template,
+    framework_versions,
+    run_provenance,
+    write_model_card,
+)
+from .push import (
+    UPLOAD_IGNORE_PATTERNS,
+    HubPushError,
+    check_model_dir,
+    files_to_upload,
+    push_to_hub,
+    push_trainer_to_hub,
+)
+
+__all__ = [
+    "CARD_NAME",
+    "TEMPLATE_PATH",
+    "ModelCardError",
+    "StudentCard",
+    "check_template",
+    "framework_versions",
+    "run_provenance",
+    "write_model_card",
+    "UPLOAD_IGNORE_PATTERNS",
+    "HubPushError",
+    "check_model_dir",
+    "files_to_upload",
+    "push_to_hub",
+    "push_trainer_to_hub",
+]

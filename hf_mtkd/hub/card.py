@@ -1,0 +1,464 @@
+"""The student's model card: metadata the Hub understands and a page people can read.
+
+`StudentCard.from_output_dir(output_dir)` gathers what a finished run wrote (run_summary.json,
+test_metrics.json, config.json, training_args.bin, figures) and `render()` fills the Jinja
+template shipped in `hf_mtkd/model_cards/` through `ModelCard.from_template`. Every field the
+template uses must be supplied, and every required field must be present: errors name the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Optional
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "model_cards" / "student_card.md"
+CARD_NAME = "README.md"
+
+#: Template fields a card cannot do without (the template must use them, the card must fill them).
+REQUIRED_FIELDS = ("model_name", "model_id", "method", "label_names", "framework_versions")
+#: Template fields that may be empty; the template leaves their section out then.
+OPTIONAL_FIELDS = (
+    "paper", "base_model", "requires_hf_mtkd", "teachers", "teacher_weights", "datasets", "languages", "sizes",
+    "results", "figures", "hyperparameters",
+)
+
+# What the card says about each method (the card is the one place this text lives).
+_MTKD_PAPER = {
+    "title": "Multi-Teacher Language-Aware Knowledge Distillation for Multilingual Speech Emotion Recognition",
+    "authors": "Mehedi Hasan Bijoy, Dejan Porjazovski, Tamás Grósz and Mikko Kurimo",
+}
+_SD_PAPER = {
+    "title": "Fast yet effective speech emotion recognition with self-distillation",
+    "authors": "Zhao Ren, Thanh Tam Nguyen, Yi Chang and Björn W. Schuller",
+}
+METHODS = {
+    "finetune": {
+        "display_name": "fine-tuning (FT)",
+        "description": "Plain fine-tuning with cross-entropy on the emotion labels: the FT-Mono / FT-Multi baseline "
+        "of language-aware multi-teacher distillation.",
+        "paper": _MTKD_PAPER,
+    },
+    "mtkd": {
+        "display_name": "language-aware multi-teacher knowledge distillation (MTKD)",
+        "description": "Frozen teachers (typically one per language) guide the student: the loss is "
+        "(1 - lambda) * CE + lambda * sum_i w_i * KL_i, with softened distributions at temperature T and "
+        "teacher weights w_i chosen per batch (by default from the cosine similarity of student and teacher logits).",
+        "paper": _MTKD_PAPER,
+    },
+    "self_distillation": {
+        "display_name": "self-distillation with early exits",
+        "description": "The model was fine-tuned together with shallower exits of itself (cross-entropy on every "
+        "exit, KL from the deepest head to each exit, and a similarity term between their representations).",
+        "paper": _SD_PAPER,
+    },
+}
+
+# Training arguments shown in the card, when set (method-specific fields are added automatically).
+_HYPERPARAMETERS = (
+    "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps",
+    "lr_scheduler_type", "warmup_steps", "warmup_ratio", "weight_decay", "optim", "seed", "bf16", "fp16",
+    "metric_for_best_model",
+)
+_NOT_HYPERPARAMETERS = ("teachers", "overwrite_output_dir", "n_bootstrap")
+# The method of a run whose run_summary.json (which names it) is not written yet, from its arguments class.
+_METHOD_BY_ARGS_CLASS = {
+    "SERTrainingArguments": "finetune",
+    "MultiTeacherDistillationConfig": "mtkd",
+    "SelfDistillationConfig": "self_distillation",
+}
+_DEFINITION_KEYS = ("UR", "WR", "macro_f1", "weighted_f1", "CI", "per_language")
+_FRAMEWORKS = ("hf_mtkd", "transformers", "torch", "torchaudio", "datasets", "accelerate", "huggingface_hub")
+_ISO_639 = re.compile(r"^[a-z]{2,3}$")
+
+
+class ModelCardError(ValueError):
+    """The card cannot be made: a required field is missing, or the template and the fields disagree."""
+
+
+def is_hub_id(name: Optional[str]) -> bool:
+    """Whether `name` reads as a Hub repo id rather than a local path."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not name or os.path.exists(name) or name.startswith((".", "/", "~")):
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
+def framework_versions() -> dict[str, str]:
+    """Versions of the libraries in this environment (record them at training time: see `run_provenance`)."""
+    versions = {}
+    for name in _FRAMEWORKS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def run_provenance(model_args, data_args) -> dict:
+    """Where a run's student and data came from, for `run_summary.json` (the card reads these keys)."""
+    source = model_args.model_name_or_path
+    base_model = source if is_hub_id(source) else None
+    datasets, descriptions = [], []
+    if data_args.dataset_name:
+        if is_hub_id(data_args.dataset_name):
+            datasets.append(data_args.dataset_name)
+            config = f", configuration `{data_args.dataset_config_name}`" if data_args.dataset_config_name else ""
+            descriptions.append(f"[{data_args.dataset_name}](https://huggingface.co/datasets/{data_args.dataset_name}){config}")
+        else:
+            descriptions.append(f"a local dataset (`{Path(data_args.dataset_name).name}`)")
+    elif data_args.corpus:
+        descriptions.append(f"{data_args.corpus} (local copy, read with hf_mtkd's `{data_args.corpus}` reader)")
+    elif data_args.data_dir:
+        descriptions.append(f"a local audiofolder (`{Path(data_args.data_dir).name}`)")
+    elif data_args.dataset_path:
+        descriptions.append(f"a local saved dataset (`{Path(data_args.dataset_path).name}`)")
+    elif data_args.demo_corpus:
+        descriptions.append("the hf_mtkd demo corpus (synthetic speech, a toy for testing, not real emotions)")
+    if data_args.test_fold is not None:
+        descriptions.append(f"test fold: {data_args.fold_column_name} = {data_args.test_fold}")
+    return {
+        "base_model": base_model,
+        "datasets": datasets,
+        "data_description": descriptions,
+        "framework_versions": framework_versions(),
+    }
+
+
+@dataclass
+class StudentCard:
+    """Everything the student card says. `from_output_dir` fills it from a run; tests build it directly."""
+
+    model_name: str
+    model_id: str
+    method: str
+    label_names: list[str]
+    framework_versions: dict[str, str] = field(default_factory=framework_versions)
+    base_model: Optional[str] = None
+    hub_datasets: list[str] = field(default_factory=list)
+    data_description: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    teachers: list[dict] = field(default_factory=list)
+    teacher_weights: Optional[dict[str, dict[str, float]]] = None
+    test_metrics: Optional[dict] = None
+    sizes: dict[str, int] = field(default_factory=dict)
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)
+    requires_hf_mtkd: bool = False
+    license: Optional[str] = None
+    extra_tags: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ gathering from a run
+    @classmethod
+    def from_output_dir(cls, output_dir: str | os.PathLike, *, repo_id: Optional[str] = None, **overrides) -> "StudentCard":
+        """Read what a run wrote to `output_dir`. `repo_id` names the model in the Quick start (default: the
+        Hub id in the training args, else the folder). `overrides` replace any field."""
+        out = Path(output_dir)
+        config = _read_json(out / "config.json")
+        summary = _read_json(out / "run_summary.json") or {}
+        metrics = _read_json(out / "test_metrics.json") or (summary.get("results") or {}).get("test")
+        args = _load_training_args(out / "training_args.bin")
+
+        label_names = summary.get("label_names")
+        if not label_names and config and config.get("id2label"):
+            id2label = config["id2label"]
+            label_names = [id2label[k] for k in sorted(id2label, key=int)]
+        model_id = repo_id or getattr(args, "hub_model_id", None) or str(out)
+        fields = {
+            "model_name": model_id.rstrip("/").split("/")[-1] if repo_id else out.resolve().name,
+            "model_id": model_id,
+            "method": summary.get("method") or _METHOD_BY_ARGS_CLASS.get(type(args).__name__),
+            "label_names": label_names,
+            "framework_versions": summary.get("framework_versions") or framework_versions(),
+            "base_model": summary.get("base_model"),
+            "hub_datasets": list(summary.get("datasets") or []),
+            "data_description": list(summary.get("data_description") or []),
+            "languages": list(summary.get("languages") or []),
+            "teachers": [_teacher_row(t) for t in (getattr(args, "teachers", None) or [])],
+            "teacher_weights": summary.get("teacher_weights_per_language") or None,
+            "test_metrics": metrics,
+            "sizes": dict(summary.get("sizes") or {}),
+            "hyperparameters": _hyperparameters(args),
+            "figures": sorted(p.name for p in out.glob("*.png")),
+            "requires_hf_mtkd": _requires_hf_mtkd(config),
+        }
+        fields.update(overrides)
+        missing = [name for name in ("method", "label_names") if not fields.get(name)]
+        if missing:
+            hints = {"method": "run_summary.json and training_args.bin", "label_names": "run_summary.json or config.json's id2label"}
+            raise ModelCardError(
+                f"Cannot make the model card for {str(out)!r}: no {', '.join(missing)} found "
+                f"(looked in {'; '.join(hints[m] for m in missing)}); pass {missing[0]}=... to give it."
+            )
+        return cls(**fields)
+
+    # ------------------------------------------------------------------ metadata
+    def card_data(self):
+        """ModelCardData for the YAML header: pipeline tag, library, languages, base model, datasets, model-index."""
+        from huggingface_hub import ModelCardData
+
+        languages = [lang for lang in self.languages if _ISO_639.match(lang)]
+        skipped = sorted(set(self.languages) - set(languages))
+        if skipped:
+            logger.info("Languages %s are not ISO 639 codes; they appear in the card text only.", skipped)
+        tags = ["audio-classification", "speech-emotion-recognition", "hf_mtkd", self.method]
+        if self.method in ("mtkd", "self_distillation"):
+            tags.append("knowledge-distillation")
+        tags += [t for t in self.extra_tags if t not in tags]
+        eval_results = self._eval_results()
+        return ModelCardData(
+            language=languages or None,
+            license=self.license,
+            library_name="transformers",
+            pipeline_tag="audio-classification",
+            base_model=self.base_model,
+            datasets=list(self.hub_datasets) or None,
+            tags=tags,
+            metrics=["recall", "accuracy", "f1"] if eval_results else None,
+            model_name=self.model_name,
+            eval_results=eval_results or None,
+        )
+
+    def _eval_results(self) -> list:
+        from huggingface_hub import EvalResult
+
+        if not self.test_metrics:
+            return []
+        dataset_type = self.hub_datasets[0] if len(self.hub_datasets) == 1 else "custom"
+        dataset_name = self.hub_datasets[0] if len(self.hub_datasets) == 1 else "SER test split"
+        results = []
+        for name, block in _blocks(self.test_metrics):
+            config = None if name == "overall" else name
+            for key, metric_type, metric_name, args in (
+                ("UR", "recall", "UR (unweighted recall, %)", {"average": "macro"}),
+                ("WR", "accuracy", "WR (weighted recall = accuracy, %)", None),
+            ):
+                results.append(EvalResult(
+                    task_type="audio-classification",
+                    task_name="Speech emotion recognition",
+                    dataset_type=dataset_type,
+                    dataset_name=dataset_name if config is None else f"{dataset_name} ({config})",
+                    dataset_config=config,
+                    dataset_split="test",
+                    metric_type=metric_type,
+                    metric_name=metric_name,
+                    metric_args=args,
+                    metric_value=round(100 * block[key], 2),
+                ))
+        return results
+
+    # ------------------------------------------------------------------ template fields
+    def check_required(self) -> None:
+        for name in REQUIRED_FIELDS:
+            if not getattr(self, name):
+                raise ModelCardError(f"The model card needs `{name}`, which is empty.")
+
+    def template_fields(self) -> dict[str, Any]:
+        self.check_required()
+        info = METHODS.get(self.method, {"display_name": self.method, "description": "", "paper": None})
+        fields = {
+            "model_name": self.model_name,
+            "model_id": self.model_id,
+            "method": {"name": self.method, "display_name": info["display_name"], "description": info["description"]},
+            "label_names": list(self.label_names),
+            "framework_versions": dict(self.framework_versions),
+            "paper": info["paper"],
+            "base_model": self.base_model,
+            "requires_hf_mtkd": self.requires_hf_mtkd,
+            "teachers": list(self.teachers),
+            "teacher_weights": _teacher_weight_table(self.teacher_weights),
+            "datasets": list(self.data_description),
+            "languages": list(self.languages),
+            "sizes": dict(self.sizes),
+            "results": _results_table(self.test_metrics),
+            "figures": [{"title": Path(name).stem.replace("_", " "), "path": name} for name in self.figures],
+            "hyperparameters": dict(self.hyperparameters),
+        }
+        return fields
+
+    def render(self, template_path: str | os.PathLike = TEMPLATE_PATH):
+        """The card as a `huggingface_hub.ModelCard`, after checking the template against the fields."""
+        from huggingface_hub import ModelCard
+
+        self.check_required()
+        card_data = self.card_data()
+        fields = self.template_fields()
+        check_template(template_path, provided=set(fields) | set(card_data.to_dict()) | {"card_data"})
+        return ModelCard.from_template(card_data, template_path=str(template_path), **fields)
+
+    def save(self, output_dir: str | os.PathLike, template_path: str | os.PathLike = TEMPLATE_PATH) -> Path:
+        """Render and write `README.md` in `output_dir` atomically; returns its path."""
+        path = Path(output_dir) / CARD_NAME
+        _write_text_atomic(path, str(self.render(template_path)))
+        return path
+
+
+def write_model_card(output_dir: str | os.PathLike, *, repo_id: Optional[str] = None,
+                     template_path: str | os.PathLike = TEMPLATE_PATH, **overrides) -> Path:
+    """Build the card from a finished run in `output_dir` and write `output_dir/README.md`."""
+    return StudentCard.from_output_dir(output_dir, repo_id=repo_id, **overrides).save(output_dir, template_path)
+
+
+def check_template(template_path: str | os.PathLike, provided: set[str]) -> None:
+    """Fail when the template uses a field nobody fills, or leaves out the metadata or a required field."""
+    import jinja2
+    from jinja2 import meta
+
+    path = Path(template_path)
+    if not path.is_file():
+        raise ModelCardError(f"Model card template {str(path)!r} does not exist.")
+    try:
+        used = meta.find_undeclared_variables(jinja2.Environment().parse(path.read_text(encoding="utf-8")))
+    except jinja2.TemplateSyntaxError as err:
+        raise ModelCardError(f"Model card template {str(path)!r} is not valid Jinja (line {err.lineno}: {err.message}).") from err
+    unknown = sorted(used - provided)
+    if unknown:
+        raise ModelCardError(
+            f"Model card template {str(path)!r} uses field(s) {unknown} that the card does not provide; "
+            f"the fields are {sorted(set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS) | {'card_data'})}."
+        )
+    absent = [name for name in ("card_data", *REQUIRED_FIELDS) if name not in used]
+    if absent:
+        raise ModelCardError(
+            f"Model card template {str(path)!r} is missing required field(s) {absent} "
+            "({{ card_data }} is the YAML metadata; the others are the model's identity and Quick start)."
+        )
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _read_json(path: Path) -> Optional[dict]:
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _load_training_args(path: Path):
+    """The TrainingArguments the trainer pickled (hyperparameters, teachers); None when absent or unreadable."""
+    if not path.is_file():
+        return None
+    import pickle
+
+    import torch
+
+    try:
+        # The trainer pickles its arguments; this is the user's own run folder, so loading the pickle is trusted.
+        return torch.load(path, weights_only=False)
+    except (pickle.UnpicklingError, AttributeError, ModuleNotFoundError, EOFError, RuntimeError) as err:
+        logger.warning("Could not read %s (%s); the card will list no hyperparameters.", path, err)
+        return None
+
+
+def _hyperparameters(args) -> dict[str, str]:
+    if args is None or not hasattr(args, "to_dict"):
+        return {}
+    from transformers import TrainingArguments
+
+    values = args.to_dict()  # replaces *_token values with placeholders
+    base = {f.name for f in dataclasses.fields(TrainingArguments)}
+    method_keys = [f.name for f in dataclasses.fields(args) if f.name not in base and f.name not in _NOT_HYPERPARAMETERS]
+    shown = {}
+    for key in (*_HYPERPARAMETERS, *method_keys):
+        value = values.get(key)
+        if key.endswith("_token") or value is None or value == "" or (key == "max_steps" and value <= 0):
+            continue
+        if key == "num_train_epochs" and values.get("max_steps", -1) > 0:
+            continue  # max_steps overrides the epochs
+        if key in ("warmup_steps", "warmup_ratio", "weight_decay") and not value:
+            continue
+        if key in ("bf16", "fp16") and not value:
+            continue
+        shown[key] = _format_value(value)
+    return shown
+
+
+def _format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_format_value(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _teacher_row(spec) -> dict:
+    spec = dict(spec) if isinstance(spec, dict) else vars(spec)
+    model = spec.get("model") or ""
+    shown = f"[{model}](https://huggingface.co/{model})" if is_hub_id(model) else f"local checkpoint `{Path(model).name}`"
+    return {"name": spec.get("name") or spec.get("language") or Path(model).name, "language": spec.get("language"),
+            "model": shown}
+
+
+def _requires_hf_mtkd(config: Optional[dict]) -> bool:
+    if not config or "model_type" not in config:
+        return False
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    return config["model_type"] not in CONFIG_MAPPING_NAMES
+
+
+def _blocks(metrics: dict):
+    for name, block in sorted((metrics.get("per_language") or {}).items()):
+        yield name, block
+    if metrics.get("overall"):
+        yield "overall", metrics["overall"]
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _with_ci(value, ci) -> str:
+    return _pct(value) if not ci else f"{_pct(value)} [{_pct(ci[0])}, {_pct(ci[1])}]"
+
+
+def _results_table(metrics: Optional[dict]) -> Optional[dict]:
+    if not metrics or not metrics.get("overall"):
+        return None
+    rows = [
+        {"name": name, "n": block["n"], "UR": _with_ci(block["UR"], block.get("UR_ci")),
+         "WR": _with_ci(block["WR"], block.get("WR_ci")), "macro_f1": _pct(block.get("macro_f1")),
+         "weighted_f1": _pct(block.get("weighted_f1"))}
+        for name, block in _blocks(metrics)
+    ]
+    definitions = metrics.get("definitions") or {}
+    has_ci = any(block.get("UR_ci") for _, block in _blocks(metrics))
+    return {
+        "split": "test",
+        "n": metrics["overall"]["n"],
+        "note": f"in brackets the {100 * metrics.get('confidence', 0.95):g}% bootstrap confidence interval"
+        if has_ci else "no confidence intervals were computed",
+        "rows": rows,
+        "definitions": {key: definitions[key] for key in _DEFINITION_KEYS if key in definitions},
+    }
+
+
+def _teacher_weight_table(weights: Optional[dict]) -> Optional[dict]:
+    if not weights:
+        return None
+    teachers = list(next(iter(weights.values())))
+    rows = [{"language": lang, "weights": [f"{row.get(t, 0.0):.3f}" for t in teachers]} for lang, row in weights.items()]
+    return {"teachers": teachers, "rows": rows}
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,150 @@
+"""Pictures next to the metrics: a confusion matrix per language, the mean teacher weight per language (MTKD).
+
+matplotlib is an optional dependency (`pip install "hf_mtkd[plots]"`), imported when a picture is
+drawn. Figures are drawn on an Agg canvas of their own: no pyplot, no change to the global backend.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+TEACHER_WEIGHTS_FILE = "teacher_weights.png"
+
+
+def matplotlib_available() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _figure(width: float, height: float):
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise ImportError('Plots need matplotlib: pip install "hf_mtkd[plots]" (or pip install matplotlib).') from err
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    figure.savefig(tmp, format=path.suffix.lstrip(".") or "png")
+    os.replace(tmp, path)
+    return path
+
+
+def confusion_matrix_filename(block: str, prefix: str = "test") -> str:
+    """`<prefix>_confusion_matrix_<block>.png`, with the block name (a language or 'overall') made file-safe."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", block).strip("._") or "unnamed"
+    return f"{prefix}_confusion_matrix_{safe}.png"
+
+
+def plot_confusion_matrix(matrix: Sequence[Sequence[int]], label_names: Sequence[str], path: str | os.PathLike,
+                          title: Optional[str] = None) -> Path:
+    """Rows = reference class, columns = predicted class. Colour and first line: share of the row (recall on the
+    diagonal); second line: count. Rows with no reference sample are left blank."""
+    counts = np.asarray(matrix, dtype=float)
+    k = len(label_names)
+    if counts.shape != (k, k):
+        raise ValueError(f"confusion matrix of shape {counts.shape} does not match {k} labels {list(label_names)}.")
+    totals = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, counts / totals, np.nan)
+    size = 1.2 + 0.75 * k
+    figure = _figure(size + 1.0, size)
+    axes = figure.add_subplot()
+    image = axes.imshow(np.nan_to_num(shares), cmap="Blues", vmin=0.0, vmax=1.0)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true class")
+    for i in range(k):
+        for j in range(k):
+            if totals[i, 0] == 0:
+                continue
+            dark = shares[i, j] > 0.6
+            axes.text(j, i, f"{100 * shares[i, j]:.0f}%\n{int(counts[i, j])}", ha="center", va="center",
+                      fontsize=8, color="white" if dark else "black")
+    axes.set_xticks(range(k), labels=list(label_names), rotation=45, ha="right")
+    axes.set_yticks(range(k), labels=list(label_names))
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    if title:
+        axes.set_title(title)
+    return _save(figure, path)
+
+
+def plot_confusion_matrices(metrics: Mapping, output_dir: str | os.PathLike, prefix: str = "test") -> dict[str, Path]:
+    """One PNG per language and one for 'overall' from a `compute_ser_metrics` result; returns {block: path}."""
+    label_names = metrics.get("label_names")
+    if not label_names:
+        raise ValueError("metrics has no label_names; pass a compute_ser_metrics result.")
+    blocks = dict(sorted((metrics.get("per_language") or {}).items()))
+    if metrics.get("overall"):
+        blocks["overall"] = metrics["overall"]
+    paths = {}
+    for name, block in blocks.items():
+        title = f"{prefix}: {name} (n={block.get('n', int(np.sum(block['confusion_matrix'])))})"
+        paths[name] = plot_confusion_matrix(block["confusion_matrix"], label_names,
+                                            Path(output_dir) / confusion_matrix_filename(name, prefix), title=title)
+    return paths
+
+
+def plot_teacher_weights(weights: Mapping[str, Mapping[str, float]], path: str | os.PathLike,
+                         title: str = "Mean teacher weight per language (training steps)") -> Path:
+    """Grouped bars from run_summary's `teacher_weights_per_language` {language: {teacher: mean weight}}."""
+    if not weights:
+        raise ValueError("teacher weights are empty: nothing to plot.")
+    languages = list(weights)
+    teachers = list(dict.fromkeys(t for row in weights.values() for t in row))
+    width = 0.8 / len(teachers)
+    figure = _figure(max(4.0, 1.2 + 1.1 * len(languages) * max(1, len(teachers)) / 2), 3.6)
+    axes = figure.add_subplot()
+    x = np.arange(len(languages))
+    for i, teacher in enumerate(teachers):
+        values = [weights[lang].get(teacher, 0.0) for lang in languages]
+        bars = axes.bar(x + (i - (len(teachers) - 1) / 2) * width, values, width, label=teacher)
+        axes.bar_label(bars, fmt="%.2f", fontsize=7)
+    axes.set_xticks(x, labels=languages)
+    axes.set_xlabel("language of the training samples")
+    axes.set_ylabel("mean weight")
+    axes.set_ylim(0.0, 1.3)  # room for the legend above bars of weight 1
+    axes.legend(title="teacher", fontsize=8, loc="upper center", ncols=min(len(teachers), 5))
+    axes.set_title(title)
+    return _save(figure, path)
+
+
+def plot_run(output_dir: str | os.PathLike, splits: Sequence[str] = ("test",), *,
+             skip_without_matplotlib: bool = False) -> list[Path]:
+    """Every picture for a run: confusion matrices from `<split>_metrics.json`, and the teacher-weight chart
+    from `run_summary.json` when it has `teacher_weights_per_language`. Returns the files written.
+
+    With `skip_without_matplotlib`, a missing matplotlib logs a warning and draws nothing instead of raising."""
+    if skip_without_matplotlib and not matplotlib_available():
+        logger.warning('matplotlib is not installed: no plots (pip install "hf_mtkd[plots]").')
+        return []
+    out = Path(output_dir)
+    written: list[Path] = []
+    for split in splits:
+        metrics_file = out / f"{split}_metrics.json"
+        if metrics_file.is_file():
+            metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
+            written += plot_confusion_matrices(metrics, out, prefix=split).values()
+    summary_file = out / "run_summary.json"
+    if summary_file.is_file():
+        weights = json.loads(summary_file.read_text(encoding="utf-8")).get("teacher_weights_per_language")
+        if weights:
+            written.append(plot_teacher_weights(weights, out / TEACHER_WEIGHTS_FILE))
+    return written

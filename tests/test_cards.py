@@ -1,0 +1,224 @@
+"""The student model card: every field set, every optional field empty, metadata valid, bad templates. No network."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from huggingface_hub.repocard_data import model_index_to_eval_results
+
+from conftest import LABELS
+from hf_mtkd.arguments import DataArguments, ModelArguments
+from hf_mtkd.hub import TEMPLATE_PATH, ModelCardError, StudentCard, run_provenance, write_model_card
+from hf_mtkd.hub.card import OPTIONAL_FIELDS, REQUIRED_FIELDS
+from hf_mtkd.metrics import compute_ser_metrics
+from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig
+
+SECRET = "hf_cardsSecretToken0123456789"
+
+
+def test_metrics(n_bootstrap=50):
+    predictions = [0, 1, 2, 3, 0, 1, 2, 2, 3, 1, 0, 3]
+    references = [0, 1, 2, 3, 1, 1, 2, 3, 3, 0, 0, 3]
+    languages = ["en"] * 4 + ["fi"] * 4 + ["fr"] * 4
+    return compute_ser_metrics(predictions, references, LABELS, languages=languages, n_bootstrap=n_bootstrap)
+
+
+test_metrics.__test__ = False  # a helper, not a test
+
+
+def full_card(**changes) -> StudentCard:
+    card = StudentCard(
+        model_name="ser-student",
+        model_id="org/ser-student",
+        method="mtkd",
+        label_names=LABELS,
+        framework_versions={"hf_mtkd": "0.1.0", "transformers": "5.0.0"},
+        base_model="facebook/wav2vec2-base",
+        hub_datasets=["org/emotional-speech"],
+        data_description=["[org/emotional-speech](https://huggingface.co/datasets/org/emotional-speech)"],
+        languages=["en", "fi", "fr"],
+        teachers=[{"name": "en", "language": "en", "model": "org/teacher-en"},
+                  {"name": "fi", "language": "fi", "model": "local checkpoint `teacher_fi`"}],
+        teacher_weights={"en": {"en": 0.7, "fi": 0.3}, "fi": {"en": 0.25, "fi": 0.75}, "fr": {"en": 0.5, "fi": 0.5}},
+        test_metrics=test_metrics(),
+        sizes={"train": 100, "validation": 20, "test": 12},
+        hyperparameters={"learning_rate": "3e-05", "kd_lambda": "0.25"},
+        figures=["test_confusion_matrix_en.png", "teacher_weights.png"],
+        requires_hf_mtkd=True,
+        license="apache-2.0",
+        extra_tags=["multilingual"],
+    )
+    return dataclasses.replace(card, **changes)
+
+
+def minimal_card() -> StudentCard:
+    return StudentCard(model_name="ser-student", model_id="org/ser-student", method="finetune", label_names=LABELS,
+                       framework_versions={"transformers": "5.0.0"})
+
+
+def test_card_with_every_field_set():
+    card = full_card().render()
+    text = str(card)
+    reparsed = ModelCard(text)  # the YAML header parses back into valid ModelCardData (model-index included)
+    data = reparsed.data
+    assert data.pipeline_tag == "audio-classification" and data.library_name == "transformers"
+    assert data.language == ["en", "fi", "fr"] and data.base_model == "facebook/wav2vec2-base"
+    assert data.datasets == ["org/emotional-speech"] and data.license == "apache-2.0"
+    assert {"speech-emotion-recognition", "knowledge-distillation", "mtkd", "multilingual"} <= set(data.tags)
+    model_name, results = model_index_to_eval_results(card.data.to_dict()["model-index"])
+    assert model_name == "ser-student"
+    values = {(r.dataset_config, r.metric_type): r.metric_value for r in results}
+    metrics = test_metrics()
+    assert values[("fi", "recall")] == round(100 * metrics["per_language"]["fi"]["UR"], 2)
+    assert values[(None, "accuracy")] == round(100 * metrics["overall"]["WR"], 2)
+    assert len(values) == 2 * 4  # UR and WR for en, fi, fr and overall
+
+    body = reparsed.text
+    assert 'pipeline("audio-classification", model="org/ser-student")' in body
+    assert "import hf_mtkd" in body
+    assert "Multi-Teacher Language-Aware Knowledge Distillation" in body
+    assert "| en | en | org/teacher-en |" in body
+    assert "| fi | 0.250 | 0.750 |" in body  # mean teacher weights per language
+    ur = metrics["per_language"]["fr"]["UR"]
+    lo, hi = metrics["per_language"]["fr"]["UR_ci"]
+    assert f"| fr | 4 | {100 * ur:.1f} [{100 * lo:.1f}, {100 * hi:.1f}] |" in body
+    assert "95% bootstrap confidence interval" in body and "balanced accuracy" in body  # definitions
+    assert "![test confusion matrix en](test_confusion_matrix_en.png)" in body
+    assert "| kd_lambda | 0.25 |" in body and "- transformers 5.0.0" in body
+    assert "None" not in body
+
+
+def test_card_with_every_optional_field_empty():
+    card = minimal_card().render()
+    data = ModelCard(str(card)).data
+    assert data.pipeline_tag == "audio-classification" and data.library_name == "transformers"
+    assert data.get("language") is None and data.get("base_model") is None and data.eval_results is None
+    assert "model-index" not in card.data.to_dict()
+    text = card.text
+    assert "No evaluation results were recorded" in text and "Source: not recorded" in text
+    for absent in ("## Teachers", "## Training hyperparameters", "import hf_mtkd", "![", "Mean weight", "starting from"):
+        assert absent not in text
+    assert 'model="org/ser-student"' in text and "| 3 | sad |" in text
+    assert "None" not in text
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(StudentCard)
+                                  if f.name not in ("model_name", "model_id", "method", "label_names",
+                                                    "framework_versions")])
+def test_card_renders_with_any_one_optional_field_empty(name):
+    value = getattr(full_card(), name)
+    empty = type(value)() if isinstance(value, (list, dict, bool)) else None
+    text = str(full_card(**{name: empty}).render())
+    ModelCard(text)
+    assert "None" not in text
+
+
+def test_metrics_without_confidence_intervals_say_so():
+    text = full_card(test_metrics=test_metrics(n_bootstrap=0)).render().text
+    assert "no confidence intervals were computed" in text and " [" not in text.split("## Evaluation")[1].split("Definitions")[0]
+
+
+def test_language_that_is_not_an_iso_code_stays_out_of_the_metadata():
+    card = full_card(languages=["en", "english-us"]).render()
+    assert card.data.language == ["en"] and "english-us" in card.text
+
+
+@pytest.mark.parametrize("field", REQUIRED_FIELDS)
+def test_empty_required_field_is_an_error_naming_it(field):
+    empty = {} if field == "framework_versions" else [] if field == "label_names" else ""
+    with pytest.raises(ModelCardError, match=f"`{field}`"):
+        minimal_card().__class__(**{**dataclasses.asdict(minimal_card()), field: empty}).render()
+
+
+def _template_variant(tmp_path, old, new) -> Path:
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "card.md"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+def test_template_missing_a_required_field_is_an_error(tmp_path):
+    path = _template_variant(tmp_path, "{{ model_id }}", "MODEL")
+    with pytest.raises(ModelCardError, match=r"missing required field\(s\) \['model_id'\]"):
+        full_card().render(path)
+
+
+def test_template_without_metadata_is_an_error(tmp_path):
+    path = _template_variant(tmp_path, "{{ card_data }}", "")
+    with pytest.raises(ModelCardError, match="card_data"):
+        full_card().render(path)
+
+
+def test_template_using_a_field_nobody_fills_is_an_error(tmp_path):
+    path = _template_variant(tmp_path, "## Labels", "## Labels\n\n{{ intended_uses }}")
+    with pytest.raises(ModelCardError, match=r"uses field\(s\) \['intended_uses'\]"):
+        full_card().render(path)
+
+
+def test_template_may_use_metadata_keys_and_every_documented_field(tmp_path):
+    used = " ".join("{{ %s }}" % name for name in (*OPTIONAL_FIELDS, "pipeline_tag", "license"))
+    path = _template_variant(tmp_path, "## Labels", f"## Labels\n\n{used}")
+    assert "apache-2.0" in full_card().render(path).text
+
+
+def test_template_ships_inside_the_package():
+    import hf_mtkd
+
+    package_dir = Path(hf_mtkd.__file__).resolve().parent
+    assert TEMPLATE_PATH.is_file() and package_dir in TEMPLATE_PATH.parents
+    repo_copy = Path(__file__).resolve().parents[1] / "model_cards" / "student_card.md"
+    if repo_copy.exists():  # the repository's model_cards/ is the same file, not a copy that could drift
+        assert repo_copy.resolve() == TEMPLATE_PATH.resolve()
+
+
+def test_card_from_an_output_dir(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"model_type": "wav2vec2", "id2label": dict(enumerate(LABELS))}))
+    metrics = test_metrics()
+    (out / "test_metrics.json").write_text(json.dumps(metrics))
+    summary = {"method": "mtkd", "label_names": LABELS, "languages": ["en", "fi", "fr"],
+               "sizes": {"train": 10, "validation": 4, "test": 12},
+               "teacher_weights_per_language": {"en": {"en": 0.6, "fi": 0.4}, "fi": {"en": 0.1, "fi": 0.9}},
+               "results": {"test": metrics}}
+    summary.update(run_provenance(ModelArguments(model_name_or_path="facebook/wav2vec2-base"),
+                                  DataArguments(dataset_name="org/emotional-speech")))
+    (out / "run_summary.json").write_text(json.dumps(summary))
+    args = MultiTeacherDistillationConfig(
+        output_dir=str(out), teachers=[{"model": "org/teacher-en", "language": "en"},
+                                       {"model": str(tmp_path / "teacher_fi"), "language": "fi"}],
+        kd_lambda=0.4, hub_token=SECRET, report_to="none",
+    )
+    torch.save(args, out / "training_args.bin")
+    (out / "test_confusion_matrix_en.png").write_bytes(b"\x89PNG")
+
+    path = write_model_card(out, repo_id="org/ser-student")
+    text = path.read_text(encoding="utf-8")
+    card = ModelCard(text)
+    assert card.data.base_model == "facebook/wav2vec2-base" and card.data.datasets == ["org/emotional-speech"]
+    assert card.data.language == ["en", "fi", "fr"]
+    assert "| en | en | [org/teacher-en](https://huggingface.co/org/teacher-en) |" in text
+    assert "| fi | fi | local checkpoint `teacher_fi` |" in text
+    assert "| kd_lambda | 0.4 |" in text and "| temperature | 5 |" in text and "| teacher_weighting | cosine |" in text
+    assert "![test confusion matrix en](test_confusion_matrix_en.png)" in text
+    assert 'model="org/ser-student"' in text
+    assert SECRET not in text and str(tmp_path) not in text  # no token, no local paths
+
+
+def test_card_from_a_folder_without_a_run_names_what_is_missing(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "wav2vec2"}))
+    with pytest.raises(ModelCardError, match="no method, label_names"):
+        StudentCard.from_output_dir(tmp_path)
+
+
+def test_run_provenance_keeps_local_paths_out_of_the_metadata(tmp_path):
+    provenance = run_provenance(ModelArguments(model_name_or_path=str(tmp_path)),
+                                DataArguments(data_dir=str(tmp_path / "my_corpus")))
+    assert provenance["base_model"] is None and provenance["datasets"] == []
+    assert provenance["data_description"] == ["a local audiofolder (`my_corpus`)"]
+    assert "transformers" in provenance["framework_versions"]
+    assert str(tmp_path) not in json.dumps(provenance)  # the folder's name, never its full path

@@ -1,0 +1,102 @@
+"""Self-distillation in the shared training flow: build the early-exit model, train, then report
+every exit (UR/WR, parameters, latency) and export each exit as a model of its own."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from torch.utils.data import DataLoader
+from transformers import AutoConfig
+
+from ..methods import Method
+from ..metrics import format_comparison_table, save_metrics_json
+from ..modeling_utils import default_feature_extractor, freeze_feature_encoder, label_config_kwargs, load_feature_extractor
+from .config import EarlyExitModelArguments, SelfDistillationConfig
+from .export import export_exit
+from .modeling import EarlyExitForAudioClassification, evaluate_exits
+from .trainer import SelfDistillationTrainer
+
+logger = logging.getLogger(__name__)
+
+
+class SelfDistillationMethod(Method):
+    name = "self_distillation"
+    display_name = "Self-distillation (deepest head)"
+    training_args_class = SelfDistillationConfig
+    extra_dataclasses = (EarlyExitModelArguments,)
+
+    def build_model(self, model_args, extra_args, label_names):
+        (exit_args,) = extra_args
+        labels = label_config_kwargs(label_names)
+        if model_args.model_name_or_path is not None:
+            model = EarlyExitForAudioClassification.from_backbone(
+                model_args.model_name_or_path,
+                **exit_args.model_kwargs(),
+                id2label=labels["id2label"],
+                label2id=labels["label2id"],
+                backbone_config_overrides=model_args.config_overrides,
+                cache_dir=model_args.cache_dir,
+                revision=model_args.model_revision,
+            )
+            feature_extractor = load_feature_extractor(model_args)
+        else:
+            backbone_config = AutoConfig.for_model(model_args.model_type, **(model_args.config_overrides or {}))
+            model = EarlyExitForAudioClassification.from_backbone(
+                backbone_config, **exit_args.model_kwargs(), id2label=labels["id2label"], label2id=labels["label2id"]
+            )
+            feature_extractor = default_feature_extractor(backbone_config)
+        if model_args.freeze_feature_encoder:
+            freeze_feature_encoder(model)
+        return model, feature_extractor
+
+    def build_trainer(self, context, compute_metrics):
+        return SelfDistillationTrainer(
+            model=context.model,
+            args=context.training_args,
+            train_dataset=context.splits["train"],
+            eval_dataset=context.splits["validation"],
+            data_collator=context.collator,
+            eval_data_collator=context.eval_collator,
+            processing_class=context.feature_extractor,
+            compute_metrics=compute_metrics,
+        )
+
+    def after_training(self, context, trainer) -> dict:
+        """UR/WR for every exit, fusion and the deepest head on test; export each exit."""
+        if not trainer.is_world_process_zero():
+            return {}
+        args = context.training_args
+        test = context.splits["test"]
+        loader = DataLoader(test, batch_size=args.per_device_eval_batch_size, collate_fn=context.eval_collator)
+        evaluation = evaluate_exits(trainer.model, loader, latency_repeats=3)
+        column = context.data_args.language_column_name
+        languages = list(test[column]) if column and column in test.column_names else None
+        per_head = evaluation.metrics(context.label_names, languages=languages, n_bootstrap=args.n_bootstrap, seed=args.seed)
+        save_metrics_json(per_head, os.path.join(args.output_dir, "test_metrics_per_exit.json"))
+        print(format_comparison_table(per_head))
+        rows = ["head        params(M)  latency(ms)  UR     WR"]
+        for head, result in per_head.items():
+            if head not in evaluation.num_parameters:  # fusion has no parameters or latency of its own
+                continue
+            rows.append(
+                f"{head:<10}  {evaluation.num_parameters[head] / 1e6:9.2f}  {evaluation.latency_s[head] * 1e3:11.1f}"
+                f"  {result['overall']['UR'] * 100:5.1f}  {result['overall']['WR'] * 100:5.1f}"
+            )
+        print("\n".join(rows))
+        exported = {}
+        for layer in trainer.model.config.exit_layers:
+            path = os.path.join(args.output_dir, "exits", f"layer_{layer}")
+            export_exit(trainer.model, layer, path, feature_extractor=context.feature_extractor)
+            exported[layer] = path
+        return {
+            "exits": {
+                head: {
+                    "metrics": result,
+                    "num_parameters": evaluation.num_parameters.get(head),
+                    "latency_s": evaluation.latency_s.get(head),
+                }
+                for head, result in per_head.items()
+            },
+            "exported_exits": exported,
+        }

@@ -1,0 +1,221 @@
+"""Trained students in use: pipeline("audio-classification") round trips, the predict command, plots, curves."""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor, pipeline
+
+from conftest import LABELS, TINY_W2V2, tiny_recipe
+from hf_mtkd.cli.predict import main as predict_main
+from hf_mtkd.data.audio import AudioDecodeError, decode_audio
+from hf_mtkd.hub import write_model_card
+from hf_mtkd.inference import EmotionPredictor, predict_files
+from hf_mtkd.methods import get_method
+from hf_mtkd.plots import TEACHER_WEIGHTS_FILE, matplotlib_available, plot_run
+from hf_mtkd.training.run import run
+
+HAS_TENSORBOARD = True
+try:
+    import tensorboard  # noqa: F401
+except ImportError:
+    HAS_TENSORBOARD = False
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run much faster on one intra-op thread than on two contended ones (shared CI machines)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def save_tiny_classifier(path, labels, seed):
+    torch.manual_seed(seed)
+    config = AutoConfig.for_model("wav2vec2", **TINY_W2V2, num_labels=len(labels), id2label=dict(enumerate(labels)),
+                                  label2id={label: i for i, label in enumerate(labels)})
+    AutoModelForAudioClassification.from_config(config).save_pretrained(path)
+    Wav2Vec2FeatureExtractor(return_attention_mask=False).save_pretrained(path)
+
+
+@pytest.fixture(scope="module")
+def ft_student(tone_corpus, tmp_path_factory):
+    """A fine-tuned student; its training curves go to TensorBoard when tensorboard is installed."""
+    out = tmp_path_factory.mktemp("ft") / "student"
+    report_to = "tensorboard" if HAS_TENSORBOARD else "none"
+    run(get_method("finetune"), recipe=tiny_recipe(tone_corpus, out, report_to=report_to, logging_steps=1))
+    return out
+
+
+@pytest.fixture(scope="module")
+def mtkd_student(tone_corpus, tmp_path_factory):
+    root = tmp_path_factory.mktemp("mtkd")
+    teachers = []
+    for seed, language in enumerate(("en", "fi")):
+        save_tiny_classifier(root / f"teacher_{language}", LABELS, seed=seed + 1)
+        teachers.append({"model": str(root / f"teacher_{language}"), "language": language})
+    out = root / "student"
+    run(get_method("mtkd"), recipe=tiny_recipe(tone_corpus, out, method="mtkd", teachers=teachers, kd_lambda=0.5))
+    return out
+
+
+@pytest.fixture(scope="module")
+def exit_student(tmp_path_factory):
+    """An exit of a self-distillation model, exported as a stock transformers model of its own."""
+    from hf_mtkd.self_distillation import EarlyExitAudioConfig, EarlyExitForAudioClassification, export_exit
+
+    torch.manual_seed(0)
+    backbone = AutoConfig.for_model("wav2vec2", **{**TINY_W2V2, "num_hidden_layers": 3})
+    config = EarlyExitAudioConfig(backbone_config=backbone, exit_layers=[1], exit_block="none", head_hidden_size=16,
+                                  id2label=dict(enumerate(LABELS)))
+    out = tmp_path_factory.mktemp("sd") / "exit_1"
+    export_exit(EarlyExitForAudioClassification(config).eval(), 1, out,
+                feature_extractor=Wav2Vec2FeatureExtractor(return_attention_mask=False))
+    return out
+
+
+STUDENTS = ["ft_student", "mtkd_student", "exit_student"]
+
+
+def tone(seconds, rate=16000, freq=300.0, channels=1, seed=0):
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * np.random.default_rng(seed).standard_normal(t.size)
+    if channels > 1:
+        wave = np.stack([wave * (1.0 - 0.3 * c) for c in range(channels)], axis=1)
+    return wave.astype(np.float32)
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_pipeline_round_trip(student, request, tmp_path):
+    path = request.getfixturevalue(student)
+    classifier = pipeline("audio-classification", model=str(path))
+    wav = tmp_path / "clip.wav"
+    sf.write(wav, tone(0.8), 16000)
+    for result in (classifier(str(wav), top_k=None), classifier(tone(0.8), top_k=None)):
+        assert sorted(row["label"] for row in result) == sorted(LABELS)  # emotion names, not LABEL_0
+        assert sum(row["score"] for row in result) == pytest.approx(1.0, abs=1e-5)
+    # A clip shorter than one window: predict gives the pipeline's scores.
+    prediction = EmotionPredictor(path).predict(wav)
+    expected = {row["label"]: row["score"] for row in classifier(str(wav), top_k=None)}
+    assert prediction.num_chunks == 1
+    assert prediction.scores == pytest.approx(expected, abs=1e-5)
+    assert prediction.label == max(expected, key=expected.get)
+
+
+def test_long_stereo_file_at_44k_is_chunked_and_averaged(ft_student, tmp_path):
+    wav = tmp_path / "long.wav"
+    sf.write(wav, tone(3.5, rate=44100, channels=2), 44100)
+    predictor = EmotionPredictor(ft_student, chunk_seconds=1.0, batch_size=3)
+    prediction = predictor.predict(wav)
+    assert prediction.num_chunks == 4  # 0-1, 1-2, 2-3 and the last second, 2.5-3.5
+    assert prediction.duration_seconds == pytest.approx(3.5, abs=1e-3)
+    assert sum(prediction.scores.values()) == pytest.approx(1.0, abs=1e-5)
+    # Reference: the pipeline on each window of the decoded mono 16 kHz signal, probabilities averaged.
+    classifier = pipeline("audio-classification", model=str(ft_student))
+    mono = decode_audio(str(wav), 16000)
+    windows = [mono[s : s + 16000] for s in (0, 16000, 32000, mono.size - 16000)]
+    mean = {label: 0.0 for label in LABELS}
+    for window in windows:
+        for row in classifier({"raw": window, "sampling_rate": 16000}, top_k=None):
+            mean[row["label"]] += row["score"] / len(windows)
+    assert prediction.scores == pytest.approx(mean, abs=1e-5)
+    # The same clip as an in-memory (time, channels) array at its own rate.
+    from_array = predictor.predict(tone(3.5, rate=44100, channels=2), sampling_rate=44100)
+    assert from_array.scores == pytest.approx(prediction.scores, abs=1e-3)
+
+
+def write_folder(root: Path) -> list[Path]:
+    (root / "sub").mkdir(parents=True)
+    files = [root / "a.wav", root / "sub" / "b.flac", root / "sub" / "c.wav"]
+    sf.write(files[0], tone(0.5, freq=200), 16000)
+    sf.write(files[1], tone(1.7, rate=22050, channels=2, freq=500), 22050)
+    sf.write(files[2], tone(0.3, rate=8000, freq=700), 8000)
+    (root / "notes.txt").write_text("not audio")
+    return files
+
+
+@pytest.mark.parametrize("student", ["mtkd_student", "exit_student"])
+def test_predict_folder_to_csv_and_json(student, request, tmp_path, capsys):
+    model = request.getfixturevalue(student)
+    files = write_folder(tmp_path / "in")
+    predict_main(["--model", str(model), str(tmp_path / "in"), "--output", str(tmp_path / "out.csv"),
+                  "--chunk_seconds", "1.0"])
+    assert "predict" in capsys.readouterr().err  # the progress bar
+    with open(tmp_path / "out.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["path"] for row in rows] == [str(f) for f in files]
+    assert set(rows[0]) == {"path", "label", "score", "duration_seconds", "num_chunks", "error",
+                            *(f"score_{label}" for label in LABELS)}
+    for row in rows:
+        assert row["label"] in LABELS and row["error"] == ""
+        assert sum(float(row[f"score_{label}"]) for label in LABELS) == pytest.approx(1.0, abs=1e-4)
+    assert [int(row["num_chunks"]) for row in rows] == [1, 2, 1]
+
+    predictions = predict_files(model, [files[2], tmp_path / "in"], output=tmp_path / "out.json",
+                                chunk_seconds=1.0, progress=False)
+    saved = json.loads((tmp_path / "out.json").read_text())
+    assert [p["path"] for p in saved] == [str(files[2])] + [str(f) for f in files]
+    assert saved[0]["scores"] == pytest.approx(saved[3]["scores"])
+    assert saved[1]["scores"] == pytest.approx({label: float(rows[0][f"score_{label}"]) for label in LABELS}, abs=1e-5)
+    assert [p.label for p in predictions] == [p["label"] for p in saved]
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically
+
+
+def test_predict_bad_input(ft_student, tmp_path):
+    with pytest.raises(FileNotFoundError, match="neither a file nor a folder"):
+        predict_files(ft_student, tmp_path / "missing.wav", output=tmp_path / "out.csv")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="No audio files"):
+        predict_files(ft_student, tmp_path / "empty")
+    good, bad = tmp_path / "good.wav", tmp_path / "bad.wav"
+    sf.write(good, tone(0.5), 16000)
+    bad.write_bytes(b"RIFF not really a wav")
+    with pytest.raises(ValueError, match="extension must be one of"):
+        predict_files(ft_student, good, output=tmp_path / "out.txt")
+    with pytest.raises(AudioDecodeError, match="bad.wav"):
+        predict_files(ft_student, [good, bad], progress=False)
+    predictions = predict_files(ft_student, [good, bad], on_error="skip", progress=False, output=tmp_path / "o.csv")
+    assert predictions[0].error is None and predictions[1].label is None and "bad.wav" in predictions[1].error
+    with open(tmp_path / "o.csv", newline="") as handle:
+        assert list(csv.DictReader(handle))[1]["error"].startswith(str(bad))
+    with pytest.raises(ValueError, match="chunk_seconds must be > 0"):
+        EmotionPredictor(ft_student, chunk_seconds=0)
+
+
+@pytest.mark.skipif(not matplotlib_available(), reason="matplotlib (hf_mtkd[plots]) is not installed")
+def test_plots_and_card_of_an_mtkd_run(mtkd_student):
+    written = {p.name for p in plot_run(mtkd_student)}
+    assert written == {"test_confusion_matrix_en.png", "test_confusion_matrix_fi.png",
+                       "test_confusion_matrix_overall.png", TEACHER_WEIGHTS_FILE}
+    for name in written:
+        assert (mtkd_student / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = write_model_card(mtkd_student, repo_id="org/mtkd-student").read_text()
+    assert "![teacher weights](teacher_weights.png)" in text and "## Teachers" in text
+    assert "| en | en | local checkpoint `teacher_en` |" in text and "| kd_lambda | 0.5 |" in text
+
+
+def test_plots_without_matplotlib(mtkd_student, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    assert plot_run(mtkd_student, skip_without_matplotlib=True) == []
+    with pytest.raises(ImportError, match=r"hf_mtkd\[plots\]"):
+        plot_run(mtkd_student)
+
+
+@pytest.mark.skipif(not HAS_TENSORBOARD, reason="tensorboard (hf_mtkd[tensorboard]) is not installed")
+def test_training_curves_reach_tensorboard(ft_student):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    event_files = list((ft_student / "runs").glob("*/events.out.tfevents.*"))
+    assert event_files
+    events = EventAccumulator(str(event_files[0].parent))
+    events.Reload()
+    assert {"train/loss", "train/learning_rate"} <= set(events.Tags()["scalars"])
+    assert len(events.Scalars("train/loss")) == 2  # logging_steps=1, max_steps=2

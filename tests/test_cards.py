@@ -175,6 +175,22 @@ def test_template_ships_inside_the_package():
         assert repo_copy.resolve() == TEMPLATE_PATH.resolve()
 
 
+def test_setup_cfg_ships_the_template_as_package_data():
+    import configparser
+    import fnmatch
+
+    import hf_mtkd
+
+    setup_cfg = Path(__file__).resolve().parents[1] / "setup.cfg"
+    if not setup_cfg.exists():
+        pytest.skip("not a source checkout")
+    config = configparser.ConfigParser()
+    config.read(setup_cfg)
+    patterns = [p.strip() for p in config["options.package_data"]["hf_mtkd"].split(",")]
+    relative = TEMPLATE_PATH.relative_to(Path(hf_mtkd.__file__).resolve().parent).as_posix()
+    assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), (relative, patterns)
+
+
 def test_card_from_an_output_dir(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

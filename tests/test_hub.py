@@ -258,9 +258,11 @@ def test_trainer_push_uploads_what_the_trainer_saved(hub, tmp_path):
 def test_push_command(hub, student, no_saved_token, monkeypatch, capsys):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     push_main([str(student), "org/cli-student", "--private", "--endpoint", hub.url, "--commit_message", "cli"])
-    assert "org/cli-student" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "org/cli-student" in captured.out
     assert hub.commits[-1]["summary"] == "cli" and "README.md" in hub.files["org/cli-student"]
-    assert TOKEN not in capsys.readouterr().out + capsys.readouterr().err
+    assert hub.repos["org/cli-student"]["visibility"] == "private"
+    assert TOKEN not in captured.out + captured.err
 
 
 def test_push_command_keep_card_needs_a_readme(hub, student):

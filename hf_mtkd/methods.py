@@ -17,6 +17,7 @@ class Method:
     name = "finetune"
     display_name = "FT"
     training_args_class = SERTrainingArguments
+    trainer_class = SERTrainer
     extra_dataclasses: tuple = ()
 
     def dataclass_types(self) -> tuple:
@@ -32,7 +33,7 @@ class Method:
         return build_student(model_args, label_names)
 
     def build_trainer(self, context, compute_metrics):
-        return SERTrainer(
+        return self.trainer_class(
             model=context.model,
             args=context.training_args,
             train_dataset=context.splits["train"],

@@ -65,22 +65,31 @@ def mtkd_student(tone_corpus, tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
-def exit_student(tmp_path_factory):
-    """An exit of a self-distillation model, exported as a stock transformers model of its own."""
+def export_tiny_exit(out, exit_block):
     from hf_mtkd.self_distillation import EarlyExitAudioConfig, EarlyExitForAudioClassification, export_exit
 
     torch.manual_seed(0)
     backbone = AutoConfig.for_model("wav2vec2", **{**TINY_W2V2, "num_hidden_layers": 3})
-    config = EarlyExitAudioConfig(backbone_config=backbone, exit_layers=[1], exit_block="none", head_hidden_size=16,
-                                  id2label=dict(enumerate(LABELS)))
-    out = tmp_path_factory.mktemp("sd") / "exit_1"
+    config = EarlyExitAudioConfig(backbone_config=backbone, exit_layers=[1], exit_block=exit_block,
+                                  head_hidden_size=16, id2label=dict(enumerate(LABELS)))
     export_exit(EarlyExitForAudioClassification(config).eval(), 1, out,
                 feature_extractor=Wav2Vec2FeatureExtractor(return_attention_mask=False))
     return out
 
 
-STUDENTS = ["ft_student", "mtkd_student", "exit_student"]
+@pytest.fixture(scope="module")
+def exit_student(tmp_path_factory):
+    """An exit of a self-distillation model, exported as a stock transformers model of its own."""
+    return export_tiny_exit(tmp_path_factory.mktemp("sd") / "exit_1", "none")
+
+
+@pytest.fixture(scope="module")
+def exit_lstm_student(tmp_path_factory):
+    """An exit with an LSTM block, exported as hf_mtkd's early-exit model (loads after `import hf_mtkd`)."""
+    return export_tiny_exit(tmp_path_factory.mktemp("sd") / "exit_1_lstm", "lstm")
+
+
+STUDENTS = ["ft_student", "mtkd_student", "exit_student", "exit_lstm_student"]
 
 
 def tone(seconds, rate=16000, freq=300.0, channels=1, seed=0):
@@ -140,7 +149,7 @@ def write_folder(root: Path) -> list[Path]:
     return files
 
 
-@pytest.mark.parametrize("student", ["mtkd_student", "exit_student"])
+@pytest.mark.parametrize("student", ["mtkd_student", "exit_lstm_student"])
 def test_predict_folder_to_csv_and_json(student, request, tmp_path, capsys):
     model = request.getfixturevalue(student)
     files = write_folder(tmp_path / "in")

@@ -9,7 +9,6 @@ window is one window: its scores equal `pipeline("audio-classification")`'s.
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 import logging
@@ -32,8 +31,6 @@ MIN_SECONDS = 0.1
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".webm", ".aif", ".aiff", ".mp4")
 OUTPUT_FORMATS = (".csv", ".json")
 ON_ERROR = ("fail", "skip")
-# Packages that register hf_mtkd's own architectures with the Auto classes when imported.
-_CUSTOM_MODEL_PACKAGES = ("hf_mtkd.self_distillation",)
 
 
 @dataclass
@@ -61,8 +58,7 @@ class EmotionPredictor:
             raise ValueError(f"chunk_seconds must be > 0 (or None for whole files), got {chunk_seconds}.")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-        model_path = str(model_path)
-        _register_custom_models(model_path)
+        model_path = str(model_path)  # hf_mtkd's own architectures are registered by `import hf_mtkd`
         self.model = AutoModelForAudioClassification.from_pretrained(model_path).eval()
         self.feature_extractor = AutoFeatureExtractor.from_pretrained(model_path)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -212,16 +208,3 @@ def write_predictions(predictions: Iterable[Prediction], path: str | os.PathLike
     os.replace(tmp, path)
     return path
 
-
-def _register_custom_models(model_path: str) -> None:
-    """Import the hf_mtkd package that registers the model's architecture when transformers does not know it."""
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
-
-    config_file = Path(model_path) / "config.json"
-    if not config_file.is_file():
-        return  # a Hub id: from_pretrained fetches and reports
-    with open(config_file, encoding="utf-8") as handle:
-        model_type = json.load(handle).get("model_type")
-    if model_type and model_type not in CONFIG_MAPPING_NAMES:
-        for package in _CUSTOM_MODEL_PACKAGES:
-            importlib.import_module(package)

@@ -24,6 +24,7 @@ class SelfDistillationMethod(Method):
     name = "self_distillation"
     display_name = "Self-distillation (deepest head)"
     training_args_class = SelfDistillationConfig
+    trainer_class = SelfDistillationTrainer
     extra_dataclasses = (EarlyExitModelArguments,)
 
     def build_model(self, model_args, extra_args, label_names):
@@ -49,18 +50,6 @@ class SelfDistillationMethod(Method):
         if model_args.freeze_feature_encoder:
             freeze_feature_encoder(model)
         return model, feature_extractor
-
-    def build_trainer(self, context, compute_metrics):
-        return SelfDistillationTrainer(
-            model=context.model,
-            args=context.training_args,
-            train_dataset=context.splits["train"],
-            eval_dataset=context.splits["validation"],
-            data_collator=context.collator,
-            eval_data_collator=context.eval_collator,
-            processing_class=context.feature_extractor,
-            compute_metrics=compute_metrics,
-        )
 
     def after_training(self, context, trainer) -> dict:
         """UR/WR for every exit, fusion and the deepest head on test; export each exit."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,6 +104,12 @@ def parse_config(
     Unknown recipe keys and unknown flags are errors that name them.
     """
     parser = HfArgumentParser(list(dataclass_types))
+
+    def fail(message: str):  # argparse would print its usage and exit; raise naming the key instead
+        message = re.sub(r"^argument --([\w.]+)(/--[\w.-]+)?:", r"key '\1':", message)
+        raise RecipeError(f"{config_path or 'command line'}: {message}")
+
+    parser.error = fail
     tokens: list[str] = []
     if config_path is not None and recipe is None:
         recipe = load_recipe(config_path)

@@ -6,6 +6,7 @@ drawn. Figures are drawn on an Agg canvas of their own: no pyplot, no change to 
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ TEACHER_WEIGHTS_FILE = "teacher_weights.png"
 
 def matplotlib_available() -> bool:
     try:
-        import matplotlib  # noqa: F401
+        importlib.import_module("matplotlib")
     except ImportError:
         return False
     return True

@@ -24,8 +24,8 @@ fi
 stamp=.venv/.hf_mtkd-setup
 want=$(sha256sum setup.cfg | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "[setup] installing hf_mtkd[dev] into .venv (first time: a few minutes)"
+  echo "[setup] installing hf_mtkd[dev,plots,tensorboard] into .venv (first time: a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[dev,plots,tensorboard]"
   echo "$want" > "$stamp"
 fi

@@ -48,6 +48,11 @@ def full_card(**changes) -> StudentCard:
         hyperparameters={"learning_rate": "3e-05", "kd_lambda": "0.25"},
         figures=["test_confusion_matrix_en.png", "teacher_weights.png"],
         requires_hf_mtkd=True,
+        exit_layer=3,
+        exits={"deepest": {"metrics": test_metrics(), "num_parameters": 94_000_000, "latency_s": 0.0412},
+               "layer_10": {"metrics": test_metrics(), "num_parameters": 80_000_000, "latency_s": 0.035},
+               "layer_3": {"metrics": test_metrics(), "num_parameters": 30_000_000, "latency_s": 0.0121},
+               "fusion": {"metrics": test_metrics()}},
         license="apache-2.0",
         extra_tags=["multilingual"],
     )
@@ -88,6 +93,10 @@ def test_card_with_every_field_set():
     assert "95% bootstrap confidence interval" in body and "balanced accuracy" in body  # definitions
     assert "![test confusion matrix en](test_confusion_matrix_en.png)" in body
     assert "| kd_lambda | 0.25 |" in body and "- transformers 5.0.0" in body
+    assert "the exit after transformer layer 3" in body
+    heads = [line.split(" | ")[0].lstrip("| ") for line in body.splitlines() if line.startswith(("| layer_", "| deep", "| fus"))]
+    assert heads == ["layer_3", "layer_10", "deepest", "fusion"]
+    assert "| layer_3 | 30.00 | 12.1 |" in body and "| fusion | - | - |" in body
     assert "None" not in body
 
 
@@ -99,7 +108,8 @@ def test_card_with_every_optional_field_empty():
     assert "model-index" not in card.data.to_dict()
     text = card.text
     assert "No evaluation results were recorded" in text and "Source: not recorded" in text
-    for absent in ("## Teachers", "## Training hyperparameters", "import hf_mtkd", "![", "Mean weight", "starting from"):
+    for absent in ("## Teachers", "## Training hyperparameters", "import hf_mtkd", "![", "Mean weight", "starting from",
+                   "exit after", "Every head"):
         assert absent not in text
     assert 'model="org/ser-student"' in text and "| 3 | sad |" in text
     assert "None" not in text
@@ -110,7 +120,7 @@ def test_card_with_every_optional_field_empty():
                                                     "framework_versions")])
 def test_card_renders_with_any_one_optional_field_empty(name):
     value = getattr(full_card(), name)
-    empty = type(value)() if isinstance(value, (list, dict, bool)) else None
+    empty = type(value)() if isinstance(value, (list, dict, bool)) else None  # "", [], {}, False or None
     text = str(full_card(**{name: empty}).render())
     ModelCard(text)
     assert "None" not in text

@@ -9,6 +9,9 @@ Any other request is recorded as unexpected and answered 404.
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -263,6 +266,17 @@ def test_push_command(hub, student, no_saved_token, monkeypatch, capsys):
     assert hub.commits[-1]["summary"] == "cli" and "README.md" in hub.files["org/cli-student"]
     assert hub.repos["org/cli-student"]["visibility"] == "private"
     assert TOKEN not in captured.out + captured.err
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch and transformers: 5-20 s
+def test_push_command_in_a_fresh_process_honours_hf_endpoint(hub, student, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
+    env.update(HF_ENDPOINT=hub.url, HF_TOKEN=TOKEN, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_DISABLE_TELEMETRY="1",
+               OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "hf_mtkd.cli.main", "push", str(student), "org/env-student"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "README.md" in hub.files["org/env-student"] and TOKEN not in done.stdout + done.stderr
 
 
 def test_push_command_keep_card_needs_a_readme(hub, student):

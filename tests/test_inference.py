@@ -1,6 +1,7 @@
 """Trained students in use: pipeline("audio-classification") round trips, the predict command, plots, curves."""
 
 import csv
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -20,11 +21,7 @@ from hf_mtkd.methods import get_method
 from hf_mtkd.plots import TEACHER_WEIGHTS_FILE, matplotlib_available, plot_run
 from hf_mtkd.training.run import run
 
-HAS_TENSORBOARD = True
-try:
-    import tensorboard  # noqa: F401
-except ImportError:
-    HAS_TENSORBOARD = False
+HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -65,31 +62,23 @@ def mtkd_student(tone_corpus, tmp_path_factory):
     return out
 
 
-def export_tiny_exit(out, exit_block):
-    from hf_mtkd.self_distillation import EarlyExitAudioConfig, EarlyExitForAudioClassification, export_exit
-
-    torch.manual_seed(0)
-    backbone = AutoConfig.for_model("wav2vec2", **{**TINY_W2V2, "num_hidden_layers": 3})
-    config = EarlyExitAudioConfig(backbone_config=backbone, exit_layers=[1], exit_block=exit_block,
-                                  head_hidden_size=16, id2label=dict(enumerate(LABELS)))
-    export_exit(EarlyExitForAudioClassification(config).eval(), 1, out,
-                feature_extractor=Wav2Vec2FeatureExtractor(return_attention_mask=False))
+@pytest.fixture(scope="module")
+def sd_student(tone_corpus, tmp_path_factory):
+    """A self-distillation model (hf_mtkd's early-exit class: loads after `import hf_mtkd`) with exits after layers
+    1 and 2, each also exported as a stock transformers model in exits/layer_<a>."""
+    out = tmp_path_factory.mktemp("sd") / "student"
+    run(get_method("self_distillation"), recipe=tiny_recipe(
+        tone_corpus, out, method="self_distillation", config_overrides={**TINY_W2V2, "num_hidden_layers": 3},
+        exit_layers=[1, 2], head_hidden_size=16))
     return out
 
 
 @pytest.fixture(scope="module")
-def exit_student(tmp_path_factory):
-    """An exit of a self-distillation model, exported as a stock transformers model of its own."""
-    return export_tiny_exit(tmp_path_factory.mktemp("sd") / "exit_1", "none")
+def sd_exit_student(sd_student):
+    return sd_student / "exits" / "layer_1"
 
 
-@pytest.fixture(scope="module")
-def exit_lstm_student(tmp_path_factory):
-    """An exit with an LSTM block, exported as hf_mtkd's early-exit model (loads after `import hf_mtkd`)."""
-    return export_tiny_exit(tmp_path_factory.mktemp("sd") / "exit_1_lstm", "lstm")
-
-
-STUDENTS = ["ft_student", "mtkd_student", "exit_student", "exit_lstm_student"]
+STUDENTS = ["ft_student", "mtkd_student", "sd_student", "sd_exit_student"]
 
 
 def tone(seconds, rate=16000, freq=300.0, channels=1, seed=0):
@@ -149,7 +138,7 @@ def write_folder(root: Path) -> list[Path]:
     return files
 
 
-@pytest.mark.parametrize("student", ["mtkd_student", "exit_lstm_student"])
+@pytest.mark.parametrize("student", ["mtkd_student", "sd_exit_student"])
 def test_predict_folder_to_csv_and_json(student, request, tmp_path, capsys):
     model = request.getfixturevalue(student)
     files = write_folder(tmp_path / "in")
@@ -207,6 +196,20 @@ def test_plots_and_card_of_an_mtkd_run(mtkd_student):
     text = write_model_card(mtkd_student, repo_id="org/mtkd-student").read_text()
     assert "![teacher weights](teacher_weights.png)" in text and "## Teachers" in text
     assert "| en | en | local checkpoint `teacher_en` |" in text and "| kd_lambda | 0.5 |" in text
+
+
+def test_cards_of_a_self_distillation_run_and_of_an_exported_exit(sd_student, sd_exit_student):
+    summary = json.loads((sd_student / "run_summary.json").read_text())
+    full = write_model_card(sd_student, repo_id="org/sd-student").read_text()
+    assert "import hf_mtkd" in full and "Every head of the self-distillation model" in full
+    heads = [line.split(" | ")[0].lstrip("| ") for line in full.splitlines()
+             if line.startswith(("| layer_", "| deepest", "| fusion"))]
+    assert heads[:3] == ["layer_1", "layer_2", "deepest"] and "fusion" in heads
+    exit_card = write_model_card(sd_exit_student, repo_id="org/sd-exit-1").read_text()
+    assert "the exit after transformer layer 1" in exit_card and "import hf_mtkd" not in exit_card
+    ur = summary["exits"]["layer_1"]["metrics"]["overall"]["UR"]
+    assert f"| overall | {summary['sizes']['test']} | {100 * ur:.1f}" in exit_card
+    assert "self-distillation with early exits" in exit_card
 
 
 def test_plots_without_matplotlib(mtkd_student, tmp_path, monkeypatch):

@@ -12,6 +12,9 @@ from typing import Any
 import numpy as np
 
 
+_DECODE_MARGIN_SECONDS = 1.0
+
+
 class AudioDecodeError(ValueError):
     """A clip that cannot be used: unreadable, empty, or with non-finite samples. Names the file."""
 
@@ -30,11 +33,13 @@ def describe_source(audio: Any) -> str:
     return repr(audio)[:80]
 
 
-def decode_audio(audio: Any, sampling_rate: int) -> np.ndarray:
+def decode_audio(audio: Any, sampling_rate: int, max_seconds: float | None = None) -> np.ndarray:
     """Return a float32 mono waveform at `sampling_rate` from a datasets audio cell.
 
     Accepts a path, raw bytes, or a dict with path/bytes (datasets `Audio(decode=False)`)
     or array/sampling_rate (an already-decoded cell). Raises AudioDecodeError naming the file.
+    With `max_seconds`, only the start of a file is decoded (an hour-long recording costs what
+    its first seconds cost) and the result holds at most `max_seconds` of audio.
     """
     from torchcodec.decoders import AudioDecoder
 
@@ -51,8 +56,15 @@ def decode_audio(audio: Any, sampling_rate: int) -> np.ndarray:
             if isinstance(source, (bytes, bytearray)):
                 source = bytes(source)
             # Downmix by averaging channels ourselves: FFmpeg's stereo->mono matrix adds +3 dB.
-            samples = AudioDecoder(source, sample_rate=sampling_rate).get_all_samples()
+            decoder = AudioDecoder(source, sample_rate=sampling_rate)
+            if max_seconds is None:
+                samples = decoder.get_all_samples()
+            else:
+                # A margin past the crop: some codecs (MP3) start with priming samples the range skips.
+                samples = decoder.get_samples_played_in_range(0.0, max_seconds + _DECODE_MARGIN_SECONDS)
             waveform = samples.data.mean(dim=0).numpy().astype(np.float32, copy=False)
+        if max_seconds is not None:
+            waveform = waveform[: int(round(max_seconds * sampling_rate))]
     except AudioDecodeError as err:
         raise AudioDecodeError(f"{name}: {err}") from err
     except (RuntimeError, ValueError, OSError) as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -38,7 +39,10 @@ class AudioClassificationCollator:
     """Collate rows holding `waveform` and `labels` into model inputs.
 
     `language_to_id` adds a `language_id` tensor (used by language-aware distillation);
-    `max_samples` with `random_crop` crops each training clip at a fresh random offset.
+    `max_samples` with `random_crop` crops each training clip at a random offset drawn from
+    (seed, epoch, the clip's content), not from a running generator, so that a run resumed from a
+    checkpoint mid-epoch crops exactly as the uninterrupted run did. The trainer calls `set_epoch`
+    at each epoch start (workers made with `persistent_workers` keep the epoch they started with).
     """
 
     feature_extractor: Any
@@ -48,15 +52,19 @@ class AudioClassificationCollator:
     max_samples: Optional[int] = None
     random_crop: bool = False
     seed: int = 0
-    _rng: np.random.Generator = field(init=False, repr=False)
+    epoch: int = field(default=0, repr=False)
 
-    def __post_init__(self):
-        self._rng = np.random.default_rng(self.seed)
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def crop(self, waveform: np.ndarray) -> np.ndarray:
         if self.max_samples is None or len(waveform) <= self.max_samples:
             return waveform
-        start = int(self._rng.integers(0, len(waveform) - self.max_samples + 1)) if self.random_crop else 0
+        start = 0
+        if self.random_crop:
+            clip_key = zlib.crc32(np.ascontiguousarray(waveform).tobytes())
+            rng = np.random.default_rng([self.seed % (1 << 64), self.epoch, clip_key, len(waveform)])
+            start = int(rng.integers(0, len(waveform) - self.max_samples + 1))
         return waveform[start : start + self.max_samples]
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:

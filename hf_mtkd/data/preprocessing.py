@@ -43,7 +43,7 @@ def prepare_audio_dataset(
         waveforms, ok = [], []
         for cell in batch[audio_column]:
             try:
-                waveform = crop(decode_audio(cell, sampling_rate), max_samples)
+                waveform = crop(decode_audio(cell, sampling_rate, max_seconds=keep_seconds), max_samples)
             except AudioDecodeError as err:
                 if not skip_bad:
                     raise

@@ -21,17 +21,17 @@ from .push import (
 
 __all__ = [
     "CARD_NAME",
-    "TEMPLATE_PATH",
+    "HubPushError",
     "ModelCardError",
     "StudentCard",
-    "check_template",
-    "framework_versions",
-    "run_provenance",
-    "write_model_card",
+    "TEMPLATE_PATH",
     "UPLOAD_IGNORE_PATTERNS",
-    "HubPushError",
     "check_model_dir",
+    "check_template",
     "files_to_upload",
+    "framework_versions",
     "push_to_hub",
     "push_trainer_to_hub",
+    "run_provenance",
+    "write_model_card",
 ]

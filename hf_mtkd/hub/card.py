@@ -27,8 +27,8 @@ CARD_NAME = "README.md"
 REQUIRED_FIELDS = ("model_name", "model_id", "method", "label_names", "framework_versions")
 #: Template fields that may be empty; the template leaves their section out then.
 OPTIONAL_FIELDS = (
-    "paper", "base_model", "requires_hf_mtkd", "teachers", "teacher_weights", "datasets", "languages", "sizes",
-    "results", "figures", "hyperparameters",
+    "paper", "base_model", "requires_hf_mtkd", "exit_layer", "teachers", "teacher_weights", "datasets", "languages",
+    "sizes", "results", "exits", "figures", "hyperparameters",
 )
 
 # What the card says about each method (the card is the one place this text lives).
@@ -158,6 +158,8 @@ class StudentCard:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
     requires_hf_mtkd: bool = False
+    exit_layer: Optional[int] = None
+    exits: Optional[dict[str, dict]] = None
     license: Optional[str] = None
     extra_tags: list[str] = field(default_factory=list)
 
@@ -168,9 +170,16 @@ class StudentCard:
         Hub id in the training args, else the folder). `overrides` replace any field."""
         out = Path(output_dir)
         config = _read_json(out / "config.json")
-        summary = _read_json(out / "run_summary.json") or {}
-        metrics = _read_json(out / "test_metrics.json") or (summary.get("results") or {}).get("test")
-        args = _load_training_args(out / "training_args.bin")
+        run_dir, exit_head = out, None
+        if not (out / "run_summary.json").is_file() and out.parent.name == "exits" \
+                and (out.parent.parent / "run_summary.json").is_file():
+            run_dir, exit_head = out.parent.parent, out.name  # an exported self-distillation exit
+        summary = _read_json(run_dir / "run_summary.json") or {}
+        args = _load_training_args(run_dir / "training_args.bin")
+        if exit_head is None:
+            metrics = _read_json(out / "test_metrics.json") or (summary.get("results") or {}).get("test")
+        else:
+            metrics = ((summary.get("exits") or {}).get(exit_head) or {}).get("metrics")
 
         label_names = summary.get("label_names")
         if not label_names and config and config.get("id2label"):
@@ -194,6 +203,8 @@ class StudentCard:
             "hyperparameters": _hyperparameters(args),
             "figures": sorted(p.name for p in out.glob("*.png")),
             "requires_hf_mtkd": _requires_hf_mtkd(config),
+            "exit_layer": _layer_of(exit_head) if exit_head else None,
+            "exits": None if exit_head else summary.get("exits") or None,
         }
         fields.update(overrides)
         missing = [name for name in ("method", "label_names") if not fields.get(name)]
@@ -278,6 +289,8 @@ class StudentCard:
             "paper": info["paper"],
             "base_model": self.base_model,
             "requires_hf_mtkd": self.requires_hf_mtkd,
+            "exit_layer": self.exit_layer,
+            "exits": _exits_table(self.exits),
             "teachers": list(self.teachers),
             "teacher_weights": _teacher_weight_table(self.teacher_weights),
             "datasets": list(self.data_description),
@@ -447,6 +460,36 @@ def _results_table(metrics: Optional[dict]) -> Optional[dict]:
         "rows": rows,
         "definitions": {key: definitions[key] for key in _DEFINITION_KEYS if key in definitions},
     }
+
+
+def _layer_of(head: str) -> Optional[int]:
+    """The transformer layer of a self-distillation head named "layer_<a>" (its export folder has that name too)."""
+    prefix, _, number = head.rpartition("_")
+    return int(number) if prefix == "layer" and number.isdigit() else None
+
+
+def _exits_table(exits: Optional[dict]) -> Optional[list[dict]]:
+    """Rows for the heads of a self-distillation model: layer exits in depth order, then the others."""
+    if not exits:
+        return None
+
+    def order(name):
+        layer = _layer_of(name)
+        return (0, layer, name) if layer is not None else (1, 0, name)
+
+    rows = []
+    for name in sorted(exits, key=order):
+        head = exits[name] or {}
+        overall = (head.get("metrics") or {}).get("overall") or {}
+        params, latency = head.get("num_parameters"), head.get("latency_s")
+        rows.append({
+            "head": name,
+            "params": "-" if params is None else f"{params / 1e6:.2f}",
+            "latency": "-" if latency is None else f"{latency * 1e3:.1f}",
+            "UR": _with_ci(overall.get("UR"), overall.get("UR_ci")),
+            "WR": _with_ci(overall.get("WR"), overall.get("WR_ci")),
+        })
+    return rows
 
 
 def _teacher_weight_table(weights: Optional[dict]) -> Optional[dict]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -60,6 +61,24 @@ def freeze(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def check_teacher_launch(environ=os.environ) -> None:
+    """Refuse launch setups in which an unsharded teacher would not hold its real weights on every process."""
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    if is_deepspeed_zero3_enabled() or environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
+        raise ValueError(
+            "DeepSpeed ZeRO-3 partitions every model from_pretrained loads, teachers included, and hf_mtkd runs "
+            "teachers unsharded: use ZeRO-2 (recipes/accelerate_configs/zero2.yaml), DDP or FSDP."
+        )
+    flags = ("ACCELERATE_USE_FSDP", "FSDP_CPU_RAM_EFFICIENT_LOADING")
+    if all(environ.get(flag, "false").lower() in ("1", "true", "yes") for flag in flags):
+        raise ValueError(
+            "fsdp_cpu_ram_efficient_loading: true loads weights on the first process only and lets FSDP broadcast "
+            "them to the models it wraps; teachers are not wrapped, so the other processes would run teachers "
+            "without weights. Set fsdp_cpu_ram_efficient_loading: false (recipes/accelerate_configs/fsdp.yaml)."
+        )
+
+
 def load_teacher(
     spec: TeacherSpec,
     student_labels: list[str],
@@ -67,6 +86,7 @@ def load_teacher(
     dtype: str = "float32",
     trust_remote_code: bool = False,
 ) -> Teacher:
+    check_teacher_launch()
     model = load_pretrained(
         AutoModelForAudioClassification, spec.model, f"teacher {spec.name!r}",
         dtype=_DTYPES[dtype], trust_remote_code=trust_remote_code,

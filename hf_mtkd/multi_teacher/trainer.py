@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Optional
 
 import torch
+from accelerate.utils import gather_object
 
 from ..training.trainer import SERTrainer
 from .config import MultiTeacherDistillationConfig
@@ -46,7 +47,8 @@ class MultiTeacherDistillationTrainer(SERTrainer):
         self.teachers = teachers
         for teacher in self.teachers:
             # Evaluation mode: never wrapped for gradients, only placed on this process's device.
-            teacher.model = self.accelerator.prepare_model(teacher.model, evaluation_mode=True)
+            # device_placement=True: under FSDP accelerate places nothing itself (FSDP moves what it wraps).
+            teacher.model = self.accelerator.prepare_model(teacher.model, device_placement=True, evaluation_mode=True)
             teacher.model.eval()
         self.weight_totals = defaultdict(lambda: torch.zeros(len(self.teacher_names), dtype=torch.float64))
         self.weight_counts = defaultdict(int)
@@ -117,9 +119,17 @@ class MultiTeacherDistillationTrainer(SERTrainer):
                 self.weight_counts[lang] += rows.shape[0]
 
     def mean_teacher_weights(self) -> dict[str, dict[str, float]]:
-        """Mean weight each teacher received per language over all training steps so far."""
+        """Mean weight each teacher received per language over all training steps so far, pooled over
+        processes (a collective: every process must call it)."""
+        totals = {lang: (total.tolist(), self.weight_counts[lang]) for lang, total in self.weight_totals.items()}
+        parts = gather_object([totals]) if self.accelerator.num_processes > 1 else [totals]
+        pooled: dict[str, tuple[torch.Tensor, int]] = {}
+        for part in parts:
+            for lang, (total, count) in part.items():
+                old_total, old_count = pooled.get(lang, (0.0, 0))
+                pooled[lang] = (old_total + torch.tensor(total, dtype=torch.float64), old_count + count)
         return {
-            lang: {name: float(total[i] / self.weight_counts[lang]) for i, name in enumerate(self.teacher_names)}
-            for lang, total in sorted(self.weight_totals.items())
-            if self.weight_counts[lang]
+            lang: {name: float(total[i] / count) for i, name in enumerate(self.teacher_names)}
+            for lang, (total, count) in sorted(pooled.items())
+            if count
         }

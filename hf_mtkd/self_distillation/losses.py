@@ -47,6 +47,7 @@ def similarity_loss(student: torch.Tensor, target: torch.Tensor, similarity: str
     terms = parse_similarity(similarity) if isinstance(similarity, str) else tuple(similarity)
     if student.shape != target.shape:
         raise ValueError(f"Representations differ in shape: {tuple(student.shape)} vs {tuple(target.shape)}.")
+    student, target = student.float(), target.float()  # fp16 squares overflow; fp16 cosine of zeros is NaN
     total = student.new_zeros(())
     for term in terms:
         if term == "l1":
@@ -62,8 +63,8 @@ def kl_divergence(target_logits: torch.Tensor, student_logits: torch.Tensor, tem
     """KL(P_target || P_student) with P = softmax(logits / T), batch mean, times T^2; on log-probabilities."""
     return (
         F.kl_div(
-            F.log_softmax(student_logits / temperature, dim=-1),
-            F.log_softmax(target_logits / temperature, dim=-1),
+            F.log_softmax(student_logits.float() / temperature, dim=-1),
+            F.log_softmax(target_logits.float() / temperature, dim=-1),
             reduction="batchmean",
             log_target=True,
         )
@@ -107,7 +108,12 @@ def self_distillation_loss(
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}.")
     terms = parse_similarity(similarity)
-    exit_logits = list(exit_logits)
+    # Float32 throughout: fp16 logits or embeddings of magnitude 1e4 overflow in the CE/KL sums and the
+    # squared errors, and the cosine of a zero fp16 vector is 0/0.
+    deep_logits = deep_logits.float()
+    exit_logits = [logits.float() for logits in exit_logits]
+    deep_repr = deep_repr.float() if deep_repr is not None else None
+    exit_reprs = [repr_.float() for repr_ in exit_reprs] if exit_reprs is not None else None
     labels = labels.view(-1).to(deep_logits.device)
     ce = F.cross_entropy(deep_logits, labels)
     zero = deep_logits.new_zeros(())

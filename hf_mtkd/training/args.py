@@ -28,6 +28,10 @@ class SERTrainingArguments(TrainingArguments):
     )
     learning_rate: float = field(default=3e-5, metadata={"help": "Peak learning rate (the papers use 3e-5)."})
     logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
+    hub_strategy: str = field(
+        default="end",
+        metadata={"help": "Push only at the end (with the card); per-save pushes would upload training_args.bin."},
+    )
     n_bootstrap: int = field(
         default=1000, metadata={"help": "Bootstrap resamples for the confidence intervals of UR and WR in final reports."}
     )

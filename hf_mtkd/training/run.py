@@ -10,13 +10,13 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import datasets
 import transformers
-from transformers.trainer_utils import get_last_checkpoint
 
 from ..arguments import DataArguments, ModelArguments
 from ..data import (
@@ -26,7 +26,10 @@ from ..data import (
     prepare_audio_dataset,
     select_labels,
 )
+from ..hub.card import run_provenance, write_model_card
+from ..plots import plot_run
 from .evaluation import make_compute_metrics, report_split
+from .outputs import last_complete_checkpoint
 
 logger = logging.getLogger("hf_mtkd")
 
@@ -62,6 +65,16 @@ def setup_logging(training_args) -> None:
     transformers.utils.logging.set_verbosity(level)
 
 
+def check_world_size(training_args) -> None:
+    """Refuse a multi-process launch the Trainer does not see: each process would train on all the data alone."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and training_args.world_size != launched:
+        raise RuntimeError(
+            f"{launched} processes were launched but the Trainer sees {training_args.world_size}, so each would train "
+            "a model of its own. On a machine without GPUs pass --use_cpu true (data-parallel over gloo)."
+        )
+
+
 def check_output_dir(training_args) -> Optional[str]:
     """Refuse to overwrite a finished run; return the checkpoint to resume an unfinished one from."""
     out = training_args.output_dir
@@ -71,8 +84,16 @@ def check_output_dir(training_args) -> Optional[str]:
         raise FileExistsError(
             f"output_dir {out!r} holds a finished run ({FINISHED_MARKER}); pass --overwrite_output_dir true to replace it."
         )
+    if os.path.exists(os.path.join(out, FINISHED_MARKER)) and training_args.should_save:
+        # Overwriting: the old marker and checkpoints go first, so that a crash of the new run leaves
+        # an unfinished folder that resumes the new run, never a mix that looks finished.
+        os.remove(os.path.join(out, FINISHED_MARKER))
+        for name in os.listdir(out):
+            if name.startswith("checkpoint-") and os.path.isdir(os.path.join(out, name)):
+                shutil.rmtree(os.path.join(out, name))
+        logger.warning("Overwriting the finished run in %s (overwrite_output_dir).", out)
     if training_args.resume_from_checkpoint is None and not training_args.overwrite_output_dir:
-        last = get_last_checkpoint(out)
+        last = last_complete_checkpoint(out)  # a checkpoint the run died while writing does not count
         if last is not None:
             logger.info("Resuming the unfinished run in %s from %s.", out, last)
             return last
@@ -104,6 +125,7 @@ def run(
     parsed = parse_config(method.dataclass_types(), source or config_path, args, recipe=recipe)
     model_args, data_args, training_args, *extra_args = parsed
     setup_logging(training_args)
+    check_world_size(training_args)
     resume_from = check_output_dir(training_args)
     transformers.set_seed(training_args.seed)
 
@@ -131,7 +153,8 @@ def run(
     # Trainer, train, save.
     trainer = method.build_trainer(context, compute_metrics=make_compute_metrics(label_names))
     train_result = trainer.train(resume_from_checkpoint=resume_from)
-    trainer.save_model()
+    # _internal_call: stock Trainer would push here, before evaluation and without our card.
+    trainer.save_model(_internal_call=True)
     if trainer.is_world_process_zero():
         feature_extractor.save_pretrained(training_args.output_dir)
     trainer.log_metrics("train", train_result.metrics)
@@ -154,10 +177,16 @@ def run(
         "languages": languages,
         "sizes": {k: len(v) for k, v in splits.items()},
         "results": results,
+        **run_provenance(model_args, data_args),
         **extra,
     }
     if trainer.is_world_process_zero():
         _write_json_atomic(summary, os.path.join(training_args.output_dir, FINISHED_MARKER))
+        # Pictures first, so that the card embeds them.
+        plot_run(training_args.output_dir, skip_without_matplotlib=True)
+        write_model_card(training_args.output_dir, repo_id=training_args.hub_model_id)
+    if training_args.push_to_hub:
+        trainer.push_to_hub()
     return summary
 
 

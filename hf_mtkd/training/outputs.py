@@ -1,0 +1,99 @@
+"""Crash-safe outputs: files replaced in one `os.replace`, checkpoints judged complete by their last file.
+
+A process killed at any instant (SIGKILL, out of memory, a pre-empted node) leaves each output file
+either as it was or complete, never half-written:
+
+- the final model goes to a hidden staging folder inside `output_dir` and each file is then moved
+  into place with `os.replace`; a crash leaves the staging folder behind, which the next save removes;
+- JSON files (trainer state, train metrics, the run summary) go through a temporary file;
+- a `checkpoint-N` folder counts only once its `trainer_state.json` (the Trainer writes it last)
+  parses, so a run killed while writing a checkpoint resumes from the one before.
+
+`run_summary.json`, written last of all, marks a finished run (see `hf_mtkd.training.run`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import uuid
+from typing import Any, Optional
+
+logger = logging.getLogger("hf_mtkd")
+
+STAGING_DIR = ".hf_mtkd-staging"
+TRAINER_STATE_NAME = "trainer_state.json"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# Weight files save_pretrained writes (single or sharded); stale ones are removed when a new save lands.
+_WEIGHTS = re.compile(r"^(pytorch_model|model)(-\d+-of-\d+)?\.(bin|safetensors)(\.index\.json)?$")
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then replace `path` with it."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json_atomic(obj: Any, path: str | os.PathLike, **dump_kwargs) -> None:
+    write_text_atomic(path, json.dumps(obj, **{"indent": 2, "sort_keys": True, **dump_kwargs}) + "\n")
+
+
+def publish_staged(staging: str, target: str) -> list[str]:
+    """Move every entry of `staging` into `target` (files with one `os.replace` each), remove
+    weight files of an earlier save that the new one does not have, then remove `staging`."""
+    names = sorted(os.listdir(staging))
+    # Weights first, configs last: a crash in between leaves complete files of either save.
+    names.sort(key=lambda name: 0 if _WEIGHTS.match(name) else 1)
+    for name in names:
+        source, destination = os.path.join(staging, name), os.path.join(target, name)
+        if os.path.isdir(source):
+            if os.path.isdir(destination):
+                shutil.rmtree(destination)
+            os.replace(source, destination)
+        else:
+            os.replace(source, destination)
+    new = set(names)
+    for name in os.listdir(target):
+        if _WEIGHTS.match(name) and name not in new and os.path.isfile(os.path.join(target, name)):
+            os.remove(os.path.join(target, name))
+    shutil.rmtree(staging, ignore_errors=True)
+    return names
+
+
+def checkpoint_is_complete(path: str) -> bool:
+    """True when the checkpoint's trainer_state.json (the Trainer's last write) exists and parses."""
+    try:
+        with open(os.path.join(path, TRAINER_STATE_NAME), encoding="utf-8") as handle:
+            json.load(handle)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def last_complete_checkpoint(folder: str) -> Optional[str]:
+    """The highest-numbered complete `checkpoint-N` in `folder`; incomplete ones are named in a warning."""
+    if not os.path.isdir(folder):
+        return None
+    steps = sorted(
+        (int(match.group(1)), name)
+        for name in os.listdir(folder)
+        if (match := _CHECKPOINT.match(name)) and os.path.isdir(os.path.join(folder, name))
+    )
+    for _, name in reversed(steps):
+        path = os.path.join(folder, name)
+        if checkpoint_is_complete(path):
+            return path
+        logger.warning("Ignoring %s: incomplete (no readable %s; the run died while saving it).", path, TRAINER_STATE_NAME)
+    return None

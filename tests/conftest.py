@@ -61,6 +61,17 @@ def tone_corpus(tmp_path_factory) -> Path:
     return write_tone_corpus(tmp_path_factory.mktemp("tone_corpus"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny models run faster on one thread, and a busy 2-core machine makes two threads spin."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):
     """No test may reach the Hub."""

@@ -80,7 +80,7 @@ def test_final_model_save_is_atomic(tmp_path):
     with torch.no_grad():
         model.classifier.weight.add_(1.0)
     with pytest.raises(Killed):
-        trainer.save_model()
+        trainer.save_model(_internal_call=True)  # what run() calls (no push): staged as well
     assert all(torch.equal(load_file(out / "model.safetensors")[k], v) for k, v in first.items())
     assert AutoModelForAudioClassification.from_pretrained(out).config.id2label == dict(enumerate(LABELS))
     assert (out / STAGING_DIR).exists()  # what the dead process left, out of the way
@@ -171,7 +171,14 @@ def test_teacher_logit_cache_killed_mid_build_leaves_no_cache_file(tmp_path):
             add_teacher_logits(ds, [teacher], fe, max_samples=16000, batch_size=4)
         finally:
             os._exit(3)
-    _, status = os.waitpid(pid, 0)
+    deadline = time.monotonic() + 120
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked cache build hung")
+    status = done[1]
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
     # datasets writes a map's output to a temporary file and renames it when complete.
     assert not list((tmp_path / "ds").glob("cache-*.arrow"))
@@ -230,11 +237,11 @@ def write_odd_corpus(root: Path, hour_clip: Path) -> Path:
                 wave = np.zeros_like(t) if kind == "silent" else 0.3 * np.sin(2 * np.pi * 150 * (k + 1) * t)
                 if channels == 2:
                     wave = np.stack([wave, 0.5 * wave], axis=1)
-                name = f"{split}_{label}_{kind}.wav"
+                name = f"spk_{split[:2]}_{label}_{kind}.wav"  # no split name in file names: audiofolder would split on it
                 sf.write(root / name, wave.astype(np.float32), rate)
                 rows.append({"file_name": name, "label": label, "speaker": f"{split}_spk", "split": split})
-    os.symlink(hour_clip, root / "hour.wav")
-    rows.append({"file_name": "hour.wav", "label": "angry", "speaker": "train_spk", "split": "train"})
+    os.symlink(hour_clip, root / "long.wav")
+    rows.append({"file_name": "long.wav", "label": "angry", "speaker": "train_spk", "split": "train"})
     with open(root / "metadata.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()

@@ -255,7 +255,7 @@ def test_trainer_push_uploads_what_the_trainer_saved(hub, tmp_path):
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= set(uploaded)
     assert hub.repos["org/trainer-student"]["visibility"] == "private"
     assert not any(TOKEN.encode() in content for content in uploaded.values())
-    assert (student / "training_args.bin").read_bytes().find(TOKEN.encode()) != -1  # saved locally, never uploaded
+    assert (student / "training_args.bin").read_bytes().find(TOKEN.encode()) == -1  # not even written locally
 
 
 def test_push_command(hub, student, no_saved_token, monkeypatch, capsys):

@@ -90,6 +90,7 @@ def weights(path) -> dict:
 
 
 def check_resume(corpus, tmp_path, caplog, method, **overrides):
+    overrides["method"] = method
     recipe = resume_recipe(corpus, tmp_path / "reference", **overrides)
     run(get_method(method), recipe=recipe)
     reference = weights(tmp_path / "reference")
@@ -137,19 +138,19 @@ def _teachers(tmp_path) -> list[dict]:
 
 @pytest.mark.slow
 def test_mtkd_online_resumes_after_sigkill_to_identical_weights(tone_corpus, tmp_path, caplog):
-    check_resume(tone_corpus, tmp_path, caplog, "mtkd", method="mtkd", teachers=_teachers(tmp_path),
+    check_resume(tone_corpus, tmp_path, caplog, "mtkd", teachers=_teachers(tmp_path),
                  teacher_weighting="cosine", random_crop=True, max_duration_seconds=0.3)
 
 
 @pytest.mark.slow
 def test_mtkd_cached_resumes_after_sigkill_to_identical_weights(tone_corpus, tmp_path, caplog):
-    check_resume(tone_corpus, tmp_path, caplog, "mtkd", method="mtkd", teachers=_teachers(tmp_path),
+    check_resume(tone_corpus, tmp_path, caplog, "mtkd", teachers=_teachers(tmp_path),
                  use_teacher_logit_cache=True, max_duration_seconds=0.3)
 
 
 @pytest.mark.slow
 def test_self_distillation_resumes_after_sigkill_to_identical_weights(tone_corpus, tmp_path, caplog):
-    out = check_resume(tone_corpus, tmp_path, caplog, "self_distillation", method="self_distillation",
+    out = check_resume(tone_corpus, tmp_path, caplog, "self_distillation",
                        config_overrides={**TINY_W2V2, "num_hidden_layers": 3}, exit_layers=[1, 2],
                        head_hidden_size=16, random_crop=True, max_duration_seconds=0.3)
     assert (out / "exits" / "layer_1" / "model.safetensors").exists()

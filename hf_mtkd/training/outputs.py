@@ -72,6 +72,11 @@ def publish_staged(staging: str, target: str) -> list[str]:
     return names
 
 
+def is_checkpoint_dir(path: str | os.PathLike) -> bool:
+    """True for a Trainer checkpoint folder (`.../checkpoint-N`)."""
+    return _CHECKPOINT.match(os.path.basename(os.path.normpath(os.fspath(path)))) is not None
+
+
 def checkpoint_is_complete(path: str) -> bool:
     """True when the checkpoint's trainer_state.json (the Trainer's last write) exists and parses."""
     try:

@@ -154,8 +154,8 @@ def run(
     trainer = method.build_trainer(context, compute_metrics=make_compute_metrics(label_names))
     train_result = trainer.train(resume_from_checkpoint=resume_from)
     # _internal_call: stock Trainer would push here, before evaluation and without our card.
-    trainer.save_model(_internal_call=True)
-    if trainer.is_world_process_zero():
+    trainer.save_model(_internal_call=True)  # staged and moved into place file by file (SERTrainer.save_model)
+    if trainer.is_world_process_zero() and trainer.processing_class is not feature_extractor:
         feature_extractor.save_pretrained(training_args.output_dir)
     trainer.log_metrics("train", train_result.metrics)
     trainer.save_metrics("train", train_result.metrics)

@@ -12,7 +12,7 @@ import torch
 from accelerate.utils import gather_object
 from transformers import Trainer, TrainerCallback
 
-from .outputs import STAGING_DIR, TRAINER_STATE_NAME, publish_staged, write_json_atomic
+from .outputs import STAGING_DIR, TRAINER_STATE_NAME, is_checkpoint_dir, publish_staged, write_json_atomic
 
 # Batch keys that carry side information for losses, never model inputs.
 SIDE_KEYS = ("language_id", "teacher_logits", "teacher_inputs")
@@ -86,11 +86,11 @@ class SERTrainer(Trainer):
     def save_model(self, output_dir=None, _internal_call: bool = False) -> None:
         """Save into a staging folder, then move each file into `output_dir` with `os.replace`.
 
-        Checkpoints (`_internal_call`) are written in place: a checkpoint counts as complete once its
-        trainer_state.json, written last, exists."""
-        if _internal_call:
-            return super().save_model(output_dir, _internal_call=True)
+        `checkpoint-N` folders are written in place: a checkpoint counts as complete once its
+        trainer_state.json, written last, exists. `_internal_call` only means "do not push"."""
         output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if is_checkpoint_dir(output_dir):
+            return super().save_model(output_dir, _internal_call=_internal_call)
         staging = os.path.join(output_dir, STAGING_DIR)
         if self.args.should_save and os.path.exists(staging):
             shutil.rmtree(staging)  # left by a process that died while saving
@@ -100,7 +100,7 @@ class SERTrainer(Trainer):
         if self.args.should_save:
             publish_staged(staging, output_dir)
         self.accelerator.wait_for_everyone()
-        if self.args.push_to_hub:
+        if self.args.push_to_hub and not _internal_call:
             self.push_to_hub(commit_message="Model save", revision=self.args.hub_revision)
 
     def _save(self, output_dir=None, state_dict=None) -> None:

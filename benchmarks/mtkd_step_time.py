@@ -1,7 +1,6 @@
 """MTKD step time and peak memory against plain fine-tuning, on wav2vec2-base-sized random-init models.
 
-Each configuration runs in its own subprocess (so peak memory is its own) and times
-`trainer.training_step` (forward, backward) + optimizer step on the same batch:
+Times `trainer.training_step` (forward, backward) + optimizer step on the same batch for:
 
   ft              plain fine-tuning (SERTrainer)
   teacher_fwd     one teacher's forward pass alone (for the bound below)
@@ -14,12 +13,16 @@ Targets (issue: MTKD trainer):
   step(mtkd_cache) / step(ft)    <= 1.10
   peak(mtkd_bf16_N) <= peak(ft) + N * bytes(teacher in bf16) + 10 %
 
-Both wall-clock and CPU time (`time.process_time`) are recorded; `--clock` picks the one the ratios use
-(CPU time on a shared CPU machine, where other processes stretch wall time but not the work done; wall
-time on a GPU). Peak memory is the subprocess's peak RSS on CPU, `torch.cuda.max_memory_allocated` on GPU.
+Step times come from one subprocess in which every configuration is built around one student (and one
+set of teachers) and timed in turn, one step each per round after a warm-up round, so that drifts in
+machine load hit all of them alike; --statistic summarises the rounds. Peak memory comes from each
+configuration run alone in a subprocess of its own: peak RSS on CPU, `torch.cuda.max_memory_allocated`
+on GPU. Both wall-clock and CPU time (`time.process_time`) are recorded; `--clock` picks the one the
+ratios use (CPU time on a shared CPU machine, where other processes stretch wall time but not the work
+done; wall time on a GPU).
 
-Usage: python benchmarks/mtkd_step_time.py [--teachers 1 3 5] [--batch 2] [--seconds 1.0] [--steps 3]
-                                            [--device cpu] [--clock cpu] [--output r.json]
+Usage: python benchmarks/mtkd_step_time.py [--teachers 1 3 5] [--batch 2] [--seconds 1.0] [--steps 5]
+                                            [--device cpu] [--clock cpu] [--statistic median] [--output r.json]
 """
 
 from __future__ import annotations
@@ -50,32 +53,47 @@ def _model(seed: int):
     return Wav2Vec2ForSequenceClassification(config)
 
 
-def _trainer(kind: str, n_teachers: int, tmp: str, device: str):
+def _student():
+    student = _model(0)
+    student.freeze_feature_encoder()
+    return student
+
+
+def _teachers(n_teachers: int, dtype) -> list:
     import torch
     from transformers import Wav2Vec2FeatureExtractor
 
-    from hf_mtkd.multi_teacher.config import MultiTeacherDistillationConfig, TeacherSpec
+    from hf_mtkd.multi_teacher.config import TeacherSpec
     from hf_mtkd.multi_teacher.teachers import Teacher, freeze
+
+    fe = Wav2Vec2FeatureExtractor()
+    return [
+        Teacher(TeacherSpec(model=f"t{i}", language=f"l{i}"), freeze(_model(i + 1).to(dtype)), fe, torch.arange(4), True)
+        for i in range(n_teachers)
+    ]
+
+
+def _trainer(kind: str, n_teachers: int, tmp: str, device: str, student, teachers=None):
+    """A trainer for `kind` around `student`; online kinds build their teachers unless given."""
+    import torch
+
+    from hf_mtkd.multi_teacher.config import MultiTeacherDistillationConfig
     from hf_mtkd.multi_teacher.trainer import MultiTeacherDistillationTrainer
     from hf_mtkd.training import SERTrainer, SERTrainingArguments
 
     common = dict(output_dir=tmp, report_to="none", use_cpu=device == "cpu", eval_strategy="no", save_strategy="no",
                   load_best_model_at_end=False, learning_rate=3e-5)
-    student = _model(0)
-    student.freeze_feature_encoder()
     if kind == "ft":
-        return SERTrainer(model=student, args=SERTrainingArguments(**common)), []
-    teachers_spec = [{"model": f"t{i}", "language": f"l{i}"} for i in range(n_teachers)]
-    args = MultiTeacherDistillationConfig(**common, teachers=teachers_spec)
-    teachers = []
-    if kind in ("mtkd_online", "mtkd_bf16"):
-        dtype = torch.bfloat16 if kind == "mtkd_bf16" else torch.float32
-        fe = Wav2Vec2FeatureExtractor()
-        for i in range(n_teachers):
-            model = freeze(_model(i + 1).to(dtype))
-            teachers.append(Teacher(TeacherSpec(model=f"t{i}", language=f"l{i}"), model, fe, torch.arange(4), True))
-    trainer = MultiTeacherDistillationTrainer(model=student, args=args, teachers=teachers, languages=[f"l{i}" for i in range(n_teachers)])
-    return trainer, teachers
+        trainer = SERTrainer(model=student, args=SERTrainingArguments(**common))
+    else:
+        teachers_spec = [{"model": f"t{i}", "language": f"l{i}"} for i in range(n_teachers)]
+        args = MultiTeacherDistillationConfig(**common, teachers=teachers_spec)
+        if teachers is None and kind != "mtkd_cache":
+            teachers = _teachers(n_teachers, torch.bfloat16 if kind == "mtkd_bf16" else torch.float32)
+        trainer = MultiTeacherDistillationTrainer(model=student, args=args, teachers=teachers or [],
+                                                  languages=[f"l{i}" for i in range(n_teachers)])
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train(), which we bypass
+    return trainer
 
 
 def _clocked(fn, device) -> dict[str, float]:
@@ -98,47 +116,94 @@ def _peak_bytes(device) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def measure(kind: str, n_teachers: int, batch: int, seconds: float, steps: int, threads: int, device: str) -> dict:
-    """Median seconds per step (both clocks) and peak memory of one configuration, in this process."""
+def _inputs(batch: int, seconds: float, n_teachers: int) -> dict:
     import torch
 
-    torch.set_num_threads(threads)
     torch.manual_seed(0)
-    dev = torch.device(device)
-    inputs = {
+    return {
         "input_values": torch.randn(batch, int(seconds * 16000)),
         "labels": torch.randint(0, 4, (batch,)),
         "language_id": torch.arange(batch) % max(n_teachers, 1),
+        "teacher_logits": torch.randn(batch, max(n_teachers, 1), 4),
     }
+
+
+def _step_fn(trainer, optimizer, inputs: dict, kind: str):
+    """One training step (forward, backward, optimizer step) of `trainer` on the same batch."""
+    batch = {k: v for k, v in inputs.items() if k != "teacher_logits" or kind == "mtkd_cache"}
+    model = trainer.model
+
+    def step():
+        model.train()
+        trainer.training_step(model, dict(batch))
+        optimizer.step()
+        optimizer.zero_grad()
+
+    return step
+
+
+def measure_memory(kind: str, n_teachers: int, batch: int, seconds: float, threads: int, device: str) -> dict:
+    """Peak memory of one configuration alone in this process (two steps: the second reuses the first's buffers)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    inputs = _inputs(batch, seconds, n_teachers)
     with tempfile.TemporaryDirectory() as tmp:
         if kind == "teacher_fwd":
             teacher = _model(1).eval().to(dev)
-            values = inputs["input_values"].to(dev)
+            with torch.no_grad():
+                teacher(input_values=inputs["input_values"].to(dev))
+            return {"teacher_bf16_bytes": sum(p.numel() * 2 for p in teacher.parameters()), "peak_bytes": _peak_bytes(dev)}
+        student = _student()
+        trainer = _trainer(kind, n_teachers, tmp, device, student)
+        optimizer = torch.optim.AdamW([p for p in trainer.model.parameters() if p.requires_grad], lr=3e-5)
+        step = _step_fn(trainer, optimizer, inputs, kind)
+        step()
+        step()
+        return {"peak_bytes": _peak_bytes(dev)}
+
+
+def time_interleaved(teachers: list[int], main_teachers: int, batch: int, seconds: float, rounds: int, threads: int,
+                     device: str, statistic: str) -> dict:
+    """Seconds per step of every configuration, all built in this process around one student and timed in turn,
+    one step each per round (after a warm-up round), so that drifts in machine load hit all of them alike."""
+    import torch
+
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    inputs = _inputs(batch, seconds, max(teachers))
+    fp32 = _teachers(max(teachers), torch.float32)
+    bf16 = _teachers(main_teachers, torch.bfloat16)
+    with tempfile.TemporaryDirectory() as tmp:
+        student = _student()
+        probes = {}
+        optimizer = None
+        for label, kind, n in configurations(teachers, main_teachers):
+            if kind == "teacher_fwd":
+                continue
+            given = {"mtkd_online": fp32[:n], "mtkd_bf16": bf16[:n], "mtkd_cache": []}.get(kind)
+            trainer = _trainer(kind, n, tmp, device, student, given)
+            if optimizer is None:
+                optimizer = torch.optim.AdamW([p for p in trainer.model.parameters() if p.requires_grad], lr=3e-5)
+            own = {**inputs, "language_id": inputs["language_id"] % max(n, 1), "teacher_logits": inputs["teacher_logits"][:, :n]}
+            probes[label] = _step_fn(trainer, optimizer, own, kind)
+        teacher = fp32[0].model.to(dev)
+        values = inputs["input_values"].to(dev)
+
+        def teacher_forward():
             with torch.no_grad():
                 teacher(input_values=values)
-                times = [_clocked(lambda: teacher(input_values=values), dev) for _ in range(steps)]
-            bf16_bytes = sum(p.numel() * 2 for p in teacher.parameters())
-            return {**_median(times), "teacher_bf16_bytes": bf16_bytes, "peak_bytes": _peak_bytes(dev)}
-        trainer, _ = _trainer(kind, n_teachers, tmp, device)
-        if kind == "mtkd_cache":
-            inputs["teacher_logits"] = torch.randn(batch, n_teachers, 4)
-        model = trainer.model
-        model.train()
-        trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train(), which we bypass
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-5)
 
-        def step():
-            trainer.training_step(model, dict(inputs))
-            optimizer.step()
-            optimizer.zero_grad()
-
-        step()  # warms up allocators and optimizer state
-        times = [_clocked(step, dev) for _ in range(steps)]
-        return {**_median(times), "peak_bytes": _peak_bytes(dev)}
-
-
-def _median(times: list[dict]) -> dict:
-    return {f"{clock}_s": statistics.median(t[clock] for t in times) for clock in CLOCKS}
+        probes = {"ft": probes.pop("ft"), "teacher_fwd": teacher_forward, **probes}
+        times = {label: [] for label in probes}
+        for round_index in range(rounds + 1):  # round 0 warms up allocators and optimizer state
+            for label, fn in probes.items():
+                measured = _clocked(fn, dev)
+                if round_index:
+                    times[label].append(measured)
+    reduce = min if statistic == "min" else statistics.median
+    return {label: {f"{clock}_s": reduce(t[clock] for t in values) for clock in CLOCKS} for label, values in times.items()}
 
 
 def configurations(teachers: list[int], main_teachers: int) -> list[tuple[str, str, int]]:
@@ -168,15 +233,22 @@ def ratios(results: dict, teachers: list[int], main_teachers: int, clock: str) -
     return out
 
 
+def _subprocess(args, *extra: str) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--batch", str(args.batch), "--seconds", str(args.seconds),
+           "--steps", str(args.steps), "--threads", str(args.threads), "--device", args.device,
+           "--statistic", args.statistic, *extra]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+
+
 def run(args) -> dict:
+    """Peak memory: each configuration alone in a subprocess. Step times: all of them interleaved in one subprocess."""
     results = {}
     for label, kind, n in configurations(args.teachers, args.main_teachers):
-        cmd = [sys.executable, os.path.abspath(__file__), "--_one", kind, "--teachers", str(n), "--batch", str(args.batch),
-               "--seconds", str(args.seconds), "--steps", str(args.steps), "--threads", str(args.threads),
-               "--device", args.device]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        results[label] = json.loads(out)
-        r = results[label]
+        results[label] = _subprocess(args, "--_memory", kind, "--teachers", str(n))
+    teachers = [str(n) for n in args.teachers]
+    times = _subprocess(args, "--_timing", "--teachers", *teachers, "--main-teachers", str(args.main_teachers))
+    for label, r in results.items():
+        r.update(times[label])
         print(f"{label:<16} wall {r['wall_s'] * 1e3:8.1f} ms  cpu {r['cpu_s'] * 1e3:8.1f} ms  "
               f"peak {r['peak_bytes'] / 2**30:.2f} GiB", flush=True)
     return {
@@ -192,12 +264,14 @@ def parse_args(argv=None):
     parser.add_argument("--main-teachers", type=int, default=None, help="N for the bf16 and cache runs (default: 3 if listed, else the largest).")
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=1.0)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=5, help="Timed rounds (one step of every configuration each).")
+    parser.add_argument("--statistic", choices=["min", "median"], default="median", help="Summary over rounds.")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--clock", choices=CLOCKS, default=None, help="Clock for the ratios (default: cpu on CPU, wall on GPU).")
     parser.add_argument("--output", default=None, help="JSON file for the results")
-    parser.add_argument("--_one", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--_memory", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--_timing", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.main_teachers is None:
         args.main_teachers = 3 if 3 in args.teachers else max(args.teachers)
@@ -208,8 +282,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if args._one:
-        print(json.dumps(measure(args._one, args.teachers[0], args.batch, args.seconds, args.steps, args.threads, args.device)))
+    if args._memory:
+        print(json.dumps(measure_memory(args._memory, args.teachers[0], args.batch, args.seconds, args.threads, args.device)))
+        return {}
+    if args._timing:
+        print(json.dumps(time_interleaved(args.teachers, args.main_teachers, args.batch, args.seconds, args.steps,
+                                          args.threads, args.device, args.statistic)))
         return {}
     report = run(args)
     print("\n| ratio | value |\n|---|---|")

@@ -92,7 +92,7 @@ def markdown(report: dict) -> str:
         + (" (a shared machine: other jobs ran alongside, so the ratios use CPU time)." if clock == "cpu" else "."),
         "",
         f"wav2vec2-base shapes, random init; batch {mtkd['config']['batch']} x {mtkd['config']['seconds']:g} s; "
-        f"median of {mtkd['config']['steps']} steps after one warm-up; {clock} time; "
+        f"{mtkd['config']['statistic']} of {mtkd['config']['steps']} interleaved rounds after a warm-up round; {clock} time; "
         f"{mtkd['config']['threads']} torch thread(s) per process; feature encoder frozen; AdamW.",
         "",
         "## Training step",
@@ -172,7 +172,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--machine", default=None, help="Name of the result files (default: from the hardware).")
     parser.add_argument("--results-dir", default=os.path.join(HERE, "results"))
-    parser.add_argument("--steps", type=int, default=3, help="Timed training steps per MTKD configuration.")
+    parser.add_argument("--steps", type=int, default=5, help="Timed training steps (rounds) per configuration.")
     parser.add_argument("--repeats", type=int, default=15, help="Timed inference repeats per exit.")
     parser.add_argument("--max-clips", type=int, default=0, help="Data pipeline: at most this many clips (0: all).")
     parser.add_argument("--render", default=None, help="Only rewrite the .md next to this results .json.")
@@ -191,7 +191,7 @@ def main(argv=None) -> dict:
         mtkd = _script("mtkd_step_time.py", ["--teachers", "1", "3", "5", "--steps", str(args.steps), "--device",
                                              args.device, "--clock", clock, *threads], os.path.join(tmp, "mtkd.json"))
         sd = _script("self_distillation_latency.py", ["--device", args.device, "--clock", clock, "--repeats",
-                                                       str(args.repeats), "--train-steps", str(args.steps + 1), *threads],
+                                                       str(args.repeats), "--train-steps", str(args.steps), *threads],
                      os.path.join(tmp, "sd.json"))
         data = _script("data_pipeline.py", ["--max-clips", str(args.max_clips)], os.path.join(tmp, "data.json"))
     report = {

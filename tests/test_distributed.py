@@ -1,7 +1,7 @@
 """Two processes on this CPU (torch.distributed over gloo) against one process with the same global batch.
 
-One launch of `tests/distributed_worker.py` with two processes runs every job below; the single-process
-references run in this process. Dropout, LayerDrop and time masking are off and the clips are cropped to
+One launch of `tests/distributed_worker.py` with two processes runs the MTKD jobs (online, cached teacher
+logits, bf16), another (slow) the self-distillation job; the single-process references run in this process. Dropout, LayerDrop and time masking are off and the clips are cropped to
 one length (no padding), so the two runs must give the same weights up to float summation order.
 The test split has an odd size (15): evaluation must gather every sample once, in dataset order.
 
@@ -86,13 +86,12 @@ def workdir(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def two_processes(workdir) -> dict[str, list[dict]]:
-    """{job name: [rank 0 record, rank 1 record]} from one two-process launch."""
-    root = workdir
-    jobs_path, out = root / "jobs.json", root / "records"
+def launch_two_processes(root: Path, names: tuple[str, ...], tag: str) -> dict[str, list[dict]]:
+    """{job name: [rank 0 record, rank 1 record]} from one two-process launch of the jobs named."""
+    jobs_path, out = root / f"jobs_{tag}.json", root / f"records_{tag}"
     out.mkdir()
-    jobs_path.write_text(json.dumps(_jobs(root, root / "corpus", processes=2)))
+    jobs = [job for job in _jobs(root, root / "corpus", processes=2) if job["name"] in names]
+    jobs_path.write_text(json.dumps(jobs))
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
@@ -107,15 +106,32 @@ def two_processes(workdir) -> dict[str, list[dict]]:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     return {
         job["name"]: [json.loads((out / f"{job['name']}.rank{rank}.json").read_text()) for rank in (0, 1)]
-        for job in json.loads(jobs_path.read_text())
+        for job in jobs
     }
 
 
 @pytest.fixture(scope="module")
+def two_processes(workdir) -> dict[str, list[dict]]:
+    return launch_two_processes(workdir, ("mtkd", "mtkd_cache", "mtkd_bf16"), "mtkd")
+
+
+@pytest.fixture(scope="module")
+def two_processes_sd(workdir) -> dict[str, list[dict]]:
+    return launch_two_processes(workdir, ("self_distillation",), "sd")
+
+
+@pytest.fixture(scope="module")
 def one_process(workdir) -> dict[str, dict]:
-    """Single-process reference runs (same global batch and seed), in this process."""
+    """Single-process references (same global batch and seed), run in this process when first asked for."""
     jobs = {job["name"]: job for job in _jobs(workdir, workdir / "corpus", processes=1)}
-    return {name: run_job(jobs[name]) for name in ("mtkd", "self_distillation")}
+    done: dict[str, dict] = {}
+
+    def get(name: str) -> dict:
+        if name not in done:
+            done[name] = run_job(jobs[name])
+        return done[name]
+
+    return get
 
 
 def _weights(output_dir) -> dict[str, torch.Tensor]:
@@ -147,7 +163,7 @@ def test_two_processes_really_run_data_parallel(two_processes):
 
 
 def test_mtkd_two_processes_equal_one_process(two_processes, one_process, workdir):
-    reference, (rank0, rank1) = one_process["mtkd"], two_processes["mtkd"]
+    reference, (rank0, rank1) = one_process("mtkd"), two_processes["mtkd"]
     _assert_same_weights(workdir / "mtkd_2", workdir / "mtkd_1")
     # Logged extras are pooled over processes: the per-step CE, KD and overall teacher weights match.
     keys = ["loss", "grad_norm", "ce_loss", "kd_loss", "teacher_weight/en", "teacher_weight/fi"]
@@ -162,16 +178,18 @@ def test_mtkd_two_processes_equal_one_process(two_processes, one_process, workdi
         assert weights_two[lang] == pytest.approx(weights_one[lang], rel=1e-5)
 
 
+def _assert_same_predictions(records: list[dict], reference: dict) -> None:
+    rank0, rank1 = records
+    assert rank0["test_size"] == 15
+    assert rank0["predictions"] == rank1["predictions"] == reference["predictions"]
+    assert len(rank0["predictions"]) == 15
+    report, expected = rank0["summary"]["results"]["test"]["overall"], reference["summary"]["results"]["test"]["overall"]
+    assert report["n"] == 15
+    assert {k: report[k] for k in ("UR", "WR", "macro_f1")} == {k: expected[k] for k in ("UR", "WR", "macro_f1")}
+
+
 def test_evaluation_gathers_every_sample_once_in_order(two_processes, one_process, workdir):
-    for name in ("mtkd", "self_distillation"):
-        rank0, rank1 = two_processes[name]
-        assert rank0["test_size"] == 15
-        assert rank0["predictions"] == rank1["predictions"] == one_process[name]["predictions"]
-        assert len(rank0["predictions"]) == 15
-        report = rank0["summary"]["results"]["test"]["overall"]
-        assert report["n"] == 15
-        expected = one_process[name]["summary"]["results"]["test"]["overall"]
-        assert {k: report[k] for k in ("UR", "WR", "macro_f1")} == {k: expected[k] for k in ("UR", "WR", "macro_f1")}
+    _assert_same_predictions(two_processes["mtkd"], one_process("mtkd"))
     metrics = json.loads((workdir / "mtkd_2" / "test_metrics.json").read_text())
     assert metrics["overall"]["n"] == 15 and sum(m["n"] for m in metrics["per_language"].values()) == 15
 
@@ -187,12 +205,17 @@ def test_teacher_logit_cache_is_built_once_and_shared(two_processes, workdir):
     _assert_same_weights(workdir / "mtkd_cache_2", workdir / "mtkd_2")
 
 
-def test_self_distillation_two_processes_equal_one_process(two_processes, one_process, workdir):
+@pytest.mark.slow
+def test_self_distillation_two_processes_equal_one_process(two_processes_sd, one_process, workdir):
+    reference = one_process("self_distillation")
+    rank0, rank1 = two_processes_sd["self_distillation"]
+    assert (rank0["world_size"], rank0["student_wrapper"]) == (2, "DistributedDataParallel")
     _assert_same_weights(workdir / "sd_2", workdir / "sd_1")
     keys = ["loss", "grad_norm", "ce", "ce_exits", "kl", "similarity", "ce_exit_1"]
     for two, one in zip(_log_rows(workdir / "sd_2", keys), _log_rows(workdir / "sd_1", keys), strict=True):
         assert two == pytest.approx(one, rel=1e-5, abs=1e-7)
-    assert two_processes["self_distillation"][0]["summary"]["exported_exits"]
+    _assert_same_predictions([rank0, rank1], reference)
+    assert rank0["summary"]["exported_exits"] and not rank1["summary"].get("exported_exits")
 
 
 def test_bf16_with_bf16_teachers_on_two_processes(two_processes, workdir):

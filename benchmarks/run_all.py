@@ -41,8 +41,14 @@ def machine_info(device: str) -> dict:
             cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = set(next(line for line in handle if line.startswith("flags")).split())
+    except (OSError, StopIteration):
+        flags = set()
     info = {
         "cpu": cpu,
+        "cpu_bf16_flags": sorted(flags & {"avx512_bf16", "amx_bf16"}),  # bf16 teachers run faster with these
         "cpu_cores": os.cpu_count(),
         "load_average_at_start": os.getloadavg(),
         "python": sys.version.split()[0],
@@ -76,6 +82,50 @@ def _ok(flag: bool) -> str:
     return "yes" if flag else "**no**"
 
 
+def summary_table(report: dict) -> str:
+    """The ratios and their targets in one table (the README quotes it)."""
+    clock = report["clock"]
+    mtkd, sd, data = report["mtkd"], report["self_distillation"], report["data_pipeline"]
+    rat = mtkd["ratios"]
+    teachers, n = mtkd["config"]["teachers"], mtkd["config"]["main_teachers"]
+    step = {name: clocks[clock] for name, clocks in sd["training"]["summary_s"].items()}
+    exits = [row for row in sd["exits"] if row["head"] != "deepest"]
+    runs = data["runs"]
+    first = min(runs, key=lambda r: r["first_pass"]["x_real_time_per_core"])
+    later = min(runs, key=lambda r: r["later_epoch"]["x_real_time_per_core"])
+
+    def joined(values, fmt="{:.2f}"):
+        return " / ".join(fmt.format(v) for v in values)
+
+    online = joined(rat[f"mtkd_online_{t}_over_ft"] for t in teachers)
+    bounds = joined(1.1 * rat[f"mtkd_online_{t}_bound"] for t in teachers)
+    online_ok = all(rat[f"mtkd_online_{t}_within_bound_plus_10pct"] for t in teachers)
+    rows = [
+        "| ratio | measured | target | met |",
+        "|---|---:|---|---|",
+        f"| MTKD step / FT step, {joined(teachers, '{}')} online fp32 teachers | {online} "
+        f"| <= 1.1 x (1 + N x teacher forward / FT step) = {bounds} | {_ok(online_ok)} |",
+        f"| MTKD step / FT step, {n} online bf16 teachers | {rat[f'mtkd_bf16_{n}_over_ft']:.2f} | | |",
+        f"| MTKD step from the teacher-logit cache / FT step | {rat[f'mtkd_cache_{n}_over_ft']:.2f} | <= 1.10 "
+        f"| {_ok(rat[f'mtkd_cache_{n}_within_1_10'])} |",
+        f"| peak memory with {n} bf16 teachers / (FT peak + {n} bf16 teachers' weights) "
+        f"| {rat[f'peak_bf16_{n}_over_bound']:.2f} | <= 1.10 | {_ok(rat[f'peak_bf16_{n}_within_bound_plus_10pct'])} |",
+        f"| self-distillation step / FT step (exits {joined([r['layer'] for r in exits], '{}')}) "
+        f"| {step['self_distillation'] / step['fine_tuning']:.2f} | | |",
+        f"| exit latency / full model, exits {joined([r['layer'] for r in exits], '{}')} "
+        f"| {joined(r['ratio_to_full'] for r in exits)} "
+        f"| within 10 % of (FE + k layers) / (FE + 12 layers) = {joined(r['expected_ratio'] for r in exits)} "
+        f"| {_ok(sd['all_within_tolerance'])} |",
+        f"| data pipeline, first pass, x real time per core (lowest: {first['rate']} Hz source, num_proc "
+        f"{first['num_proc']}) | {first['first_pass']['x_real_time_per_core']:.0f} | >= 100 "
+        f"| {_ok(data['targets']['first_pass_at_least_100x'])} |",
+        f"| data pipeline, later epochs from the datasets cache, x real time per core (lowest) "
+        f"| {later['later_epoch']['x_real_time_per_core']:.0f} | >= 1000 "
+        f"| {_ok(data['targets']['later_epoch_at_least_1000x'])} |",
+    ]
+    return "\n".join(rows)
+
+
 def markdown(report: dict) -> str:
     info, clock = report["machine"], report["clock"]
     mtkd, sd, data = report["mtkd"], report["self_distillation"], report["data_pipeline"]
@@ -86,7 +136,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Benchmarks: {report['machine_name']}",
         "",
-        f"{info['cpu']}, {info['cpu_cores']} cores" + (f", GPU {info['gpu']}" if info.get("gpu") else "")
+        f"{info['cpu']}" + (f" ({', '.join(info['cpu_bf16_flags'])})" if info.get("cpu_bf16_flags") else "")
+        + f", {info['cpu_cores']} cores" + (f", GPU {info['gpu']}" if info.get("gpu") else "")
         + f"; torch {info['torch']}; {report['date']}. Load average {info['load_average_at_start'][0]:.1f} at the start, "
         f"{report['load_average_at_end'][0]:.1f} at the end"
         + (" (a shared machine: other jobs ran alongside, so the ratios use CPU time)." if clock == "cpu" else "."),
@@ -94,6 +145,8 @@ def markdown(report: dict) -> str:
         f"wav2vec2-base shapes, random init; batch {mtkd['config']['batch']} x {mtkd['config']['seconds']:g} s; "
         f"{mtkd['config']['statistic']} of {mtkd['config']['steps']} interleaved rounds after a warm-up round; {clock} time; "
         f"{mtkd['config']['threads']} torch thread(s) per process; feature encoder frozen; AdamW.",
+        "",
+        summary_table(report),
         "",
         "## Training step",
         "",

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 ON_BAD_AUDIO = ("fail", "skip")
+
+# Dict-valued fields are declared `str` for HfArgumentParser (YAML mappings arrive as JSON text)
+# and parsed in __post_init__; from Python a dict may be passed directly. Not `Union[dict, str]`:
+# typing caches Unions, so `Union[dict, str]` can come back as `Union[str, dict]` when some other
+# library built that first, and HfArgumentParser then picks `dict` as the argparse type.
+JSONField = str
 
 
 def _parse_json_field(value: Any, name: str) -> Any:
@@ -32,7 +38,7 @@ class ModelArguments:
             "data2vec-audio) instead of from_pretrained; combine with config_overrides for tiny models."
         },
     )
-    config_overrides: Optional[Union[dict, str]] = field(
+    config_overrides: Optional[JSONField] = field(
         default=None,
         metadata={"help": "JSON object of config attributes to set, e.g. {\"hidden_size\": 32, \"num_hidden_layers\": 2}."},
     )
@@ -79,7 +85,7 @@ class DataArguments:
     corpus_root: Optional[list[str]] = field(
         default=None, metadata={"help": "Root folder of each corpus named by --corpus, in the same order."}
     )
-    corpus_options: Optional[Union[dict, str]] = field(
+    corpus_options: Optional[JSONField] = field(
         default=None,
         metadata={"help": "JSON object of reader options per corpus, e.g. {\"iemocap\": {\"merge_excited\": true}}."},
     )
@@ -102,7 +108,7 @@ class DataArguments:
         default=None,
         metadata={"help": "Emotion names to keep, in class-id order. Default: every label found, sorted."},
     )
-    label_map: Optional[Union[dict, str]] = field(
+    label_map: Optional[JSONField] = field(
         default=None, metadata={"help": "JSON object renaming labels before selection, e.g. {\"excited\": \"happy\"}."}
     )
     drop_unlisted_labels: bool = field(

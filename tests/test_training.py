@@ -140,3 +140,13 @@ def test_cli_flags_override_recipe(tmp_path):
         get_method("finetune").dataclass_types(), str(path), ["--max_steps", "7", "--max_duration_seconds", "2.5"]
     )
     assert training_args.max_steps == 7 and data_args.max_duration_seconds == 2.5
+
+
+def test_dict_fields_parse_whatever_unions_typing_cached(tmp_path):
+    # typing caches Unions: once Union[str, dict] exists, Union[dict, str] returns it, and a field
+    # declared Union[dict, str] would become an argparse `dict` type. Our JSON fields are plain str.
+    import typing
+
+    typing.Union[str, dict]
+    model_args, _, _ = parse_config(get_method("finetune").dataclass_types(), recipe=tiny_recipe("x", tmp_path))
+    assert model_args.config_overrides == TINY_W2V2

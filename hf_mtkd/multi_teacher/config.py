@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Optional
 
+from ..arguments import JSONField
 from ..training.args import SERTrainingArguments
 from .losses import KL_DIRECTIONS, KL_REDUCTIONS
 
@@ -64,7 +65,7 @@ def parse_teachers(value) -> list[TeacherSpec]:
 class MultiTeacherDistillationConfig(SERTrainingArguments):
     """TrainingArguments for language-aware multi-teacher KD (MTKD); one teacher is KD-Mono."""
 
-    teachers: Optional[Union[list, str]] = field(
+    teachers: Optional[JSONField] = field(  # a list from Python, JSON text from YAML/CLI
         default=None,
         metadata={"help": "Frozen teachers: a list of {model: <hub id or path>, language: <tag>} (JSON on the command line)."},
     )

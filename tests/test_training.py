@@ -150,3 +150,12 @@ def test_dict_fields_parse_whatever_unions_typing_cached(tmp_path):
     typing.Union[str, dict]
     model_args, _, _ = parse_config(get_method("finetune").dataclass_types(), recipe=tiny_recipe("x", tmp_path))
     assert model_args.config_overrides == TINY_W2V2
+
+
+def test_language_weighting_without_language_column_is_an_error(tone_corpus, tmp_path):
+    save_tiny_classifier(tmp_path / "t", LABELS)
+    recipe = tiny_recipe(tone_corpus, tmp_path / "o", method="mtkd", teacher_weighting="language",
+                         language_column_name="no_such_column",
+                         teachers=[{"model": str(tmp_path / "t"), "language": "en"}])
+    with pytest.raises(ValueError, match="teacher_weighting=language needs a language column"):
+        run(get_method("mtkd"), recipe=recipe)

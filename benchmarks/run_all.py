@@ -10,8 +10,9 @@ Runs, one after the other on the same machine (wav2vec2-base-sized random-init m
                                 epochs, with and without num_proc
 
 and writes benchmarks/results/<machine>.json (everything) and <machine>.md (the tables and the targets).
-On a CPU the ratios use CPU time with one torch thread per process (a shared machine stretches wall time
-at random, not the work done); on a GPU, wall time.
+On a CPU the ratios use CPU time with one torch thread per process and the best of the timed rounds (a
+shared machine stretches wall time at random, and CPU time somewhat, never shortens either); on a GPU,
+wall time and the median.
 
     python benchmarks/run_all.py                 # CPU
     python benchmarks/run_all.py --device cuda   # GPU machine (data pipeline stays on the CPU)
@@ -227,6 +228,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--results-dir", default=os.path.join(HERE, "results"))
     parser.add_argument("--steps", type=int, default=5, help="Timed training steps (rounds) per configuration.")
     parser.add_argument("--repeats", type=int, default=15, help="Timed inference repeats per exit.")
+    parser.add_argument("--statistic", choices=["min", "median"], default=None,
+                        help="Summary over rounds (default: min on CPU, where interference only adds time; median on GPU).")
     parser.add_argument("--max-clips", type=int, default=0, help="Data pipeline: at most this many clips (0: all).")
     parser.add_argument("--render", default=None, help="Only rewrite the .md next to this results .json.")
     args = parser.parse_args(argv)
@@ -239,11 +242,13 @@ def main(argv=None) -> dict:
 
     info = machine_info(args.device)
     clock = "cpu" if args.device == "cpu" else "wall"
+    statistic = args.statistic or ("min" if args.device == "cpu" else "median")
     threads = ["--threads", "1"] if args.device == "cpu" else []
     with tempfile.TemporaryDirectory() as tmp:
         mtkd = _script("mtkd_step_time.py", ["--teachers", "1", "3", "5", "--steps", str(args.steps), "--device",
-                                             args.device, "--clock", clock, *threads], os.path.join(tmp, "mtkd.json"))
-        sd = _script("self_distillation_latency.py", ["--device", args.device, "--clock", clock, "--repeats",
+                                             args.device, "--clock", clock, "--statistic", statistic, *threads],
+                       os.path.join(tmp, "mtkd.json"))
+        sd = _script("self_distillation_latency.py", ["--device", args.device, "--clock", clock, "--statistic", statistic, "--repeats",
                                                        str(args.repeats), "--train-steps", str(args.steps), *threads],
                      os.path.join(tmp, "sd.json"))
         data = _script("data_pipeline.py", ["--max-clips", str(args.max_clips)], os.path.join(tmp, "data.json"))

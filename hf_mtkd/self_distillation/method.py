@@ -51,6 +51,16 @@ class SelfDistillationMethod(Method):
             freeze_feature_encoder(model)
         return model, feature_extractor
 
+    def build_trainer(self, context, compute_metrics):
+        trainer = super().build_trainer(context, compute_metrics)
+        if trainer.is_fsdp_enabled:
+            # after_training runs every exit on the main process alone, which a sharded model cannot do.
+            raise ValueError(
+                "self_distillation does not support FSDP (the per-exit report and exit export need the whole "
+                "model on one process); use recipes/accelerate_configs/ddp.yaml or zero2.yaml."
+            )
+        return trainer
+
     def after_training(self, context, trainer) -> dict:
         """UR/WR for every exit, fusion and the deepest head on test; export each exit."""
         if not trainer.is_world_process_zero():

@@ -14,7 +14,8 @@ from ..metrics import format_comparison_table, save_metrics_json
 from ..modeling_utils import default_feature_extractor, freeze_feature_encoder, label_config_kwargs, load_feature_extractor
 from .config import EarlyExitModelArguments, SelfDistillationConfig
 from .export import export_exit
-from .modeling import EarlyExitForAudioClassification, evaluate_exits
+from .evaluation import evaluate_exits
+from .modeling import EarlyExitForAudioClassification
 from .trainer import SelfDistillationTrainer
 
 logger = logging.getLogger(__name__)

@@ -13,6 +13,8 @@ parse, an annotation row whose audio is missing and a row dropped by `labels` ar
 
 from __future__ import annotations
 
+import re
+
 import logging
 import os
 from collections import Counter, defaultdict
@@ -445,3 +447,15 @@ def _compose_maps(first: Mapping[str, str], second: Mapping[str, str]) -> dict[s
         mid = first.get(name, name)
         out[name] = second.get(mid, mid)
     return {name: target for name, target in out.items() if name != target}
+
+
+def iter_named_files(root: Path, report: CorpusReport, pattern: "re.Pattern[str]") -> Iterator[tuple[Path, "re.Match[str]"]]:
+    """Audio files under `root` whose stem matches `pattern` (the corpora that code labels in file names);
+    every file is counted as seen, a stem that does not match is reported as unparsable."""
+    for path in unique_by_stem(iter_audio_files(root), report):
+        report.files_seen += 1
+        match = pattern.match(path.stem)
+        if match is None:
+            report.add_unparsable(str(path))
+            continue
+        yield path, match

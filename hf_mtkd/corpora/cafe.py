@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import CorpusReader, CorpusReport, Utterance, iter_audio_files, unique_by_stem
+from .base import CorpusReader, CorpusReport, Utterance, iter_named_files
 from .registry import register_corpus
 
 _NAME = re.compile(r"^(?P<actor>\d{2})-(?P<emotion>[A-Za-z])-(?:(?P<intensity>\d)-)?(?P<sentence>\d)$")
@@ -47,12 +47,7 @@ class CaFEReader(CorpusReader):
         return code.upper()
 
     def scan(self, root: Path, report: CorpusReport):
-        for path in unique_by_stem(iter_audio_files(root), report):
-            report.files_seen += 1
-            match = _NAME.match(path.stem)
-            if match is None:
-                report.add_unparsable(str(path))
-                continue
+        for path, match in iter_named_files(root, report, _NAME):
             actor = match["actor"]
             speaker = f"cafe_{actor}"
             intensity = match["intensity"]

@@ -23,7 +23,7 @@ import csv
 import re
 from pathlib import Path
 
-from .base import CorpusReader, CorpusReport, Utterance, iter_audio_files, unique_by_stem
+from .base import CorpusReader, CorpusReport, Utterance, iter_named_files
 from .registry import register_corpus
 
 _NAME = re.compile(r"^(?P<actor>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>[A-Z]{3})_(?P<level>[A-Z]{1,2})$")
@@ -45,12 +45,7 @@ class CremaDReader(CorpusReader):
 
     def scan(self, root: Path, report: CorpusReport):
         genders = _read_genders(root)
-        for path in unique_by_stem(iter_audio_files(root), report):
-            report.files_seen += 1
-            match = _NAME.match(path.stem)
-            if match is None:
-                report.add_unparsable(str(path))
-                continue
+        for path, match in iter_named_files(root, report, _NAME):
             speaker = f"crema_d_{match['actor']}"
             yield Utterance(
                 path=str(path),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .base import CorpusReader, CorpusReport, Utterance, iter_audio_files, unique_by_stem
+from .base import CorpusReader, CorpusReport, Utterance, iter_named_files
 from .registry import register_corpus
 
 _NAME = re.compile(r"^(?P<speaker>\d{2})(?P<text>[a-z]\d{2})(?P<emotion>[A-Z])(?P<version>[a-z])$")
@@ -36,12 +36,7 @@ class EmoDBReader(CorpusReader):
     extra_columns = ("gender", "text_id")
 
     def scan(self, root: Path, report: CorpusReport):
-        for path in unique_by_stem(iter_audio_files(root), report):
-            report.files_seen += 1
-            match = _NAME.match(path.stem)
-            if match is None:
-                report.add_unparsable(str(path))
-                continue
+        for path, match in iter_named_files(root, report, _NAME):
             spk = match["speaker"]
             gender = "male" if spk in _MALE else "female" if spk in _FEMALE else ""
             speaker = f"emodb_{spk}"

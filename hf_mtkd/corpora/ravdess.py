@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from .base import CorpusReader, CorpusReport, Utterance, iter_audio_files, unique_by_stem
+from .base import CorpusReader, CorpusReport, Utterance, iter_named_files
 from .registry import register_corpus
 
 _NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
@@ -61,12 +61,7 @@ class RavdessReader(CorpusReader):
         return {"calm": "neutral"} if self.calm_as_neutral else {}
 
     def scan(self, root: Path, report: CorpusReport):
-        for path in unique_by_stem(iter_audio_files(root), report):
-            report.files_seen += 1
-            match = _NAME.match(path.stem)
-            if match is None:
-                report.add_unparsable(str(path))
-                continue
+        for path, match in iter_named_files(root, report, _NAME):
             modality, channel, emotion, intensity, statement, repetition, actor = match.groups()
             if modality not in self.modalities:
                 reason = {

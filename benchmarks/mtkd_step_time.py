@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 CLOCKS = ("wall", "cpu")
 
@@ -94,18 +93,6 @@ def _trainer(kind: str, n_teachers: int, tmp: str, device: str, student, teacher
                                                   languages=[f"l{i}" for i in range(n_teachers)])
     trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train(), which we bypass
     return trainer
-
-
-def _clocked(fn, device) -> dict[str, float]:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
 
 
 def _peak_bytes(device) -> int:
@@ -169,6 +156,7 @@ def time_interleaved(teachers: list[int], main_teachers: int, batch: int, second
     """Seconds per step of every configuration, all built in this process around one student and timed in turn,
     one step each per round (after a warm-up round), so that drifts in machine load hit all of them alike."""
     import torch
+    from self_distillation_latency import timed  # the same clock as the exit-latency benchmark (benchmarks/ is on sys.path)
 
     torch.set_num_threads(threads)
     dev = torch.device(device)
@@ -199,7 +187,7 @@ def time_interleaved(teachers: list[int], main_teachers: int, batch: int, second
         times = {label: [] for label in probes}
         for round_index in range(rounds + 1):  # round 0 warms up allocators and optimizer state
             for label, fn in probes.items():
-                measured = _clocked(fn, dev)
+                measured = timed(fn, dev)
                 if round_index:
                     times[label].append(measured)
     reduce = min if statistic == "min" else statistics.median

@@ -16,6 +16,8 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from .utils.atomic import atomic_path
+
 logger = logging.getLogger(__name__)
 
 TEACHER_WEIGHTS_FILE = "teacher_weights.png"
@@ -42,10 +44,8 @@ def _figure(width: float, height: float):
 
 def _save(figure, path: str | os.PathLike) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    figure.savefig(tmp, format=path.suffix.lstrip(".") or "png")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=path.suffix.lstrip(".") or "png")
     return path
 
 

@@ -14,6 +14,21 @@ import numpy as np
 
 _DECODE_MARGIN_SECONDS = 1.0
 
+#: File extensions (lower case, no dot) taken as audio, or media with an audio stream (torchcodec decodes those
+#: too): what corpus readers and `hf-mtkd predict` pick up from folders.
+AUDIO_EXTENSIONS = frozenset(
+    {
+        "wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "m4a", "aac", "aif", "aiff", "aifc",
+        "au", "snd", "caf", "sph", "nist", "wma", "wv", "ape", "mka", "webm", "mp4", "m4v", "mkv",
+        "mov", "avi", "raw", "pcm",
+    }
+)  # fmt: skip
+
+
+def has_audio_extension(name: str) -> bool:
+    """Whether a file name ends in one of AUDIO_EXTENSIONS (case-insensitive)."""
+    return name.rpartition(".")[2].lower() in AUDIO_EXTENSIONS if "." in name else False
+
 
 class AudioDecodeError(ValueError):
     """A clip that cannot be used: unreadable, empty, or with non-finite samples. Names the file."""

@@ -18,6 +18,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
 
+from ..metrics.report import format_percent, format_with_ci
+from ..utils.atomic import write_text_atomic
+
 logger = logging.getLogger(__name__)
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "model_cards" / "student_card.md"
@@ -315,7 +318,7 @@ class StudentCard:
     def save(self, output_dir: str | os.PathLike, template_path: str | os.PathLike = TEMPLATE_PATH) -> Path:
         """Render and write `README.md` in `output_dir` atomically; returns its path."""
         path = Path(output_dir) / CARD_NAME
-        _write_text_atomic(path, str(self.render(template_path)))
+        write_text_atomic(path, str(self.render(template_path)), newline="")
         return path
 
 
@@ -433,21 +436,13 @@ def _blocks(metrics: dict):
         yield "overall", metrics["overall"]
 
 
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
-
-
-def _with_ci(value, ci) -> str:
-    return _pct(value) if not ci else f"{_pct(value)} [{_pct(ci[0])}, {_pct(ci[1])}]"
-
-
 def _results_table(metrics: Optional[dict]) -> Optional[dict]:
     if not metrics or not metrics.get("overall"):
         return None
     rows = [
-        {"name": name, "n": block["n"], "UR": _with_ci(block["UR"], block.get("UR_ci")),
-         "WR": _with_ci(block["WR"], block.get("WR_ci")), "macro_f1": _pct(block.get("macro_f1")),
-         "weighted_f1": _pct(block.get("weighted_f1"))}
+        {"name": name, "n": block["n"], "UR": format_with_ci(block["UR"], block.get("UR_ci")),
+         "WR": format_with_ci(block["WR"], block.get("WR_ci")), "macro_f1": format_percent(block.get("macro_f1")),
+         "weighted_f1": format_percent(block.get("weighted_f1"))}
         for name, block in _blocks(metrics)
     ]
     definitions = metrics.get("definitions") or {}
@@ -486,8 +481,8 @@ def _exits_table(exits: Optional[dict]) -> Optional[list[dict]]:
             "head": name,
             "params": "-" if params is None else f"{params / 1e6:.2f}",
             "latency": "-" if latency is None else f"{latency * 1e3:.1f}",
-            "UR": _with_ci(overall.get("UR"), overall.get("UR_ci")),
-            "WR": _with_ci(overall.get("WR"), overall.get("WR_ci")),
+            "UR": format_with_ci(overall.get("UR"), overall.get("UR_ci")),
+            "WR": format_with_ci(overall.get("WR"), overall.get("WR_ci")),
         })
     return rows
 
@@ -498,10 +493,3 @@ def _teacher_weight_table(weights: Optional[dict]) -> Optional[dict]:
     teachers = list(next(iter(weights.values())))
     rows = [{"language": lang, "weights": [f"{row.get(t, 0.0):.3f}" for t in teachers]} for lang, row in weights.items()]
     return {"teachers": teachers, "rows": rows}
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    os.replace(tmp, path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .report import format_comparison_table, format_metrics_table, save_metrics_json
+from .report import format_comparison_table, format_metrics_table, format_percent, format_with_ci, save_metrics_json
 from .ser_metrics import compute_ser_metrics, flatten_ser_metrics, metric_definitions
 
 
@@ -15,6 +15,8 @@ __all__ = [
     "flatten_ser_metrics",
     "format_comparison_table",
     "format_metrics_table",
+    "format_percent",
+    "format_with_ci",
     "load_ser_metric",
     "metric_definitions",
     "save_metrics_json",

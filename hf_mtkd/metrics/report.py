@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import textwrap
-import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
+from ..utils.atomic import write_json_atomic
 from .ser_metrics import OVERALL, metric_definitions
 
 
-__all__ = ["format_comparison_table", "format_metrics_table", "save_metrics_json"]
+__all__ = ["format_comparison_table", "format_metrics_table", "format_percent", "format_with_ci", "save_metrics_json"]
 
 _FOOTER_KEYS = ("UR", "WR", "macro_f1", "weighted_f1", "CI")
 
@@ -30,10 +27,10 @@ def format_metrics_table(results: Mapping[str, Any], title: str | None = None) -
         [
             name,
             str(block["n"]),
-            _with_ci(block["UR"], block.get("UR_ci")),
-            _with_ci(block["WR"], block.get("WR_ci")),
-            _pct(block["macro_f1"]),
-            _pct(block["weighted_f1"]),
+            format_with_ci(block["UR"], block.get("UR_ci")),
+            format_with_ci(block["WR"], block.get("WR_ci")),
+            format_percent(block["macro_f1"]),
+            format_percent(block["weighted_f1"]),
         ]
         for name, block in _blocks(results)
     ]
@@ -72,7 +69,7 @@ def format_comparison_table(results_by_model: Mapping[str, Mapping[str, Any]]) -
             if block is None:
                 row += ["-", "-"]
             else:
-                row += [_with_ci(block["UR"], block.get("UR_ci")), _with_ci(block["WR"], block.get("WR_ci"))]
+                row += [format_with_ci(block["UR"], block.get("UR_ci")), format_with_ci(block["WR"], block.get("WR_ci"))]
         rows.append(row)
 
     lines = _grid([sub], rows, left_columns=1, groups=groups)
@@ -81,29 +78,22 @@ def format_comparison_table(results_by_model: Mapping[str, Mapping[str, Any]]) -
 
 
 def save_metrics_json(results: Mapping[str, Any], path: str | os.PathLike) -> None:
-    """Write ``results`` as pretty-printed JSON with sorted keys, atomically.
-
-    The text goes to a temporary file in the target's directory, which then replaces ``path``
-    in one ``os.replace``: readers see the old file or the new one, never half of one.
-    Missing parent directories are created. NaN/inf are refused (strict JSON).
+    """Write ``results`` as pretty-printed JSON with sorted keys, atomically (readers see the old file or
+    the new one, never half of one). Missing parent directories are created. NaN/inf are refused (strict JSON).
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    text = json.dumps(results, indent=2, sort_keys=True, allow_nan=False, default=_json_default) + "\n"
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
-        # os.open honours the umask, so the result has the same permissions as a plain open().
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_json_atomic(results, path, allow_nan=False)
+
+
+def format_percent(value: float | None) -> str:
+    """A fraction as a percentage with one decimal ("-" for a missing value): the format of every table and card."""
+    return "-" if value is None else f"{value * 100:.1f}"
+
+
+def format_with_ci(value: float | None, ci: Sequence[float] | None) -> str:
+    """``value [low, high]`` in %, or the value alone when there is no interval."""
+    if not ci:
+        return format_percent(value)
+    return f"{format_percent(value)} [{format_percent(ci[0])}, {format_percent(ci[1])}]"
 
 
 # --------------------------------------------------------------------------- internals
@@ -116,16 +106,6 @@ def _blocks(results: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
 
 def _level(results: Mapping[str, Any]) -> str:
     return f"{float(results.get('confidence', 0.95)) * 100:g}%"
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.1f}"
-
-
-def _with_ci(value: float, ci: list[float] | None) -> str:
-    if ci is None:
-        return _pct(value)
-    return f"{_pct(value)} [{_pct(ci[0])}, {_pct(ci[1])}]"
 
 
 def _grid(
@@ -174,11 +154,3 @@ def _footer(results: Mapping[str, Any]) -> list[str]:
             text = f"{key}: {definitions[key]}"
             lines += textwrap.wrap(text, 100, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
     return lines
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")

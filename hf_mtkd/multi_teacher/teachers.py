@@ -6,11 +6,15 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Optional
 
+import numpy as np
 import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, PreTrainedModel
 
+from ..data.audio import resample
+from ..data.collator import feature_extractor_inputs
 from ..modeling_utils import load_pretrained
 from .config import TeacherSpec
 
@@ -115,6 +119,19 @@ def teacher_fingerprint(teacher: Teacher) -> str:
     digest.update(str(teacher.label_index.tolist()).encode())
     digest.update(repr(sorted(_feature_extractor_key(teacher.feature_extractor).items())).encode())
     return digest.hexdigest()
+
+
+def own_feature_extractor_inputs(
+    feature_extractors: Sequence[Any], waveforms: Sequence[np.ndarray], sampling_rate: int
+) -> list[Optional[dict[str, torch.Tensor]]]:
+    """Each teacher's inputs made by its own feature extractor from the same waveforms (at `sampling_rate`),
+    resampled to the extractor's rate; None for a teacher that shares the student's inputs (its entry is None)."""
+    return [
+        None
+        if fe is None
+        else feature_extractor_inputs(fe, [resample(w, sampling_rate, fe.sampling_rate) for w in waveforms], fe.sampling_rate)
+        for fe in feature_extractors
+    ]
 
 
 def teacher_logits_for_batch(

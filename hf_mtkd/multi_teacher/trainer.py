@@ -6,9 +6,9 @@ from collections import defaultdict
 from typing import Optional
 
 import torch
-from accelerate.utils import gather_object
 
 from ..training.trainer import SERTrainer
+from ..utils.distributed import pool_totals
 from .config import MultiTeacherDistillationConfig
 from .losses import cosine_teacher_weights, language_teacher_weights, multi_teacher_kd_loss
 from .teachers import Teacher, teacher_logits_for_batch
@@ -122,12 +122,7 @@ class MultiTeacherDistillationTrainer(SERTrainer):
         """Mean weight each teacher received per language over all training steps so far, pooled over
         processes (a collective: every process must call it)."""
         totals = {lang: (total.tolist(), self.weight_counts[lang]) for lang, total in self.weight_totals.items()}
-        parts = gather_object([totals]) if self.accelerator.num_processes > 1 else [totals]
-        pooled: dict[str, tuple[torch.Tensor, int]] = {}
-        for part in parts:
-            for lang, (total, count) in part.items():
-                old_total, old_count = pooled.get(lang, (0.0, 0))
-                pooled[lang] = (old_total + torch.tensor(total, dtype=torch.float64), old_count + count)
+        pooled = pool_totals(totals, self.accelerator.num_processes)
         return {
             lang: {name: float(total[i] / count) for i, name in enumerate(self.teacher_names)}
             for lang, (total, count) in sorted(pooled.items())

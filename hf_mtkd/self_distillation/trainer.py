@@ -71,11 +71,10 @@ class SelfDistillationTrainer(SERTrainer):
         return loss
 
     def _record(self, parts: Mapping[str, torch.Tensor]) -> None:
-        """One gather (and one device sync) per step for all parts, averaged over processes."""
+        """One device sync per step for all parts; `log` averages them over steps and processes."""
         names = ["ce", "ce_exits", "kl", "similarity"] + [f"ce_exit_{layer}" for layer in self._exit_layers]
         values = torch.cat([torch.stack([parts[name] for name in names[:4]]), parts["ce_per_exit"]]).detach()
-        values = self.accelerator.gather(values.float()).view(-1, len(names)).mean(0).tolist()
-        for name, value in zip(names, values):
+        for name, value in zip(names, values.float().tolist()):
             self.record(name, value)
 
 

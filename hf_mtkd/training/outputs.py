@@ -19,8 +19,9 @@ import logging
 import os
 import re
 import shutil
-import uuid
-from typing import Any, Optional
+from typing import Optional
+
+from ..utils.atomic import write_json_atomic, write_text_atomic  # noqa: F401  (re-exported: outputs' writers)
 
 logger = logging.getLogger("hf_mtkd")
 
@@ -29,25 +30,6 @@ TRAINER_STATE_NAME = "trainer_state.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # Weight files save_pretrained writes (single or sharded); stale ones are removed when a new save lands.
 _WEIGHTS = re.compile(r"^(pytorch_model|model)(-\d+-of-\d+)?\.(bin|safetensors)(\.index\.json)?$")
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then replace `path` with it."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_json_atomic(obj: Any, path: str | os.PathLike, **dump_kwargs) -> None:
-    write_text_atomic(path, json.dumps(obj, **{"indent": 2, "sort_keys": True, **dump_kwargs}) + "\n")
 
 
 def publish_staged(staging: str, target: str) -> list[str]:

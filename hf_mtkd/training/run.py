@@ -7,7 +7,6 @@ argument classes and trainer through a `Method` (see `hf_mtkd.methods`).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -29,6 +28,7 @@ from ..data import (
 from ..hub.card import run_provenance, write_model_card
 from ..plots import plot_run
 from .evaluation import make_compute_metrics, report_split
+from ..utils.atomic import write_json_atomic
 from .outputs import last_complete_checkpoint
 
 logger = logging.getLogger("hf_mtkd")
@@ -181,17 +181,10 @@ def run(
         **extra,
     }
     if trainer.is_world_process_zero():
-        _write_json_atomic(summary, os.path.join(training_args.output_dir, FINISHED_MARKER))
+        write_json_atomic(summary, os.path.join(training_args.output_dir, FINISHED_MARKER))
         # Pictures first, so that the card embeds them.
         plot_run(training_args.output_dir, skip_without_matplotlib=True)
         write_model_card(training_args.output_dir, repo_id=training_args.hub_model_id)
     if training_args.push_to_hub:
         trainer.push_to_hub()
     return summary
-
-
-def _write_json_atomic(obj: dict, path: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(obj, handle, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, path)

@@ -9,9 +9,9 @@ import shutil
 from collections import defaultdict
 
 import torch
-from accelerate.utils import gather_object
 from transformers import Trainer, TrainerCallback
 
+from ..utils.distributed import pool_totals
 from .outputs import STAGING_DIR, TRAINER_STATE_NAME, is_checkpoint_dir, publish_staged, write_json_atomic
 
 # Batch keys that carry side information for losses, never model inputs.
@@ -66,16 +66,9 @@ class SERTrainer(Trainer):
         mode = "eval" if any(key.startswith("eval_") for key in logs) else "train"
         prefix = "eval_" if mode == "eval" else ""
         totals = {name: (sum(values), len(values)) for name, values in self._metrics[mode].items() if values}
-        if self.accelerator.num_processes > 1:
-            # Every process calls log() at the same points; each has its own batches (and, per language,
-            # its own set of names): pool (sum, count) over processes so the line covers all samples.
-            pooled: dict[str, list] = {}
-            for part in gather_object([totals]):
-                for name, (total, count) in part.items():
-                    entry = pooled.setdefault(name, [0.0, 0])
-                    entry[0] += total
-                    entry[1] += count
-            totals = pooled
+        # Every process calls log() at the same points; each has its own batches (and, per language,
+        # its own set of names): pool (sum, count) over processes so the line covers all samples.
+        totals = pool_totals(totals, self.accelerator.num_processes)
         for name, (total, count) in totals.items():
             logs[f"{prefix}{name}"] = total / count
         self._metrics[mode].clear()

@@ -42,13 +42,16 @@ def default_feature_extractor(config: PretrainedConfig):
             do_normalize=True,
             return_attention_mask=getattr(config, "feat_extract_norm", "group") == "layer",
         )
-    from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
-    import transformers
+    # The Auto mapping holds transformers' own extractors and those registered with AutoFeatureExtractor
+    # (hf_mtkd's model types: hf_mtkd.auto_classes), so any registered model type gets its default extractor.
+    from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING
 
-    class_name = FEATURE_EXTRACTOR_MAPPING_NAMES.get(config.model_type)
-    if class_name is None:
+    if type(config) not in FEATURE_EXTRACTOR_MAPPING:
         raise ValueError(f"No default feature extractor for model_type {config.model_type!r}; set feature_extractor_name.")
-    return getattr(transformers, class_name)()
+    extractor_class = FEATURE_EXTRACTOR_MAPPING[type(config)]
+    if isinstance(extractor_class, (tuple, list)):
+        extractor_class = extractor_class[0]
+    return extractor_class()
 
 
 def _hub_kwargs(model_args: ModelArguments) -> dict:
@@ -78,6 +81,13 @@ def load_feature_extractor(model_args: ModelArguments, config: PretrainedConfig 
     if name is not None:
         return load_pretrained(AutoFeatureExtractor, name, "feature extractor", **_hub_kwargs(model_args))
     return default_feature_extractor(config)
+
+
+def probe_feature_extractor(model_args: ModelArguments):
+    """The student's feature extractor before the student exists (it fixes the sampling rate the data is decoded at)."""
+    if model_args.model_name_or_path or model_args.feature_extractor_name:
+        return load_feature_extractor(model_args)
+    return default_feature_extractor(AutoConfig.for_model(model_args.model_type, **(model_args.config_overrides or {})))
 
 
 def build_student(model_args: ModelArguments, label_names: list[str]) -> tuple[PreTrainedModel, object]:

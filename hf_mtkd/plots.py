@@ -105,7 +105,7 @@ def plot_confusion_matrices(metrics: Mapping, output_dir: str | os.PathLike, pre
 
 def plot_teacher_weights(weights: Mapping[str, Mapping[str, float]], path: str | os.PathLike,
                          title: str = "Mean teacher weight per language (training steps)") -> Path:
-    """Grouped bars from run_summary's `teacher_weights_per_language` {language: {teacher: mean weight}}."""
+    """Grouped bars from the run summary's `teacher_weights_per_language` {language: {teacher: mean weight}}."""
     if not weights:
         raise ValueError("teacher weights are empty: nothing to plot.")
     languages = list(weights)
@@ -127,25 +127,37 @@ def plot_teacher_weights(weights: Mapping[str, Mapping[str, float]], path: str |
     return _save(figure, path)
 
 
+def plot_summary(summary, output_dir: str | os.PathLike, splits: Sequence[str] = ("test",), *,
+                 skip_without_matplotlib: bool = False) -> list[Path]:
+    """Every picture of a run from its `RunSummary` in memory: a confusion matrix per language (and overall) of
+    each split in `splits`, and the teacher-weight chart when the summary has `teacher_weights_per_language`.
+    Returns the files written. With `skip_without_matplotlib`, a missing matplotlib logs a warning and draws nothing."""
+    return _plot(dict(summary.results), summary.get("teacher_weights_per_language"), output_dir, splits,
+                 skip_without_matplotlib)
+
+
 def plot_run(output_dir: str | os.PathLike, splits: Sequence[str] = ("test",), *,
              skip_without_matplotlib: bool = False) -> list[Path]:
-    """Every picture for a run: confusion matrices from `<split>_metrics.json`, and the teacher-weight chart
-    from `run_summary.json` when it has `teacher_weights_per_language`. Returns the files written.
+    """Every picture of a finished run from what it wrote: confusion matrices from `<split>_metrics.json`, and the
+    teacher-weight chart from `run_summary.json` when it has `teacher_weights_per_language`."""
+    out = Path(output_dir)
+    results = {split: json.loads((out / f"{split}_metrics.json").read_text(encoding="utf-8"))
+               for split in splits if (out / f"{split}_metrics.json").is_file()}
+    summary_file = out / "run_summary.json"
+    weights = json.loads(summary_file.read_text(encoding="utf-8")).get("teacher_weights_per_language") \
+        if summary_file.is_file() else None
+    return _plot(results, weights, out, splits, skip_without_matplotlib)
 
-    With `skip_without_matplotlib`, a missing matplotlib logs a warning and draws nothing instead of raising."""
+
+def _plot(results: Mapping, weights: Optional[Mapping], output_dir, splits, skip_without_matplotlib: bool) -> list[Path]:
     if skip_without_matplotlib and not matplotlib_available():
         logger.warning('matplotlib is not installed: no plots (pip install "hf_mtkd[plots]").')
         return []
     out = Path(output_dir)
     written: list[Path] = []
     for split in splits:
-        metrics_file = out / f"{split}_metrics.json"
-        if metrics_file.is_file():
-            metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
-            written += plot_confusion_matrices(metrics, out, prefix=split).values()
-    summary_file = out / "run_summary.json"
-    if summary_file.is_file():
-        weights = json.loads(summary_file.read_text(encoding="utf-8")).get("teacher_weights_per_language")
-        if weights:
-            written.append(plot_teacher_weights(weights, out / TEACHER_WEIGHTS_FILE))
+        if results.get(split):
+            written += plot_confusion_matrices(results[split], out, prefix=split).values()
+    if weights:
+        written.append(plot_teacher_weights(weights, out / TEACHER_WEIGHTS_FILE))
     return written

@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
@@ -15,6 +14,7 @@ from hf_mtkd.hub import TEMPLATE_PATH, ModelCardError, StudentCard, run_provenan
 from hf_mtkd.hub.card import OPTIONAL_FIELDS, REQUIRED_FIELDS
 from hf_mtkd.metrics import compute_ser_metrics
 from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig
+from hf_mtkd.training.outputs import save_training_args_json
 
 SECRET = "hf_cardsSecretToken0123456789"
 
@@ -219,7 +219,7 @@ def test_card_from_an_output_dir(tmp_path):
                                        {"model": str(tmp_path / "teacher_fi"), "language": "fi"}],
         kd_lambda=0.4, hub_token=SECRET, report_to="none",
     )
-    torch.save(args, out / "training_args.bin")
+    save_training_args_json(args, out)  # what the trainer writes beside its pickle; the card reads only JSON
     (out / "test_confusion_matrix_en.png").write_bytes(b"\x89PNG")
 
     path = write_model_card(out, repo_id="org/ser-student")

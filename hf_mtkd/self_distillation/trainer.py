@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
+from ..methods import Paper
 from ..training.trainer import SERTrainer
 from .config import SelfDistillationConfig
 from .losses import self_distillation_loss
@@ -26,6 +27,17 @@ class SelfDistillationTrainer(SERTrainer):
     In evaluation the predictions are `(deepest_logits, exit_logits_tuple)`: a compute_metrics that takes
     `predictions[0]` scores the deepest head; `make_exit_compute_metrics` scores every head.
     """
+
+    _name = "self-distillation with early exits"
+    _description = (
+        "The model was fine-tuned together with shallower exits of itself (cross-entropy on every "
+        "exit, KL from the deepest head to each exit, and a similarity term between their representations)."
+    )
+    _paper = Paper(
+        title="Fast yet effective speech emotion recognition with self-distillation",
+        authors="Zhao Ren, Thanh Tam Nguyen, Yi Chang and Björn W. Schuller",
+    )
+    _tag_names = ("self_distillation", "knowledge-distillation")
 
     # compute_loss returns a per-batch mean: the Trainer divides it by the gradient-accumulation steps.
     loss_is_scaled_for_ga = False

@@ -27,9 +27,20 @@ logger = logging.getLogger("hf_mtkd")
 
 STAGING_DIR = ".hf_mtkd-staging"
 TRAINER_STATE_NAME = "trainer_state.json"
+#: The training arguments as JSON, beside the Trainer's pickled `training_args.bin`: what model cards are
+#: built from (nothing in hf_mtkd unpickles a file).
+TRAINING_ARGS_JSON = "training_args.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # Weight files save_pretrained writes (single or sharded); stale ones are removed when a new save lands.
 _WEIGHTS = re.compile(r"^(pytorch_model|model)(-\d+-of-\d+)?\.(bin|safetensors)(\.index\.json)?$")
+
+
+def save_training_args_json(args, output_dir: str | os.PathLike) -> str:
+    """`training_args.json` in `output_dir`: the arguments as `to_dict()` gives them (every *_token value
+    replaced by a placeholder), in field order. Model cards are built from it, never from the pickle."""
+    path = os.path.join(os.fspath(output_dir), TRAINING_ARGS_JSON)
+    write_json_atomic(args.to_dict(), path, sort_keys=False)
+    return path
 
 
 def publish_staged(staging: str, target: str) -> list[str]:

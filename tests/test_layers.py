@@ -24,7 +24,7 @@ LAYERS = {
     "hub": ("hf_mtkd.hub",),
     "training": ("hf_mtkd.training",),
     "methods": (),  # every subpackage not named elsewhere
-    "entries": ("hf_mtkd.multi_stage", "hf_mtkd.pipeline", "hf_mtkd.cli", "hf_mtkd"),
+    "entries": ("hf_mtkd.multi_stage", "hf_mtkd.cli", "hf_mtkd"),
 }
 ORDER = list(LAYERS)
 

@@ -11,7 +11,7 @@ from conftest import LABELS, TINY_W2V2
 from corpora_fakes import make_cafe, make_fesc, make_iemocap
 from hf_mtkd.config_parser import load_recipe, parse_config
 from hf_mtkd.methods import get_method
-from hf_mtkd.pipeline import run_pipeline, stage_recipes
+from hf_mtkd.multi_stage import run_pipeline, stage_recipes
 from hf_mtkd.training.run import run
 from test_training import save_tiny_classifier
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .report import format_comparison_table, format_metrics_table, format_percent, format_with_ci, save_metrics_json
-from .ser_metrics import compute_ser_metrics, flatten_ser_metrics, metric_definitions
+from .compute import compute_ser_metrics, flatten_ser_metrics, metric_definitions
 
 
 __all__ = [

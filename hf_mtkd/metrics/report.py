@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..utils.atomic import write_json_atomic
-from .ser_metrics import OVERALL, metric_definitions
+from .compute import OVERALL, metric_definitions
 
 
 __all__ = ["format_comparison_table", "format_metrics_table", "format_percent", "format_with_ci", "save_metrics_json"]

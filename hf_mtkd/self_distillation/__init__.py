@@ -7,11 +7,11 @@ Importing this package registers `EarlyExitAudioConfig` / `EarlyExitForAudioClas
 from transformers import AutoConfig, AutoModelForAudioClassification
 
 from .config import EarlyExitModelArguments, SelfDistillationConfig
-from .configuration import EXIT_BLOCKS, SUPPORTED_BACKBONES, EarlyExitAudioConfig
+from .configuration_early_exit import EXIT_BLOCKS, SUPPORTED_BACKBONES, EarlyExitAudioConfig
 from .export import build_exit_model, export_exit
 from .losses import SIMILARITIES, SIMILARITY_LEVELS, kl_divergence, self_distillation_loss, similarity_loss
 from .evaluation import ExitEvaluation, evaluate_exits, measure_exit_latency, pad_batch
-from .modeling import EarlyExitClassifierOutput, EarlyExitForAudioClassification, EarlyExitPrediction, fuse_by_margin
+from .modeling_early_exit import EarlyExitClassifierOutput, EarlyExitForAudioClassification, EarlyExitPrediction, fuse_by_margin
 from .trainer import SelfDistillationTrainer, make_exit_compute_metrics
 
 AutoConfig.register(EarlyExitAudioConfig.model_type, EarlyExitAudioConfig, exist_ok=True)

@@ -16,7 +16,7 @@ from ..training.method import Method, RunSetup
 from .config import EarlyExitModelArguments, SelfDistillationConfig
 from .export import export_exit
 from .evaluation import evaluate_exits
-from .modeling import EarlyExitForAudioClassification
+from .modeling_early_exit import EarlyExitForAudioClassification
 from .trainer import SelfDistillationTrainer
 
 logger = logging.getLogger(__name__)

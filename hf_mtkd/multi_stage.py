@@ -1,5 +1,5 @@
-"""Multi-stage recipes: train several models in order (e.g. one teacher per language, then an
-MTKD student and its FT baseline) and print them side by side.
+"""Multi-stage runs (`hf-mtkd pipeline`; nothing to do with transformers' `pipeline()`): train several models in
+order (e.g. one teacher per language, then an MTKD student and its FT baseline) and print them side by side.
 
 A pipeline YAML holds `common` (keys every stage shares), `stages` (name -> keys of that stage,
 including its `method`) and `compare` (stages to put in the final table). Each stage is an

@@ -26,7 +26,7 @@ what it is given):
     make_collators(setup, splits, feature_extractor=)                  -> (train_collator, eval_collator)
     fit(setup, model=, feature_extractor=, splits=, collators=, resume_from_checkpoint=)
         default: build_trainer(...) -> a Trainer, then train -> save (the standard flow);
-        override `fit` to own the fitting and return a `Predictor` (`predict_scores(dataset)`, `save(dir)`)
+        override `fit` to own the fitting: save the model, return a `Predictor` (`predict_scores(dataset)`)
     (shared: validation and test reports from the fitted model's predictions)
     summary_extras(setup, fitted, splits=, feature_extractor=, collators=)  -> dict added to the run summary
     card_sections(setup, summary)                       -> [CardSection] for the model card

@@ -133,7 +133,7 @@ def framework_versions() -> dict[str, str]:
 def run_provenance(model_args, data_args) -> dict:
     """Where a run's student and data came from: the `base_model`, `datasets`, `data_description` and
     `framework_versions` of its summary. Local paths appear by folder name only."""
-    source = model_args.model_name_or_path
+    source = getattr(model_args, "model_name_or_path", None)  # a method may bring its own model arguments
     base_model = source if is_hub_id(source) else None
     datasets, descriptions = [], []
     if data_args.dataset_name:

@@ -45,13 +45,11 @@ class RunSetup:
 
 @runtime_checkable
 class Predictor(Protocol):
-    """What a method that fits on its own (`Method.fit` overridden) hands back to the shared reports."""
+    """What a method that fits on its own (`Method.fit` overridden, the model saved there) hands back to the
+    shared reports."""
 
     def predict_scores(self, dataset) -> Any:
         """(len(dataset), num_labels) class scores (logits or probabilities) for the prepared rows of `dataset`."""
-
-    def save(self, output_dir: str) -> None:
-        """Write whatever the model needs to `output_dir`."""
 
 
 class Method:
@@ -131,7 +129,8 @@ class Method:
         )
 
     def fit(self, setup: RunSetup, *, model, feature_extractor, splits, collators, resume_from_checkpoint=None):
-        """Train and save; returns the Trainer (standard flow) or a `Predictor` (a method that fits on its own).
+        """Train and save; returns the Trainer (standard flow) or, for a method that fits on its own, a
+        `Predictor` after saving what the model needs to `setup.training_args.output_dir`.
 
         The standard flow: `build_trainer`, train (resuming from `resume_from_checkpoint`), save the model
         (staged, crash-safe) and the feature extractor, write the train metrics and the trainer state.

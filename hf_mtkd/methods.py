@@ -54,7 +54,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Any, Optional
 
@@ -120,7 +120,7 @@ def register_method(cls: Optional[type] = None, *, name: Optional[str] = None):
         key = name or getattr(method_class, "name", None)
         if not isinstance(key, str) or not key:
             raise ValueError(f"{method_class.__name__} needs a `name` (the recipe's method key) to be registered.")
-        for hook in ("dataclass_types", "fit", "summary_extras"):
+        for hook in ("dataclass_types", "fit", "summary_extras", "card_info"):
             if not callable(getattr(method_class, hook, None)):
                 raise TypeError(
                     f"{method_class.__name__} has no {hook}(): subclass hf_mtkd.training.method.Method to register it."

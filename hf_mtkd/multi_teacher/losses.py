@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..kd_losses import KL_DIRECTIONS, softened_kl_terms
+from ..kd_losses import KL_DIRECTIONS, softened_kl_terms  # noqa: F401  (KL_DIRECTIONS: the config validates with it)
 
 KL_REDUCTIONS = ("batchmean", "mean")
 

@@ -157,11 +157,12 @@ def run(
     )
     summary = dataclasses.replace(summary, card_sections=list(method.card_sections(setup, summary)))
 
+    if is_trainer:
+        fitted.run_summary = summary  # what its create_model_card (and so its stock push_to_hub) reports
     if is_main:
         out = training_args.output_dir
         plot_summary(summary, out, skip_without_matplotlib=True)  # pictures first: the card embeds them
         if is_trainer:
-            fitted.run_summary = summary
             fitted.create_model_card()
         else:
             save_training_args_json(training_args, out)

@@ -10,7 +10,7 @@ from collections import defaultdict
 from typing import ClassVar, Optional
 
 import torch
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from ..data import AudioClassificationCollator
 from ..hub.card import StudentCard
@@ -66,7 +66,7 @@ class SERTrainer(Trainer):
         """The collator used when none is given: the student's feature extractor over `waveform` rows."""
         return AudioClassificationCollator(
             feature_extractor=feature_extractor, sampling_rate=feature_extractor.sampling_rate,
-            seed=args.seed if args is not None else 42,
+            seed=(args or TrainingArguments).seed,  # TrainingArguments.seed: the default the Trainer will use
         )
 
     @classmethod

@@ -38,6 +38,8 @@ class MultiTeacherDistillationTrainer(SERTrainer):
     _paper = LANGUAGE_AWARE_MTKD_PAPER
     _tag_names = ("mtkd", "knowledge-distillation")
     side_keys = SERTrainer.side_keys + ("teacher_logits", "teacher_inputs")
+    # compute_loss returns a per-batch mean: the Trainer divides it by the gradient-accumulation steps.
+    loss_is_scaled_for_ga = False
 
     def __init__(
         self,

@@ -35,6 +35,12 @@ class SERTrainer(Trainer):
     extractor (`processing_class`). The model card (`create_model_card`, which the stock `push_to_hub`
     calls) takes the method's name, tags and paper from the class attributes below, the hyperparameters from
     `args`, and the results from `run_summary` when the training entry has set it.
+
+    Gradient accumulation: every hf_mtkd loss, and the loss of a stock audio classifier, is a mean over its
+    micro-batch; none is normalised by the Trainer's `num_items_in_batch`. So the model is not handed
+    `num_items_in_batch` (stock classifiers take `**kwargs` and would be counted as using it) and the Trainer
+    divides each micro-batch loss by the accumulation steps (`loss_is_scaled_for_ga` stays undecided, so a
+    `compute_loss_func` that does normalise by `num_items_in_batch` keeps the Trainer's own rule).
     """
 
     #: What the card says about the method (TRL's convention); subclasses set their own.
@@ -55,6 +61,11 @@ class SERTrainer(Trainer):
             data_collator = self.default_collator(args, processing_class)
         super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)
+        if self.compute_loss_func is None:
+            # Set from the forward's `**kwargs`, not from what the model does with them: with it True the
+            # Trainer takes a per-batch mean for a loss already summed over the accumulated batch (the micro-batch
+            # losses add up) and, under DDP, multiplies it by the number of processes.
+            self.model_accepts_loss_kwargs = False
         # Evaluation batches must not be randomly cropped; the training collator may be.
         self.eval_data_collator = eval_data_collator
         self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}

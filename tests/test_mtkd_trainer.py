@@ -123,3 +123,21 @@ def test_standalone_errors_name_what_is_missing(tmp_path, teacher_paths):
     cached = MultiTeacherDistillationTrainer(model=student(), args=config(tmp_path, teacher_paths, use_teacher_logit_cache=True),
                                              processing_class=Wav2Vec2FeatureExtractor())
     assert cached.teachers == []
+
+
+def test_label_smoothing_factor_is_honoured(tmp_path, teacher_paths):
+    from hf_mtkd.multi_teacher.losses import multi_teacher_kd_loss
+
+    fe = Wav2Vec2FeatureExtractor(return_attention_mask=False)
+    losses = {}
+    for factor in (0.0, 0.1):
+        trainer = MultiTeacherDistillationTrainer(model=student(), args=config(tmp_path, teacher_paths, kd_lambda=0.5,
+                                                  teacher_weighting="uniform", label_smoothing_factor=factor),
+                                                  processing_class=fe)
+        batch = trainer.data_collator([clips()[i] for i in range(4)])
+        losses[factor] = trainer.compute_loss(trainer.model.eval(), dict(batch)).item()
+    logits = trainer.model(input_values=batch["input_values"]).logits
+    teachers = torch.stack([t.model(input_values=batch["input_values"]).logits[:, t.label_index] for t in trainer.teachers])
+    expected, _ = multi_teacher_kd_loss(logits, teachers, batch["labels"], torch.full((4, 2), 0.5), kd_lambda=0.5,
+                                        temperature=5.0, label_smoothing=0.1)
+    assert losses[0.1] == pytest.approx(expected.item(), rel=1e-5) and losses[0.1] != pytest.approx(losses[0.0], abs=1e-5)

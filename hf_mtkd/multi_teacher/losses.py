@@ -71,11 +71,14 @@ def multi_teacher_kd_loss(
     temperature: float,
     direction: str = "forward",
     reduction: str = "batchmean",
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """L = (1 - lambda) * CE + lambda * T^2 * sum_i w_i KL_i.
 
     reduction "batchmean" averages the per-sample KL over the batch (the SPEC default);
     "mean" also divides by the number of classes, as the authors' `KLDivLoss(reduction="mean")` did.
+    `label_smoothing` (the Trainer's `label_smoothing_factor`) smooths the CE's targets as the Trainer's
+    `LabelSmoother` does; the KD term keeps the teachers' distributions.
     Returns the loss and its parts (ce, kl) for logging.
     """
     if reduction not in KL_REDUCTIONS:
@@ -95,6 +98,6 @@ def multi_teacher_kd_loss(
     if labels is None or kd_lambda == 1.0:
         ce = student_logits.new_zeros((), dtype=torch.float32)
     else:
-        ce = F.cross_entropy(student_logits.float(), labels)
+        ce = F.cross_entropy(student_logits.float(), labels, label_smoothing=label_smoothing)
     loss = (1.0 - kd_lambda) * ce + kd_lambda * kl_term
     return loss, {"ce": ce.detach(), "kl": kl_term.detach()}

@@ -138,6 +138,7 @@ class MultiTeacherDistillationTrainer(SERTrainer):
             temperature=args.temperature,
             direction=args.kl_direction,
             reduction=args.kl_reduction,
+            label_smoothing=args.label_smoothing_factor,
         )
         self._log_step(parts, weights, language_id)
         if return_outputs:

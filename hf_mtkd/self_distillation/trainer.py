@@ -76,6 +76,7 @@ class SelfDistillationTrainer(SERTrainer):
             similarity=self.args.similarity,
             temperature=self.args.kd_temperature,
             detach_deep_target=self.args.detach_deep_target,
+            label_smoothing=self.args.label_smoothing_factor,
         )
         self._record(parts)
         if return_outputs:

@@ -141,3 +141,16 @@ def test_label_smoothing_factor_is_honoured(tmp_path, teacher_paths):
     expected, _ = multi_teacher_kd_loss(logits, teachers, batch["labels"], torch.full((4, 2), 0.5), kd_lambda=0.5,
                                         temperature=5.0, label_smoothing=0.1)
     assert losses[0.1] == pytest.approx(expected.item(), rel=1e-5) and losses[0.1] != pytest.approx(losses[0.0], abs=1e-5)
+
+
+def test_a_teacher_checkpoint_without_its_head_is_an_error_naming_the_teacher_and_keys(tmp_path, teacher_paths):
+    from safetensors.torch import load_file, save_file
+
+    weights = tmp_path / "t_fi" / "model.safetensors"
+    state = load_file(weights)
+    save_file({k: v for k, v in state.items() if not k.startswith(("classifier.", "projector."))}, weights,
+              metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"Teacher 'fi' \(.*t_fi\) lacks 4 weight\(s\).*: classifier\.bias, "
+                                         r"classifier\.weight, projector\.bias, projector\.weight\."):
+        MultiTeacherDistillationTrainer(model=student(), args=config(tmp_path, teacher_paths),
+                                        processing_class=Wav2Vec2FeatureExtractor())

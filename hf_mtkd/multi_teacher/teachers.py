@@ -91,10 +91,11 @@ def load_teacher(
     trust_remote_code: bool = False,
 ) -> Teacher:
     check_teacher_launch()
-    model = load_pretrained(
+    model, loading_info = load_pretrained(
         AutoModelForAudioClassification, spec.model, f"teacher {spec.name!r}",
-        dtype=_DTYPES[dtype], trust_remote_code=trust_remote_code,
+        dtype=_DTYPES[dtype], trust_remote_code=trust_remote_code, output_loading_info=True,
     )
+    check_teacher_weights_complete(spec, loading_info)
     fe_source = spec.feature_extractor or spec.model
     feature_extractor = load_pretrained(
         AutoFeatureExtractor, fe_source, f"feature extractor of teacher {spec.name!r}", trust_remote_code=trust_remote_code
@@ -107,6 +108,19 @@ def load_teacher(
         "shares the student's" if shares else "gets its own",
     )
     return Teacher(spec, freeze(model), feature_extractor, index, shares)
+
+
+def check_teacher_weights_complete(spec: TeacherSpec, loading_info: dict) -> None:
+    """A teacher whose checkpoint lacks weights (typically the classification head of a base encoder) would run
+    with freshly initialised ones, which transformers only logs; the SPEC names this a defect of the authors' code."""
+    missing = sorted(loading_info.get("missing_keys") or ())
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise ValueError(
+            f"Teacher {spec.name!r} ({spec.model}) lacks {len(missing)} weight(s) the model needs: {shown}. A teacher "
+            "must be a fine-tuned audio classifier whose checkpoint holds every weight, its head included; these would "
+            "be initialised at random."
+        )
 
 
 def teacher_fingerprint(teacher: Teacher) -> str:

@@ -1,8 +1,8 @@
 """Teacher-logit cache: every teacher's logits over a split, computed once and stored with the dataset.
 
 The logits become a `teacher_logits` column added by `datasets.map` under a fingerprint made
-of the split's own fingerprint, each teacher's weights/labels/feature extractor and the
-crop length, so a changed teacher or preprocessing rebuilds the cache and an unchanged one
+of the split's own fingerprint, each teacher's weights, model config, dtype, labels and feature
+extractor, and the crop length, so a changed teacher or preprocessing rebuilds the cache and an unchanged one
 is read back from the datasets cache files.
 """
 

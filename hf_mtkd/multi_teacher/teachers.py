@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -123,9 +124,23 @@ def check_teacher_weights_complete(spec: TeacherSpec, loading_info: dict) -> Non
         )
 
 
+#: Config keys that say where a model came from, not what it computes: a teacher copied elsewhere keeps its cache.
+_CONFIG_PROVENANCE_KEYS = ("_name_or_path", "_commit_hash")
+
+
+def _model_config_key(model: PreTrainedModel) -> str:
+    config = model.config.to_dict()
+    for key in _CONFIG_PROVENANCE_KEYS:
+        config.pop(key, None)
+    return json.dumps(config, sort_keys=True, default=str)
+
+
 def teacher_fingerprint(teacher: Teacher) -> str:
-    """A hash of everything that changes a teacher's logits: weights, dtype, label order, feature extractor."""
+    """A hash of everything that changes a teacher's logits: weights, model config (e.g. `hidden_act`), dtype, label
+    order, feature extractor."""
     digest = hashlib.sha256()
+    digest.update(_model_config_key(teacher.model).encode())
+    digest.update(str(teacher.model.dtype).encode())
     for name, tensor in sorted(teacher.model.state_dict().items()):
         digest.update(name.encode())
         digest.update(str(tensor.dtype).encode())

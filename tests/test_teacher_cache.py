@@ -53,3 +53,49 @@ def test_fingerprint_covers_the_teacher_config_and_dtype_not_its_path(tmp_path, 
                       for w in on_disk["waveform"]])
     np.testing.assert_allclose(np.asarray(second["teacher_logits"])[:, 0], fresh, rtol=1e-5, atol=1e-6)
     assert not np.allclose(np.asarray(first["teacher_logits"]), np.asarray(second["teacher_logits"]))
+
+
+def test_a_fill_killed_half_way_leaves_tmp_files_the_next_fill_removes(tmp_path, on_disk, monkeypatch):
+    import threading
+
+    from filelock import FileLock
+
+    from hf_mtkd.multi_teacher import cache
+
+    save_tiny_classifier(tmp_path / "t", LABELS, seed=1)
+    teacher = _teacher(tmp_path / "t")
+    real, calls = cache.teacher_logits_for_batch, [0]
+
+    def killed_after_first_clip(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 2:  # datasets opened its tmp file after the first batch; SystemExit skips its clean-up
+            raise SystemExit("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "teacher_logits_for_batch", killed_after_first_clip)
+    with pytest.raises(SystemExit):
+        add_teacher_logits(on_disk, [teacher], FE, max_samples=16000, batch_size=1)
+    monkeypatch.setattr(cache, "teacher_logits_for_batch", real)
+    folders = [p for p in (tmp_path / "clips").iterdir() if p.name.startswith(cache.FILL_FOLDER_PREFIX)]
+    assert len(folders) == 1
+    left = [p for p in folders[0].iterdir() if p.name.startswith("tmp")]
+    assert len(left) == 1, "the simulated kill should leave datasets' tmp file behind"
+    foreign = tmp_path / "clips" / "tmpforeign"  # another writer's file beside the split: not ours
+    foreign.write_bytes(b"x")
+
+    # While another process holds the fill lock its tmp file is live: the next fill waits, removing nothing.
+    holder = FileLock(str(folders[0] / "fill.lock"))
+    holder.acquire()
+    results = []
+    waiting = threading.Thread(target=lambda: results.append(
+        add_teacher_logits(on_disk, [teacher], FE, max_samples=16000, batch_size=1)))
+    waiting.start()
+    waiting.join(timeout=1.0)
+    assert waiting.is_alive() and left[0].exists()
+    holder.release()
+    waiting.join(timeout=60)
+    assert not waiting.is_alive() and results
+    assert not left[0].exists() and foreign.exists()
+    assert not [p for p in folders[0].iterdir() if p.name.startswith("tmp")]
+    clean = add_teacher_logits(clips(4), [teacher], FE, max_samples=16000)  # in memory, from scratch
+    np.testing.assert_allclose(np.asarray(results[0]["teacher_logits"]), np.asarray(clean["teacher_logits"]), rtol=1e-6)

@@ -154,3 +154,68 @@ def test_a_teacher_checkpoint_without_its_head_is_an_error_naming_the_teacher_an
                                          r"classifier\.weight, projector\.bias, projector\.weight\."):
         MultiTeacherDistillationTrainer(model=student(), args=config(tmp_path, teacher_paths),
                                         processing_class=Wav2Vec2FeatureExtractor())
+
+
+class SeenRows:
+    """What each teacher was run on: the input_values of every forward call."""
+
+    def __init__(self, teachers):
+        self.seen = {t.name: [] for t in teachers}
+        self.handles = [t.model.register_forward_pre_hook(self._hook(t.name), with_kwargs=True) for t in teachers]
+
+    def _hook(self, name):
+        def hook(module, args, kwargs):
+            self.seen[name].append(kwargs["input_values"].detach().clone())
+        return hook
+
+    def close(self):
+        for handle in self.handles:
+            handle.remove()
+
+
+def _loss_with_every_teacher_on_every_sample(trainer, batch):
+    """The loss as it was computed before routing: every teacher's logits for every sample."""
+    from hf_mtkd.multi_teacher.losses import multi_teacher_kd_loss
+    from hf_mtkd.multi_teacher.teachers import teacher_logits_for_batch
+
+    args = trainer.args
+    logits = trainer.model(input_values=batch["input_values"]).logits
+    teachers = teacher_logits_for_batch(trainer.teachers, {"input_values": batch["input_values"]}, batch.get("teacher_inputs"))
+    weights = trainer.teacher_weights(logits, teachers, batch["language_id"])
+    loss, _ = multi_teacher_kd_loss(logits, teachers, batch["labels"], weights, kd_lambda=args.kd_lambda,
+                                    temperature=args.temperature)
+    return loss, weights
+
+
+@pytest.mark.parametrize("languages, per_sample", [(["en", "fi"], False), (["en", "fi", "fr"], True),
+                                                   (["en", "fi", "fr"], False)])
+def test_language_routing_runs_each_teacher_on_its_own_samples_only(tmp_path, teacher_paths, languages, per_sample):
+    # The fi teacher has a front end of its own (8 kHz): its rows are cut from its own inputs.
+    Wav2Vec2FeatureExtractor(sampling_rate=8000, return_attention_mask=True).save_pretrained(tmp_path / "t_fi")
+    trainer = MultiTeacherDistillationTrainer(
+        model=student(), args=config(tmp_path, teacher_paths, teacher_weighting="language", kd_lambda=0.5,
+                                     cosine_per_sample=per_sample),
+        processing_class=Wav2Vec2FeatureExtractor(return_attention_mask=False), languages=languages)
+    rows = clips(6).to_list()
+    for i, row in enumerate(rows):
+        row["language"] = languages[i % len(languages)]
+    batch = trainer.data_collator(rows)
+    trainer.model.eval()
+    seen = SeenRows(trainer.teachers)
+    loss = trainer.compute_loss(trainer.model, dict(batch))
+    seen.close()
+    language = [row["language"] for row in rows]
+    fallback = [lang not in ("en", "fi") for lang in language]
+    own_inputs = {"en": batch["input_values"], "fi": batch["teacher_inputs"][1]["input_values"]}
+    for name in ("en", "fi"):
+        if any(fallback) and not per_sample:  # the batch-level cosine needs every teacher on every sample
+            expected = [True] * len(rows)
+        else:
+            expected = [lang == name or fb for lang, fb in zip(language, fallback)]
+        assert len(seen.seen[name]) == 1
+        torch.testing.assert_close(seen.seen[name][0], own_inputs[name][torch.tensor(expected)])
+    reference, weights = _loss_with_every_teacher_on_every_sample(trainer, batch)
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-5, abs=1e-6)
+    logged = {key: values[-1] for key, values in trainer._metrics["eval"].items() if key.startswith("teacher_weight/")}
+    assert logged["teacher_weight/en"] == pytest.approx(weights[:, 0].mean().item(), rel=1e-6)
+    assert logged["teacher_weight/fi/fi"] == 1.0 and logged["teacher_weight/en/fi"] == 0.0

@@ -167,19 +167,36 @@ def teacher_logits_for_batch(
     teachers: list[Teacher],
     model_inputs: dict[str, torch.Tensor],
     teacher_inputs: Optional[list[Optional[dict[str, torch.Tensor]]]],
+    rows: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """(N, B, K) float32 logits in student label order; no autograd."""
+    """(N, B, K) float32 logits in student label order; no autograd.
+
+    `rows` (B, N) bool, optional: teacher i runs only on the samples b with rows[b, i] (the samples routed to it);
+    its other entries are 0 and must carry a weight of 0 in the loss."""
     outputs = []
     with torch.no_grad():
         for i, teacher in enumerate(teachers):
             inputs = model_inputs if teacher.shares_student_inputs else teacher_inputs[i]
+            inputs = {k: v for k, v in inputs.items() if k != "labels"}
+            batch = next(iter(inputs.values())).shape[0]
+            keep = None if rows is None or bool(rows[:, i].all()) else rows[:, i]
+            num_labels = len(teacher.label_index)
+            if keep is not None and not bool(keep.any()):
+                outputs.append(torch.zeros(batch, num_labels, device=rows.device))
+                continue
             device = next(teacher.model.parameters()).device
             dtype = next(teacher.model.parameters()).dtype
             inputs = {
                 k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device))
                 for k, v in inputs.items()
-                if k != "labels"
             }
+            if keep is not None:
+                inputs = {k: v[keep.to(v.device)] for k, v in inputs.items()}
             logits = teacher.model(**inputs).logits.float()
-            outputs.append(logits[:, teacher.label_index.to(logits.device)])
-    return torch.stack(outputs)
+            logits = logits[:, teacher.label_index.to(logits.device)]
+            if keep is not None:
+                full = logits.new_zeros(batch, num_labels)
+                full[keep.to(logits.device)] = logits
+                logits = full
+            outputs.append(logits)
+    return torch.stack([logits.to(outputs[0].device) for logits in outputs])

@@ -112,6 +112,21 @@ class MultiTeacherDistillationTrainer(SERTrainer):
         # language: samples whose language has a teacher go to it; the rest fall back to cosine.
         return language_teacher_weights(language_id, self.teacher_language_ids.to(language_id.device), cosine)
 
+    def teacher_rows(self, language_id: torch.Tensor) -> Optional[torch.Tensor]:
+        """(B, N) bool: the samples each online teacher must see; None: every teacher sees every sample.
+
+        With language routing a sample's weight is 0 for every teacher but its own, so each teacher runs only on
+        the samples routed to it; a sample whose language has no teacher falls back to cosine weights and so
+        needs every teacher. The authors' batch-level cosine (`cosine_per_sample: false`) averages over the whole
+        batch: a batch holding such a sample then runs every teacher on every sample, leaving the loss unchanged."""
+        if self.args.teacher_weighting != "language":
+            return None
+        match = language_id.unsqueeze(1) == self.teacher_language_ids.to(language_id.device).unsqueeze(0)
+        fallback = ~match.any(dim=1)
+        if bool(fallback.any()) and not self.args.cosine_per_sample:
+            return None
+        return match | fallback.unsqueeze(1)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         args: MultiTeacherDistillationConfig = self.args
         model_inputs, side = self.split_inputs(inputs)
@@ -121,13 +136,14 @@ class MultiTeacherDistillationTrainer(SERTrainer):
         teacher_logits = side.get("teacher_logits")
         if teacher_logits is not None:
             teacher_logits = teacher_logits.to(student_logits.device).float().transpose(0, 1)  # (N, B, K)
-        else:
-            if not self.teachers:
-                raise ValueError("The batch has no cached teacher_logits and no teachers were loaded.")
-            teacher_logits = teacher_logits_for_batch(self.teachers, model_inputs, side.get("teacher_inputs"))
+        elif not self.teachers:
+            raise ValueError("The batch has no cached teacher_logits and no teachers were loaded.")
         language_id = side.get("language_id")
         if language_id is None:
             language_id = torch.full((student_logits.shape[0],), -1, dtype=torch.long, device=student_logits.device)
+        if teacher_logits is None:
+            teacher_logits = teacher_logits_for_batch(self.teachers, model_inputs, side.get("teacher_inputs"),
+                                                      rows=self.teacher_rows(language_id))
         weights = self.teacher_weights(student_logits, teacher_logits, language_id)
         loss, parts = multi_teacher_kd_loss(
             student_logits,

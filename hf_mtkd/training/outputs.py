@@ -9,7 +9,8 @@ either as it was or complete, never half-written:
 - a `checkpoint-N` folder counts only once its `trainer_state.json` (the Trainer writes it last)
   parses, so a run killed while writing a checkpoint resumes from the one before.
 
-`run_summary.json`, written last of all, marks a finished run (see `hf_mtkd.training.run`).
+`run_summary.json`, written last of all, marks a finished run (see `hf_mtkd.training.run`); a run written
+over a finished one (`overwrite_output_dir`) first removes everything in the folder (`remove_finished_run`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,23 @@ def publish_staged(staging: str, target: str) -> list[str]:
             os.remove(os.path.join(target, name))
     shutil.rmtree(staging, ignore_errors=True)
     return names
+
+
+def remove_finished_run(folder: str, marker: str) -> list[str]:
+    """Empty `folder`, which holds a finished run (its `marker` file proves it), before another run is written
+    there: every file of the old run (figures such as MTKD's teacher-weight chart, exported exits, results,
+    checkpoints) would otherwise be embedded in the new card and uploaded with it. The marker goes first, so that
+    a crash half-way leaves an unfinished folder, never a mix that looks finished. Returns the removed paths."""
+    os.remove(os.path.join(folder, marker))
+    removed = [os.path.join(folder, marker)]
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+        removed.append(path)
+    return removed
 
 
 def is_checkpoint_dir(path: str | os.PathLike) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
 import sys
 from typing import Optional
 
@@ -26,7 +25,7 @@ from ..plots import plot_summary
 from ..run_summary import SUMMARY_FILE, RunSummary, run_provenance
 from .evaluation import report_split
 from .method import Method, RunSetup
-from .outputs import last_complete_checkpoint, save_training_args_json
+from .outputs import last_complete_checkpoint, remove_finished_run, save_training_args_json
 
 logger = logging.getLogger("hf_mtkd")
 
@@ -68,13 +67,10 @@ def check_output_dir(training_args) -> Optional[str]:
             f"output_dir {out!r} holds a finished run ({FINISHED_MARKER}); pass --overwrite_output_dir true to replace it."
         )
     if os.path.exists(os.path.join(out, FINISHED_MARKER)) and training_args.should_save:
-        # Overwriting: the old marker and checkpoints go first, so that a crash of the new run leaves
-        # an unfinished folder that resumes the new run, never a mix that looks finished.
-        os.remove(os.path.join(out, FINISHED_MARKER))
-        for name in os.listdir(out):
-            if name.startswith("checkpoint-") and os.path.isdir(os.path.join(out, name)):
-                shutil.rmtree(os.path.join(out, name))
-        logger.warning("Overwriting the finished run in %s (overwrite_output_dir).", out)
+        # Overwriting: nothing of the old run may end up in the new one's card, figures or upload.
+        removed = remove_finished_run(out, FINISHED_MARKER)
+        logger.warning("Overwriting the finished run in %s (overwrite_output_dir): removed its %d file(s) and folder(s).",
+                       out, len(removed))
     if training_args.resume_from_checkpoint is None and not training_args.overwrite_output_dir:
         last = last_complete_checkpoint(out)  # a checkpoint the run died while writing does not count
         if last is not None:

@@ -57,6 +57,18 @@ def check_world_size(training_args) -> None:
         )
 
 
+def check_fsdp_device(training_args, environ=os.environ) -> None:
+    """Refuse FSDP on CPU: accelerate keeps the FSDP plugin only for accelerator devices (multi-GPU, NPU, XPU, ...),
+    so on CPU the Trainer would silently train plain DDP over gloo instead."""
+    requested = bool(training_args.fsdp) or environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true", "yes")
+    if requested and training_args.device.type == "cpu":
+        raise ValueError(
+            "FSDP was asked for (--fsdp or an FSDP accelerate config) on CPU, where accelerate does not run it: the "
+            "student would be trained with plain DDP. On CPU use recipes/accelerate_configs/ddp.yaml with --use_cpu "
+            "true; FSDP needs GPUs."
+        )
+
+
 def check_output_dir(training_args) -> Optional[str]:
     """Refuse to overwrite a finished run; return the checkpoint to resume an unfinished one from."""
     out = training_args.output_dir
@@ -105,6 +117,7 @@ def run(
     model_args, data_args, training_args, *extra_args = parsed
     setup_logging(training_args)
     check_world_size(training_args)
+    check_fsdp_device(training_args)
     resume_from = check_output_dir(training_args)
     transformers.set_seed(training_args.seed)
     setup = RunSetup(model_args, data_args, training_args, tuple(extra_args))

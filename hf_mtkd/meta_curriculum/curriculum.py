@@ -139,20 +139,23 @@ def run_curriculum(
     consistency_gradient: bool = False,
     max_grad_norm: Optional[float] = 1.0,
     greater_is_better: bool = True,
+    weight_decay: float = 0.0,
+    policy: Optional[CurriculumPolicy] = None,
     seed: int = 0,
     device="cpu",
 ) -> CurriculumResult:
-    """Train S' = a copy of `student` (which is left as it is) under the policy; T' is frozen throughout.
-
-    `score(model)` is S''s validation score (higher is better unless `greater_is_better` is False)."""
+    """Train S' = a copy of `student` (which is left as it is) under the policy (a fresh one unless given); T' is
+    frozen throughout. `score(model)` is S''s validation score (higher is better unless `greater_is_better` is False)."""
     generator = np.random.default_rng(seed)
     torch.manual_seed(seed)
     updated = copy.deepcopy(student).to(device).train()
     meta_teacher = meta_teacher.to(device).eval().requires_grad_(False)
     objective.start(updated)
-    policy = CurriculumPolicy(updated.config.d_model, updated.config.classifier_hidden_size, len(buckets.names)).to(device)
-    student_optimizer = torch.optim.AdamW(updated.parameters(), lr=student_learning_rate)
-    policy_optimizer = torch.optim.AdamW(policy.parameters(), lr=policy_learning_rate)
+    if policy is None:
+        policy = CurriculumPolicy(updated.config.d_model, updated.config.classifier_hidden_size, len(buckets.names))
+    policy = policy.to(device)
+    student_optimizer = torch.optim.AdamW(updated.parameters(), lr=student_learning_rate, weight_decay=weight_decay)
+    policy_optimizer = torch.optim.AdamW(policy.parameters(), lr=policy_learning_rate, weight_decay=weight_decay)
     quiz_batches = max(1, int(np.ceil(len(quiz) / batch_size)))
     steps = steps_per_episode or quiz_batches
     result = CurriculumResult(student=copy.deepcopy(updated).eval(), policy=policy, best_episode=None, best_score=None)

@@ -35,7 +35,7 @@ def run_meta_curriculum(config_path: Optional[str] = None, args: Optional[list[s
     check_output_dir(config)
     feature_extractor = upstream_feature_extractor(config, model_args)
     splits, label_names, languages = prepare_data(data_args, feature_extractor.sampling_rate)
-    result = fit_meta_curriculum(config, model_args, data_args, splits, label_names, languages)
+    result = fit_meta_curriculum(config, model_args, data_args, splits, label_names)
     summary = {
         "method": METHOD_NAME,
         "label_names": label_names,

@@ -146,6 +146,42 @@ def carve_quiz_split(train, fraction: float, seed: int, strata_columns: Sequence
     return train.select(np.flatnonzero(~in_quiz)), train.select(np.flatnonzero(in_quiz))
 
 
+@dataclass
+class PreparedCaches:
+    """Phase 0's product: train / quiz / validation / test with the cached columns, and the frozen models."""
+
+    splits: DatasetDict
+    upstream: torch.nn.Module
+    upstream_config: WaveformStudentConfig
+    feature_extractor: Any
+    teacher: Any  # multi_teacher.teachers.Teacher
+
+
+def prepare_caches(config: MetaCurriculumConfig, model_args: ModelArguments, data_args: DataArguments,
+                   splits: DatasetDict, label_names: Sequence[str]) -> PreparedCaches:
+    """Load the upstream and the teacher, carve the quiz split from train, and cache on every split the teacher's
+    logits and pooled features and the upstream features."""
+    device = config.device
+    rate = int(upstream_feature_extractor(config, model_args).sampling_rate)
+    upstream, upstream_config, feature_extractor = load_upstream(
+        config.upstream_model_name_or_path, config.upstream_layer_index(), filterbank_kwargs=config.filterbank_kwargs(),
+        max_frames=config.max_frames, max_input_samples=int(round(data_args.max_duration_seconds * rate)),
+        hub_kwargs=_hub_kwargs(model_args),
+    )
+    teacher = load_frozen_teacher(config.teacher_model_name_or_path, list(label_names), feature_extractor,
+                                  trust_remote_code=model_args.trust_remote_code)
+    train, quiz = carve_quiz_split(splits["train"], config.quiz_fraction, config.seed,
+                                   strata_columns=("labels", data_args.language_column_name))
+    prepared = {}
+    for name, dataset in (("train", train), ("quiz", quiz), ("validation", splits["validation"]), ("test", splits["test"])):
+        dataset = add_teacher_outputs(dataset, teacher, sampling_rate=rate, device=device, batch_size=config.feature_batch_size)
+        prepared[name] = add_upstream_features(dataset, upstream, upstream_config, feature_extractor,
+                                               feature_dtype=config.feature_dtype, device=device,
+                                               batch_size=config.feature_batch_size)
+    logger.info("meta_curriculum splits: %s", {k: len(v) for k, v in prepared.items()})
+    return PreparedCaches(DatasetDict(prepared), upstream, upstream_config, feature_extractor, teacher)
+
+
 def build_student(model_args: ModelArguments, upstream_config: WaveformStudentConfig,
                   label_names: Sequence[str]) -> InvertedTransformerForFeatureClassification:
     """A fresh student for the upstream's feature shape (model_type + config_overrides), or a saved one."""
@@ -212,7 +248,7 @@ def train_student_phase(config: MetaCurriculumConfig, student, splits: DatasetDi
         callback = MetaTeacherCallback(
             trainer, meta, quiz_loader, config.meta_learning_rate,
             score=lambda m: _score(meta_teacher_logits(m, validation, args.device), validation, label_names, config.selection_metric),
-            greater_is_better=config.greater_is_better is not False,
+            greater_is_better=config.greater_is_better is not False, weight_decay=config.weight_decay,
         )
         trainer.add_callback(callback)
     trainer.train()
@@ -226,7 +262,6 @@ def fit_meta_curriculum(
     data_args: DataArguments,
     splits: DatasetDict,
     label_names: Sequence[str],
-    languages: Sequence[str] = (),
 ) -> MetaCurriculumResult:
     """Run every phase and write the run's files into `config.output_dir`; see the module docstring.
 
@@ -243,25 +278,9 @@ def fit_meta_curriculum(
     transformers.set_seed(config.seed)
 
     # 0. The frozen models and the caches.
-    upstream_fe_rate = int(upstream_feature_extractor(config, model_args).sampling_rate)
-    max_input_samples = int(round(data_args.max_duration_seconds * upstream_fe_rate))
-    upstream, upstream_config, feature_extractor = load_upstream(
-        config.upstream_model_name_or_path, config.upstream_layer_index(), filterbank_kwargs=config.filterbank_kwargs(),
-        max_frames=config.max_frames, max_input_samples=max_input_samples, hub_kwargs=_hub_kwargs(model_args),
-    )
-    teacher = load_frozen_teacher(config.teacher_model_name_or_path, list(label_names), feature_extractor,
-                                  trust_remote_code=model_args.trust_remote_code)
-    train, quiz = carve_quiz_split(splits["train"], config.quiz_fraction, config.seed,
-                                   strata_columns=("labels", data_args.language_column_name))
-    prepared = {}
-    for name, dataset in (("train", train), ("quiz", quiz), ("validation", splits["validation"]), ("test", splits["test"])):
-        dataset = add_teacher_outputs(dataset, teacher, sampling_rate=upstream_fe_rate, device=device,
-                                      batch_size=config.feature_batch_size)
-        prepared[name] = add_upstream_features(dataset, upstream, upstream_config, feature_extractor,
-                                               feature_dtype=config.feature_dtype, device=device,
-                                               batch_size=config.feature_batch_size)
-    prepared = DatasetDict(prepared)
-    logger.info("meta_curriculum splits: %s", {k: len(v) for k, v in prepared.items()})
+    caches = prepare_caches(config, model_args, data_args, splits, label_names)
+    prepared, upstream, upstream_config, teacher = caches.splits, caches.upstream, caches.upstream_config, caches.teacher
+    feature_extractor = caches.feature_extractor
 
     # 1. The student alone (eq. 2). Its initial weights are kept so that the distilled student can start from them.
     transformers.set_seed(config.seed)
@@ -299,7 +318,8 @@ def fit_meta_curriculum(
         student_learning_rate=config.curriculum_learning_rate, policy_learning_rate=config.policy_learning_rate,
         gamma=config.curriculum_gamma, steps_per_episode=config.curriculum_steps_per_episode,
         consistency_gradient=config.consistency_gradient, max_grad_norm=config.max_grad_norm,
-        greater_is_better=config.greater_is_better is not False, seed=config.seed, device=device,
+        greater_is_better=config.greater_is_better is not False, weight_decay=config.weight_decay, seed=config.seed,
+        device=device,
         score=lambda m: _score(student_logits(m, validation, config.per_device_eval_batch_size, device), validation,
                                label_names, config.selection_metric),
     )
@@ -363,5 +383,5 @@ def write_outputs(result: MetaCurriculumResult, output_dir: str, label_names: li
     return written
 
 
-__all__ = ["MetaCurriculumResult", "build_student", "carve_quiz_split", "fit_meta_curriculum", "upstream_feature_extractor",
+__all__ = ["MetaCurriculumResult", "PreparedCaches", "build_student", "prepare_caches", "carve_quiz_split", "fit_meta_curriculum", "upstream_feature_extractor",
            "write_outputs"]

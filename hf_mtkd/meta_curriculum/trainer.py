@@ -127,11 +127,13 @@ class MetaTeacherCallback(TrainerCallback):
     T' state by that score is kept (`best_state`, `best_score`, `history`)."""
 
     def __init__(self, trainer: MetaCurriculumStudentTrainer, meta_teacher: MetaTeacher, quiz_loader: DataLoader,
-                 learning_rate: float, score: Callable[[MetaTeacher], float], greater_is_better: bool = True):
+                 learning_rate: float, score: Callable[[MetaTeacher], float], greater_is_better: bool = True,
+                 weight_decay: float = 0.0):
         self.trainer = trainer
         self.meta_teacher = meta_teacher
         self.quiz_loader = quiz_loader
-        self.optimizer = torch.optim.AdamW([p for p in meta_teacher.parameters() if p.requires_grad], lr=learning_rate)
+        self.optimizer = torch.optim.AdamW([p for p in meta_teacher.parameters() if p.requires_grad], lr=learning_rate,
+                                           weight_decay=weight_decay)
         self.score = score
         self.greater_is_better = greater_is_better
         self.best_state: Optional[dict] = None

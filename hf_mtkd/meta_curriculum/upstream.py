@@ -30,14 +30,17 @@ class FilterbankUpstream(nn.Module):
         import torchaudio  # deferred: only filterbank models need it
 
         melkwargs = {"n_fft": config.n_fft, "hop_length": config.hop_length, "n_mels": config.n_mels}
-        if config.filterbank == "log_mel":
-            self.transform = nn.Sequential(
-                torchaudio.transforms.MelSpectrogram(sample_rate=config.sampling_rate, **melkwargs),
-                torchaudio.transforms.AmplitudeToDB(stype="power"),
-            )
-        else:
-            self.transform = torchaudio.transforms.MFCC(sample_rate=config.sampling_rate, n_mfcc=config.n_mfcc,
-                                                        melkwargs=melkwargs)
+        # The filterbank matrices are computed, not learnt: on the CPU even inside from_pretrained's meta-device
+        # construction (torchaudio's computation cannot run on "meta"); the saved copies then load over them.
+        with torch.device("cpu"):
+            if config.filterbank == "log_mel":
+                self.transform = nn.Sequential(
+                    torchaudio.transforms.MelSpectrogram(sample_rate=config.sampling_rate, **melkwargs),
+                    torchaudio.transforms.AmplitudeToDB(stype="power"),
+                )
+            else:
+                self.transform = torchaudio.transforms.MFCC(sample_rate=config.sampling_rate, n_mfcc=config.n_mfcc,
+                                                            melkwargs=melkwargs)
         self.normalize = config.normalize_features
 
     def forward(self, input_values: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:

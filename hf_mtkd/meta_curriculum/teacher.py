@@ -88,15 +88,14 @@ def add_teacher_outputs(dataset: Dataset, teacher: Teacher, *, sampling_rate: in
     key.update(teacher_fingerprint(teacher).encode())
     key.update(f"meta_curriculum teacher outputs, rate={sampling_rate}".encode())
     teacher.model.to(device)
-    probe_logits, probe_features = _clip_outputs(teacher, dataset.with_format(None)[0][WAVEFORM], sampling_rate, device)
 
     def batch_outputs(batch):
         outputs = [_clip_outputs(teacher, w, sampling_rate, device) for w in batch[WAVEFORM]]
         return {TEACHER_LOGITS: [o[0] for o in outputs], TEACHER_FEATURES: [o[1] for o in outputs]}
 
     features = dataset.features.copy()
-    features[TEACHER_LOGITS] = List(Value("float32"), length=len(probe_logits))
-    features[TEACHER_FEATURES] = List(Value("float32"), length=len(probe_features))
+    features[TEACHER_LOGITS] = List(Value("float32"))
+    features[TEACHER_FEATURES] = List(Value("float32"))
     out = dataset.with_format(None).map(
         batch_outputs, batched=True, batch_size=batch_size, features=features, new_fingerprint=key.hexdigest()[:32],
         desc="Teacher logits and pooled features",

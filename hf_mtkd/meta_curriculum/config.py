@@ -49,6 +49,11 @@ class MetaCurriculumConfig(SERTrainingArguments):
     hop_length: int = field(default=160, metadata={"help": "Filterbank hop (160 = 10 ms at 16 kHz)."})
     n_mels: int = field(default=80, metadata={"help": "Mel bands of the filterbank (the log_mel feature width)."})
     n_mfcc: int = field(default=40, metadata={"help": "MFCCs (the mfcc feature width)."})
+    normalize_filterbank: bool = field(
+        default=True,
+        metadata={"help": "Standardise each filterbank band over the clip (zero padding is then the clip's mean); "
+                  "false keeps absolute levels (dB), e.g. loudness."},
+    )
     max_frames: int = field(
         default=326, metadata={"help": "Features are cropped or zero-padded to this many frames (the paper: 326 IEMOCAP, 224 MELD)."}
     )
@@ -176,7 +181,8 @@ class MetaCurriculumConfig(SERTrainingArguments):
 
     def filterbank_kwargs(self) -> dict:
         return {"filterbank": self.filterbank, "sampling_rate": self.filterbank_sampling_rate, "n_fft": self.n_fft,
-                "hop_length": self.hop_length, "n_mels": self.n_mels, "n_mfcc": self.n_mfcc}
+                "hop_length": self.hop_length, "n_mels": self.n_mels, "n_mfcc": self.n_mfcc,
+                "normalize_features": self.normalize_filterbank}
 
     @property
     def selection_metric(self) -> str:

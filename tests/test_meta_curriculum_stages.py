@@ -12,6 +12,7 @@ from transformers import AutoModelForAudioClassification, pipeline
 
 from conftest import write_tone_corpus
 from hf_mtkd.arguments import DataArguments, ModelArguments
+from hf_mtkd.inference import EmotionPredictor
 from hf_mtkd.meta_curriculum import MetaCurriculumConfig, register_auto_classes
 from hf_mtkd.meta_curriculum.curriculum import CurriculumPolicy, make_buckets, run_curriculum
 from hf_mtkd.meta_curriculum.entry import run_meta_curriculum
@@ -223,5 +224,7 @@ def test_end_to_end_run_exports_a_waveform_model(tmp_path):
     clip = sorted(corpus.glob("*.wav"))[0]
     predictions = pipeline("audio-classification", model=str(out))(str(clip))
     assert {p["label"] for p in predictions} <= set(LABELS)
+    predicted = EmotionPredictor(out, chunk_seconds=0.5).predict(clip)  # hf-mtkd predict's engine
+    assert predicted.label in LABELS and sum(predicted.scores.values()) == pytest.approx(1.0, abs=1e-5)
     with pytest.raises(FileExistsError, match="finished run"):
         run_meta_curriculum(recipe=recipe)

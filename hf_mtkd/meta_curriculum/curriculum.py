@@ -26,6 +26,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .contrastive import ContrastiveStudentObjective
 from .features import INPUT_FEATURES, TEACHER_FEATURES
@@ -143,6 +144,7 @@ def run_curriculum(
     policy: Optional[CurriculumPolicy] = None,
     seed: int = 0,
     device="cpu",
+    progress: bool = False,
 ) -> CurriculumResult:
     """Train S' = a copy of `student` (which is left as it is) under the policy (a fresh one unless given); T' is
     frozen throughout. `score(model)` is S''s validation score (higher is better unless `greater_is_better` is False)."""
@@ -160,6 +162,7 @@ def run_curriculum(
     steps = steps_per_episode or quiz_batches
     result = CurriculumResult(student=copy.deepcopy(updated).eval(), policy=policy, best_episode=None, best_score=None)
 
+    bar = tqdm(total=episodes, desc="Curriculum episodes", unit="episode", disable=not progress)
     for episode in range(episodes):
         quiz_order = generator.permutation(len(quiz))
         log_probs, rewards, actions, losses = [], [], [], []
@@ -226,6 +229,9 @@ def run_curriculum(
         logger.info("Curriculum episode %d: actions %s, mean reward %.3f, validation %.4f%s", episode,
                     np.bincount(actions, minlength=len(buckets.names)).tolist(), float(reward_tensor.mean()), validation,
                     " (best)" if better else "")
+        bar.set_postfix(reward=f"{float(reward_tensor.mean()):.2f}", validation=f"{validation:.3f}")
+        bar.update()
+    bar.close()
     return result
 
 

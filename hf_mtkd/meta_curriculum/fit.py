@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -30,7 +31,7 @@ from ..arguments import DataArguments, ModelArguments
 from ..metrics import format_metrics_table, save_metrics_json
 from ..modeling_utils import label_config_kwargs, load_pretrained
 from ..training.evaluation import make_compute_metrics
-from ..training.outputs import publish_staged, write_json_atomic, write_text_atomic
+from ..training.outputs import STAGING_DIR, publish_staged, write_json_atomic, write_text_atomic
 from .config import MetaCurriculumConfig
 from .contrastive import ContrastiveStudentObjective
 from .curriculum import Buckets, CurriculumResult, make_buckets, run_curriculum
@@ -319,7 +320,7 @@ def fit_meta_curriculum(
         gamma=config.curriculum_gamma, steps_per_episode=config.curriculum_steps_per_episode,
         consistency_gradient=config.consistency_gradient, max_grad_norm=config.max_grad_norm,
         greater_is_better=config.greater_is_better is not False, weight_decay=config.weight_decay, seed=config.seed,
-        device=device,
+        device=device, progress=not config.disable_tqdm,
         score=lambda m: _score(student_logits(m, validation, config.per_device_eval_batch_size, device), validation,
                                label_names, config.selection_metric),
     )
@@ -353,7 +354,8 @@ def write_outputs(result: MetaCurriculumResult, output_dir: str, label_names: li
     """The exported model and feature extractor (staged, then moved into place), the final student's
     `{validation,test}_metrics.json`, the per-stage tables (`stage_results.{json,txt}`) and the action plot."""
     os.makedirs(output_dir, exist_ok=True)
-    staging = os.path.join(output_dir, ".hf_mtkd-staging")
+    staging = os.path.join(output_dir, STAGING_DIR)
+    shutil.rmtree(staging, ignore_errors=True)  # left by a process that died while saving
     result.model.save_pretrained(staging)
     result.feature_extractor.save_pretrained(staging)
     written = [os.path.join(output_dir, name) for name in publish_staged(staging, output_dir)]

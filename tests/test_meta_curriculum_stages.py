@@ -30,6 +30,7 @@ from hf_mtkd.meta_curriculum.trainer import (
     DistillationSettings,
     FeatureCollator,
     MetaCurriculumStudentTrainer,
+    meta_teacher_pass,
 )
 from meta_curriculum_helpers import LABELS, TINY_STUDENT, changed, state, waveform_dataset
 from test_training import save_tiny_classifier
@@ -129,6 +130,20 @@ def test_distillation_phase_trains_the_meta_teacher_head_and_projection_only(pha
     assert changed(student_before, trained) == set(student_before)
     assert not changed(teacher_before, caches.teacher.model)
     assert callback.best_state is not None and len(callback.history) == 1
+
+
+def test_meta_teacher_pass_changes_the_meta_teacher_only(phase_setup):
+    """Eq. 9 on the quiz split: T''s head and projection learn; the student (read without gradient) stays."""
+    _, model_args, caches = phase_setup
+    student = build_student(model_args, caches.upstream_config, LABELS).train()
+    meta = _meta_teacher(caches, student)
+    student_before, meta_before, teacher_before = state(student), state(meta), state(caches.teacher.model)
+    optimizer = torch.optim.AdamW(meta.parameters(), lr=1e-2, weight_decay=0.0)
+    loss = meta_teacher_pass(meta, student, _loader(caches, None), optimizer, "cpu", max_grad_norm=1.0)
+    assert loss > 0 and student.training  # the student's mode is restored
+    assert not changed(student_before, student) and all(p.grad is None for p in student.parameters())
+    assert changed(meta_before, meta) == {name for name, _ in meta.named_parameters()}
+    assert not changed(teacher_before, caches.teacher.model)
 
 
 def test_curriculum_changes_the_updated_student_and_the_policy_only(phase_setup):

@@ -2,7 +2,6 @@
 parameter / latency benchmark runs (tiny shapes)."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -44,10 +43,11 @@ def test_recipe_parses(path):
 
 
 def test_benchmark_runs_and_reports_ratios(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import meta_curriculum_size_latency as benchmark
+
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "meta_curriculum_size_latency.py"), "--tiny", "--clip-seconds",
-                    "0.3", "--repeats", "1", "--warmup", "0", "--threads", "1", "--output", str(out)], check=True,
-                   capture_output=True)
+    benchmark.main(["--tiny", "--clip-seconds", "0.3", "--repeats", "1", "--warmup", "0", "--output", str(out)])
     rows = {row["model"]: row for row in json.loads(out.read_text())["rows"]}
     assert set(rows) == {"teacher", "student", "export_hubert", "export_mel"}
     assert rows["teacher"]["parameters_over_teacher"] == 1.0

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
-from typing import Optional
 
 import numpy as np
 import torch

@@ -230,6 +230,10 @@ def test_end_to_end_run_exports_a_waveform_model(tmp_path):
     for name in ("config.json", "model.safetensors", "preprocessor_config.json", "stage_results.txt", "stage_results.json",
                  "curriculum_actions.png", "validation_metrics.json", "test_metrics.json", "run_summary.json"):
         assert (out / name).exists(), name
+    buckets = summary["curriculum"]["buckets"]  # in action order, easy (most confident teacher) first
+    lows = [float(b["name"].split()[-1].split("-")[0]) for b in buckets]
+    assert lows == sorted(lows, reverse=True) and sum(b["size"] for b in buckets) == summary["sizes"]["train"]
+    assert all(len(counts) == len(buckets) for counts in summary["curriculum"]["actions_per_episode"])
     text = (out / "stage_results.txt").read_text()
     assert "updated student S' (curriculum)" in text and "vs distilled" in text
     final = json.loads((out / "test_metrics.json").read_text())

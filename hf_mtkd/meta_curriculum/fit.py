@@ -91,7 +91,8 @@ class MetaCurriculumResult:
         return {
             "stage_results": compact,
             "curriculum": {
-                "buckets": self.buckets.sizes(),
+                # A list, in action order (easy to hard): actions_per_episode counts index into it.
+                "buckets": [{"name": name, "size": int(len(idx))} for name, idx in zip(self.buckets.names, self.buckets.indices)],
                 "bucket_source": self.buckets.source,
                 "best_episode": self.curriculum.best_episode,
                 "actions_per_episode": [np.bincount(e["actions"], minlength=len(self.buckets.names)).tolist()

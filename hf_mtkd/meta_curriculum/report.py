@@ -100,7 +100,7 @@ def plot_curriculum_actions(episodes: Sequence[Mapping[str, Any]], bucket_names:
     counts = np.array([np.bincount(e["actions"], minlength=len(bucket_names)) for e in episodes], dtype=float)
     shares = counts / counts.sum(axis=1, keepdims=True)
     x = np.arange(len(episodes))
-    figure = _figure(max(5.0, min(12.0, 2.0 + 0.08 * len(episodes))), 3.8)
+    figure = _figure(max(6.0, min(12.0, 2.0 + 0.08 * len(episodes))), 4.4)
     axes = figure.add_subplot()
     bottom = np.zeros(len(episodes))
     for i, name in enumerate(bucket_names):
@@ -113,7 +113,8 @@ def plot_curriculum_actions(episodes: Sequence[Mapping[str, Any]], bucket_names:
     reward_axes.plot(x, [e["mean_reward"] for e in episodes], color="black", linewidth=1.2, label="mean reward")
     reward_axes.set_ylabel("mean reward (S' beats T')")
     reward_axes.set_ylim(0.0, 1.0)
-    axes.legend(title="bucket (easy to hard)", fontsize=7, loc="upper left", bbox_to_anchor=(1.12, 1.0))
+    axes.legend(title="bucket (easy to hard)", fontsize=7, title_fontsize=8, loc="upper center",
+                bbox_to_anchor=(0.5, -0.18), ncols=min(len(bucket_names), 3))
     axes.set_title(title)
     return _save(figure, path)
 

@@ -9,7 +9,7 @@ from hf_mtkd.arguments import DataArguments
 from hf_mtkd.data import load_raw_dataset
 from hf_mtkd.meta_curriculum.curriculum import UNRATED, buckets_by_column, buckets_by_teacher_probability, make_buckets
 from hf_mtkd.meta_curriculum.features import INPUT_FEATURES, TEACHER_FEATURES, TEACHER_LOGITS, add_upstream_features
-from hf_mtkd.meta_curriculum.teacher import add_teacher_outputs, load_frozen_teacher
+from hf_mtkd.meta_curriculum.teacher import add_teacher_outputs, classifier_of, load_frozen_teacher
 from hf_mtkd.meta_curriculum.upstream import fix_frames, load_upstream
 from meta_curriculum_helpers import LABELS, RATE, save_tiny_hubert, waveform_dataset
 from test_recipes import write_emodb, write_ravdess
@@ -108,10 +108,7 @@ def test_teacher_cache_holds_logits_and_the_classifier_input(tmp_path):
     assert counter.calls > calls  # a changed teacher recomputes
 
 
-def test_teacher_without_classifier_is_refused(tmp_path):
-    save_tiny_hubert(tmp_path / "encoder")  # a bare encoder: AutoModelForAudioClassification adds a head, so fake one
-    from hf_mtkd.meta_curriculum.teacher import classifier_of
-
+def test_teacher_without_classifier_is_refused():
     with pytest.raises(ValueError, match="no `classifier`"):
         classifier_of(torch.nn.Linear(2, 2))
 

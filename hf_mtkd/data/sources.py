@@ -46,9 +46,18 @@ def _load_corpora(data_args: DataArguments) -> DatasetDict:
         loaded.append(load_corpus(name, root, **own))
     if len(loaded) == 1:
         return loaded[0]
+    # Reader-specific string columns (gender, intensity, ...) survive: a corpus without one gets "" in it.
+    extras = sorted({c for dataset in loaded for ds in dataset.values() for c in ds.column_names} - set(CORE_COLUMNS))
+
+    def aligned(ds):
+        for column in extras:
+            if column not in ds.column_names:
+                ds = ds.add_column(column, [""] * len(ds))
+        return ds.select_columns([*CORE_COLUMNS, *extras])
+
     split_names = sorted({split for dataset in loaded for split in dataset})
     return DatasetDict({
-        split: concatenate_datasets([dataset[split].select_columns(list(CORE_COLUMNS)) for dataset in loaded if split in dataset])
+        split: concatenate_datasets([aligned(dataset[split]) for dataset in loaded if split in dataset])
         for split in split_names
     })
 

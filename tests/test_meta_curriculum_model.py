@@ -1,5 +1,6 @@
-"""The inverted-transformer student and the exported waveform model: shapes, save/load round trips, Auto classes,
-pipeline(), and the export's logits against the student's on cached features."""
+"""The inverted-transformer student and the exported waveform model: shapes, save/load round trips, Auto classes
+(rows of hf_mtkd.auto_classes.AUTO_MODELS, registered by `import hf_mtkd`), pipeline(), and the export's logits
+against the student's on cached features."""
 
 import os
 
@@ -13,16 +14,10 @@ from hf_mtkd.meta_curriculum import (
     InvertedTransformerConfig,
     WaveformStudentConfig,
     WaveformStudentForAudioClassification,
-    register_auto_classes,
 )
 from hf_mtkd.meta_curriculum.features import INPUT_FEATURES, add_upstream_features
 from hf_mtkd.meta_curriculum.upstream import load_upstream
 from meta_curriculum_helpers import LABELS, RATE, TINY_STUDENT, save_tiny_hubert, tiny_student, tones, waveform_dataset
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _registered():
-    register_auto_classes()
 
 
 def test_student_round_trip_through_auto_classes(tmp_path):

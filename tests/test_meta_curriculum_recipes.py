@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from hf_mtkd.config_parser import load_recipe, parse_config
-from hf_mtkd.meta_curriculum.entry import DATACLASSES
+from hf_mtkd.methods import get_method
 
 ROOT = Path(__file__).resolve().parents[1]
+DATACLASSES = get_method("meta_curriculum").dataclass_types()
 RECIPES = sorted((ROOT / "recipes").glob("*/meta_curriculum.yaml"))
 TABLE_3 = {  # (lambda, tau1, alpha, beta, tau2, student epochs, meta epochs, episodes)
     "iemocap": (0.05, 0.07, 0.1, 100.0, 5.0, 30, 30, 100),

@@ -1,30 +1,27 @@
 """Each phase of meta-curriculum distillation changes exactly the parameters it should (tiny models), the quiz split,
-the configuration checks, and one end-to-end run through the stand-alone entry to an exported model."""
+the configuration checks, and the export's scores (what the shared reports of S' read) against the student's.
+The runs through `hf-mtkd train` and `hf-mtkd pipeline` are in test_meta_curriculum_run.py."""
 
-import json
 from collections import Counter
 
 import numpy as np
 import pytest
 import torch
 from datasets import DatasetDict
-from transformers import AutoModelForAudioClassification, pipeline
 
-from conftest import write_tone_corpus
 from hf_mtkd.arguments import DataArguments, ModelArguments
-from hf_mtkd.inference import EmotionPredictor
-from hf_mtkd.meta_curriculum import MetaCurriculumConfig, register_auto_classes
+from hf_mtkd.meta_curriculum import MetaCurriculumConfig, WaveformStudentForAudioClassification
 from hf_mtkd.meta_curriculum.curriculum import CurriculumPolicy, make_buckets, run_curriculum
-from hf_mtkd.meta_curriculum.entry import run_meta_curriculum
 from hf_mtkd.meta_curriculum.features import INPUT_FEATURES
 from hf_mtkd.meta_curriculum.fit import (
+    WaveformModelPredictor,
     _objective,
     build_student,
     carve_quiz_split,
     prepare_caches,
     train_student_phase,
 )
-from hf_mtkd.meta_curriculum.report import STAGES, student_logits
+from hf_mtkd.meta_curriculum.report import student_logits
 from hf_mtkd.meta_curriculum.teacher import MetaTeacher
 from hf_mtkd.meta_curriculum.trainer import (
     DistillationSettings,
@@ -208,42 +205,13 @@ def test_student_settings_the_upstream_decides_are_refused(phase_setup):
         build_student(ModelArguments(model_type="wav2vec2"), caches.upstream_config, LABELS)
 
 
-def test_end_to_end_run_exports_a_waveform_model(tmp_path):
-    register_auto_classes()
-    corpus = write_tone_corpus(tmp_path / "corpus", clips_per_label=2, speakers_per_language=4)
-    save_tiny_classifier(tmp_path / "teacher", LABELS)
-    out = tmp_path / "out"
-    recipe = {
-        "method": "meta_curriculum", "model_type": STUDENT_TYPE, "config_overrides": dict(TINY_STUDENT),
-        "data_dir": str(corpus), "max_duration_seconds": 0.5,
-        **{k: v for k, v in vars(tiny_config(out, teacher_model_name_or_path=str(tmp_path / "teacher"))).items()
-           if k in ("output_dir", "teacher_model_name_or_path", "num_train_epochs", "meta_epochs", "curriculum_episodes",
-                    "per_device_train_batch_size", "n_bootstrap", "max_frames", "n_mels", "freq_mask_param",
-                    "time_mask_param", "moco_queue_size", "quiz_fraction")},
-        "report_to": "none", "curriculum_steps_per_episode": 2, "save_strategy": "no", "load_best_model_at_end": False,
-    }
-    summary = run_meta_curriculum(recipe=recipe)
-    assert set(summary["stage_results"]) == set(STAGES)
-    for stage in STAGES:
-        block = summary["stage_results"][stage]["test"]
-        assert block["n"] == 16 and set(block["per_language_UR"]) == {"en", "fi"} and block["UR_ci"] is not None
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "stage_results.txt", "stage_results.json",
-                 "curriculum_actions.png", "validation_metrics.json", "test_metrics.json", "run_summary.json"):
-        assert (out / name).exists(), name
-    buckets = summary["curriculum"]["buckets"]  # in action order, easy (most confident teacher) first
-    lows = [float(b["name"].split()[-1].split("-")[0]) for b in buckets]
-    assert lows == sorted(lows, reverse=True) and sum(b["size"] for b in buckets) == summary["sizes"]["train"]
-    assert all(len(counts) == len(buckets) for counts in summary["curriculum"]["actions_per_episode"])
-    text = (out / "stage_results.txt").read_text()
-    assert "updated student S' (curriculum)" in text and "vs distilled" in text
-    final = json.loads((out / "test_metrics.json").read_text())
-    assert final["overall"]["UR"] == summary["results"]["test"]["overall"]["UR"]
-    model = AutoModelForAudioClassification.from_pretrained(out)
-    assert model.config.id2label == dict(enumerate(LABELS))
-    clip = sorted(corpus.glob("*.wav"))[0]
-    predictions = pipeline("audio-classification", model=str(out))(str(clip))
-    assert {p["label"] for p in predictions} <= set(LABELS)
-    predicted = EmotionPredictor(out, chunk_seconds=0.5).predict(clip)  # hf-mtkd predict's engine
-    assert predicted.label in LABELS and sum(predicted.scores.values()) == pytest.approx(1.0, abs=1e-5)
-    with pytest.raises(FileExistsError, match="finished run"):
-        run_meta_curriculum(recipe=recipe)
+def test_the_shared_reports_score_the_export_as_the_student_on_cached_features(phase_setup):
+    """S''s validation and test numbers come from the shared reports through `WaveformModelPredictor` (the saved
+    waveform model, clip by clip); they must be the numbers of S' on the cached features the phases scored with."""
+    config, model_args, caches = phase_setup
+    student = build_student(model_args, caches.upstream_config, LABELS).eval()
+    export = WaveformStudentForAudioClassification.from_parts(caches.upstream, caches.upstream_config, student)
+    validation = caches.splits["validation"]
+    scores = WaveformModelPredictor(export, caches.feature_extractor, batch_size=3).predict_scores(validation)
+    assert scores.shape == (len(validation), len(LABELS))
+    np.testing.assert_allclose(scores, student_logits(student, validation, batch_size=5), rtol=1e-5, atol=1e-5)

@@ -9,7 +9,7 @@ from typing import Optional
 from ..training.args import SERTrainingArguments
 from .features import FEATURE_DTYPES
 from .losses import SOFT_LOSSES
-from .student_config import FILTERBANKS
+from .configuration_meta_curriculum import FILTERBANKS
 
 STUDENT_INITS = ("scratch", "student")
 WEIGHTED_LAYERS = "weighted"

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..data.collator import feature_extractor_inputs
 from ..data.preprocessing import LABELS, WAVEFORM
-from .student_config import WaveformStudentConfig
+from .configuration_meta_curriculum import WaveformStudentConfig
 from .upstream import clip_features, upstream_fingerprint
 
 INPUT_FEATURES = "input_features"

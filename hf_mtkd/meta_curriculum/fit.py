@@ -1,15 +1,15 @@
-"""The method's one entry: `fit_meta_curriculum` runs every phase on prepared splits and returns the final student
-(exported as a waveform model) with the per-stage results.
+"""The phases of meta-curriculum distillation, which `MetaCurriculumMethod.fit` runs on the prepared splits, and
+the export of the final student as a waveform model.
 
 Phases (SPEC section 3, MPDistil's schedule):
-  0. caches: the teacher's logits and pooled features, and the upstream features, once per split; a quiz split is
-     carved from the training clips;
+  0. caches (`prepare_caches`, the method's `prepare_splits`): the teacher's logits and pooled features, and the
+     upstream features, once per split; a quiz split is carved from the training clips;
   1. student alone: L_student (eq. 2) for `num_train_epochs`, best epoch by validation;
   2. distillation: per epoch one KD epoch of a student (eq. 4, against the current meta-teacher T'), then one T' pass
      over the quiz split (eq. 9), for `meta_epochs`; the best student and the best T' by validation are kept;
   3. curriculum: S' = a copy of the best distilled student, trained on policy-picked buckets (eq. 10-13);
-  4. every stage scored on validation and test (UR/WR/F1 with bootstrap CIs, per language), the final S' exported
-     with its upstream so that it takes waveforms.
+  4. the stages before S' scored on validation and test (UR/WR/F1 with bootstrap CIs, per language); S' exported
+     with its upstream so that it takes waveforms. S' itself is scored by the shared reports, on the export.
 """
 
 from __future__ import annotations
@@ -28,17 +28,22 @@ import transformers
 from datasets import DatasetDict
 
 from ..arguments import DataArguments, ModelArguments
-from ..metrics import format_metrics_table, save_metrics_json
-from ..modeling_utils import label_config_kwargs, load_pretrained
+from ..data.collator import feature_extractor_inputs
+from ..data.preprocessing import WAVEFORM
+from ..modeling_utils import hub_kwargs, label_config_kwargs, load_pretrained
 from ..training.evaluation import make_compute_metrics
-from ..training.outputs import STAGING_DIR, publish_staged, write_json_atomic, write_text_atomic
+from ..training.outputs import STAGING_DIR, publish_staged
 from .config import MetaCurriculumConfig
+from .configuration_meta_curriculum import InvertedTransformerConfig, WaveformStudentConfig
 from .contrastive import ContrastiveStudentObjective
 from .curriculum import Buckets, CurriculumResult, make_buckets, run_curriculum
 from .features import TEACHER_FEATURES, add_upstream_features
+from .modeling_inverted_transformer import InvertedTransformerForFeatureClassification
+from .modeling_waveform_student import WaveformStudentForAudioClassification
 from .report import (
     ACTIONS_PLOT,
-    STAGE_TITLES,
+    FINAL_STAGE,
+    STAGE_RESULTS_KEY,
     cached_teacher_logits,
     format_stage_table,
     meta_teacher_logits,
@@ -46,24 +51,20 @@ from .report import (
     split_metrics,
     student_logits,
 )
-from .student import InvertedTransformerForFeatureClassification
-from .student_config import InvertedTransformerConfig, WaveformStudentConfig
 from .teacher import MetaTeacher, add_teacher_outputs, load_frozen_teacher
 from .trainer import DistillationSettings, FeatureCollator, MetaCurriculumStudentTrainer, MetaTeacherCallback
-from .upstream import load_upstream
-from .waveform_model import WaveformStudentForAudioClassification
+from .upstream import load_upstream, upstream_feature_extractor
 
 logger = logging.getLogger("hf_mtkd")
 
 EVAL_SPLITS = ("validation", "test")
-STAGE_RESULTS_JSON = "stage_results.json"
-STAGE_RESULTS_TEXT = "stage_results.txt"
 
 
 @dataclass
 class MetaCurriculumResult:
-    """What `fit_meta_curriculum` returns. `model` (the exported waveform model) and `feature_extractor` are the
-    run's product; `stage_results[stage][split]` is a `compute_ser_metrics` result for every stage."""
+    """What `fit_phases` returns. `model` (the exported waveform model: frozen upstream + S') and
+    `feature_extractor` are the run's product; `stage_results[stage][split]` is a `compute_ser_metrics` result
+    for every stage before S' (S' is scored by the shared reports, on `model`)."""
 
     model: WaveformStudentForAudioClassification
     feature_extractor: Any
@@ -72,24 +73,14 @@ class MetaCurriculumResult:
     buckets: Buckets
     curriculum: CurriculumResult
     meta_teacher_history: list[dict]
-    splits: DatasetDict  # train / quiz / validation / test with the cached columns
-    models: dict[str, Any] = field(default_factory=dict)  # student, distilled_student, meta_teacher, policy
-    files: list[str] = field(default_factory=list)
+    models: dict[str, Any] = field(default_factory=dict)  # student, distilled_student, meta_teacher, policy, teacher
 
     def summary_extras(self) -> dict:
-        """JSON-ready numbers for the run summary: per stage and split UR/WR/F1 with CIs, the buckets and the
-        curriculum's picks per episode."""
-        compact = {}
-        for stage, by_split in self.stage_results.items():
-            compact[stage] = {}
-            for split, metrics in by_split.items():
-                overall = metrics["overall"]
-                compact[stage][split] = {key: overall.get(key) for key in ("n", "UR", "UR_ci", "WR", "WR_ci", "macro_f1", "weighted_f1")}
-                compact[stage][split]["per_language_UR"] = {
-                    lang: block["UR"] for lang, block in (metrics.get("per_language") or {}).items()
-                }
+        """JSON-ready extras of the run summary: the earlier stages' results (`stage_results`, whole
+        `compute_ser_metrics` results), the buckets and the curriculum's picks per episode, the meta-teacher's
+        history."""
         return {
-            "stage_results": compact,
+            STAGE_RESULTS_KEY: self.stage_results,
             "curriculum": {
                 # A list, in action order (easy to hard): actions_per_episode counts index into it.
                 "buckets": [{"name": name, "size": int(len(idx))} for name, idx in zip(self.buckets.names, self.buckets.indices)],
@@ -100,28 +91,7 @@ class MetaCurriculumResult:
                 "mean_reward_per_episode": [e["mean_reward"] for e in self.curriculum.episodes],
             },
             "meta_teacher": self.meta_teacher_history,
-            "sizes": {name: len(ds) for name, ds in self.splits.items()},
         }
-
-
-def upstream_feature_extractor(config: MetaCurriculumConfig, model_args: Optional[ModelArguments] = None):
-    """The feature extractor of the upstream: its `sampling_rate` is the rate the splits must be decoded at
-    (the core's `probe_feature_extractor`)."""
-    from .upstream import default_feature_extractor
-
-    if config.upstream_model_name_or_path is None:
-        return default_feature_extractor(WaveformStudentConfig(**config.filterbank_kwargs()))
-    from transformers import AutoFeatureExtractor
-
-    return load_pretrained(AutoFeatureExtractor, config.upstream_model_name_or_path, "feature extractor of the upstream encoder",
-                           **_hub_kwargs(model_args))
-
-
-def _hub_kwargs(model_args: Optional[ModelArguments]) -> dict:
-    if model_args is None:
-        return {}
-    return {"cache_dir": model_args.cache_dir, "revision": model_args.model_revision,
-            "trust_remote_code": model_args.trust_remote_code}
 
 
 def carve_quiz_split(train, fraction: float, seed: int, strata_columns: Sequence[str] = ("labels",)):
@@ -148,6 +118,18 @@ def carve_quiz_split(train, fraction: float, seed: int, strata_columns: Sequence
     return train.select(np.flatnonzero(~in_quiz)), train.select(np.flatnonzero(in_quiz))
 
 
+def load_run_upstream(config: MetaCurriculumConfig, model_args: ModelArguments, data_args: DataArguments):
+    """(upstream module, its `WaveformStudentConfig`, its feature extractor) for a run: inputs cropped to the data's
+    `max_duration_seconds`, features fixed to `max_frames`."""
+    options = hub_kwargs(model_args)
+    rate = int(upstream_feature_extractor(config, options).sampling_rate)
+    return load_upstream(
+        config.upstream_model_name_or_path, config.upstream_layer_index(), filterbank_kwargs=config.filterbank_kwargs(),
+        max_frames=config.max_frames, max_input_samples=int(round(data_args.max_duration_seconds * rate)),
+        hub_kwargs=options,
+    )
+
+
 @dataclass
 class PreparedCaches:
     """Phase 0's product: train / quiz / validation / test with the cached columns, and the frozen models."""
@@ -160,16 +142,13 @@ class PreparedCaches:
 
 
 def prepare_caches(config: MetaCurriculumConfig, model_args: ModelArguments, data_args: DataArguments,
-                   splits: DatasetDict, label_names: Sequence[str]) -> PreparedCaches:
-    """Load the upstream and the teacher, carve the quiz split from train, and cache on every split the teacher's
-    logits and pooled features and the upstream features."""
+                   splits: DatasetDict, label_names: Sequence[str], upstream_parts: Optional[tuple] = None) -> PreparedCaches:
+    """Load the teacher (and the upstream, unless `upstream_parts` = `load_run_upstream`'s result is given), carve
+    the quiz split from train, and cache on every split the teacher's logits and pooled features and the upstream
+    features."""
     device = config.device
-    rate = int(upstream_feature_extractor(config, model_args).sampling_rate)
-    upstream, upstream_config, feature_extractor = load_upstream(
-        config.upstream_model_name_or_path, config.upstream_layer_index(), filterbank_kwargs=config.filterbank_kwargs(),
-        max_frames=config.max_frames, max_input_samples=int(round(data_args.max_duration_seconds * rate)),
-        hub_kwargs=_hub_kwargs(model_args),
-    )
+    upstream, upstream_config, feature_extractor = upstream_parts or load_run_upstream(config, model_args, data_args)
+    rate = int(feature_extractor.sampling_rate)
     teacher = load_frozen_teacher(config.teacher_model_name_or_path, list(label_names), feature_extractor,
                                   trust_remote_code=model_args.trust_remote_code)
     train, quiz = carve_quiz_split(splits["train"], config.quiz_fraction, config.seed,
@@ -192,7 +171,7 @@ def build_student(model_args: ModelArguments, upstream_config: WaveformStudentCo
     labels = label_config_kwargs(list(label_names))
     if model_args.model_name_or_path is not None:
         model = load_pretrained(InvertedTransformerForFeatureClassification, model_args.model_name_or_path,
-                                "student", **_hub_kwargs(model_args))
+                                "student", **hub_kwargs(model_args))
         found = {key: getattr(model.config, key) for key in shape}
         if found != shape or [model.config.id2label[i] for i in range(model.config.num_labels)] != list(label_names):
             raise ValueError(
@@ -258,37 +237,33 @@ def train_student_phase(config: MetaCurriculumConfig, student, splits: DatasetDi
     return trainer.model.eval(), callback
 
 
-def fit_meta_curriculum(
+def fit_phases(
     config: MetaCurriculumConfig,
     model_args: ModelArguments,
     data_args: DataArguments,
-    splits: DatasetDict,
+    caches: PreparedCaches,
     label_names: Sequence[str],
+    initial_student: Optional[InvertedTransformerForFeatureClassification] = None,
 ) -> MetaCurriculumResult:
-    """Run every phase and write the run's files into `config.output_dir`; see the module docstring.
+    """Phases 1-4 (see the module docstring) on `prepare_caches`'s product; nothing is written but the student
+    phases' Trainer folders (`output_dir/stages/<stage>`).
 
-    `splits`: train / validation / test as `hf_mtkd.training.run.prepare_data` returns them (a `waveform` column at
-    the rate of `upstream_feature_extractor(config)`, `labels`, metadata columns). `model_args`: the student
-    (model_type hf_mtkd_inverted_transformer + config_overrides, or model_name_or_path of a saved student) and the
-    hub options used to load the teacher and the upstream. `data_args`: language column and clip length."""
+    `initial_student`: the student's initial weights (default: `build_student` after seeding with `config.seed`);
+    the distilled student starts from the same weights unless `distilled_student_init` is "student"."""
     if config.world_size > 1:
         raise ValueError("meta_curriculum runs on one process: launch it without several processes.")
-    missing = [name for name in ("train", "validation", "test") if name not in splits]
-    if missing:
-        raise ValueError(f"splits lacks {missing}; give train, validation and test.")
     device = config.device
-    transformers.set_seed(config.seed)
-
-    # 0. The frozen models and the caches.
-    caches = prepare_caches(config, model_args, data_args, splits, label_names)
     prepared, upstream, upstream_config, teacher = caches.splits, caches.upstream, caches.upstream_config, caches.teacher
-    feature_extractor = caches.feature_extractor
+    missing = [name for name in ("train", "quiz", "validation", "test") if name not in prepared]
+    if missing:
+        raise ValueError(f"The prepared splits lack {missing}; prepare_caches makes train, quiz, validation and test.")
 
     # 1. The student alone (eq. 2). Its initial weights are kept so that the distilled student can start from them.
-    transformers.set_seed(config.seed)
-    initial = build_student(model_args, upstream_config, label_names)
-    initial_state = copy.deepcopy(initial.state_dict())
-    student, _ = train_student_phase(config, initial, prepared, label_names, "student", epochs=config.num_train_epochs)
+    if initial_student is None:
+        transformers.set_seed(config.seed)
+        initial_student = build_student(model_args, upstream_config, label_names)
+    initial_state = copy.deepcopy(initial_student.state_dict())
+    student, _ = train_student_phase(config, initial_student, prepared, label_names, "student", epochs=config.num_train_epochs)
 
     # 2. Distillation with the meta-teacher (eq. 4 and 9).
     transformers.set_seed(config.seed)
@@ -326,13 +301,12 @@ def fit_meta_curriculum(
                                label_names, config.selection_metric),
     )
 
-    # 4. Every stage on validation and test; the export.
+    # 4. The stages before S' on validation and test (S' is the exported model: the shared reports score it).
     logits_of = {
         "teacher": cached_teacher_logits,
         "student": lambda ds: student_logits(student, ds, config.per_device_eval_batch_size, device),
         "meta_teacher": lambda ds: meta_teacher_logits(meta_teacher, ds, device),
         "distilled_student": lambda ds: student_logits(distilled, ds, config.per_device_eval_batch_size, device),
-        "updated_student": lambda ds: student_logits(curriculum.student, ds, config.per_device_eval_batch_size, device),
     }
     stage_results = {
         stage: {split: split_metrics(logits(prepared[split]), prepared[split], label_names,
@@ -340,42 +314,29 @@ def fit_meta_curriculum(
                                      n_bootstrap=config.n_bootstrap, seed=config.seed) for split in EVAL_SPLITS}
         for stage, logits in logits_of.items()
     }
+    for split in EVAL_SPLITS:
+        n = len(prepared[split])
+        print("\n" + format_stage_table({stage: by_split[split] for stage, by_split in stage_results.items()},
+                                        title=f"Stages before the curriculum: {split} ({n} clips); S' follows in the "
+                                              "shared report", footer=False))
     model = WaveformStudentForAudioClassification.from_parts(upstream, upstream_config, curriculum.student)
-    result = MetaCurriculumResult(
-        model=model, feature_extractor=feature_extractor, student=curriculum.student, stage_results=stage_results,
-        buckets=buckets, curriculum=curriculum, meta_teacher_history=callback.history, splits=prepared,
+    return MetaCurriculumResult(
+        model=model, feature_extractor=caches.feature_extractor, student=curriculum.student, stage_results=stage_results,
+        buckets=buckets, curriculum=curriculum, meta_teacher_history=callback.history,
         models={"student": student, "distilled_student": distilled, "meta_teacher": meta_teacher,
                 "policy": curriculum.policy, "teacher": teacher.model},
     )
-    result.files = write_outputs(result, config.output_dir, list(label_names))
-    return result
 
 
-def write_outputs(result: MetaCurriculumResult, output_dir: str, label_names: list[str]) -> list[str]:
-    """The exported model and feature extractor (staged, then moved into place), the final student's
-    `{validation,test}_metrics.json`, the per-stage tables (`stage_results.{json,txt}`) and the action plot."""
+def save_export(result: MetaCurriculumResult, output_dir: str) -> list[str]:
+    """The exported model and its feature extractor (staged, then moved into place) and the curriculum's action
+    plot (with matplotlib) in `output_dir`; returns the paths written."""
     os.makedirs(output_dir, exist_ok=True)
     staging = os.path.join(output_dir, STAGING_DIR)
     shutil.rmtree(staging, ignore_errors=True)  # left by a process that died while saving
     result.model.save_pretrained(staging)
     result.feature_extractor.save_pretrained(staging)
     written = [os.path.join(output_dir, name) for name in publish_staged(staging, output_dir)]
-    texts = []
-    for split in EVAL_SPLITS:
-        final = result.stage_results["updated_student"][split]
-        path = os.path.join(output_dir, f"{split}_metrics.json")
-        save_metrics_json(final, path)
-        written.append(path)
-        n = final["overall"]["n"]
-        print(format_metrics_table(final, title=f"Meta-curriculum, final student ({STAGE_TITLES['updated_student']}): {split} ({n} clips)"))
-        texts.append(format_stage_table({stage: by_split[split] for stage, by_split in result.stage_results.items()},
-                                        title=f"Per-stage results: {split} ({n} clips)", footer=split == EVAL_SPLITS[-1]))
-    text = "\n\n".join(texts) + "\n"
-    print("\n" + text)
-    for path, write in ((os.path.join(output_dir, STAGE_RESULTS_TEXT), lambda p: write_text_atomic(p, text)),
-                        (os.path.join(output_dir, STAGE_RESULTS_JSON), lambda p: write_json_atomic(result.summary_extras(), p))):
-        write(path)
-        written.append(path)
     from ..plots import matplotlib_available
 
     if result.curriculum.episodes and matplotlib_available():
@@ -386,5 +347,40 @@ def write_outputs(result: MetaCurriculumResult, output_dir: str, label_names: li
     return written
 
 
-__all__ = ["MetaCurriculumResult", "PreparedCaches", "build_student", "prepare_caches", "carve_quiz_split", "fit_meta_curriculum", "upstream_feature_extractor",
-           "write_outputs"]
+class WaveformModelPredictor:
+    """The run's model as saved (frozen upstream + S', waveforms in) for the shared reports: each clip alone, as
+    `pipeline()` and the feature cache see it."""
+
+    def __init__(self, model: WaveformStudentForAudioClassification, feature_extractor, batch_size: int = 64):
+        self.model = model.eval()
+        self.feature_extractor = feature_extractor
+        self.batch_size = batch_size
+
+    @torch.no_grad()
+    def predict_scores(self, dataset) -> np.ndarray:
+        """(rows, labels) logits of S' on the `waveform` column of `dataset` (at the feature extractor's rate)."""
+        fe, device = self.feature_extractor, next(self.model.parameters()).device
+        scores = []
+        for start in range(0, len(dataset), self.batch_size):
+            for waveform in dataset[start : start + self.batch_size][WAVEFORM]:
+                inputs = feature_extractor_inputs(fe, [np.asarray(waveform, dtype=np.float32)], fe.sampling_rate)
+                logits = self.model(**{k: v.to(device) for k, v in inputs.items()}).logits
+                scores.append(logits.float().cpu().numpy())
+        if not scores:
+            return np.zeros((0, self.model.config.num_labels), dtype=np.float32)
+        return np.concatenate(scores)
+
+
+__all__ = [
+    "EVAL_SPLITS",
+    "FINAL_STAGE",
+    "MetaCurriculumResult",
+    "PreparedCaches",
+    "WaveformModelPredictor",
+    "build_student",
+    "carve_quiz_split",
+    "fit_phases",
+    "load_run_upstream",
+    "prepare_caches",
+    "save_export",
+]

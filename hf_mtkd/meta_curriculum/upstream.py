@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from transformers import AutoFeatureExtractor, AutoModel, PreTrainedModel, Wav2Vec2FeatureExtractor
 
-from ..modeling_utils import load_pretrained
-from .student_config import WaveformStudentConfig
+from ..modeling_utils import hash_weights, load_pretrained
+from .configuration_meta_curriculum import WaveformStudentConfig
 
 
 class FilterbankUpstream(nn.Module):
@@ -116,6 +116,15 @@ def default_feature_extractor(config: WaveformStudentConfig) -> Wav2Vec2FeatureE
     )
 
 
+def upstream_feature_extractor(config, hub_kwargs: Optional[dict] = None):
+    """The feature extractor of the upstream a `MetaCurriculumConfig` names (its `sampling_rate` is the rate the
+    data is decoded at), loading only that: a filterbank's, or the encoder checkpoint's."""
+    if config.upstream_model_name_or_path is None:
+        return default_feature_extractor(WaveformStudentConfig(**config.filterbank_kwargs()))
+    return load_pretrained(AutoFeatureExtractor, config.upstream_model_name_or_path,
+                           "feature extractor of the upstream encoder", **(hub_kwargs or {}))
+
+
 def load_upstream(
     upstream_model_name_or_path: Optional[str],
     upstream_layer: Optional[int],
@@ -145,14 +154,6 @@ def load_upstream(
     return build_upstream(config, encoder), config, feature_extractor
 
 
-def hash_module(module: nn.Module, digest) -> None:
-    """Feed every tensor of `module`'s state dict (name, dtype, bytes) into `digest`."""
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(str(tensor.dtype).encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-
-
 def upstream_fingerprint(upstream: nn.Module, config: WaveformStudentConfig, feature_extractor) -> str:
     """A hash of everything that changes a clip's features: weights, upstream config and layer, frame fixing,
     input crop, filterbank settings and the feature extractor's preprocessing."""
@@ -161,7 +162,7 @@ def upstream_fingerprint(upstream: nn.Module, config: WaveformStudentConfig, fea
     fe = feature_extractor.to_dict()
     fe.pop("processor_class", None)
     digest.update(json.dumps(fe, sort_keys=True, default=str).encode())
-    hash_module(upstream, digest)
+    hash_weights(upstream, digest)
     return digest.hexdigest()
 
 
@@ -172,7 +173,7 @@ __all__ = [
     "clip_features",
     "default_feature_extractor",
     "fix_frames",
-    "hash_module",
     "load_upstream",
+    "upstream_feature_extractor",
     "upstream_fingerprint",
 ]

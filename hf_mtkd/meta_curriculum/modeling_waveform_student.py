@@ -15,8 +15,8 @@ from torch.nn import functional as F
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .student import InvertedTransformerForFeatureClassification
-from .student_config import WaveformStudentConfig
+from .modeling_inverted_transformer import InvertedTransformerForFeatureClassification
+from .configuration_meta_curriculum import WaveformStudentConfig
 from .upstream import build_upstream, clip_features
 
 

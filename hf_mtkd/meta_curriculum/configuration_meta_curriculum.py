@@ -9,6 +9,9 @@ with an MLP.
 `WaveformStudentConfig` describes the upstream that makes those features from a waveform (a filterbank,
 or a transformers audio encoder and the layer taken from it) and, once a student is trained, that
 student: the exported model runs both, so `pipeline("audio-classification")` takes waveforms.
+
+Both model types are rows of `hf_mtkd.auto_classes.AUTO_MODELS` (`import hf_mtkd` registers them). This module
+imports no modelling code: registering the configs stays cheap.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from typing import ClassVar
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from ..auto_classes import LazyAutoModelsMixin
+
 FILTERBANKS = ("log_mel", "mfcc")
 ACTIVATIONS = ("gelu", "relu")
 
 
-class InvertedTransformerConfig(PretrainedConfig):
+class InvertedTransformerConfig(LazyAutoModelsMixin, PretrainedConfig):
     r"""
     num_frames (`int`, *optional*, defaults to 326):
         T, the fixed number of feature frames per clip (the paper: 326 for IEMOCAP, 224 for MELD).
@@ -93,7 +98,7 @@ class InvertedTransformerConfig(PretrainedConfig):
             raise ValueError(f"hidden_act must be one of {ACTIVATIONS}, got {self.hidden_act!r}.")
 
 
-class WaveformStudentConfig(PretrainedConfig):
+class WaveformStudentConfig(LazyAutoModelsMixin, PretrainedConfig):
     r"""
     upstream_config (`dict` or `PretrainedConfig`, *optional*):
         Config of the frozen transformers audio encoder whose hidden states are the features (e.g. a HuBERT-large

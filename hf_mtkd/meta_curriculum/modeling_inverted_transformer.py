@@ -11,7 +11,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .student_config import InvertedTransformerConfig
+from .configuration_meta_curriculum import InvertedTransformerConfig
 
 
 @dataclass

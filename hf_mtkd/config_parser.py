@@ -28,13 +28,34 @@ class RecipeError(ValueError):
     """A recipe or command line that cannot be turned into the method's dataclasses."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` merges; the merged keys may repeat
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: construct_mapping below reports it
+                continue
+            if first is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"found key {key!r} twice (first on line {first.line + 1}); remove one", key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_recipe(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a flat YAML recipe; errors name the file."""
+    """Read a flat YAML recipe; errors name the file (and a key given twice, with both lines)."""
     if not os.path.isfile(path):
         raise RecipeError(f"Recipe file not found: {path}")
     with open(path, encoding="utf-8") as handle:
         try:
-            data = yaml.safe_load(handle)
+            data = yaml.load(handle, Loader=_UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
         except yaml.YAMLError as err:
             raise RecipeError(f"{path}: not valid YAML: {err}") from err
     if data is None:

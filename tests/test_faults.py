@@ -39,7 +39,8 @@ from hf_mtkd.multi_teacher.teachers import load_teacher, teacher_label_index
 from hf_mtkd.self_distillation.losses import SIMILARITIES, self_distillation_loss
 from hf_mtkd.training import SERTrainer, SERTrainingArguments
 from hf_mtkd.training.outputs import STAGING_DIR, last_complete_checkpoint, write_json_atomic
-from hf_mtkd.training.run import FINISHED_MARKER, check_output_dir, prepare_data, run
+from hf_mtkd.data import prepare_data
+from hf_mtkd.training.run import FINISHED_MARKER, check_output_dir, run
 from test_training import save_tiny_classifier
 
 torch.set_num_threads(1)
@@ -252,8 +253,7 @@ def write_odd_corpus(root: Path, hour_clip: Path) -> Path:
 def test_odd_but_valid_audio_is_decoded_and_trains(tmp_path, hour_long_clip):
     root = write_odd_corpus(tmp_path / "odd", hour_long_clip)
     args = DataArguments(data_dir=str(root), max_duration_seconds=1.0)
-    splits, labels, _ = prepare_data(args, 16000)
-    train = splits["train"]
+    train = prepare_data(args, 16000).splits["train"]
     waveforms = list(train["waveform"])
     lengths = [len(w) for w in waveforms]
     # 0.5 s clips at 8, 16 and 48 kHz are all 8000 samples at 16 kHz; the hour is cropped to max_duration_seconds.
@@ -286,8 +286,8 @@ def test_non_finite_samples_in_a_float_wav_are_named_or_skipped(tmp_path, caplog
     with pytest.raises(AudioDecodeError, match=re.escape(train[0]) + ".*NaN or infinite"):
         prepare_data(DataArguments(data_dir=str(root)), 16000)
     with caplog.at_level(logging.WARNING):
-        splits, _, _ = prepare_data(DataArguments(data_dir=str(root), on_bad_audio="skip"), 16000)
-    assert len(splits["train"]) == len(train) - 2
+        prepared = prepare_data(DataArguments(data_dir=str(root), on_bad_audio="skip"), 16000)
+    assert len(prepared.splits["train"]) == len(train) - 2
     assert "skipped 2 of 8" in caplog.text and train[1] in caplog.text
 
 

@@ -20,7 +20,7 @@ from typing import Iterable, Optional, Sequence, Union
 import numpy as np
 
 from ..arguments import DataArguments
-from ..data.audio import AudioDecodeError, decode_audio
+from ..data.audio import AudioDecodeError, as_sampling_rate, decode_audio
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ class EmotionPredictor:
         else:
             if sampling_rate is None:
                 raise ValueError("An array needs its sampling_rate.")
+            sampling_rate = as_sampling_rate(sampling_rate, "predict(sampling_rate=...)")
             name = "<array>"
             waveform = decode_audio({"array": audio, "sampling_rate": sampling_rate}, self.sampling_rate)
         mean, count = self.probabilities(waveform)

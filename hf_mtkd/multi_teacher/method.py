@@ -6,6 +6,7 @@ import logging
 
 from datasets import DatasetDict
 
+from ..data import check_teacher_languages
 from ..methods import Method
 from .cache import add_teacher_logits, check_cache_allowed
 from .collator import MultiTeacherCollator
@@ -24,6 +25,9 @@ class MultiTeacherMethod(Method):
     def build_trainer(self, context, compute_metrics):
         args: MultiTeacherDistillationConfig = context.training_args
         specs = args.teacher_specs()
+        if args.teacher_weighting == "language":  # before any teacher loads
+            check_teacher_languages({spec.name: spec.language for spec in specs}, context.languages,
+                                    context.data_args.language_column_name)
         teachers = [
             load_teacher(spec, context.label_names, context.feature_extractor, args.teacher_dtype,
                          trust_remote_code=context.model_args.trust_remote_code)

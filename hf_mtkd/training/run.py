@@ -19,17 +19,11 @@ import datasets
 import transformers
 
 from ..arguments import DataArguments, ModelArguments
-from ..data import (
-    AudioClassificationCollator,
-    load_raw_dataset,
-    make_splits,
-    prepare_audio_dataset,
-    select_labels,
-)
+from ..data import AudioClassificationCollator, prepare_data
 from ..hub.card import run_provenance, write_model_card
 from ..plots import plot_run
 from .evaluation import make_compute_metrics, report_split
-from .outputs import last_complete_checkpoint
+from .outputs import last_complete_checkpoint, require_complete_checkpoint, require_writable_dir
 
 logger = logging.getLogger("hf_mtkd")
 
@@ -78,6 +72,10 @@ def check_world_size(training_args) -> None:
 def check_output_dir(training_args) -> Optional[str]:
     """Refuse to overwrite a finished run; return the checkpoint to resume an unfinished one from."""
     out = training_args.output_dir
+    if training_args.should_save:
+        require_writable_dir(out)
+    if training_args.resume_from_checkpoint:
+        require_complete_checkpoint(training_args.resume_from_checkpoint)
     if not os.path.isdir(out):
         return None
     if os.path.exists(os.path.join(out, FINISHED_MARKER)) and not training_args.overwrite_output_dir:
@@ -98,16 +96,6 @@ def check_output_dir(training_args) -> Optional[str]:
             logger.info("Resuming the unfinished run in %s from %s.", out, last)
             return last
     return training_args.resume_from_checkpoint
-
-
-def prepare_data(data_args: DataArguments, sampling_rate: int):
-    raw = load_raw_dataset(data_args)
-    raw, label_names = select_labels(raw, data_args)
-    splits = make_splits(raw, data_args)
-    splits = prepare_audio_dataset(splits, data_args, sampling_rate, label_names)
-    column = data_args.language_column_name
-    languages = sorted(set(splits["train"][column])) if column and column in splits["train"].column_names else []
-    return splits, label_names, languages
 
 
 def run(
@@ -132,7 +120,8 @@ def run(
     # Data. The sampling rate comes from the student's feature extractor, so build its config first.
     model_probe_fe = method.probe_feature_extractor(model_args, extra_args)
     with training_args.main_process_first(desc="dataset preprocessing"):
-        splits, label_names, languages = prepare_data(data_args, model_probe_fe.sampling_rate)
+        prepared = prepare_data(data_args, model_probe_fe.sampling_rate)
+    splits, label_names, languages = prepared.splits, prepared.label_names, prepared.languages
     logger.info("Labels %s; languages %s; sizes %s", label_names, languages, {k: len(v) for k, v in splits.items()})
 
     # Model.
@@ -177,6 +166,7 @@ def run(
         "languages": languages,
         "sizes": {k: len(v) for k, v in splits.items()},
         "results": results,
+        "data_report": prepared.report.as_dict(),
         **run_provenance(model_args, data_args),
         **extra,
     }

@@ -28,24 +28,27 @@ class RecipeError(ValueError):
     """A recipe or command line that cannot be turned into the method's dataclasses."""
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first_line: int, line: int):
+        super().__init__(f"key {key!r} is given twice (lines {first_line} and {line}); remove one")
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
 
     def construct_mapping(self, node, deep=False):
-        seen: dict[Any, Any] = {}
+        first_lines: dict[Any, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` merges; the merged keys may repeat
                 continue
             key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
             try:
-                first = seen.setdefault(key, key_node.start_mark)
+                if key in first_lines:
+                    raise _DuplicateKey(key, first_lines[key], line)
+                first_lines[key] = line
             except TypeError:  # an unhashable key: construct_mapping below reports it
                 continue
-            if first is not key_node.start_mark:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark,
-                    f"found key {key!r} twice (first on line {first.line + 1}); remove one", key_node.start_mark,
-                )
         return super().construct_mapping(node, deep=deep)
 
 
@@ -56,6 +59,8 @@ def load_recipe(path: str | os.PathLike) -> dict[str, Any]:
     with open(path, encoding="utf-8") as handle:
         try:
             data = yaml.load(handle, Loader=_UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
+        except _DuplicateKey as err:
+            raise RecipeError(f"{path}: {err}") from err
         except yaml.YAMLError as err:
             raise RecipeError(f"{path}: not valid YAML: {err}") from err
     if data is None:

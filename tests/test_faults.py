@@ -279,16 +279,18 @@ def test_non_finite_samples_in_a_float_wav_are_named_or_skipped(tmp_path, caplog
     root = write_tone_corpus(tmp_path / "c", languages=("en",))
     rows = list(csv.DictReader(open(root / "metadata.csv")))
     train = [row["file_name"] for row in rows if row["split"] == "train"]
-    for name, value in zip(train[:2], (np.nan, np.inf)):
+    bad = train[0], train[2]  # angry and happy: skipping both clips of one class would leave it untrained (an error)
+    for name, value in zip(bad, (np.nan, np.inf)):
         wave, rate = sf.read(root / name, dtype="float32")
         wave[len(wave) // 2] = value
         sf.write(root / name, wave, rate, subtype="FLOAT")  # a float WAV can hold NaN and inf
-    with pytest.raises(AudioDecodeError, match=re.escape(train[0]) + ".*NaN or infinite"):
+    with pytest.raises(AudioDecodeError, match=re.escape(bad[0]) + ".*NaN or infinite"):
         prepare_data(DataArguments(data_dir=str(root)), 16000)
     with caplog.at_level(logging.WARNING):
         prepared = prepare_data(DataArguments(data_dir=str(root), on_bad_audio="skip"), 16000)
     assert len(prepared.splits["train"]) == len(train) - 2
-    assert "skipped 2 of 8" in caplog.text and train[1] in caplog.text
+    assert "skipped 2 of 8" in caplog.text and bad[1] in caplog.text
+    assert prepared.report.as_dict()["skipped_clips"]["train"] == 2
 
 
 def test_corrupt_and_empty_files_are_named_when_cropping_on_decode(tmp_path):
@@ -368,11 +370,12 @@ def test_wrong_yaml_types_name_the_key(tmp_path):
         "lerning_rate: 0.1": r"unknown key\(s\) lerning_rate",
     }
     for line, message in cases.items():
-        path.write_text(yaml.safe_dump(base) + line + "\n")
+        key = line.split(":")[0]  # replaces the recipe's own value (a key given twice is an error of its own)
+        path.write_text(yaml.safe_dump({k: v for k, v in base.items() if k != key}) + line + "\n")
         with pytest.raises(RecipeError, match=message):
             parse_config(types, str(path))
     # YAML reads 1e-3 as a string; as a flag value it is a float like any other.
-    path.write_text(yaml.safe_dump(base) + "learning_rate: 1e-3\n")
+    path.write_text(yaml.safe_dump({k: v for k, v in base.items() if k != "learning_rate"}) + "learning_rate: 1e-3\n")
     assert load_recipe(path)["learning_rate"] == "1e-3"
     assert parse_config(types, str(path))[2].learning_rate == pytest.approx(1e-3)
     with pytest.raises(ValueError, match="config_overrides must be a mapping"):

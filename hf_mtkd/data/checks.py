@@ -105,12 +105,15 @@ def check_teacher_languages(teacher_languages: Mapping[str, Optional[str]], data
                             language_column: Optional[str] = None) -> None:
     """With teacher_weighting: language, a teacher whose language is not in the training data never gets a
     sample: an error naming it (rather than a run where that teacher silently does nothing)."""
-    known = set(data_languages)
-    unmatched = {name: language for name, language in teacher_languages.items() if language not in known}
+    if not data_languages:
+        raise ValueError(
+            f"teacher_weighting=language needs a language column in the data; --language_column_name "
+            f"{language_column!r} is not a column of the training split."
+        )
+    unmatched = {name: language for name, language in teacher_languages.items() if language not in set(data_languages)}
     if unmatched:
-        found = sorted(known) if known else f"none (no language column {language_column!r})"
         raise ValueError(
             "teacher_weighting: language routes each sample to the teacher of its language, but teacher(s) "
             + ", ".join(f"{name!r} (language {language!r})" for name, language in unmatched.items())
-            + f" match no language of the training data (languages: {found})."
+            + f" match no language of the training data (languages: {sorted(data_languages)})."
         )

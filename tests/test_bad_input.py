@@ -283,17 +283,31 @@ def test_teacher_of_a_language_absent_from_the_data_is_an_error(tone_corpus, tmp
 # ------------------------------------------------------------------------------------- into the run summary
 
 
-def test_data_report_reaches_the_run_summary(corpus, tmp_path):
+def test_data_report_reaches_the_run_summary_the_metrics_and_the_card(corpus, tmp_path):
     rows = read_rows(corpus)
     bad = next(row["file_name"] for row in rows if row["split"] == "train")
-    (corpus / bad).write_bytes(b"not audio")
+    bad_test = [row["file_name"] for row in rows if row["split"] == "test"][:2]
+    for name in (bad, *bad_test):
+        (corpus / name).write_bytes(b"not audio")
     write_rows(corpus, [row for row in rows if not (row["split"] == "validation" and row["label"] == "sad")])
     out = tmp_path / "run"
     summary = run(get_method("finetune"), recipe=tiny_recipe(corpus, out, on_bad_audio="skip", max_steps=1, n_bootstrap=0))
     written = json.loads((out / "run_summary.json").read_text())
     assert written["data_report"] == json.loads(json.dumps(summary.data_report.to_dict()))
     report = written["data_report"]
-    assert report["skipped_clips"] == {"train": 1, "validation": 0, "test": 0}
+    assert report["skipped_clips"] == {"train": 1, "validation": 0, "test": 2}
     assert bad in report["skipped_files"]["train"][0]
     assert any("no clips in the validation split" in w for w in report["warnings"])
     assert os.path.isfile(out / "model.safetensors")
+    # Each split's metrics file: the data's warnings and that split's skipped clips.
+    for split, skipped in (("validation", 0), ("test", 2)):
+        metrics = json.loads((out / f"{split}_metrics.json").read_text())
+        assert metrics["data_warnings"] == report["warnings"] and metrics["skipped_clips"] == skipped
+        assert metrics["overall"] == summary.results[split]["overall"]
+    # The model card: the skipped training clip beside the split's size, and the warnings.
+    card = (out / "README.md").read_text()
+    sizes = summary.sizes
+    assert (f"- Clips: train {sizes['train']} (1 clip skipped), validation {sizes['validation']}, "
+            f"test {sizes['test']} (2 clips skipped)") in card
+    assert "## Data warnings" in card and "no clips in the validation split" in card.split("## Data warnings")[1]
+    assert Path(bad).name in card and str(corpus) not in card

@@ -139,6 +139,7 @@ def run(
             fitted, splits[split], label_names, split=split, language_column=data_args.language_column_name,
             n_bootstrap=training_args.n_bootstrap, seed=training_args.seed, is_main_process=is_main,
             output_dir=training_args.output_dir, title=f"{method.display_name}: {split} ({len(splits[split])} clips)",
+            data_report=prepared.report,
         )
         for split in ("validation", "test")
     }

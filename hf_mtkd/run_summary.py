@@ -40,7 +40,7 @@ class RunSummary(Mapping):
     label_names: list[str]
     languages: list[str] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
-    results: dict[str, dict] = field(default_factory=dict)  # split -> compute_ser_metrics result
+    results: dict[str, dict] = field(default_factory=dict)  # split -> <split>_metrics.json (compute_ser_metrics + data notes)
     base_model: Optional[str] = None
     datasets: list[str] = field(default_factory=list)  # Hub dataset ids (card metadata)
     data_description: list[str] = field(default_factory=list)  # where the data came from, for the card text

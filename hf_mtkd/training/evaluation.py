@@ -62,19 +62,20 @@ def report_split(
 ) -> dict:
     """Predict `dataset`, compute overall and per-language metrics, save `<split>_metrics.json`, print the table.
 
-    With `data_report`, the JSON file also holds the data's warnings (`data_warnings`) and this split's
-    `skipped_clips`, so that the metrics file says what the numbers were measured on; the returned metrics
-    do not (the run summary holds the whole report once).
+    With `data_report`, the metrics also hold the data's warnings (`data_warnings`) and this split's
+    `skipped_clips`, so that the metrics file says what the numbers were measured on. What is returned is
+    what the file holds.
     """
     predictions = predict_labels(fitted, dataset)
     languages = dataset[language_column] if language_column and language_column in dataset.column_names else None
     results = compute_ser_metrics(
         predictions, np.asarray(dataset["labels"]), label_names, languages=languages, n_bootstrap=n_bootstrap, seed=seed,
     )
+    if data_report is not None:
+        results = {**results, "data_warnings": list(data_report.warnings),
+                   "skipped_clips": data_report.skipped_count(split)}
     if output_dir and is_main_process:
-        notes = {} if data_report is None else {
-            "data_warnings": list(data_report.warnings), "skipped_clips": data_report.skipped_count(split)}
-        save_metrics_json({**results, **notes}, os.path.join(output_dir, f"{split}_metrics.json"))
+        save_metrics_json(results, os.path.join(output_dir, f"{split}_metrics.json"))
     if is_main_process:
         print(format_metrics_table(results, title=title or f"{split} ({len(dataset)} clips)"))
     return results

@@ -2,7 +2,7 @@
 
 Public names import on first use (PEP 562). Importing `hf_mtkd` registers hf_mtkd's model types with
 transformers' Auto classes (`hf_mtkd.auto_classes`), so that `AutoModelForAudioClassification` and
-`pipeline("audio-classification")` load saved self-distillation models.
+`pipeline("audio-classification")` load saved self-distillation and meta_curriculum models.
 """
 
 from .auto_classes import register_auto_classes
@@ -29,6 +29,8 @@ _EXPORTS = {
     "SelfDistillationTrainer": "hf_mtkd.self_distillation",
     "EarlyExitAudioConfig": "hf_mtkd.self_distillation",
     "EarlyExitForAudioClassification": "hf_mtkd.self_distillation",
+    "MetaCurriculumConfig": "hf_mtkd.meta_curriculum",
+    "WaveformStudentForAudioClassification": "hf_mtkd.meta_curriculum",
     "compute_ser_metrics": "hf_mtkd.metrics",
     "load_corpus": "hf_mtkd.corpora",
     "build_demo_corpus": "hf_mtkd.data.demo_corpus",

@@ -47,6 +47,18 @@ AUTO_MODELS: dict[str, AutoModelEntry] = {
         config="hf_mtkd.self_distillation.configuration_early_exit:EarlyExitAudioConfig",
         models={"AutoModelForAudioClassification": "hf_mtkd.self_distillation.modeling_early_exit:EarlyExitForAudioClassification"},
     ),
+    # meta_curriculum: the inverted-transformer student (features in) and the exported model (waveforms in: frozen
+    # upstream + student). The export saves a stock Wav2Vec2FeatureExtractor, so no feature-extractor class here.
+    "hf_mtkd_inverted_transformer": AutoModelEntry(
+        config="hf_mtkd.meta_curriculum.configuration_meta_curriculum:InvertedTransformerConfig",
+        models={"AutoModelForAudioClassification":
+                "hf_mtkd.meta_curriculum.modeling_inverted_transformer:InvertedTransformerForFeatureClassification"},
+    ),
+    "hf_mtkd_waveform_student": AutoModelEntry(
+        config="hf_mtkd.meta_curriculum.configuration_meta_curriculum:WaveformStudentConfig",
+        models={"AutoModelForAudioClassification":
+                "hf_mtkd.meta_curriculum.modeling_waveform_student:WaveformStudentForAudioClassification"},
+    ),
 }
 
 _models_registered: set[str] = set()

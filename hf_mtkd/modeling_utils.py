@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+import torch
 from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
@@ -54,7 +55,8 @@ def default_feature_extractor(config: PretrainedConfig):
     return extractor_class()
 
 
-def _hub_kwargs(model_args: ModelArguments) -> dict:
+def hub_kwargs(model_args: ModelArguments) -> dict:
+    """The `from_pretrained` options a recipe's model arguments set (cache, revision, remote code)."""
     return {
         "cache_dir": model_args.cache_dir,
         "revision": model_args.model_revision,
@@ -79,7 +81,7 @@ def load_pretrained(cls, name_or_path: str, what: str, **kwargs):
 def load_feature_extractor(model_args: ModelArguments, config: PretrainedConfig | None = None):
     name = model_args.feature_extractor_name or model_args.model_name_or_path
     if name is not None:
-        return load_pretrained(AutoFeatureExtractor, name, "feature extractor", **_hub_kwargs(model_args))
+        return load_pretrained(AutoFeatureExtractor, name, "feature extractor", **hub_kwargs(model_args))
     return default_feature_extractor(config)
 
 
@@ -94,7 +96,7 @@ def build_student(model_args: ModelArguments, label_names: list[str]) -> tuple[P
     """The student (from a checkpoint, or a fresh config) and its feature extractor."""
     labels = label_config_kwargs(label_names)
     if model_args.model_name_or_path is not None:
-        config = load_pretrained(AutoConfig, model_args.model_name_or_path, "student config", **_hub_kwargs(model_args))
+        config = load_pretrained(AutoConfig, model_args.model_name_or_path, "student config", **hub_kwargs(model_args))
         for key, value in (model_args.config_overrides or {}).items():
             setattr(config, key, value)
         config.update(labels)
@@ -105,7 +107,7 @@ def build_student(model_args: ModelArguments, label_names: list[str]) -> tuple[P
             config=config,
             # A checkpoint fine-tuned on another label set keeps its encoder; the head is re-initialised.
             ignore_mismatched_sizes=True,
-            **_hub_kwargs(model_args),
+            **hub_kwargs(model_args),
         )
     else:
         config = AutoConfig.for_model(model_args.model_type, **(model_args.config_overrides or {}), **labels)
@@ -114,6 +116,15 @@ def build_student(model_args: ModelArguments, label_names: list[str]) -> tuple[P
     if model_args.freeze_feature_encoder:
         freeze_feature_encoder(model)
     return model, feature_extractor
+
+
+def hash_weights(module: torch.nn.Module, digest) -> None:
+    """Feed every tensor of `module`'s state dict (name, dtype, raw bytes, in name order) into `digest` (a hashlib
+    object): the weights' part of a cache fingerprint."""
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
 
 
 def freeze_feature_encoder(model: PreTrainedModel) -> None:

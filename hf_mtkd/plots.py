@@ -31,7 +31,8 @@ def matplotlib_available() -> bool:
     return True
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A constrained-layout figure on an Agg canvas of its own (no pyplot); needs the `plots` extra."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -42,7 +43,8 @@ def _figure(width: float, height: float):
     return figure
 
 
-def _save(figure, path: str | os.PathLike) -> Path:
+def save_figure(figure, path: str | os.PathLike) -> Path:
+    """Write `figure` to `path` atomically, in the format its suffix names (png by default)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format=path.suffix.lstrip(".") or "png")
@@ -67,7 +69,7 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], label_names: Sequence
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = np.where(totals > 0, counts / totals, np.nan)
     size = 1.2 + 0.75 * k
-    figure = _figure(size + 1.0, size)
+    figure = new_figure(size + 1.0, size)
     axes = figure.add_subplot()
     image = axes.imshow(np.nan_to_num(shares), cmap="Blues", vmin=0.0, vmax=1.0)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true class")
@@ -84,7 +86,7 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], label_names: Sequence
     axes.set_ylabel("true")
     if title:
         axes.set_title(title)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_confusion_matrices(metrics: Mapping, output_dir: str | os.PathLike, prefix: str = "test") -> dict[str, Path]:
@@ -111,7 +113,7 @@ def plot_teacher_weights(weights: Mapping[str, Mapping[str, float]], path: str |
     languages = list(weights)
     teachers = list(dict.fromkeys(t for row in weights.values() for t in row))
     width = 0.8 / len(teachers)
-    figure = _figure(max(4.0, 1.2 + 1.1 * len(languages) * max(1, len(teachers)) / 2), 3.6)
+    figure = new_figure(max(4.0, 1.2 + 1.1 * len(languages) * max(1, len(teachers)) / 2), 3.6)
     axes = figure.add_subplot()
     x = np.arange(len(languages))
     for i, teacher in enumerate(teachers):
@@ -124,7 +126,7 @@ def plot_teacher_weights(weights: Mapping[str, Mapping[str, float]], path: str |
     axes.set_ylim(0.0, 1.3)  # room for the legend above bars of weight 1
     axes.legend(title="teacher", fontsize=8, loc="upper center", ncols=min(len(teachers), 5))
     axes.set_title(title)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_summary(summary, output_dir: str | os.PathLike, splits: Sequence[str] = ("test",), *,

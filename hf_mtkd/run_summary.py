@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
 
+from .data.report import DataReport
 from .methods import CardSection, MethodInfo
 from .utils.atomic import write_json_atomic
 
@@ -39,13 +40,16 @@ class RunSummary(Mapping):
     label_names: list[str]
     languages: list[str] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
-    results: dict[str, dict] = field(default_factory=dict)  # split -> compute_ser_metrics result
+    results: dict[str, dict] = field(default_factory=dict)  # split -> <split>_metrics.json (compute_ser_metrics + data notes)
     base_model: Optional[str] = None
     datasets: list[str] = field(default_factory=list)  # Hub dataset ids (card metadata)
     data_description: list[str] = field(default_factory=list)  # where the data came from, for the card text
     framework_versions: dict[str, str] = field(default_factory=dict)
     method_info: Optional[MethodInfo] = None
     card_sections: list[CardSection] = field(default_factory=list)
+    #: What the data layer noticed (warnings, skipped and truncated clips, drawn speakers); None in a summary
+    #: written before runs recorded it.
+    data_report: Optional[DataReport] = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -58,6 +62,7 @@ class RunSummary(Mapping):
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extras"}
         data["method_info"] = self.method_info.to_dict() if self.method_info else None
         data["card_sections"] = [section.to_dict() for section in self.card_sections]
+        data["data_report"] = self.data_report.to_dict() if self.data_report is not None else None
         data.update(self.extras)
         return data
 
@@ -70,6 +75,8 @@ class RunSummary(Mapping):
         if known.get("method_info"):
             known["method_info"] = MethodInfo.from_dict(known["method_info"])
         known["card_sections"] = [CardSection(**section) for section in known.get("card_sections") or ()]
+        if known.get("data_report") is not None:
+            known["data_report"] = DataReport.from_dict(known["data_report"])
         return cls(**{key: value for key, value in known.items() if value is not None}, extras=extras)
 
     def save(self, path: str | os.PathLike) -> Path:

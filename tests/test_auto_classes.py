@@ -102,6 +102,19 @@ def test_a_table_row_whose_config_disagrees_is_an_error(toy_model_type, monkeypa
         auto_classes.register_auto_classes()
 
 
+@pytest.mark.parametrize("model_type", sorted(auto_classes.AUTO_MODELS))
+def test_every_row_of_the_table_resolves_to_its_classes(model_type):
+    """hf_mtkd's own rows: `import hf_mtkd` made the config known, and the first config registered its models."""
+    import transformers
+
+    entry = auto_classes.AUTO_MODELS[model_type]
+    config = AutoConfig.for_model(model_type)
+    assert f"{type(config).__module__}:{type(config).__name__}" == entry.config
+    for auto_name, path in entry.models.items():
+        model_class = getattr(transformers, auto_name)._model_mapping[type(config)]
+        assert f"{model_class.__module__}:{model_class.__name__}" == path
+
+
 @pytest.mark.slow  # a fresh interpreter imports torch and transformers: 10-30 s on a busy 2-core machine
 def test_import_hf_mtkd_registers_without_loading_models_and_pipeline_loads_an_early_exit_model(tmp_path):
     from hf_mtkd.self_distillation import EarlyExitForAudioClassification
@@ -118,7 +131,9 @@ def test_import_hf_mtkd_registers_without_loading_models_and_pipeline_loads_an_e
         import hf_mtkd
         loaded = {{name: name in sys.modules for name in
                   ("transformers.modeling_utils", "transformers.trainer", "datasets",
-                   "hf_mtkd.self_distillation.modeling_early_exit", "hf_mtkd.training")}}
+                   "hf_mtkd.self_distillation.modeling_early_exit", "hf_mtkd.training",
+                   "hf_mtkd.meta_curriculum.modeling_inverted_transformer",
+                   "hf_mtkd.meta_curriculum.modeling_waveform_student", "torchaudio")}}
         from transformers import pipeline
         classifier = pipeline("audio-classification", model={str(tmp_path / 'ee')!r})
         print(json.dumps({{"loaded": loaded, "class": type(classifier.model).__name__}}))

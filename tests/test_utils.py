@@ -54,3 +54,33 @@ def test_one_list_of_audio_extensions():
     assert corpora_extensions is AUDIO_EXTENSIONS and predict_extensions is AUDIO_EXTENSIONS
     assert has_audio_extension("a.WAV") and has_audio_extension("b.flac") and not has_audio_extension("notes.txt")
     assert not has_audio_extension("wav")
+
+
+def test_one_weight_hash_for_the_teacher_and_upstream_fingerprints():
+    """The MTKD teacher-logit cache and the meta-curriculum feature cache key on the same weight hash."""
+    import copy
+    import hashlib
+
+    import torch
+
+    from hf_mtkd import modeling_utils
+    from hf_mtkd.meta_curriculum import upstream
+    from hf_mtkd.multi_teacher import teachers
+
+    assert teachers.hash_weights is modeling_utils.hash_weights and upstream.hash_weights is modeling_utils.hash_weights
+
+    def digest(module):
+        state = hashlib.sha256()
+        modeling_utils.hash_weights(module, state)
+        return state.hexdigest()
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(3, 2)
+    same = copy.deepcopy(linear)
+    assert digest(linear) == digest(same)
+    with torch.no_grad():
+        same.weight[0, 0] += 1e-6
+    assert digest(linear) != digest(same)  # any weight
+    assert digest(linear) != digest(copy.deepcopy(linear).double())  # the dtype
+    renamed = torch.nn.Sequential(copy.deepcopy(linear))
+    assert digest(linear) != digest(renamed)  # the parameter names

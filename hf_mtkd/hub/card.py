@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from ..data.report import DataReport
 from ..methods import CardSection, MethodInfo, method_info
 from ..metrics.report import format_percent, format_with_ci
 from ..run_summary import SUMMARY_FILE, RunSummary, framework_versions, is_hub_id, run_provenance  # noqa: F401
@@ -41,6 +42,7 @@ REQUIRED_FIELDS = ("model_name", "model_id", "method", "label_names", "framework
 OPTIONAL_FIELDS = (
     "paper", "base_model", "requires_hf_mtkd", "exit_layer", "teachers", "teacher_weights", "datasets", "languages",
     "sizes", "results", "exits", "figures", "hyperparameters", "sections", "loads_with_pipeline",
+    "data_warnings", "skipped_clips", "drawn_speakers",
 )
 
 # Training arguments shown in the card, when set (the method's own fields are added automatically).
@@ -90,6 +92,12 @@ class StudentCard:
     sections: list[CardSection] = field(default_factory=list)
     #: Whether `pipeline("audio-classification")` loads the model (False for a method that is no transformers model).
     loads_with_pipeline: bool = True
+    #: What the data checks warned about (the run summary's `data_report`): a "Data warnings" section.
+    data_warnings: list[str] = field(default_factory=list)
+    #: split -> clips dropped under on_bad_audio: skip (shown beside the split's size when > 0).
+    skipped_clips: dict[str, int] = field(default_factory=dict)
+    #: split -> speakers moved out of the training data by the seeded draw (when the data had no such split).
+    drawn_speakers: dict[str, list[str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ gathering from a run
     @classmethod
@@ -145,6 +153,7 @@ class StudentCard:
             "method_info": summary.method_info if summary is not None else None,
             "sections": list(summary.card_sections) if summary is not None and not exit_head else [],
             "loads_with_pipeline": model_config is not None,
+            **_data_report_fields(summary.data_report if summary is not None else None),
         }
         fields.update(overrides)
         missing = [name for name in ("method", "label_names") if not fields.get(name)]
@@ -260,6 +269,9 @@ class StudentCard:
             "hyperparameters": dict(self.hyperparameters),
             "sections": [section.to_dict() for section in self.sections],
             "loads_with_pipeline": self.loads_with_pipeline,
+            "data_warnings": [_local_paths_to_names(warning) for warning in self.data_warnings],
+            "skipped_clips": {split: n for split, n in self.skipped_clips.items() if n},
+            "drawn_speakers": {split: list(names) for split, names in self.drawn_speakers.items() if names},
         }
         return fields
 
@@ -329,6 +341,27 @@ def _read_json(path: Path) -> Optional[dict]:
         return None
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def _data_report_fields(report: Optional[DataReport]) -> dict[str, Any]:
+    if report is None:
+        return {}
+    return {
+        "data_warnings": list(report.warnings),
+        "skipped_clips": {split: report.skipped_count(split) for split in report.skipped_clips},
+        "drawn_speakers": {split: list(names) for split, names in report.drawn_speakers.items()},
+    }
+
+
+# The folders of an absolute path (POSIX or Windows) at the start of the text or after a space, quote or bracket.
+_PATH_PART = r"[^\s/\\'\":;,()]+"
+_ABSOLUTE_PATH = re.compile(rf"(?:^|(?<=[\s'\"(=]))(?:[A-Za-z]:)?[/\\](?:{_PATH_PART}[/\\])+(?={_PATH_PART})")
+
+
+def _local_paths_to_names(text: str) -> str:
+    """Data warnings name files by absolute path; a published card names them by file name only, as it names
+    local data folders (the layout of the machine that trained the model is nobody's business)."""
+    return _ABSOLUTE_PATH.sub("", text)
 
 
 def _hyperparameters(values: Mapping[str, Any]) -> dict[str, str]:

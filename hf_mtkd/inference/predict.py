@@ -20,7 +20,7 @@ from typing import Iterable, Optional, Sequence, Union
 import numpy as np
 
 from ..arguments import DataArguments
-from ..data.audio import AUDIO_EXTENSIONS, AudioDecodeError, decode_audio, has_audio_extension
+from ..data.audio import AUDIO_EXTENSIONS, AudioDecodeError, as_sampling_rate, decode_audio, has_audio_extension
 from ..utils.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ class EmotionPredictor:
         else:
             if sampling_rate is None:
                 raise ValueError("An array needs its sampling_rate.")
+            sampling_rate = as_sampling_rate(sampling_rate, "predict(sampling_rate=...)")
             name = "<array>"
             waveform = decode_audio({"array": audio, "sampling_rate": sampling_rate}, self.sampling_rate)
         mean, count = self.probabilities(waveform)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .report import format_comparison_table, format_metrics_table, format_percent, format_with_ci, save_metrics_json
+from .report import (
+    format_comparison_table,
+    format_definitions,
+    format_grid,
+    format_metrics_table,
+    format_percent,
+    format_with_ci,
+    save_metrics_json,
+)
 from .compute import compute_ser_metrics, flatten_ser_metrics, metric_definitions
 
 
@@ -14,6 +22,8 @@ __all__ = [
     "compute_ser_metrics",
     "flatten_ser_metrics",
     "format_comparison_table",
+    "format_definitions",
+    "format_grid",
     "format_metrics_table",
     "format_percent",
     "format_with_ci",

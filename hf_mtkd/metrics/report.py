@@ -11,7 +11,15 @@ from ..utils.atomic import write_json_atomic
 from .compute import OVERALL, metric_definitions
 
 
-__all__ = ["format_comparison_table", "format_metrics_table", "format_percent", "format_with_ci", "save_metrics_json"]
+__all__ = [
+    "format_comparison_table",
+    "format_definitions",
+    "format_grid",
+    "format_metrics_table",
+    "format_percent",
+    "format_with_ci",
+    "save_metrics_json",
+]
 
 _FOOTER_KEYS = ("UR", "WR", "macro_f1", "weighted_f1", "CI")
 
@@ -35,8 +43,8 @@ def format_metrics_table(results: Mapping[str, Any], title: str | None = None) -
         for name, block in _blocks(results)
     ]
     lines = [title] if title else []
-    lines += _grid([header], rows, left_columns=1)
-    lines += _footer(results)
+    lines += format_grid([header], rows, left_columns=1)
+    lines += format_definitions(results)
     return "\n".join(lines)
 
 
@@ -72,8 +80,8 @@ def format_comparison_table(results_by_model: Mapping[str, Mapping[str, Any]]) -
                 row += [format_with_ci(block["UR"], block.get("UR_ci")), format_with_ci(block["WR"], block.get("WR_ci"))]
         rows.append(row)
 
-    lines = _grid([sub], rows, left_columns=1, groups=groups)
-    lines += _footer(results_by_model[models[0]])
+    lines = format_grid([sub], rows, left_columns=1, groups=groups)
+    lines += format_definitions(results_by_model[models[0]])
     return "\n".join(lines)
 
 
@@ -96,25 +104,14 @@ def format_with_ci(value: float | None, ci: Sequence[float] | None) -> str:
     return f"{format_percent(value)} [{format_percent(ci[0])}, {format_percent(ci[1])}]"
 
 
-# --------------------------------------------------------------------------- internals
-
-
-def _blocks(results: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    per_language = results.get("per_language") or {}
-    return [(lang, per_language[lang]) for lang in sorted(per_language)] + [(OVERALL, results[OVERALL])]
-
-
-def _level(results: Mapping[str, Any]) -> str:
-    return f"{float(results.get('confidence', 0.95)) * 100:g}%"
-
-
-def _grid(
+def format_grid(
     headers: list[list[str]],
     rows: list[list[str]],
     left_columns: int,
     groups: list[tuple[str, int, int]] | None = None,
 ) -> list[str]:
-    """Aligned text rows: the first ``left_columns`` left-aligned, the rest right-aligned.
+    """Aligned text rows (the layout of every table here): the first ``left_columns`` left-aligned, the rest
+    right-aligned.
 
     ``groups`` are ``(label, first_column, n_columns)`` spans centred on a line above the
     headers. A rule goes under the headers and above the last row (``overall``).
@@ -144,7 +141,9 @@ def _grid(
     return lines + [fmt(h) for h in headers] + [rule] + body
 
 
-def _footer(results: Mapping[str, Any]) -> list[str]:
+def format_definitions(results: Mapping[str, Any]) -> list[str]:
+    """The "Definitions (values in %):" footer lines of a ``compute_ser_metrics`` result (its own definitions, or
+    the standard ones at its confidence level and bootstrap count)."""
     definitions = results.get("definitions") or metric_definitions(
         float(results.get("confidence", 0.95)), int(results.get("n_bootstrap", 1000))
     )
@@ -154,3 +153,15 @@ def _footer(results: Mapping[str, Any]) -> list[str]:
             text = f"{key}: {definitions[key]}"
             lines += textwrap.wrap(text, 100, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
     return lines
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _blocks(results: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    per_language = results.get("per_language") or {}
+    return [(lang, per_language[lang]) for lang in sorted(per_language)] + [(OVERALL, results[OVERALL])]
+
+
+def _level(results: Mapping[str, Any]) -> str:
+    return f"{float(results.get('confidence', 0.95)) * 100:g}%"

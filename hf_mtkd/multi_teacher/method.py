@@ -7,6 +7,7 @@ import logging
 
 from datasets import DatasetDict
 
+from ..data import check_teacher_languages
 from ..methods import register_method
 from ..training.evaluation import make_compute_metrics
 from ..training.method import Method, RunSetup
@@ -33,10 +34,14 @@ class MultiTeacherMethod(Method):
         """The frozen teachers of this run, loaded on first use (the cache and the collators both need them)."""
         if self._teachers is None:
             args: MultiTeacherDistillationConfig = setup.training_args
+            specs = args.teacher_specs()
+            if args.teacher_weighting == "language":  # before any teacher loads: a teacher no sample reaches
+                check_teacher_languages({spec.name: spec.language for spec in specs}, setup.languages,
+                                        setup.data_args.language_column_name)
             self._teachers = [
                 load_teacher(spec, list(setup.label_names), feature_extractor, args.teacher_dtype,
                              trust_remote_code=setup.model_args.trust_remote_code)
-                for spec in args.teacher_specs()
+                for spec in specs
             ]
         return self._teachers
 

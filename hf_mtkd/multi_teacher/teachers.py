@@ -16,7 +16,7 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, 
 
 from ..data.audio import resample
 from ..data.collator import feature_extractor_inputs
-from ..modeling_utils import load_pretrained
+from ..modeling_utils import hash_weights, load_pretrained
 from .config import TeacherSpec
 
 logger = logging.getLogger(__name__)
@@ -141,10 +141,7 @@ def teacher_fingerprint(teacher: Teacher) -> str:
     digest = hashlib.sha256()
     digest.update(_model_config_key(teacher.model).encode())
     digest.update(str(teacher.model.dtype).encode())
-    for name, tensor in sorted(teacher.model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(str(tensor.dtype).encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    hash_weights(teacher.model, digest)
     digest.update(str(teacher.label_index.tolist()).encode())
     digest.update(repr(sorted(_feature_extractor_key(teacher.feature_extractor).items())).encode())
     return digest.hexdigest()

@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 from transformers import EvalPrediction, Trainer
 
+from ..data import DataReport
 from ..metrics import compute_ser_metrics, format_metrics_table, save_metrics_json
 
 logger = logging.getLogger(__name__)
@@ -57,13 +58,22 @@ def report_split(
     is_main_process: bool = True,
     output_dir: Optional[str] = None,
     title: Optional[str] = None,
+    data_report: Optional[DataReport] = None,
 ) -> dict:
-    """Predict `dataset`, compute overall and per-language metrics, save `<split>_metrics.json`, print the table."""
+    """Predict `dataset`, compute overall and per-language metrics, save `<split>_metrics.json`, print the table.
+
+    With `data_report`, the metrics also hold the data's warnings (`data_warnings`) and this split's
+    `skipped_clips`, so that the metrics file says what the numbers were measured on. What is returned is
+    what the file holds.
+    """
     predictions = predict_labels(fitted, dataset)
     languages = dataset[language_column] if language_column and language_column in dataset.column_names else None
     results = compute_ser_metrics(
         predictions, np.asarray(dataset["labels"]), label_names, languages=languages, n_bootstrap=n_bootstrap, seed=seed,
     )
+    if data_report is not None:
+        results = {**results, "data_warnings": list(data_report.warnings),
+                   "skipped_clips": data_report.skipped_count(split)}
     if output_dir and is_main_process:
         save_metrics_json(results, os.path.join(output_dir, f"{split}_metrics.json"))
     if is_main_process:

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 from typing import Optional
 
 from ..utils.atomic import write_json_atomic, write_text_atomic  # noqa: F401  (re-exported: outputs' writers)
@@ -113,3 +114,40 @@ def last_complete_checkpoint(folder: str) -> Optional[str]:
             return path
         logger.warning("Ignoring %s: incomplete (no readable %s; the run died while saving it).", path, TRAINER_STATE_NAME)
     return None
+
+
+def require_writable_dir(folder: str | os.PathLike) -> None:
+    """Create `folder` if needed and write a probe file there, so that a folder the run cannot write fails
+    now, naming it, instead of with a PermissionError at the first checkpoint after an epoch of training."""
+    folder = os.fspath(folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".hf_mtkd-write-test-", dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise PermissionError(f"output_dir {folder!r} cannot be written: {err.strerror or err}.") from err
+
+
+def require_complete_checkpoint(path: str | os.PathLike) -> None:
+    """An explicit resume_from_checkpoint must be a checkpoint the Trainer finished writing: its
+    trainer_state.json parses and each safetensors file is whole (else safetensors fails mid-load)."""
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"resume_from_checkpoint {path!r} is not a folder.")
+    last = last_complete_checkpoint(os.path.dirname(os.path.abspath(path)))
+    hint = f"; the last complete checkpoint beside it is {last!r}" if last and os.path.abspath(last) != os.path.abspath(path) else ""
+    if not checkpoint_is_complete(path):
+        raise ValueError(
+            f"resume_from_checkpoint {path!r} is incomplete: no readable {TRAINER_STATE_NAME} (the run died while "
+            f"saving it){hint}."
+        )
+    from safetensors import SafetensorError, safe_open
+
+    for name in sorted(os.listdir(path)):
+        if name.endswith(".safetensors"):
+            try:
+                with safe_open(os.path.join(path, name), framework="pt"):
+                    pass
+            except (SafetensorError, OSError) as err:
+                raise ValueError(f"resume_from_checkpoint {path!r}: {name} is damaged ({err}){hint}.") from err

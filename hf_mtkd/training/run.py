@@ -17,15 +17,20 @@ import datasets
 import transformers
 from transformers import Trainer
 
-from ..arguments import DataArguments
-from ..data import load_raw_dataset, make_splits, prepare_audio_dataset, select_labels
+from ..data import prepare_data
 from ..hub.card import write_run_card
 from ..hub.push import push_to_hub as push_folder_to_hub
 from ..plots import plot_summary
 from ..run_summary import SUMMARY_FILE, RunSummary, run_provenance
 from .evaluation import report_split
 from .method import Method, RunSetup
-from .outputs import last_complete_checkpoint, remove_finished_run, save_training_args_json
+from .outputs import (
+    last_complete_checkpoint,
+    remove_finished_run,
+    require_complete_checkpoint,
+    require_writable_dir,
+    save_training_args_json,
+)
 
 logger = logging.getLogger("hf_mtkd")
 
@@ -72,6 +77,10 @@ def check_fsdp_device(training_args, environ=os.environ) -> None:
 def check_output_dir(training_args) -> Optional[str]:
     """Refuse to overwrite a finished run; return the checkpoint to resume an unfinished one from."""
     out = training_args.output_dir
+    if training_args.should_save:
+        require_writable_dir(out)
+    if training_args.resume_from_checkpoint:
+        require_complete_checkpoint(training_args.resume_from_checkpoint)
     if not os.path.isdir(out):
         return None
     if os.path.exists(os.path.join(out, FINISHED_MARKER)) and not training_args.overwrite_output_dir:
@@ -89,16 +98,6 @@ def check_output_dir(training_args) -> Optional[str]:
             logger.info("Resuming the unfinished run in %s from %s.", out, last)
             return last
     return training_args.resume_from_checkpoint
-
-
-def prepare_data(data_args: DataArguments, sampling_rate: int):
-    raw = load_raw_dataset(data_args)
-    raw, label_names = select_labels(raw, data_args)
-    splits = make_splits(raw, data_args)
-    splits = prepare_audio_dataset(splits, data_args, sampling_rate, label_names)
-    column = data_args.language_column_name
-    languages = sorted(set(splits["train"][column])) if column and column in splits["train"].column_names else []
-    return splits, label_names, languages
 
 
 def run(
@@ -125,7 +124,8 @@ def run(
     # Data. The sampling rate comes from the student's feature extractor, so build its config first.
     probe = method.probe_feature_extractor(setup)
     with training_args.main_process_first(desc="dataset preprocessing"):
-        splits, label_names, languages = prepare_data(data_args, probe.sampling_rate)
+        prepared = prepare_data(data_args, probe.sampling_rate)
+    splits, label_names, languages = prepared.splits, prepared.label_names, prepared.languages
     logger.info("Labels %s; languages %s; sizes %s", label_names, languages, {k: len(v) for k, v in splits.items()})
     setup = dataclasses.replace(setup, label_names=tuple(label_names), languages=tuple(languages))
 
@@ -149,6 +149,7 @@ def run(
             fitted, splits[split], label_names, split=split, language_column=data_args.language_column_name,
             n_bootstrap=training_args.n_bootstrap, seed=training_args.seed, is_main_process=is_main,
             output_dir=training_args.output_dir, title=f"{method.display_name}: {split} ({len(splits[split])} clips)",
+            data_report=prepared.report,
         )
         for split in ("validation", "test")
     }
@@ -161,6 +162,7 @@ def run(
         sizes={name: len(ds) for name, ds in splits.items()},
         results=results,
         method_info=method.card_info(),
+        data_report=prepared.report,
         extras=dict(extras),
         **run_provenance(model_args, data_args),
     )

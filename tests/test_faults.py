@@ -181,11 +181,15 @@ def test_teacher_logit_cache_killed_mid_build_leaves_no_cache_file(tmp_path):
         pytest.fail("the forked cache build hung")
     status = done[1]
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-    # datasets writes a map's output to a temporary file and renames it when complete.
-    assert not list((tmp_path / "ds").glob("cache-*.arrow"))
+    # datasets writes a map's output to a temporary file and renames it when complete: the kill leaves that
+    # tmp file in the fill's own folder, and no cache file.
+    folders = list((tmp_path / "ds").glob("hf_mtkd-teacher-logits-*"))
+    assert len(folders) == 1 and not list(folders[0].glob("*.arrow"))
+    assert len([p for p in folders[0].iterdir() if p.name.startswith("tmp")]) == 1
 
     cached = add_teacher_logits(ds, [teacher], fe, max_samples=16000, batch_size=4)
-    assert [Path(f["filename"]).name.startswith("cache-") for f in cached.cache_files] == [True]
+    assert [Path(f["filename"]) for f in cached.cache_files] == [folders[0] / "teacher_logits.arrow"]
+    assert not [p for p in folders[0].iterdir() if p.name.startswith("tmp")]  # the next fill removed it
     with torch.no_grad():
         for i in (0, 7, 11):
             inputs = fe(data["waveform"][i], sampling_rate=16000, return_tensors="pt")
@@ -333,10 +337,10 @@ def test_teachers_of_other_architectures_get_their_own_inputs(tone_corpus, tmp_p
     for module in (trainer, cache):
         original = module.teacher_logits_for_batch
 
-        def spy(teachers, model_inputs, teacher_inputs, original=original):
+        def spy(teachers, model_inputs, teacher_inputs, original=original, **kwargs):
             seen.append((tuple(model_inputs["input_values"].shape),
                          [{k: tuple(v.shape) for k, v in inputs.items()} for inputs in teacher_inputs]))
-            return original(teachers, model_inputs, teacher_inputs)
+            return original(teachers, model_inputs, teacher_inputs, **kwargs)
 
         monkeypatch.setattr(module, "teacher_logits_for_batch", spy)
     out = tmp_path / "mtkd"

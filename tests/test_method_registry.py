@@ -217,11 +217,15 @@ def test_a_method_that_fits_on_its_own_gets_reports_summary_card_and_a_compariso
                 "compare": ["toy_kd", "toy_centroid"]}
     for key in ("output_dir", "method"):
         pipeline["common"].pop(key)
-    cli_main(["pipeline", "--config", str(write_recipe(root / "pipeline.yaml", pipeline)),
-              "--output_dir", str(root / "stages")])
+    command = ["pipeline", "--config", str(write_recipe(root / "pipeline.yaml", pipeline)), "--output_dir", str(root / "stages")]
+    cli_main(command)
     printed = capsys.readouterr().out
-    assert "Stage toy_kd" not in printed  # finished before: reused from its run_summary.json
+    # Trained by `hf-mtkd train`, not by the pipeline: nothing says which recipe and data it ran with.
+    assert "===== Stage toy_kd" in printed and "no readable pipeline_stage.json" in printed
     assert "Centroid: test (16 clips)" in printed  # the shared report of a method without a Trainer
+    cli_main(command)
+    printed = capsys.readouterr().out
+    assert "===== Stage" not in printed and "Stage toy_kd: reusing the finished run" in printed
     header = next(line for line in printed.splitlines() if "toy_kd" in line and "toy_centroid" in line)
     assert header.index("toy_kd") < header.index("toy_centroid")  # the comparison table, both stages
     assert "Toy quiz accuracy (toy_kd): " in printed  # the method's multi-stage table, from the reused summary

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 from typing import Any, Optional
 
@@ -31,7 +30,6 @@ from .run_summary import RunSummary
 from .training.run import FINISHED_MARKER, run
 from .utils.atomic import write_json_atomic
 
-logger = logging.getLogger(__name__)
 
 PIPELINE_KEYS = ("output_dir", "common", "stages", "compare")
 #: What a finished stage records about the run it holds.

@@ -105,13 +105,18 @@ def load_teacher(
     return Teacher(spec, freeze(model), feature_extractor, index, shares)
 
 
-def teacher_fingerprint(teacher: Teacher) -> str:
-    """A hash of everything that changes a teacher's logits: weights, dtype, label order, feature extractor."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(teacher.model.state_dict().items()):
+def update_with_weights(digest, model: torch.nn.Module):
+    """Feed every weight of `model` (name, dtype, bytes) into a hashlib `digest`; returns it."""
+    for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(str(tensor.dtype).encode())
         digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest
+
+
+def teacher_fingerprint(teacher: Teacher) -> str:
+    """A hash of everything that changes a teacher's logits: weights, dtype, label order, feature extractor."""
+    digest = update_with_weights(hashlib.sha256(), teacher.model)
     digest.update(str(teacher.label_index.tolist()).encode())
     digest.update(repr(sorted(_feature_extractor_key(teacher.feature_extractor).items())).encode())
     return digest.hexdigest()

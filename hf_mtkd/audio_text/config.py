@@ -113,7 +113,7 @@ class AudioTextDistillationConfig(SERTrainingArguments):
     teacher_batch_size: int = field(default=32, metadata={"help": "Batch size when filling the teacher-output cache."})
     transfer_epochs: float = field(
         default=50.0,
-        metadata={"help": "Epochs of the transfer phase (both encoders frozen); 0 skips it. Paper: 50."},
+        metadata={"help": "Epochs of the transfer phase (both encoders frozen); 0 skips it. Paper: 50. max_steps, if set, bounds each phase."},
     )
     num_train_epochs: float = field(
         default=100.0,
@@ -147,8 +147,8 @@ class AudioTextDistillationConfig(SERTrainingArguments):
                 "transfer_epochs > 0 needs load_best_model_at_end: the best transfer-phase checkpoint on validation "
                 "starts the fine-tuning phase."
             )
-        if self.max_steps > 0:
-            raise ValueError("max_steps is not supported here: both phases are measured in epochs (transfer_epochs, num_train_epochs).")
+        if self.max_steps > 0 and self.lr_decay_every_epochs is not None:
+            raise ValueError("lr_decay_every_epochs counts epochs: it cannot be combined with max_steps.")
         if self.finetune_learning_rate is not None and self.finetune_learning_rate <= 0:
             raise ValueError(f"finetune_learning_rate must be > 0, got {self.finetune_learning_rate}.")
         if self.lr_decay_every_epochs is not None and self.lr_decay_every_epochs <= 0:

@@ -36,10 +36,10 @@ def tiny_model(processor: AudioTextProcessor, text_layers: int = 6, seed: int = 
 
 
 def write_text_corpus(root: Path, speakers: int = 4, clips_per_label: int = 2, rate: int = 16000,
-                      missing_text: tuple[str, ...] = ()) -> Path:
+                      missing_text: tuple[str, ...] = (), blank_text: tuple[str, ...] = ()) -> Path:
     """An audiofolder of tones (pitch by emotion) with a `text` column; speaker 0 test, 1 validation, the rest train.
 
-    `missing_text`: file names whose transcript is left empty.
+    `missing_text`: file names whose transcript is left empty; `blank_text`: whose transcript is only spaces.
     """
     rng = np.random.default_rng(0)
     root.mkdir(parents=True, exist_ok=True)
@@ -53,7 +53,7 @@ def write_text_corpus(root: Path, speakers: int = 4, clips_per_label: int = 2, r
                 wave = 0.3 * np.sin(2 * np.pi * 150.0 * (k + 1) * t) + 0.01 * rng.standard_normal(t.size)
                 name = f"{speaker}_{label}_{c}.wav"
                 sf.write(root / name, wave.astype(np.float32), rate)
-                text = "" if name in missing_text else f"{WORDS[label]} {c}"
+                text = "" if name in missing_text else "   " if name in blank_text else f"{WORDS[label]} {c}"
                 rows.append({"file_name": name, "label": label, "language": "en", "speaker": speaker, "split": split,
                              "text": text})
     with open(root / "metadata.csv", "w", newline="") as handle:

@@ -32,8 +32,8 @@ def test_audiofolder_transcripts_survive_preparation(tmp_path):
 
 
 def test_missing_transcript_is_an_error_naming_the_clip(tmp_path):
-    root = write_text_corpus(tmp_path / "corpus", missing_text=("en_spk2_sad_1.wav",))
-    with pytest.raises(MissingTranscriptError, match=r"en_spk2_sad_1\.wav.*on_missing_text"):
+    root = write_text_corpus(tmp_path / "corpus", missing_text=("en_spk2_sad_1.wav",), blank_text=("en_spk3_angry_0.wav",))
+    with pytest.raises(MissingTranscriptError, match=r"2 clip\(s\).*en_spk2_sad_1\.wav.*en_spk3_angry_0\.wav.*on_missing_text"):
         prepare_audio_text_splits(DataArguments(data_dir=str(root)), 16000)
 
 

@@ -7,6 +7,7 @@ pipeline YAML whose stages are `audio_text` or any method the CLI knows (those g
 module is only a thin duplicate of that flow and can go.
 
     python -m hf_mtkd.audio_text.standalone recipes/demo/audio_text/pipeline.yaml [--output_dir DIR]
+    python -m hf_mtkd.audio_text.standalone recipes/iemocap/audio_text_teacher.yaml [--flag value ...]
 """
 
 from __future__ import annotations
@@ -114,11 +115,24 @@ def run_pipeline(config_path: str, output_dir: Optional[str] = None, overwrite: 
 
 def main(argv: Optional[list[str]] = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m hf_mtkd.audio_text.standalone", description=__doc__.split("\n\n")[0])
-    parser.add_argument("config", help="a pipeline YAML (common / stages / compare)")
+    parser.add_argument("config", nargs="?", help="a pipeline YAML (common / stages / compare) or a flat audio_text recipe")
+    parser.add_argument("--config", dest="config_flag", help="the same, as hf-mtkd train takes it")
     parser.add_argument("--output_dir", help="overrides the pipeline's output_dir")
     parser.add_argument("--overwrite", action="store_true", help="retrain stages that already finished")
-    known = parser.parse_args(argv)
-    return run_pipeline(known.config, known.output_dir, overwrite=known.overwrite)
+    known, flags = parser.parse_known_args(argv)
+    known.config = known.config or known.config_flag
+    if not known.config:
+        parser.error("give the recipe or pipeline YAML")
+    recipe = load_recipe(known.config)
+    if "stages" in recipe:
+        if flags:
+            raise RecipeError(f"Unknown argument(s) for a pipeline: {' '.join(flags)}")
+        return run_pipeline(known.config, known.output_dir, overwrite=known.overwrite)
+    if recipe.get("method", METHOD) != METHOD:
+        raise RecipeError(f"{known.config}: method {recipe['method']!r}; this runner trains audio_text recipes.")
+    extra = (["--output_dir", known.output_dir] if known.output_dir else []) + \
+        (["--overwrite_output_dir", "true"] if known.overwrite else [])
+    return run_audio_text(recipe, source=known.config, args=[*flags, *extra])
 
 
 if __name__ == "__main__":

@@ -163,3 +163,25 @@ def test_student_without_fusion_copy_and_bad_teacher(processor):
     student = make_student(teacher, 2, "bottom", copy_fusion=False)
     assert not torch.equal(student.classifier.weight, teacher.classifier.weight)
     assert torch.equal(student.text_encoder.embeddings.word_embeddings.weight, teacher.text_encoder.embeddings.word_embeddings.weight)
+
+
+def test_cost_benchmark_on_saved_models(processor, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import audio_text_cost
+
+    teacher = tiny_model(processor, text_layers=6)
+    student = make_student(teacher, 2, "bottom")
+    teacher.save_pretrained(tmp_path / "teacher")
+    student.save_pretrained(tmp_path / "student")
+    report = audio_text_cost.main([
+        "--output", str(tmp_path / "cost.json"), "--repeats", "2", "--warmup", "1", "--clip-seconds", "0.3",
+        "--text-tokens", "6", "--models", f"teacher={tmp_path / 'teacher'}", f"student_2={tmp_path / 'student'}",
+    ])
+    rows = report["models"]
+    assert rows["teacher"]["params_ratio"] == 1.0 and rows["teacher"]["time_ratio"] == 1.0
+    assert rows["student_2"]["params_ratio"] == pytest.approx(student.num_parameters() / teacher.num_parameters())
+    assert rows["student_2"]["text_layers"] == 2 and rows["student_2"]["paper_params_ratio"] == pytest.approx(87.03 / 157.91)
+    assert (tmp_path / "cost.json").exists() and "| student_2 | 2 |" in audio_text_cost.markdown(report)

@@ -1,5 +1,5 @@
-"""Transcripts through the data layer: audiofolder/CSV, HF datasets on disk, corpus readers; missing ones;
-the multimodal demo corpus plan; predictions with transcripts."""
+"""Transcripts through the data layer (text_column_name): audiofolder/CSV, HF datasets on disk, corpus readers;
+missing ones; the multimodal demo corpus plan; predictions with transcripts."""
 
 from __future__ import annotations
 
@@ -14,16 +14,18 @@ from audio_text_fakes import WORDS, tiny_model, tiny_processor, write_text_corpu
 from conftest import LABELS
 from corpora_fakes import make_iemocap, make_meld
 from hf_mtkd.arguments import DataArguments
-from hf_mtkd.audio_text.data import AudioTextCollator, MissingTranscriptError, prepare_audio_text_splits, require_transcripts
-from hf_mtkd.data import load_raw_dataset, select_labels
+from hf_mtkd.audio_text.data import AudioTextCollator, require_text_column
+from hf_mtkd.data import DataReport, load_raw_dataset, make_splits, prepare_data, select_labels
+from hf_mtkd.data.checks import check_transcripts
 from hf_mtkd.audio_text.predict import TranscriptError, predict_audio_text
 from hf_mtkd.data import demo_corpus
 
 
 def test_audiofolder_transcripts_survive_preparation(tmp_path):
     root = write_text_corpus(tmp_path / "corpus")
-    splits, labels, languages, dropped = prepare_audio_text_splits(DataArguments(data_dir=str(root)), 16000)
-    assert labels == LABELS and dropped == {}
+    prepared = prepare_data(DataArguments(data_dir=str(root), text_column_name="text"), 16000)
+    splits = prepared.splits
+    assert prepared.label_names == LABELS and not any(prepared.report.skipped_clips.values())
     for split in ("train", "validation", "test"):
         ds = splits[split]
         assert "text" in ds.column_names and "waveform" in ds.column_names
@@ -33,14 +35,20 @@ def test_audiofolder_transcripts_survive_preparation(tmp_path):
 
 def test_missing_transcript_is_an_error_naming_the_clip(tmp_path):
     root = write_text_corpus(tmp_path / "corpus", missing_text=("en_spk2_sad_1.wav",), blank_text=("en_spk3_angry_0.wav",))
-    with pytest.raises(MissingTranscriptError, match=r"2 clip\(s\).*en_spk2_sad_1\.wav.*en_spk3_angry_0\.wav.*on_missing_text"):
-        prepare_audio_text_splits(DataArguments(data_dir=str(root)), 16000)
+    with pytest.raises(ValueError, match=r"2 clip\(s\) of the train split have no transcript in column 'text'") as error:
+        prepare_data(DataArguments(data_dir=str(root), text_column_name="text"), 16000)
+    assert "en_spk2_sad_1.wav" in str(error.value) and "en_spk3_angry_0.wav" in str(error.value)
+    # Without text_column_name (methods that read no text) nothing is checked.
+    assert len(prepare_data(DataArguments(data_dir=str(root)), 16000).splits["train"]) == 16
 
 
 def test_missing_transcripts_skipped_and_counted(tmp_path):
     root = write_text_corpus(tmp_path / "corpus", missing_text=("en_spk2_sad_1.wav", "en_spk3_happy_0.wav"))
-    splits, _, _, dropped = prepare_audio_text_splits(DataArguments(data_dir=str(root), on_missing_text="skip"), 16000)
-    assert dropped == {"train": 2}
+    prepared = prepare_data(DataArguments(data_dir=str(root), text_column_name="text", on_missing_text="skip"), 16000)
+    splits, report = prepared.splits, prepared.report
+    assert sorted(report.skipped_clips["train"]) == sorted(
+        f"{root / name}: no transcript" for name in ("en_spk2_sad_1.wav", "en_spk3_happy_0.wav"))
+    assert report.to_dict()["skipped_clips"]["train"] == 2 and any("without a transcript" in w for w in report.warnings)
     assert sum(len(ds) for ds in splits.values()) == 4 * 4 * 2 - 2
     assert all(text.strip() for ds in splits.values() for text in ds["text"])
 
@@ -48,7 +56,9 @@ def test_missing_transcripts_skipped_and_counted(tmp_path):
 def test_missing_text_column_names_the_flag(tmp_path):
     root = write_text_corpus(tmp_path / "corpus")
     with pytest.raises(ValueError, match=r"'transcript' \(--text_column_name\) not found"):
-        prepare_audio_text_splits(DataArguments(data_dir=str(root), text_column_name="transcript"), 16000)
+        prepare_data(DataArguments(data_dir=str(root), text_column_name="transcript"), 16000)
+    with pytest.raises(ValueError, match="set text_column_name"):
+        require_text_column(DataArguments(data_dir=str(root)))
 
 
 def test_hf_dataset_on_disk_keeps_its_text_column(tmp_path):
@@ -63,33 +73,39 @@ def test_hf_dataset_on_disk_keeps_its_text_column(tmp_path):
     ds = Dataset.from_dict(rows).cast_column("audio", Audio(sampling_rate=8000))
     DatasetDict(train=ds).save_to_disk(str(tmp_path / "ds"))
     args = DataArguments(dataset_path=str(tmp_path / "ds"), text_column_name="utterance", validation_fraction=0.25)
-    with pytest.raises(MissingTranscriptError, match="1 clip"):
-        prepare_audio_text_splits(args, 16000)
+    with pytest.raises(ValueError, match=r"1 clip\(s\).*row \d+"):  # embedded audio has no file name: the row
+        prepare_data(args, 16000)
     args.on_missing_text = "skip"
-    splits, *_ = prepare_audio_text_splits(args, 16000)
+    splits = prepare_data(args, 16000).splits
     texts = [t for ds in splits.values() for t in ds["utterance"]]
     assert len(texts) == 15 and all(t.endswith(("0", "1", "2", "3")) for t in texts)
 
 
 def test_iemocap_transcripts_and_missing_ones(tmp_path):
     root = make_iemocap(tmp_path)  # only dialog Ses01F_impro01 has a transcriptions file
-    base = dict(corpus=["iemocap"], corpus_root=[str(root)], labels=["angry", "happy", "neutral", "sad"],
-                label_map={"excited": "happy"}, fold_column_name="fold", test_fold=["Session2"])
-    with pytest.raises(MissingTranscriptError, match=r"5 clip\(s\).*Ses01F_impro01_F001\.wav"):
-        prepare_audio_text_splits(DataArguments(**base), 16000)
-    args = DataArguments(**base, on_missing_text="skip")
-    raw, _ = select_labels(load_raw_dataset(args), args)
-    kept, dropped = require_transcripts(raw, args)
-    assert dropped == {"train": 5} and kept["train"]["text"] == ["Excuse me."]
+    args = DataArguments(corpus=["iemocap"], corpus_root=[str(root)], labels=["angry", "happy", "neutral", "sad"],
+                         label_map={"excited": "happy"}, fold_column_name="fold", test_fold=["Session2"],
+                         text_column_name="text")
+    report = DataReport()
+    raw, _ = select_labels(load_raw_dataset(args), args, report)
+    splits = make_splits(raw, args, report)
+    with pytest.raises(ValueError, match=r"clip\(s\) of the \w+ split have no transcript in column 'text'.*Ses0"):
+        check_transcripts(splits, args, report)
+    args.on_missing_text = "skip"
+    kept = check_transcripts(splits, args, report)
+    assert [t for ds in kept.values() for t in ds["text"]] == ["Excuse me."]
+    assert sum(len(names) for names in report.skipped_clips.values()) == sum(len(ds) for ds in splits.values()) - 1
+    assert all(name.endswith(".wav: no transcript") for names in report.skipped_clips.values() for name in names)
 
 
 def test_meld_transcripts_reach_the_splits(tmp_path):
     root = make_meld(tmp_path)
-    args = DataArguments(corpus=["meld"], corpus_root=[str(root)], labels=["angry", "happy", "neutral", "sad", "fear"],
-                         drop_unlisted_labels=True)
-    splits, *_ = prepare_audio_text_splits(args, 16000)
-    assert set(splits["train"]["text"]) == {"I know.", "Whatever.", "Stop it!"}
-    assert splits["test"]["text"] == ["Hi, \u201cyou\u201d.", "No."]
+    args = DataArguments(corpus=["meld"], corpus_root=[str(root)], text_column_name="text")
+    report = DataReport()
+    raw, _ = select_labels(load_raw_dataset(args), args, report)
+    splits = check_transcripts(make_splits(raw, args, report), args, report)
+    assert set(splits["train"]["text"]) == {"Oh my God!", "I know.", "Whatever.", "Stop it!"}
+    assert splits["test"]["text"] == ["Hi, \u201cyou\u201d.", "No."] and not report.skipped_clips
 
 
 def test_collator_pads_both_modalities_and_cached_states(tmp_path):
@@ -175,3 +191,14 @@ def test_predict_names_a_file_without_transcript(saved_model, tmp_path):
         predict_audio_text(saved_model, root, progress=False)
     skipped = predict_audio_text(saved_model, root, on_error="skip", progress=False)
     assert all(p.error and p.label is None for p in skipped)
+
+
+def test_cli_predict_takes_transcripts(saved_model, tmp_path):
+    from hf_mtkd.cli.predict import main
+
+    root = write_text_corpus(tmp_path / "clips", speakers=1, clips_per_label=1)
+    predictions = main(["--model", str(saved_model), str(root), "--transcripts", str(root / "metadata.csv"),
+                        "--output", str(tmp_path / "p.json"), "--no_progress"])
+    assert len(predictions) == 4 and (tmp_path / "p.json").exists()
+    expected = predict_audio_text(saved_model, root, transcripts=root / "metadata.csv", progress=False)
+    assert [p.scores for p in predictions] == [p.scores for p in expected]

@@ -105,8 +105,9 @@ def test_config_checks():
     with pytest.raises(ValueError, match="must be >= 1 and divide"):
         AudioTextConfig(text_config={"model_type": "bert", "hidden_size": 32, "num_attention_heads": 2},
                         audio_config={"model_type": "wav2vec2", "hidden_size": 32}, fusion_num_attention_heads=5)
-    with pytest.raises(ValueError, match="needs an audio_config"):
-        AudioTextConfig(text_config={"model_type": "bert"}, modalities="audio_text")
+    default = AudioTextConfig()  # bert-base + wav2vec2-base shapes; fusion width = the audio width
+    assert (default.text_config.model_type, default.audio_config.model_type, default.fusion_hidden_size) == ("bert", "wav2vec2", 768)
+    assert AudioTextConfig(modalities="text").audio_config is None
 
 
 def test_frozen_audio_encoder_stays_in_eval_mode(processor):
@@ -185,3 +186,26 @@ def test_cost_benchmark_on_saved_models(processor, tmp_path):
     assert rows["student_2"]["params_ratio"] == pytest.approx(student.num_parameters() / teacher.num_parameters())
     assert rows["student_2"]["text_layers"] == 2 and rows["student_2"]["paper_params_ratio"] == pytest.approx(87.03 / 157.91)
     assert (tmp_path / "cost.json").exists() and "| student_2 | 2 |" in audio_text_cost.markdown(report)
+
+
+@pytest.mark.slow  # a fresh interpreter imports torch and transformers: 10-30 s on a busy 2-core machine
+def test_import_hf_mtkd_is_enough_for_the_pipeline_and_stays_light(processor, tmp_path):
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    tiny_model(processor).save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    script = textwrap.dedent(f"""
+        import json, sys
+        import numpy as np
+        import hf_mtkd
+        light = "transformers.processing_utils" not in sys.modules  # AutoProcessor waits for the first audio_text config
+        from transformers import pipeline
+        result = pipeline("audio-text-classification", model={str(tmp_path)!r})({{"audio": np.zeros(8000, np.float32), "text": "stop"}})
+        print(json.dumps({{"light": light, "labels": [r["label"] for r in result]}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    printed = json.loads(out.stdout.strip().splitlines()[-1])
+    assert printed["light"] and sorted(printed["labels"]) == sorted(LABELS)

@@ -20,9 +20,9 @@ from ..modeling_utils import default_feature_extractor, load_pretrained
 from ..multi_teacher.teachers import teacher_label_index
 from .cache import processor_key
 from .config import AudioTextModelArguments
-from .configuration import AudioTextConfig
-from .modeling import AudioTextForSequenceClassification
-from .processing import AudioTextProcessor
+from .configuration_audio_text import AudioTextConfig
+from .modeling_audio_text import AudioTextForSequenceClassification
+from .processing_audio_text import AudioTextProcessor
 from .registration import register_auto_classes
 from .students import make_student
 from .tokenizer import train_wordpiece_tokenizer

@@ -19,10 +19,10 @@ from datasets import Array2D, Dataset, List, Value
 
 from ..data.preprocessing import LABELS, WAVEFORM
 from ..multi_teacher.cache import check_cache_allowed  # noqa: F401  (re-exported: the same refusal applies)
-from ..multi_teacher.teachers import update_with_weights
+from ..modeling_utils import hash_weights
 from .data import TEACHER_LOGITS, TEACHER_TEXT_HIDDEN
-from .modeling import AudioTextForSequenceClassification
-from .processing import AudioTextProcessor
+from .modeling_audio_text import AudioTextForSequenceClassification
+from .processing_audio_text import AudioTextProcessor
 
 
 def processor_key(processor: AudioTextProcessor) -> str:
@@ -49,7 +49,7 @@ def add_teacher_outputs(
     `teacher_text_hidden_states` (tokens, D) per clip."""
     key = hashlib.sha256()
     key.update(dataset._fingerprint.encode())
-    update_with_weights(key, teacher)
+    hash_weights(teacher, key)
     key.update(str(label_index.tolist()).encode())
     key.update(processor_key(processor).encode())
     key.update(f"max_samples={max_samples} max_text_length={max_text_length} hidden={with_text_hidden}".encode())

@@ -1,16 +1,21 @@
 """What the model card says about audio_text models: the method, the paper, and how to call the model.
 
-The card core (`hf_mtkd.hub.card`) renders these through its template; the usage text replaces the
+The trainer carries the method's text (`_name`, `_description`, `_paper`); the usage section replaces the
 audio-classification Quick start, which does not fit a model that needs the transcript.
 """
 
 from __future__ import annotations
 
-PAPER = {
-    "title": "Enhancing Speech Emotion Recognition through Knowledge Distillation",
-    "authors": "Trung Minh Nguyen, Phuong-Nam Tran and Duc Ngoc Minh Dang",
-}
+from ..methods import Paper
 
+DISPLAY_NAME = "audio + text distillation (3M-SER students)"
+DESCRIPTION = (
+    "A multimodal emotion classifier: a BERT-family text encoder reads the transcript, an audio encoder hears the "
+    "clip, and the two are fused by self-attention over the concatenated token and frame sequences (3M-SER). "
+    "Students keep only some of the teacher's text-encoder layers and learn with alpha * T^2 * KL(P_T || P_S) + "
+    "(1 - alpha) * CE + gamma * MSE between teacher and student text hidden states, in two phases (encoders frozen, "
+    "then the text encoder fine-tuned); without a teacher the loss is cross-entropy alone."
+)
 # From the authors' repository (nmihtrug/DistilSER README).
 CITATION = """@inproceedings{nguyen2024enhancing,
   title     = {Enhancing Speech Emotion Recognition Through Knowledge Distillation},
@@ -20,16 +25,13 @@ CITATION = """@inproceedings{nguyen2024enhancing,
   year      = {2024},
   doi       = {10.1109/ICTC62082.2024.10826904}
 }"""
-
-CARD_INFO = {
-    "display_name": "audio + text distillation (3M-SER students)",
-    "description": "A multimodal emotion classifier: a BERT-family text encoder reads the transcript, an audio "
-    "encoder hears the clip, and the two are fused by self-attention over the concatenated token and frame "
-    "sequences (3M-SER). Students keep only some of the teacher's text-encoder layers and learn with "
-    "alpha * T^2 * KL(P_T || P_S) + (1 - alpha) * CE + gamma * MSE between teacher and student text hidden states, "
-    "in two phases (encoders frozen, then the text encoder fine-tuned).",
-    "paper": PAPER,
-}
+PAPER = Paper(
+    title="Enhancing Speech Emotion Recognition through Knowledge Distillation",
+    authors="Trung Minh Nguyen, Phuong-Nam Tran and Duc Ngoc Minh Dang",
+    url="https://doi.org/10.1109/ICTC62082.2024.10826904",
+    citation=CITATION,
+)
+USAGE_TITLE = "How to use this model (clip + transcript)"
 
 
 def usage_markdown(model_id: str, label_names: list[str]) -> str:
@@ -47,11 +49,9 @@ classifier({{"audio": "speech.wav", "text": "what the speaker says"}})
 The transcript is required. For many files, give the transcripts as a CSV (`file_name`, `text`, paths relative
 to the CSV) or as `speech.txt` files beside the audio:
 
-```python
-from hf_mtkd.audio_text import predict_audio_text
-
-predict_audio_text("{model_id}", "recordings/", transcripts="recordings/transcripts.csv", output="predictions.csv")
+```bash
+hf-mtkd predict --model {model_id} recordings/ --transcripts recordings/transcripts.csv --output predictions.csv
 ```"""
 
 
-__all__ = ["CARD_INFO", "CITATION", "PAPER", "usage_markdown"]
+__all__ = ["CITATION", "DESCRIPTION", "DISPLAY_NAME", "PAPER", "USAGE_TITLE", "usage_markdown"]

@@ -3,13 +3,16 @@ training (KD weights, teacher, two-phase schedule)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Optional
 
 from ..arguments import JSONField, _parse_json_field
 from ..training.args import SERTrainingArguments
-from .configuration import MODALITIES
+from .configuration_audio_text import MODALITIES
 from .students import parse_layer_selection
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -143,10 +146,8 @@ class AudioTextDistillationConfig(SERTrainingArguments):
         if self.transfer_epochs < 0:
             raise ValueError(f"transfer_epochs must be >= 0, got {self.transfer_epochs}.")
         if self.transfer_epochs > 0 and not self.load_best_model_at_end:
-            raise ValueError(
-                "transfer_epochs > 0 needs load_best_model_at_end: the best transfer-phase checkpoint on validation "
-                "starts the fine-tuning phase."
-            )
+            logger.warning("load_best_model_at_end is off: the transfer phase's last model, not its best on validation "
+                           "(the paper's choice), starts the fine-tuning phase.")
         if self.max_steps > 0 and self.lr_decay_every_epochs is not None:
             raise ValueError("lr_decay_every_epochs counts epochs: it cannot be combined with max_steps.")
         if self.finetune_learning_rate is not None and self.finetune_learning_rate <= 0:

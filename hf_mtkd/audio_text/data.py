@@ -1,91 +1,35 @@
-"""Transcripts through the data layer, and batches holding both modalities.
+"""Batches holding both modalities, and the method's requirement on the data.
 
-`prepare_audio_text_splits` is the shared data flow (load -> labels -> splits -> decode, see
-`hf_mtkd.training.run.prepare_data`) with one step added after label selection: every clip must have
-a transcript in `text_column_name`. A clip without one (missing column value, None, empty or blank
-text) is an error naming the clip, or with `on_missing_text: skip` it is dropped and counted. The text
-column then rides through splitting and decoding unchanged (decoding keeps every metadata column).
+Transcripts come through the shared data layer: with `text_column_name` set, `hf_mtkd.data.prepare_data` checks
+that every clip has one before decoding (`hf_mtkd.data.checks.check_transcripts`: an error naming the clips, or
+with `on_missing_text: skip` the clips are dropped and listed in the data report), and the text column rides
+through splitting and decoding unchanged.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
 import torch
-from datasets import Audio, DatasetDict
 
 from ..arguments import DataArguments
-from ..data import load_raw_dataset, make_splits, prepare_audio_dataset, select_labels
-from ..data.audio import describe_source
 from ..data.collator import AudioClassificationCollator
 from ..data.preprocessing import LABELS, WAVEFORM
 
-logger = logging.getLogger(__name__)
-
 TEACHER_LOGITS = "teacher_logits"
 TEACHER_TEXT_HIDDEN = "teacher_text_hidden_states"
-_EXAMPLES = 5
 
 
-class MissingTranscriptError(ValueError):
-    """Clips without a transcript while on_missing_text is 'fail'; the message names them."""
-
-
-def has_text(value: Any) -> bool:
-    return isinstance(value, str) and bool(value.strip())
-
-
-def require_transcripts(dataset: DatasetDict, data_args: DataArguments) -> tuple[DatasetDict, dict[str, int]]:
-    """Check (and with on_missing_text=skip, drop) clips without a transcript; returns the data and the counts dropped."""
-    column = data_args.text_column_name
-    if not column:
-        raise ValueError("This method reads transcripts: set text_column_name to the column holding them.")
-    dropped = {}
-    out = {}
-    for split, ds in dataset.items():
-        if column not in ds.column_names:
-            raise ValueError(
-                f"Column {column!r} (--text_column_name) not found in split {split!r}; its columns are {ds.column_names}."
-            )
-        missing = [i for i, text in enumerate(ds[column]) if not has_text(text)]
-        if missing and data_args.on_missing_text == "fail":
-            names = _clip_names(ds, data_args.audio_column_name, missing[:_EXAMPLES])
-            raise MissingTranscriptError(
-                f"{len(missing)} clip(s) of split {split!r} have no transcript in column {column!r}: "
-                + ", ".join(names) + (" ..." if len(missing) > _EXAMPLES else "")
-                + ". Fill them in, or set on_missing_text: skip to drop them (counted)."
-            )
-        if missing:
-            names = _clip_names(ds, data_args.audio_column_name, missing[:_EXAMPLES])
-            logger.warning("%s: dropping %d of %d clips without a transcript (e.g. %s).", split, len(missing), len(ds),
-                           ", ".join(names))
-            drop = set(missing)
-            ds = ds.select([i for i in range(len(ds)) if i not in drop])
-            dropped[split] = len(missing)
-        out[split] = ds
-    return DatasetDict(out), dropped
-
-
-def _clip_names(ds, audio_column: str, indices: list[int]) -> list[str]:
-    rows = ds.select(indices)
-    if isinstance(rows.features.get(audio_column), Audio):
-        rows = rows.cast_column(audio_column, Audio(decode=False))  # the path, without decoding
-    return [describe_source(cell) for cell in rows[audio_column]]
-
-
-def prepare_audio_text_splits(data_args: DataArguments, sampling_rate: int):
-    """(splits, label_names, languages, dropped-without-transcript counts) with a text column in every split."""
-    raw = load_raw_dataset(data_args)
-    raw, label_names = select_labels(raw, data_args)
-    raw, dropped = require_transcripts(raw, data_args)
-    splits = make_splits(raw, data_args)
-    splits = prepare_audio_dataset(splits, data_args, sampling_rate, label_names)
-    column = data_args.language_column_name
-    languages = sorted(set(splits["train"][column])) if column and column in splits["train"].column_names else []
-    return splits, label_names, languages, dropped
+def require_text_column(data_args: DataArguments) -> str:
+    """The transcript column an audio_text run reads; its absence is an error naming the flag."""
+    if not data_args.text_column_name:
+        raise ValueError(
+            "method audio_text reads a transcript per clip: set text_column_name to the column holding them "
+            "(the IEMOCAP and MELD readers and the multimodal demo corpus call it 'text')."
+        )
+    return data_args.text_column_name
 
 
 @dataclass
@@ -133,11 +77,4 @@ class AudioTextCollator(AudioClassificationCollator):
         return out
 
 
-__all__ = [
-    "AudioTextCollator",
-    "MissingTranscriptError",
-    "TEACHER_LOGITS",
-    "TEACHER_TEXT_HIDDEN",
-    "prepare_audio_text_splits",
-    "require_transcripts",
-]
+__all__ = ["AudioTextCollator", "TEACHER_LOGITS", "TEACHER_TEXT_HIDDEN", "require_text_column"]

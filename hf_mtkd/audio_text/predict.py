@@ -84,7 +84,7 @@ class AudioTextPredictor:
         import torch
         from transformers import AutoProcessor
 
-        from .modeling import AudioTextForSequenceClassification
+        from .modeling_audio_text import AudioTextForSequenceClassification
         from .registration import register_auto_classes
 
         register_auto_classes()

@@ -24,13 +24,14 @@ from datasets import DatasetDict
 
 from ..arguments import DataArguments, ModelArguments
 from ..training.evaluation import make_compute_metrics
-from ..training.outputs import last_complete_checkpoint, write_json_atomic
+from ..training.outputs import last_complete_checkpoint
+from ..utils.atomic import write_json_atomic
 from .build import build_audio_text_model, load_teacher
 from .cache import add_teacher_outputs, check_cache_allowed
 from .config import AudioTextDistillationConfig, AudioTextModelArguments
 from .data import AudioTextCollator
-from .modeling import AudioTextForSequenceClassification
-from .processing import AudioTextProcessor
+from .modeling_audio_text import AudioTextForSequenceClassification
+from .processing_audio_text import AudioTextProcessor
 from .trainer import AudioTextDistillationTrainer
 
 logger = logging.getLogger(__name__)

@@ -9,13 +9,11 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from ..training.trainer import SERTrainer
+from .card import DESCRIPTION, DISPLAY_NAME, PAPER
 from .config import AudioTextDistillationConfig
 from .data import TEACHER_LOGITS, TEACHER_TEXT_HIDDEN
 from .losses import audio_text_kd_loss
-from .modeling import AudioTextForSequenceClassification
-
-# Batch keys that are never model inputs.
-_SIDE_KEYS = ("labels", "language_id", TEACHER_LOGITS, TEACHER_TEXT_HIDDEN)
+from .modeling_audio_text import AudioTextForSequenceClassification
 
 
 class AudioTextDistillationTrainer(SERTrainer):
@@ -26,6 +24,12 @@ class AudioTextDistillationTrainer(SERTrainer):
     need no teacher. Without a teacher and without cached outputs the loss is plain CE. Evaluation
     reports CE alone, so validation losses of KD and non-KD runs compare directly.
     """
+
+    _name = DISPLAY_NAME
+    _description = DESCRIPTION
+    _paper = PAPER
+    _tag_names = ("audio_text", "knowledge-distillation", "multimodal")
+    side_keys = SERTrainer.side_keys + (TEACHER_LOGITS, TEACHER_TEXT_HIDDEN)
 
     def __init__(
         self,
@@ -45,8 +49,8 @@ class AudioTextDistillationTrainer(SERTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         args: AudioTextDistillationConfig = self.args
-        labels = inputs["labels"]
-        model_inputs = {k: v for k, v in inputs.items() if k not in _SIDE_KEYS}
+        model_inputs, _ = self.split_inputs(inputs)
+        labels = model_inputs.pop("labels")
         cached_logits = inputs.get(TEACHER_LOGITS)
         distil = model.training and (self.teacher is not None or cached_logits is not None)
         alpha, gamma = (args.alpha, args.gamma) if distil else (0.0, 0.0)

@@ -20,7 +20,8 @@ from typing import Iterable, Optional, Sequence, Union
 import numpy as np
 
 from ..arguments import DataArguments
-from ..data.audio import AudioDecodeError, decode_audio
+from ..data.audio import AUDIO_EXTENSIONS, AudioDecodeError, as_sampling_rate, decode_audio, has_audio_extension
+from ..utils.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_CHUNK_SECONDS = DataArguments.__dataclass_fields__["max_duration_seconds"].default
 #: Clips shorter than this are zero-padded to it (the convolutional front end needs a few frames).
 MIN_SECONDS = 0.1
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".webm", ".aif", ".aiff", ".mp4")
 OUTPUT_FORMATS = (".csv", ".json")
 ON_ERROR = ("fail", "skip")
 
@@ -108,6 +108,7 @@ class EmotionPredictor:
         else:
             if sampling_rate is None:
                 raise ValueError("An array needs its sampling_rate.")
+            sampling_rate = as_sampling_rate(sampling_rate, "predict(sampling_rate=...)")
             name = "<array>"
             waveform = decode_audio({"array": audio, "sampling_rate": sampling_rate}, self.sampling_rate)
         mean, count = self.probabilities(waveform)
@@ -165,9 +166,9 @@ def collect_audio_files(inputs) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            found = sorted(p for p in path.rglob("*") if p.is_file() and has_audio_extension(p.name))
             if not found:
-                raise FileNotFoundError(f"No audio files ({', '.join(AUDIO_EXTENSIONS)}) in folder {str(path)!r}.")
+                raise FileNotFoundError(f"No audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) in folder {str(path)!r}.")
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -201,10 +202,5 @@ def write_predictions(predictions: Iterable[Prediction], path: str | os.PathLike
                              "" if p.duration_seconds is None else p.duration_seconds, p.num_chunks, p.error or "",
                              *("" if label not in p.scores else f"{p.scores[label]:.6f}" for label in label_names)])
         text = buffer.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, text, newline="")
 

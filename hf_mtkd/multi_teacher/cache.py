@@ -15,10 +15,9 @@ import numpy as np
 import torch
 from datasets import Array2D, Dataset
 
-from ..data.audio import resample
 from ..data.collator import feature_extractor_inputs
 from ..data.preprocessing import WAVEFORM
-from .teachers import Teacher, teacher_fingerprint, teacher_logits_for_batch
+from .teachers import Teacher, own_feature_extractor_inputs, teacher_fingerprint, teacher_logits_for_batch
 
 logger = logging.getLogger(__name__)
 
@@ -64,18 +63,11 @@ def add_teacher_logits(
         for t in teachers
     )
 
+    own_fes = [None if t.shares_student_inputs else t.feature_extractor for t in teachers]
+
     def logits_of(waveforms):
         student_inputs = feature_extractor_inputs(student_feature_extractor, waveforms, rate)
-        own_inputs = [
-            None
-            if t.shares_student_inputs
-            else feature_extractor_inputs(
-                t.feature_extractor,
-                [resample(w, rate, t.feature_extractor.sampling_rate) for w in waveforms],
-                t.feature_extractor.sampling_rate,
-            )
-            for t in teachers
-        ]
+        own_inputs = own_feature_extractor_inputs(own_fes, waveforms, rate)
         logits = teacher_logits_for_batch(teachers, {k: v.to(device) for k, v in student_inputs.items()}, own_inputs)
         return logits.transpose(0, 1).cpu().numpy()  # (B, N, K)
 

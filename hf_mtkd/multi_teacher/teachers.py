@@ -6,12 +6,16 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Optional
 
+import numpy as np
 import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, PreTrainedModel
 
-from ..modeling_utils import load_pretrained
+from ..data.audio import resample
+from ..data.collator import feature_extractor_inputs
+from ..modeling_utils import hash_weights, load_pretrained
 from .config import TeacherSpec
 
 logger = logging.getLogger(__name__)
@@ -105,21 +109,26 @@ def load_teacher(
     return Teacher(spec, freeze(model), feature_extractor, index, shares)
 
 
-def update_with_weights(digest, model: torch.nn.Module):
-    """Feed every weight of `model` (name, dtype, bytes) into a hashlib `digest`; returns it."""
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(str(tensor.dtype).encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return digest
-
-
 def teacher_fingerprint(teacher: Teacher) -> str:
     """A hash of everything that changes a teacher's logits: weights, dtype, label order, feature extractor."""
-    digest = update_with_weights(hashlib.sha256(), teacher.model)
+    digest = hashlib.sha256()
+    hash_weights(teacher.model, digest)
     digest.update(str(teacher.label_index.tolist()).encode())
     digest.update(repr(sorted(_feature_extractor_key(teacher.feature_extractor).items())).encode())
     return digest.hexdigest()
+
+
+def own_feature_extractor_inputs(
+    feature_extractors: Sequence[Any], waveforms: Sequence[np.ndarray], sampling_rate: int
+) -> list[Optional[dict[str, torch.Tensor]]]:
+    """Each teacher's inputs made by its own feature extractor from the same waveforms (at `sampling_rate`),
+    resampled to the extractor's rate; None for a teacher that shares the student's inputs (its entry is None)."""
+    return [
+        None
+        if fe is None
+        else feature_extractor_inputs(fe, [resample(w, sampling_rate, fe.sampling_rate) for w in waveforms], fe.sampling_rate)
+        for fe in feature_extractors
+    ]
 
 
 def teacher_logits_for_batch(

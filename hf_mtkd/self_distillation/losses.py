@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch.nn import functional as F
 
+from ..kd_losses import softened_kl_terms
+
 SIMILARITY_TERMS = ("l1", "l2", "cosine")
 #: The similarity names accepted (the paper's single losses and the sums it compares).
 SIMILARITIES = ("l1", "l2", "cosine", "l1+l2", "l1+cosine", "l2+cosine", "l1+l2+cosine")
@@ -60,16 +62,12 @@ def similarity_loss(student: torch.Tensor, target: torch.Tensor, similarity: str
 
 
 def kl_divergence(target_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """KL(P_target || P_student) with P = softmax(logits / T), batch mean, times T^2; on log-probabilities."""
-    return (
-        F.kl_div(
-            F.log_softmax(student_logits.float() / temperature, dim=-1),
-            F.log_softmax(target_logits.float() / temperature, dim=-1),
-            reduction="batchmean",
-            log_target=True,
-        )
-        * temperature**2
-    )
+    """KL(P_target || P_student) with P = softmax(logits / T), batch mean, times T^2; on log-probabilities.
+
+    The same sum and division as `F.kl_div(log P_student, log P_target, reduction="batchmean", log_target=True)`.
+    """
+    terms = softened_kl_terms(student_logits, target_logits, temperature)
+    return terms.sum() / student_logits.shape[0] * temperature**2
 
 
 def self_distillation_loss(

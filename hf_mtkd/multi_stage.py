@@ -1,5 +1,5 @@
-"""Multi-stage recipes: train several models in order (e.g. one teacher per language, then an
-MTKD student and its FT baseline) and print them side by side.
+"""Multi-stage runs (`hf-mtkd pipeline`; nothing to do with transformers' `pipeline()`): train several models in
+order (e.g. one teacher per language, then an MTKD student and its FT baseline) and print them side by side.
 
 A pipeline YAML holds `common` (keys every stage shares), `stages` (name -> keys of that stage,
 including its `method`) and `compare` (stages to put in the final table). Each stage is an
@@ -10,14 +10,15 @@ finished run are reused, not retrained (pass overwrite to retrain).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any, Optional
 
 from .config_parser import RecipeError, load_recipe, recipe_to_argv  # noqa: F401  (recipe_to_argv: re-exported for tests)
+from .methods import get_method
 from .metrics import format_comparison_table
-from .training.run import FINISHED_MARKER
+from .run_summary import RunSummary
+from .training.run import FINISHED_MARKER, run
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +58,9 @@ def run_pipeline(
     output_dir: Optional[str] = None,
     overrides: Optional[list[str]] = None,
     overwrite: bool = False,
-) -> dict[str, dict]:
-    """Run every stage (reusing finished ones), then print the comparison table; returns stage summaries."""
-    from .methods import get_method
-    from .training.run import run
-
+) -> dict[str, RunSummary]:
+    """Run every stage (reusing finished ones), then print the comparison table and each stage method's own
+    tables (`Method.multi_stage_tables`); returns the stage summaries."""
     pipeline = load_recipe(config_path)
     output_dir = output_dir or pipeline.get("output_dir")
     if not output_dir:
@@ -72,23 +71,19 @@ def run_pipeline(
     if missing:
         raise RecipeError(f"compare names unknown stage(s) {missing}; stages are {list(recipes)}.")
 
-    summaries = {}
+    summaries: dict[str, RunSummary] = {}
     for name, recipe in recipes.items():
         marker = os.path.join(recipe["output_dir"], FINISHED_MARKER)
         if os.path.exists(marker) and not overwrite:
             logger.info("Stage %s: reusing the finished run in %s", name, recipe["output_dir"])
-            with open(marker, encoding="utf-8") as handle:
-                summaries[name] = json.load(handle)
+            summaries[name] = RunSummary.load(marker)
             continue
         print(f"\n===== Stage {name} ({recipe['method']}) =====", flush=True)
         args = list(overrides or []) + (["--overwrite_output_dir", "true"] if overwrite else [])
         summaries[name] = run(get_method(recipe["method"]), None, args, recipe=recipe, source=f"{config_path}:{name}")
 
-    print("\n" + format_comparison_table({name: summaries[name]["results"]["test"] for name in compare}))
-    from .multi_teacher.method import format_teacher_weight_table
-
+    print("\n" + format_comparison_table({name: summaries[name].results["test"] for name in compare}))
     for name, summary in summaries.items():
-        if summary.get("teacher_weights_per_language"):
-            title = f"Mean teacher weight per language during training ({name}):"
-            print("\n" + format_teacher_weight_table(summary["teacher_weights_per_language"], title))
+        for table in get_method(summary.method).multi_stage_tables(name, summary):
+            print("\n" + table)
     return summaries

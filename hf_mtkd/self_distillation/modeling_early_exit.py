@@ -30,7 +30,7 @@ from transformers import initialization as init
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .configuration import SUPPORTED_BACKBONES, EarlyExitAudioConfig
+from .configuration_early_exit import SUPPORTED_BACKBONES, EarlyExitAudioConfig
 
 # from_pretrained keywords that also apply to loading a config.
 _HUB_KWARGS = ("cache_dir", "revision", "token", "trust_remote_code", "local_files_only", "subfolder", "force_download")

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .configuration import AudioTextConfig
+from .configuration_audio_text import AudioTextConfig
 
 # from_pretrained keywords that also apply to loading a config.
 _HUB_KWARGS = ("cache_dir", "revision", "token", "trust_remote_code", "local_files_only", "subfolder", "force_download")

@@ -23,18 +23,20 @@ from typing import ClassVar
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from ..auto_classes import LazyAutoModelsMixin
+
 MODALITIES = ("audio_text", "text", "audio")
 POOLING_MODES = ("first", "mean", "max")
 
 
-class AudioTextConfig(PretrainedConfig):
+class AudioTextConfig(LazyAutoModelsMixin, PretrainedConfig):
     r"""
     text_config (`dict` or `PretrainedConfig`, *optional*):
         Config of the text encoder (any model `AutoModel` builds as a BERT-family encoder: bert, roberta,
-        distilbert, electra, ...). Required unless `modalities="audio"`.
+        distilbert, electra, ...). Default: bert-base shapes, unless `modalities="audio"`.
     audio_config (`dict` or `PretrainedConfig`, *optional*):
         Config of the audio encoder (any encoder-only audio model of transformers: wav2vec2, hubert, wavlm,
-        data2vec-audio, audio-spectrogram-transformer, ...). Required unless `modalities="text"`.
+        data2vec-audio, audio-spectrogram-transformer, ...). Default: wav2vec2-base shapes, unless `modalities="text"`.
     modalities (`str`, *optional*, defaults to `"audio_text"`):
         "audio_text" (the fused model), "text" or "audio" (single-modality baselines with the same fusion block).
     fusion_hidden_size (`int`, *optional*):
@@ -87,15 +89,20 @@ class AudioTextConfig(PretrainedConfig):
     text_layers_kept: list[int] | None = None
 
     def __post_init__(self, **kwargs):
-        super().__post_init__(**kwargs)
+        super().__post_init__(**kwargs)  # LazyAutoModelsMixin: the model classes join their Auto classes
+        from .registration import register_auto_classes
+
+        register_auto_classes()  # AutoProcessor and the pipeline task (not in the auto_classes table)
         if self.id2label is not None and not self.label2id:
             self.label2id = {label: index for index, label in self.id2label.items()}
         if self.modalities not in MODALITIES:
             raise ValueError(f"modalities must be one of {MODALITIES}, got {self.modalities!r}.")
+        # A modality without a sub-config gets the default one (bert-base, wav2vec2-base shapes), as transformers'
+        # composite configs do; a modality the model does not use may stay None.
         if self.uses_text and self.text_config is None:
-            raise ValueError(f"modalities={self.modalities!r} needs a text_config (the text encoder's config).")
+            self.text_config = AutoConfig.for_model(self.sub_configs_defaults["text_config"].model_type)
         if self.uses_audio and self.audio_config is None:
-            raise ValueError(f"modalities={self.modalities!r} needs an audio_config (the audio encoder's config).")
+            self.audio_config = AutoConfig.for_model(self.sub_configs_defaults["audio_config"].model_type)
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {POOLING_MODES}, got {self.pooling!r}.")
         if self.pooling == "first" and not self.uses_text:

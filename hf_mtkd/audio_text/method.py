@@ -29,6 +29,22 @@ class AudioTextMethod(Method):
     def __init__(self):
         self.fit_result = None
 
+    @classmethod
+    def file_predictor(cls, config):
+        from .configuration_audio_text import AudioTextConfig
+
+        if not isinstance(config, AudioTextConfig):
+            return None
+
+        def predict(model, inputs, cli_args, **common):
+            from .predict import predict_audio_text
+
+            return predict_audio_text(model, inputs, transcripts=cli_args.transcripts, text_column=cli_args.text_column,
+                                      path_column=cli_args.path_column, sidecar_suffix=cli_args.transcript_suffix,
+                                      **common)
+
+        return predict
+
     def probe_feature_extractor(self, setup: RunSetup):
         require_text_column(setup.data_args)
         (audio_text_args,) = setup.extra_args

@@ -39,12 +39,9 @@ def main(argv: Optional[list[str]] = None):
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     common = dict(output=args.output, chunk_seconds=args.chunk_seconds or None, batch_size=args.batch_size,
                   device=args.device, on_error=args.on_error, progress=not args.no_progress)
-    if _reads_text(args.model):
-        from ..audio_text.predict import predict_audio_text
-
-        predictions = predict_audio_text(args.model, args.inputs, transcripts=args.transcripts,
-                                         text_column=args.text_column, path_column=args.path_column,
-                                         sidecar_suffix=args.transcript_suffix, **common)
+    method_predictor = _method_file_predictor(args.model)
+    if method_predictor is not None:
+        predictions = method_predictor(args.model, args.inputs, args, **common)
     else:
         if args.transcripts:
             raise SystemExit(f"hf-mtkd predict: {args.model} is an audio-only model; --transcripts is for audio + text models.")
@@ -56,13 +53,19 @@ def main(argv: Optional[list[str]] = None):
     return predictions
 
 
-def _reads_text(model: str) -> bool:
-    """Whether the saved model is an audio + text model (its config says so; no weights are loaded)."""
+def _method_file_predictor(model: str):
+    """The predictor of the method whose saved models need more than audio (audio + text models read transcripts),
+    found through the registry from the saved config alone (no weights are loaded); None for audio-only models."""
     from transformers import AutoConfig
 
-    from ..audio_text.configuration_audio_text import AudioTextConfig
+    from ..methods import get_method_class, method_names
 
-    return isinstance(AutoConfig.from_pretrained(model), AudioTextConfig)
+    config = AutoConfig.from_pretrained(model)
+    for name in method_names():
+        predictor = get_method_class(name).file_predictor(config)
+        if predictor is not None:
+            return predictor
+    return None
 
 
 if __name__ == "__main__":

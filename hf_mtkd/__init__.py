@@ -1,8 +1,8 @@
 """hf_mtkd: knowledge distillation for speech emotion recognition on the Hugging Face stack.
 
 Public names resolve on first use (PEP 562). Importing `hf_mtkd` registers the early-exit
-model with the Auto classes, so that `AutoModelForAudioClassification` and
-`pipeline("audio-classification")` load saved self-distillation models.
+model and the compact log-mel CNN with the Auto classes, so that `AutoModelForAudioClassification`
+and `pipeline("audio-classification")` load saved hf_mtkd models.
 """
 
 import importlib
@@ -20,6 +20,9 @@ _EXPORTS = {
     "SelfDistillationTrainer": "hf_mtkd.self_distillation",
     "EarlyExitAudioConfig": "hf_mtkd.self_distillation",
     "EarlyExitForAudioClassification": "hf_mtkd.self_distillation",
+    "LogMelCNNConfig": "hf_mtkd.models",
+    "LogMelCNNForAudioClassification": "hf_mtkd.models",
+    "LogMelFeatureExtractor": "hf_mtkd.models",
     "compute_ser_metrics": "hf_mtkd.metrics",
     "load_corpus": "hf_mtkd.corpora",
     "build_demo_corpus": "hf_mtkd.data.demo_corpus",
@@ -35,3 +38,4 @@ def __getattr__(name):
 
 
 importlib.import_module("hf_mtkd.self_distillation")  # registers the Auto classes
+importlib.import_module("hf_mtkd.models").register_auto_classes()  # the compact log-mel CNN

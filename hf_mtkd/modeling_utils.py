@@ -42,13 +42,14 @@ def default_feature_extractor(config: PretrainedConfig):
             do_normalize=True,
             return_attention_mask=getattr(config, "feat_extract_norm", "group") == "layer",
         )
-    from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING_NAMES
-    import transformers
+    # The Auto mapping covers transformers' own model types and those registered with AutoFeatureExtractor (hf_mtkd.models).
+    from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING
 
-    class_name = FEATURE_EXTRACTOR_MAPPING_NAMES.get(config.model_type)
-    if class_name is None:
+    if type(config) not in FEATURE_EXTRACTOR_MAPPING:
         raise ValueError(f"No default feature extractor for model_type {config.model_type!r}; set feature_extractor_name.")
-    return getattr(transformers, class_name)()
+    extractor_class = FEATURE_EXTRACTOR_MAPPING[type(config)]
+    # `for_config` (hf_mtkd.models) sizes the extractor to the config, e.g. its number of mel bands.
+    return extractor_class.for_config(config) if hasattr(extractor_class, "for_config") else extractor_class()
 
 
 def _hub_kwargs(model_args: ModelArguments) -> dict:

@@ -7,6 +7,7 @@ import logging
 from datasets import DatasetDict
 
 from ..methods import Method
+from ..windowing import random_training_windows
 from .cache import add_teacher_logits, check_cache_allowed
 from .collator import MultiTeacherCollator
 from .config import MultiTeacherDistillationConfig
@@ -31,7 +32,7 @@ class MultiTeacherMethod(Method):
         ]
         splits = context.splits
         if args.use_teacher_logit_cache:
-            check_cache_allowed(context.data_args.random_crop)
+            check_cache_allowed(random_training_windows(context.data_args))
             # Main process first: it fills the datasets cache files, the others read them.
             with args.main_process_first(desc="teacher-logit cache"):
                 splits = DatasetDict({

@@ -28,6 +28,7 @@ from ..data import (
 )
 from ..hub.card import run_provenance, write_model_card
 from ..plots import plot_run
+from ..windowing import add_length_column, effective_window_seconds, save_window_to_config
 from .evaluation import make_compute_metrics, report_split
 from .outputs import last_complete_checkpoint
 
@@ -137,12 +138,18 @@ def run(
 
     # Model.
     model, feature_extractor = method.build_model(model_args, extra_args, label_names)
+    # Training windows; evaluation and predict cut whole clips by the same length, read from the model's config.
+    window_seconds = effective_window_seconds(data_args.train_window_seconds, data_args.max_duration_seconds)
+    save_window_to_config(model.config, window_seconds)
+    window_samples = int(round(window_seconds * feature_extractor.sampling_rate))
+    if training_args.train_sampling_strategy == "group_by_length":
+        splits["train"] = add_length_column(splits["train"], window_samples, training_args.length_column_name)
     collator = AudioClassificationCollator(
         feature_extractor=feature_extractor,
         sampling_rate=feature_extractor.sampling_rate,
         language_column=data_args.language_column_name,
         language_to_id={lang: i for i, lang in enumerate(languages)} if languages else None,
-        max_samples=int(data_args.max_duration_seconds * feature_extractor.sampling_rate),
+        max_samples=window_samples,
         random_crop=data_args.random_crop,
         seed=training_args.seed,
     )

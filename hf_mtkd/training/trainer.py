@@ -12,14 +12,16 @@ import torch
 from accelerate.utils import gather_object
 from transformers import Trainer, TrainerCallback
 
+from ..windowing import WindowedEvaluationMixin
 from .outputs import STAGING_DIR, TRAINER_STATE_NAME, is_checkpoint_dir, publish_staged, write_json_atomic
 
 # Batch keys that carry side information for losses, never model inputs.
 SIDE_KEYS = ("language_id", "teacher_logits", "teacher_inputs")
 
 
-class SERTrainer(Trainer):
-    """Trainer for audio classification that keeps side information out of the model call
+class SERTrainer(WindowedEvaluationMixin, Trainer):
+    """Trainer for audio classification that keeps side information out of the model call,
+    evaluates and predicts whole clips by the window rule in the model's config (hf_mtkd.windowing)
     and logs extra per-step numbers (TRL style: `self._metrics[mode][name]` lists,
     averaged over steps and processes and cleared in `log`)."""
 

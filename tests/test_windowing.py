@@ -152,10 +152,19 @@ def test_evaluation_and_predict_agree(logmel_run, tone_corpus):
 
 
 def test_validation_metrics_are_clip_level(logmel_run, tone_corpus):
+    # compute_metrics during training sees one prediction per clip: the average of its windows' logits.
     splits, _, _ = prepare_data(DataArguments(data_dir=str(tone_corpus)), RATE)
     trainer = make_trainer(logmel_run)
+    expected = trainer.predict(splits["validation"]).predictions
     seen = {}
-    trainer.compute_metrics = lambda p: seen.update(n=len(p.label_ids)) or {"UR": 0.0}
+
+    def compute_metrics(prediction):
+        seen.update(predictions=prediction.predictions, labels=prediction.label_ids)
+        return {"UR": 0.5}
+
+    trainer.compute_metrics = compute_metrics
     metrics = trainer.evaluate(splits["validation"])
-    assert seen["n"] == len(splits["validation"]) and "eval_UR" in metrics
-    assert trainer.compute_metrics(type("P", (), {"label_ids": [0]})()) == {"UR": 0.0}  # restored afterwards
+    assert metrics["eval_UR"] == 0.5
+    np.testing.assert_allclose(seen["predictions"], expected, atol=1e-6)
+    np.testing.assert_array_equal(seen["labels"], splits["validation"]["labels"])
+    assert trainer.compute_metrics is compute_metrics  # restored afterwards

@@ -41,14 +41,26 @@ def test_features_shape_mask_and_per_utterance_normalisation():
     assert batch["input_values"].shape == (3, frames[0], 16)
     assert batch["attention_mask"].sum(dim=1).tolist() == frames
     second = batch["input_values"][1, : frames[1]]
+    # "utterance": one mean and one deviation per clip, so the bands keep their differences.
+    assert float(second.mean()) == pytest.approx(0.0, abs=1e-4)
+    assert float(second.std(unbiased=False)) == pytest.approx(1.0, abs=1e-3)
+    assert float(second.mean(dim=0).std()) > 0.3
+    assert (batch["input_values"][1, frames[1]:] == 0).all()
+    per_band = LogMelFeatureExtractor(num_mel_bins=16, normalization="utterance_per_band")
+    second = per_band(waves[1], sampling_rate=RATE, return_tensors="pt")["input_values"][0]
     np.testing.assert_allclose(second.mean(dim=0), 0.0, atol=1e-4)
     np.testing.assert_allclose(second.std(dim=0, unbiased=False), 1.0, atol=0.05)  # eps 1e-5 under the variance
-    assert (batch["input_values"][1, frames[1]:] == 0).all()
+    raw = LogMelFeatureExtractor(num_mel_bins=16, normalization="none")(waves[1], sampling_rate=RATE)["input_values"][0]
+    np.testing.assert_allclose(second, (raw - raw.mean(0)) / np.sqrt(raw.var(0) + 1e-5), atol=1e-4)
     # Gain does not matter after per-utterance normalisation (the log turns it into an offset).
-    louder = fe(waves[0] * 4.0, sampling_rate=RATE, return_tensors="pt")["input_values"][0]
-    np.testing.assert_allclose(louder, batch["input_values"][0], atol=1e-3)
+    for extractor in (fe, per_band):
+        quiet = extractor(waves[0], sampling_rate=RATE, return_tensors="pt")["input_values"][0]
+        louder = extractor(waves[0] * 4.0, sampling_rate=RATE, return_tensors="pt")["input_values"][0]
+        np.testing.assert_allclose(louder, quiet, atol=1e-3)
     with pytest.raises(ValueError, match="expects audio at 16000 Hz, got 8000"):
         fe(waves[0], sampling_rate=8000)
+    with pytest.raises(ValueError, match="normalization must be one of"):
+        LogMelFeatureExtractor(normalization="global")
     with pytest.raises(ValueError, match="mono"):
         fe(np.zeros((2, 2, 100), dtype=np.float32), sampling_rate=RATE)
 

@@ -10,6 +10,7 @@ from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.utils import PaddingStrategy, TensorType
 
 
+NORMALIZATIONS = ("utterance", "utterance_per_band", "none")
 #: Power floor before the log: -23 nats, far under any speech in [-1, 1] float audio; digital silence stays finite.
 LOG_FLOOR = 1e-10
 
@@ -29,8 +30,7 @@ def _mel_spectrogram(sampling_rate: int, frame_length: int, frame_shift: int, nu
 class LogMelFeatureExtractor(SequenceFeatureExtractor):
     r"""
     Log-mel filterbanks (`torchaudio.transforms.MelSpectrogram`: Hann window, power spectrum, HTK mel bands,
-    frames inside the clip only; natural log with a floor), then each mel band normalised to zero mean and unit variance over the clip's own frames
-    (per-utterance normalisation: recording level and channel are removed, the shape over time is kept).
+    frames inside the clip only; natural log with a floor), then normalised per utterance (see `normalization`).
     Returns `input_values` of shape (batch, frames, num_mel_bins), padded with zeros to the longest clip,
     and an `attention_mask` over frames (1 = real frame).
 
@@ -39,7 +39,10 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
         sampling_rate (`int`, defaults to 16000): the rate the audio must come at.
         frame_length_ms / frame_shift_ms (`float`, defaults to 25 / 10): analysis window and hop.
         low_frequency / high_frequency (`float`, defaults to 20 / None): mel range in Hz (None: the Nyquist rate).
-        do_normalize (`bool`, defaults to True): per-utterance mean and variance normalisation of each band.
+        normalization (`str`, defaults to "utterance"): "utterance": subtract the clip's mean log energy and divide
+            by its standard deviation, both over all frames and bands (the recording gain goes, the spectral shape
+            and its variation over time stay); "utterance_per_band": the same for each mel band on its own (also
+            removes the clip's average spectrum); "none".
         return_attention_mask (`bool`, defaults to True): return the frame mask (the model pools over it).
     """
 
@@ -53,7 +56,7 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
         frame_shift_ms: float = 10.0,
         low_frequency: float = 20.0,
         high_frequency: Optional[float] = None,
-        do_normalize: bool = True,
+        normalization: str = "utterance",
         padding_value: float = 0.0,
         return_attention_mask: bool = True,
         **kwargs,
@@ -73,7 +76,9 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
         self.frame_shift_ms = frame_shift_ms
         self.low_frequency = low_frequency
         self.high_frequency = high_frequency
-        self.do_normalize = do_normalize
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}.")
+        self.normalization = normalization
 
     @classmethod
     def for_config(cls, config, **kwargs) -> "LogMelFeatureExtractor":
@@ -93,7 +98,7 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
         return 1 + (max(num_samples, self.frame_length) - self.frame_length) // self.frame_shift
 
     def log_mel(self, waveform: np.ndarray) -> np.ndarray:
-        """(frames, num_mel_bins) float32 log-mel energies of one mono clip, normalised when do_normalize."""
+        """(frames, num_mel_bins) float32 log-mel energies of one mono clip, normalised as `normalization` says."""
         import torch
 
         waveform = np.asarray(waveform, dtype=np.float32)
@@ -106,8 +111,9 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
         with torch.no_grad():
             mel = transform(torch.tensor(waveform))  # (num_mel_bins, frames); a copy: dataset arrays are read-only
             fbank = torch.log(mel.clamp(min=LOG_FLOOR)).T.numpy()
-        if self.do_normalize:
-            fbank = (fbank - fbank.mean(axis=0, keepdims=True)) / np.sqrt(fbank.var(axis=0, keepdims=True) + 1e-5)
+        if self.normalization != "none":
+            axis = 0 if self.normalization == "utterance_per_band" else None
+            fbank = (fbank - fbank.mean(axis=axis, keepdims=True)) / np.sqrt(fbank.var(axis=axis, keepdims=True) + 1e-5)
         return fbank.astype(np.float32)
 
     def __call__(

@@ -4,7 +4,7 @@ Trainer predicts the windows, and the logits are averaged back per clip before a
 from __future__ import annotations
 
 import hashlib
-import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -17,7 +17,6 @@ from transformers.trainer_utils import PredictionOutput
 from ..data.preprocessing import LABELS, WAVEFORM
 from .rule import WindowRule, average_by_clip
 
-logger = logging.getLogger(__name__)
 
 CLIP_INDEX = "clip_index"
 WINDOW_LENGTH = "window_length"
@@ -30,11 +29,8 @@ class WindowedSplit:
 
     dataset: Dataset
     clip_index: np.ndarray
-    clip_labels: np.ndarray
-
-    @property
-    def num_clips(self) -> int:
-        return int(self.clip_labels.shape[0])
+    num_clips: int
+    clip_labels: Optional[np.ndarray]  # None for a split without labels
 
     def clip_outputs(self, window_outputs: Any) -> Any:
         """Average window outputs (logits, or a tuple of them) per clip, in the split's row order."""
@@ -76,7 +72,8 @@ def window_split(dataset: Dataset, rule: WindowRule) -> WindowedSplit:
     return WindowedSplit(
         dataset=windows,
         clip_index=np.asarray(windows.with_format(None)[CLIP_INDEX], dtype=np.int64),
-        clip_labels=np.asarray(dataset.with_format(None)[LABELS]),
+        num_clips=len(dataset),
+        clip_labels=np.asarray(dataset.with_format(None)[LABELS]) if LABELS in dataset.column_names else None,
     )
 
 
@@ -130,24 +127,17 @@ class WindowedEvaluationMixin:
         return None
 
 
-class _clip_level_metrics:
+@contextmanager
+def _clip_level_metrics(trainer, windows: WindowedSplit):
     """Swap the trainer's compute_metrics for one that averages window outputs per clip first."""
+    original = trainer.compute_metrics
+    if original is not None:
+        def compute_metrics(prediction: EvalPrediction):
+            return original(EvalPrediction(predictions=windows.clip_outputs(prediction.predictions),
+                                           label_ids=windows.clip_labels))
 
-    def __init__(self, trainer, windows: WindowedSplit):
-        self.trainer, self.windows = trainer, windows
-
-    def __enter__(self):
-        self.original = self.trainer.compute_metrics
-        if self.original is not None:
-            original, windows = self.original, self.windows
-
-            def compute_metrics(prediction: EvalPrediction):
-                return original(EvalPrediction(predictions=windows.clip_outputs(prediction.predictions),
-                                               label_ids=windows.clip_labels))
-
-            self.trainer.compute_metrics = compute_metrics
-        return self
-
-    def __exit__(self, *exc):
-        self.trainer.compute_metrics = self.original
-        return False
+        trainer.compute_metrics = compute_metrics
+    try:
+        yield
+    finally:
+        trainer.compute_metrics = original

@@ -4,12 +4,16 @@ Times `trainer.training_step` (forward, backward) + optimizer step on the same b
 
   ft              plain fine-tuning (SERTrainer)
   teacher_fwd     one teacher's forward pass alone (for the bound below)
-  mtkd_online_N   MTKD with N online float32 teachers, for each N in --teachers
+  mtkd_online_N   MTKD with N online float32 teachers, for each N in --teachers (cosine weights: every
+                  teacher runs on every sample)
+  mtkd_language_N the same with `teacher_weighting: language`, the batch's samples spread over the N
+                  teachers' languages: each teacher runs only on its own samples
   mtkd_bf16_N     MTKD with N online bfloat16 teachers (N = --main-teachers)
   mtkd_cache_N    MTKD from cached teacher logits (no teacher runs)
 
 Targets (issue: MTKD trainer):
   step(mtkd_online_N) / step(ft) <= (1 + N * fwd(teacher) / step(ft)) + 10 %
+  step(mtkd_language_N) / step(ft) about flat in N (one teacher forward per sample), unlike cosine's
   step(mtkd_cache) / step(ft)    <= 1.10
   peak(mtkd_bf16_N) <= peak(ft) + N * bytes(teacher in bf16) + 10 %
 
@@ -86,7 +90,8 @@ def _trainer(kind: str, n_teachers: int, tmp: str, device: str, student, teacher
         trainer = SERTrainer(model=student, args=SERTrainingArguments(**common))
     else:
         teachers_spec = [{"model": f"t{i}", "language": f"l{i}"} for i in range(n_teachers)]
-        args = MultiTeacherDistillationConfig(**common, teachers=teachers_spec)
+        weighting = "language" if kind == "mtkd_language" else "cosine"
+        args = MultiTeacherDistillationConfig(**common, teachers=teachers_spec, teacher_weighting=weighting)
         if teachers is None and kind != "mtkd_cache":
             teachers = _teachers(n_teachers, torch.bfloat16 if kind == "mtkd_bf16" else torch.float32)
         trainer = MultiTeacherDistillationTrainer(model=student, args=args, teachers=teachers or [],
@@ -170,7 +175,7 @@ def time_interleaved(teachers: list[int], main_teachers: int, batch: int, second
         for label, kind, n in configurations(teachers, main_teachers):
             if kind == "teacher_fwd":
                 continue
-            given = {"mtkd_online": fp32[:n], "mtkd_bf16": bf16[:n], "mtkd_cache": []}.get(kind)
+            given = {"mtkd_online": fp32[:n], "mtkd_language": fp32[:n], "mtkd_bf16": bf16[:n], "mtkd_cache": []}.get(kind)
             trainer = _trainer(kind, n, tmp, device, student, given)
             if optimizer is None:
                 optimizer = torch.optim.AdamW([p for p in trainer.model.parameters() if p.requires_grad], lr=3e-5)
@@ -198,6 +203,7 @@ def configurations(teachers: list[int], main_teachers: int) -> list[tuple[str, s
     """(label, kind, number of teachers) in the order they run."""
     configs = [("ft", "ft", 0), ("teacher_fwd", "teacher_fwd", 1)]
     configs += [(f"mtkd_online_{n}", "mtkd_online", n) for n in teachers]
+    configs += [(f"mtkd_language_{n}", "mtkd_language", n) for n in teachers]
     configs += [(f"mtkd_bf16_{main_teachers}", "mtkd_bf16", main_teachers), (f"mtkd_cache_{main_teachers}", "mtkd_cache", main_teachers)]
     return configs
 
@@ -211,6 +217,7 @@ def ratios(results: dict, teachers: list[int], main_teachers: int, clock: str) -
         out[f"mtkd_online_{n}_over_ft"] = value
         out[f"mtkd_online_{n}_bound"] = bound
         out[f"mtkd_online_{n}_within_bound_plus_10pct"] = value <= bound * 1.10
+        out[f"mtkd_language_{n}_over_ft"] = results[f"mtkd_language_{n}"][key] / ft
     n = main_teachers
     out[f"mtkd_bf16_{n}_over_ft"] = results[f"mtkd_bf16_{n}"][key] / ft
     out[f"mtkd_cache_{n}_over_ft"] = results[f"mtkd_cache_{n}"][key] / ft

@@ -3,7 +3,8 @@
 Runs, one after the other on the same machine (wav2vec2-base-sized random-init models; batch 2 x 1 s):
 
   mtkd_step_time.py             FT step; one teacher's forward; MTKD step with 1, 3 and 5 online float32
-                                teachers, with 3 bfloat16 teachers, and from cached teacher logits; peak memory
+                                teachers (cosine weights, and routed by language), with 3 bfloat16 teachers, and
+                                from cached teacher logits; peak memory
   self_distillation_latency.py  self-distillation step (exits 3, 8, 10) against FT; latency of each exit
                                 against the full model
   data_pipeline.py              decode + resample + features, clips/s and x real time, first pass and later
@@ -106,6 +107,7 @@ def summary_table(report: dict) -> str:
         "|---|---:|---|---|",
         f"| MTKD step / FT step, {joined(teachers, '{}')} online fp32 teachers | {online} "
         f"| <= 1.1 x (1 + N x teacher forward / FT step) = {bounds} | {_ok(online_ok)} |",
+        *_language_rows(rat, teachers, joined),
         f"| MTKD step / FT step, {n} online bf16 teachers | {rat[f'mtkd_bf16_{n}_over_ft']:.2f} | | |",
         f"| MTKD step from the teacher-logit cache / FT step | {rat[f'mtkd_cache_{n}_over_ft']:.2f} | <= 1.10 "
         f"| {_ok(rat[f'mtkd_cache_{n}_within_1_10'])} |",
@@ -125,6 +127,16 @@ def summary_table(report: dict) -> str:
         f"| {_ok(data['targets']['later_epoch_at_least_1000x'])} |",
     ]
     return "\n".join(rows)
+
+
+def _language_rows(rat: dict, teachers: list, joined) -> list[str]:
+    """MTKD with language routing (one teacher forward per sample) beside cosine; absent from older results."""
+    if f"mtkd_language_{teachers[0]}_over_ft" not in rat:
+        return []
+    routed = joined(rat[f"mtkd_language_{t}_over_ft"] for t in teachers)
+    cosine = joined(rat[f"mtkd_online_{t}_over_ft"] for t in teachers)
+    return [f"| MTKD step / FT step, {joined(teachers, '{}')} online fp32 teachers, routed by language "
+            f"| {routed} | about flat in N (cosine, every teacher on every sample: {cosine}) | |"]
 
 
 def markdown(report: dict) -> str:
@@ -163,6 +175,13 @@ def markdown(report: dict) -> str:
             f"| <= 1.1 x (1 + {t} fwd/FT) = {1.1 * rat[f'mtkd_online_{t}_bound']:.2f} "
             f"| {_ok(rat[f'mtkd_online_{t}_within_bound_plus_10pct'])} | {r['peak_bytes'] / 2**30:.2f} |"
         )
+    for t in mtkd["config"]["teachers"]:
+        r = res.get(f"mtkd_language_{t}")
+        if r is not None:  # absent from older results
+            lines.append(
+                f"| MTKD, {t} online fp32 teacher{'s' if t > 1 else ''} routed by language | {_ms(r[key])} "
+                f"| {rat[f'mtkd_language_{t}_over_ft']:.2f} | about flat in N | | {r['peak_bytes'] / 2**30:.2f} |"
+            )
     mem_bound = res["ft"]["peak_bytes"] + n * res["teacher_fwd"]["teacher_bf16_bytes"]
     lines += [
         f"| MTKD, {n} online bf16 teachers | {_ms(res[f'mtkd_bf16_{n}'][key])} | {rat[f'mtkd_bf16_{n}_over_ft']:.2f} "

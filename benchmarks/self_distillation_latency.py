@@ -37,7 +37,7 @@ from hf_mtkd.self_distillation import (
     SelfDistillationConfig,
     self_distillation_loss,
 )
-from hf_mtkd.self_distillation.modeling import _EncoderState
+from hf_mtkd.self_distillation.modeling_early_exit import _EncoderState
 
 CLOCKS = ("wall", "cpu")
 

@@ -1,11 +1,12 @@
 """hf_mtkd: knowledge distillation for speech emotion recognition on the Hugging Face stack.
 
-Public names resolve on first use (PEP 562). Importing `hf_mtkd` registers the early-exit
-model and the compact log-mel CNN with the Auto classes, so that `AutoModelForAudioClassification`
-and `pipeline("audio-classification")` load saved hf_mtkd models.
+Public names import on first use (PEP 562). Importing `hf_mtkd` registers hf_mtkd's model types with
+transformers' Auto classes (`hf_mtkd.auto_classes`), so that `AutoModelForAudioClassification` and
+`pipeline("audio-classification")` load saved self-distillation, meta_curriculum and log-mel CNN models.
 """
 
-import importlib
+from .auto_classes import register_auto_classes
+from .utils.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -14,12 +15,22 @@ _EXPORTS = {
     "ModelArguments": "hf_mtkd.arguments",
     "SERTrainer": "hf_mtkd.training",
     "SERTrainingArguments": "hf_mtkd.training",
+    "Method": "hf_mtkd.training.method",
+    "RunSetup": "hf_mtkd.training.method",
+    "CardSection": "hf_mtkd.methods",
+    "MethodInfo": "hf_mtkd.methods",
+    "Paper": "hf_mtkd.methods",
+    "get_method": "hf_mtkd.methods",
+    "register_method": "hf_mtkd.methods",
+    "RunSummary": "hf_mtkd.run_summary",
     "MultiTeacherDistillationConfig": "hf_mtkd.multi_teacher",
     "MultiTeacherDistillationTrainer": "hf_mtkd.multi_teacher",
     "SelfDistillationConfig": "hf_mtkd.self_distillation",
     "SelfDistillationTrainer": "hf_mtkd.self_distillation",
     "EarlyExitAudioConfig": "hf_mtkd.self_distillation",
     "EarlyExitForAudioClassification": "hf_mtkd.self_distillation",
+    "MetaCurriculumConfig": "hf_mtkd.meta_curriculum",
+    "WaveformStudentForAudioClassification": "hf_mtkd.meta_curriculum",
     "LogMelCNNConfig": "hf_mtkd.models",
     "LogMelCNNForAudioClassification": "hf_mtkd.models",
     "LogMelFeatureExtractor": "hf_mtkd.models",
@@ -29,13 +40,6 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'hf_mtkd' has no attribute {name!r}")
-
-
-importlib.import_module("hf_mtkd.self_distillation")  # registers the Auto classes
-importlib.import_module("hf_mtkd.models").register_auto_classes()  # the compact log-mel CNN
+register_auto_classes()

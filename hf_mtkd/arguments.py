@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 ON_BAD_AUDIO = ("fail", "skip")
+ON_SPEAKER_OVERLAP = ("warn", "fail")
 
 # Dict-valued fields are declared `str` for HfArgumentParser (YAML mappings arrive as JSON text)
 # and parsed in __post_init__; from Python a dict may be passed directly. Not `Union[dict, str]`:
@@ -75,7 +76,10 @@ class DataArguments:
     dataset_config_name: Optional[str] = field(default=None, metadata={"help": "Configuration name for load_dataset."})
     data_dir: Optional[str] = field(
         default=None,
-        metadata={"help": "An audiofolder: a folder with metadata.csv (file_name, label, optional language, speaker, split)."},
+        metadata={
+            "help": "An audiofolder: a folder with metadata.csv (file_name, label, optional language, speaker, split), "
+            "or with train/, validation/, test/ subfolders each holding its own metadata.csv."
+        },
     )
     dataset_path: Optional[str] = field(default=None, metadata={"help": "A folder written by Dataset(Dict).save_to_disk."})
     corpus: Optional[list[str]] = field(
@@ -131,13 +135,21 @@ class DataArguments:
     )
     validation_fold: Optional[list[str]] = field(
         default=None,
-        metadata={"help": "Value(s) of fold_column_name used for validation; default: speakers drawn from the training folds."},
+        metadata={
+            "help": "Value(s) of fold_column_name used for validation (with or without test_fold); default: speakers "
+            "drawn from the training data, stratified by language."
+        },
     )
     validation_fraction: float = field(
         default=0.15,
         metadata={"help": "Share of training speakers (or rows, without a speaker column) moved to validation when the data has no validation split."},
     )
     split_seed: int = field(default=0, metadata={"help": "Seed for the speaker draw that makes missing splits."})
+    on_speaker_overlap: str = field(
+        default="warn",
+        metadata={"help": "Test speakers also in training or validation (with a speaker column): 'warn' (recorded in "
+                  "the run summary) or 'fail'."},
+    )
 
     # Audio.
     max_duration_seconds: float = field(
@@ -205,7 +217,17 @@ class DataArguments:
         shared = set(self.validation_fold or ()) & set(self.test_fold or ())
         if shared:
             raise ValueError(f"validation_fold and test_fold share {sorted(shared)}: never select models on the test set.")
-        if self.test_fold is not None and not self.fold_column_name:
-            raise ValueError("test_fold needs fold_column_name.")
+        for flag in ("test_fold", "validation_fold"):
+            if getattr(self, flag) is not None and not self.fold_column_name:
+                raise ValueError(f"{flag} needs fold_column_name (the column whose values it names).")
+        if isinstance(self.labels, str):
+            raise ValueError(f"labels must be a list of emotion names, got the string {self.labels!r}.")
         if self.labels is not None and len(set(self.labels)) != len(self.labels):
             raise ValueError(f"labels has duplicates: {self.labels}.")
+        if self.labels is not None and len(self.labels) < 2:
+            raise ValueError(
+                f"labels names {len(self.labels)} class(es) {self.labels}: a classifier needs at least two. In YAML, "
+                "`labels: angry` is one label; write a list: `labels: [angry, happy, neutral, sad]`."
+            )
+        if self.on_speaker_overlap not in ON_SPEAKER_OVERLAP:
+            raise ValueError(f"on_speaker_overlap must be one of {ON_SPEAKER_OVERLAP}, got {self.on_speaker_overlap!r}.")

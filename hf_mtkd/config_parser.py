@@ -28,13 +28,39 @@ class RecipeError(ValueError):
     """A recipe or command line that cannot be turned into the method's dataclasses."""
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first_line: int, line: int):
+        super().__init__(f"key {key!r} is given twice (lines {first_line} and {line}); remove one")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        first_lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` merges; the merged keys may repeat
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in first_lines:
+                    raise _DuplicateKey(key, first_lines[key], line)
+                first_lines[key] = line
+            except TypeError:  # an unhashable key: construct_mapping below reports it
+                continue
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_recipe(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a flat YAML recipe; errors name the file."""
+    """Read a flat YAML recipe; errors name the file (and a key given twice, with both lines)."""
     if not os.path.isfile(path):
         raise RecipeError(f"Recipe file not found: {path}")
     with open(path, encoding="utf-8") as handle:
         try:
-            data = yaml.safe_load(handle)
+            data = yaml.load(handle, Loader=_UniqueKeyLoader)  # noqa: S506  (a SafeLoader subclass)
+        except _DuplicateKey as err:
+            raise RecipeError(f"{path}: {err}") from err
         except yaml.YAMLError as err:
             raise RecipeError(f"{path}: not valid YAML: {err}") from err
     if data is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+import torch
 from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
@@ -42,17 +43,21 @@ def default_feature_extractor(config: PretrainedConfig):
             do_normalize=True,
             return_attention_mask=getattr(config, "feat_extract_norm", "group") == "layer",
         )
-    # The Auto mapping covers transformers' own model types and those registered with AutoFeatureExtractor (hf_mtkd.models).
+    # The Auto mapping holds transformers' own extractors and those registered with AutoFeatureExtractor
+    # (hf_mtkd's model types: hf_mtkd.auto_classes), so any registered model type gets its default extractor.
     from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING
 
     if type(config) not in FEATURE_EXTRACTOR_MAPPING:
         raise ValueError(f"No default feature extractor for model_type {config.model_type!r}; set feature_extractor_name.")
     extractor_class = FEATURE_EXTRACTOR_MAPPING[type(config)]
+    if isinstance(extractor_class, (tuple, list)):
+        extractor_class = extractor_class[0]
     # `for_config` (hf_mtkd.models) sizes the extractor to the config, e.g. its number of mel bands.
     return extractor_class.for_config(config) if hasattr(extractor_class, "for_config") else extractor_class()
 
 
-def _hub_kwargs(model_args: ModelArguments) -> dict:
+def hub_kwargs(model_args: ModelArguments) -> dict:
+    """The `from_pretrained` options a recipe's model arguments set (cache, revision, remote code)."""
     return {
         "cache_dir": model_args.cache_dir,
         "revision": model_args.model_revision,
@@ -77,15 +82,22 @@ def load_pretrained(cls, name_or_path: str, what: str, **kwargs):
 def load_feature_extractor(model_args: ModelArguments, config: PretrainedConfig | None = None):
     name = model_args.feature_extractor_name or model_args.model_name_or_path
     if name is not None:
-        return load_pretrained(AutoFeatureExtractor, name, "feature extractor", **_hub_kwargs(model_args))
+        return load_pretrained(AutoFeatureExtractor, name, "feature extractor", **hub_kwargs(model_args))
     return default_feature_extractor(config)
+
+
+def probe_feature_extractor(model_args: ModelArguments):
+    """The student's feature extractor before the student exists (it fixes the sampling rate the data is decoded at)."""
+    if model_args.model_name_or_path or model_args.feature_extractor_name:
+        return load_feature_extractor(model_args)
+    return default_feature_extractor(AutoConfig.for_model(model_args.model_type, **(model_args.config_overrides or {})))
 
 
 def build_student(model_args: ModelArguments, label_names: list[str]) -> tuple[PreTrainedModel, object]:
     """The student (from a checkpoint, or a fresh config) and its feature extractor."""
     labels = label_config_kwargs(label_names)
     if model_args.model_name_or_path is not None:
-        config = load_pretrained(AutoConfig, model_args.model_name_or_path, "student config", **_hub_kwargs(model_args))
+        config = load_pretrained(AutoConfig, model_args.model_name_or_path, "student config", **hub_kwargs(model_args))
         for key, value in (model_args.config_overrides or {}).items():
             setattr(config, key, value)
         config.update(labels)
@@ -96,7 +108,7 @@ def build_student(model_args: ModelArguments, label_names: list[str]) -> tuple[P
             config=config,
             # A checkpoint fine-tuned on another label set keeps its encoder; the head is re-initialised.
             ignore_mismatched_sizes=True,
-            **_hub_kwargs(model_args),
+            **hub_kwargs(model_args),
         )
     else:
         config = AutoConfig.for_model(model_args.model_type, **(model_args.config_overrides or {}), **labels)
@@ -105,6 +117,15 @@ def build_student(model_args: ModelArguments, label_names: list[str]) -> tuple[P
     if model_args.freeze_feature_encoder:
         freeze_feature_encoder(model)
     return model, feature_extractor
+
+
+def hash_weights(module: torch.nn.Module, digest) -> None:
+    """Feed every tensor of `module`'s state dict (name, dtype, raw bytes, in name order) into `digest` (a hashlib
+    object): the weights' part of a cache fingerprint."""
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
 
 
 def freeze_feature_encoder(model: PreTrainedModel) -> None:

@@ -16,6 +16,8 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from .utils.atomic import atomic_path
+
 logger = logging.getLogger(__name__)
 
 TEACHER_WEIGHTS_FILE = "teacher_weights.png"
@@ -29,7 +31,8 @@ def matplotlib_available() -> bool:
     return True
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A constrained-layout figure on an Agg canvas of its own (no pyplot); needs the `plots` extra."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -40,12 +43,11 @@ def _figure(width: float, height: float):
     return figure
 
 
-def _save(figure, path: str | os.PathLike) -> Path:
+def save_figure(figure, path: str | os.PathLike) -> Path:
+    """Write `figure` to `path` atomically, in the format its suffix names (png by default)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    figure.savefig(tmp, format=path.suffix.lstrip(".") or "png")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=path.suffix.lstrip(".") or "png")
     return path
 
 
@@ -67,7 +69,7 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], label_names: Sequence
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = np.where(totals > 0, counts / totals, np.nan)
     size = 1.2 + 0.75 * k
-    figure = _figure(size + 1.0, size)
+    figure = new_figure(size + 1.0, size)
     axes = figure.add_subplot()
     image = axes.imshow(np.nan_to_num(shares), cmap="Blues", vmin=0.0, vmax=1.0)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true class")
@@ -84,7 +86,7 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], label_names: Sequence
     axes.set_ylabel("true")
     if title:
         axes.set_title(title)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_confusion_matrices(metrics: Mapping, output_dir: str | os.PathLike, prefix: str = "test") -> dict[str, Path]:
@@ -105,13 +107,13 @@ def plot_confusion_matrices(metrics: Mapping, output_dir: str | os.PathLike, pre
 
 def plot_teacher_weights(weights: Mapping[str, Mapping[str, float]], path: str | os.PathLike,
                          title: str = "Mean teacher weight per language (training steps)") -> Path:
-    """Grouped bars from run_summary's `teacher_weights_per_language` {language: {teacher: mean weight}}."""
+    """Grouped bars from the run summary's `teacher_weights_per_language` {language: {teacher: mean weight}}."""
     if not weights:
         raise ValueError("teacher weights are empty: nothing to plot.")
     languages = list(weights)
     teachers = list(dict.fromkeys(t for row in weights.values() for t in row))
     width = 0.8 / len(teachers)
-    figure = _figure(max(4.0, 1.2 + 1.1 * len(languages) * max(1, len(teachers)) / 2), 3.6)
+    figure = new_figure(max(4.0, 1.2 + 1.1 * len(languages) * max(1, len(teachers)) / 2), 3.6)
     axes = figure.add_subplot()
     x = np.arange(len(languages))
     for i, teacher in enumerate(teachers):
@@ -124,28 +126,40 @@ def plot_teacher_weights(weights: Mapping[str, Mapping[str, float]], path: str |
     axes.set_ylim(0.0, 1.3)  # room for the legend above bars of weight 1
     axes.legend(title="teacher", fontsize=8, loc="upper center", ncols=min(len(teachers), 5))
     axes.set_title(title)
-    return _save(figure, path)
+    return save_figure(figure, path)
+
+
+def plot_summary(summary, output_dir: str | os.PathLike, splits: Sequence[str] = ("test",), *,
+                 skip_without_matplotlib: bool = False) -> list[Path]:
+    """Every picture of a run from its `RunSummary` in memory: a confusion matrix per language (and overall) of
+    each split in `splits`, and the teacher-weight chart when the summary has `teacher_weights_per_language`.
+    Returns the files written. With `skip_without_matplotlib`, a missing matplotlib logs a warning and draws nothing."""
+    return _plot(dict(summary.results), summary.get("teacher_weights_per_language"), output_dir, splits,
+                 skip_without_matplotlib)
 
 
 def plot_run(output_dir: str | os.PathLike, splits: Sequence[str] = ("test",), *,
              skip_without_matplotlib: bool = False) -> list[Path]:
-    """Every picture for a run: confusion matrices from `<split>_metrics.json`, and the teacher-weight chart
-    from `run_summary.json` when it has `teacher_weights_per_language`. Returns the files written.
+    """Every picture of a finished run from what it wrote: confusion matrices from `<split>_metrics.json`, and the
+    teacher-weight chart from `run_summary.json` when it has `teacher_weights_per_language`."""
+    out = Path(output_dir)
+    results = {split: json.loads((out / f"{split}_metrics.json").read_text(encoding="utf-8"))
+               for split in splits if (out / f"{split}_metrics.json").is_file()}
+    summary_file = out / "run_summary.json"
+    weights = json.loads(summary_file.read_text(encoding="utf-8")).get("teacher_weights_per_language") \
+        if summary_file.is_file() else None
+    return _plot(results, weights, out, splits, skip_without_matplotlib)
 
-    With `skip_without_matplotlib`, a missing matplotlib logs a warning and draws nothing instead of raising."""
+
+def _plot(results: Mapping, weights: Optional[Mapping], output_dir, splits, skip_without_matplotlib: bool) -> list[Path]:
     if skip_without_matplotlib and not matplotlib_available():
         logger.warning('matplotlib is not installed: no plots (pip install "hf_mtkd[plots]").')
         return []
     out = Path(output_dir)
     written: list[Path] = []
     for split in splits:
-        metrics_file = out / f"{split}_metrics.json"
-        if metrics_file.is_file():
-            metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
-            written += plot_confusion_matrices(metrics, out, prefix=split).values()
-    summary_file = out / "run_summary.json"
-    if summary_file.is_file():
-        weights = json.loads(summary_file.read_text(encoding="utf-8")).get("teacher_weights_per_language")
-        if weights:
-            written.append(plot_teacher_weights(weights, out / TEACHER_WEIGHTS_FILE))
+        if results.get(split):
+            written += plot_confusion_matrices(results[split], out, prefix=split).values()
+    if weights:
+        written.append(plot_teacher_weights(weights, out / TEACHER_WEIGHTS_FILE))
     return written

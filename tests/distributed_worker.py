@@ -28,9 +28,9 @@ def run_job(job: dict) -> dict:
     built = {}
     build_trainer = method.build_trainer
 
-    def capture(context, compute_metrics):
-        built["trainer"] = trainer = build_trainer(context, compute_metrics)
-        built["context"] = context
+    def capture(setup, **parts):
+        built["trainer"] = trainer = build_trainer(setup, **parts)
+        built["splits"] = parts["splits"]
         return trainer
 
     method.build_trainer = capture
@@ -58,8 +58,8 @@ def run_job(job: dict) -> dict:
         cache.teacher_logits_for_batch = real_forward
         if patched_add:
             method_module.add_teacher_logits = real_add
-    trainer, context = built["trainer"], built["context"]
-    predictions = predict_labels(trainer, context.splits["test"])  # a collective: every process calls it
+    trainer, splits = built["trainer"], built["splits"]
+    predictions = predict_labels(trainer, splits["test"])  # a collective: every process calls it
     teachers = getattr(trainer, "teachers", [])
     return {
         "world_size": trainer.args.world_size,
@@ -73,9 +73,9 @@ def run_job(job: dict) -> dict:
         "student_device": str(next(trainer.model.parameters()).device),
         "cache_teacher_forwards": cache_calls[0],
         "cache_fingerprints": fingerprints,
-        "test_size": len(context.splits["test"]),
+        "test_size": len(splits["test"]),
         "predictions": [int(p) for p in predictions],
-        "summary": summary,
+        "summary": summary.to_dict(),
     }
 
 

@@ -5,16 +5,18 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from conftest import LABELS
 from hf_mtkd.arguments import DataArguments, ModelArguments
+from hf_mtkd.data import DataReport
 from hf_mtkd.hub import TEMPLATE_PATH, ModelCardError, StudentCard, run_provenance, write_model_card
 from hf_mtkd.hub.card import OPTIONAL_FIELDS, REQUIRED_FIELDS
 from hf_mtkd.metrics import compute_ser_metrics
 from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig
+from hf_mtkd.run_summary import RunSummary
+from hf_mtkd.training.outputs import save_training_args_json
 
 SECRET = "hf_cardsSecretToken0123456789"
 
@@ -55,6 +57,11 @@ def full_card(**changes) -> StudentCard:
                "fusion": {"metrics": test_metrics()}},
         license="apache-2.0",
         extra_tags=["multilingual"],
+        data_warnings=["Class(es) ['sad'] have no clips in the validation split: their recall is not measured there",
+                       "train: skipped 3 of 103 clips with unusable audio (on_bad_audio: skip): "
+                       "/home/someone/corpus/en_spk2_angry_0.wav: cannot decode audio"],
+        skipped_clips={"train": 3, "validation": 0, "test": 1},
+        drawn_speakers={"validation": ["en_spk4", "fi_spk1"]},
     )
     return dataclasses.replace(card, **changes)
 
@@ -97,6 +104,13 @@ def test_card_with_every_field_set():
     heads = [line.split(" | ")[0].lstrip("| ") for line in body.splitlines() if line.startswith(("| layer_", "| deep", "| fus"))]
     assert heads == ["layer_3", "layer_10", "deepest", "fusion"]
     assert "| layer_3 | 30.00 | 12.1 |" in body and "| fusion | - | - |" in body
+    # What the data checks reported: the clips skipped per split, the drawn speakers, the warnings.
+    assert "- Clips: train 100 (3 clips skipped), validation 20, test 12 (1 clip skipped)" in body
+    assert "- Validation speakers (drawn from the training data, `split_seed`): en_spk4, fi_spk1" in body
+    warnings = body.split("## Data warnings", 1)[1].split("\n## ", 1)[0]
+    assert "- Class(es) ['sad'] have no clips in the validation split" in warnings
+    assert "clips with unusable audio (on_bad_audio: skip): en_spk2_angry_0.wav: cannot decode" in warnings
+    assert "/home/someone" not in body  # files by name, not by the training machine's path
     assert "None" not in body
 
 
@@ -109,7 +123,7 @@ def test_card_with_every_optional_field_empty():
     text = card.text
     assert "No evaluation results were recorded" in text and "Source: not recorded" in text
     for absent in ("## Teachers", "## Training hyperparameters", "import hf_mtkd", "![", "Mean weight", "starting from",
-                   "exit after", "Every head"):
+                   "exit after", "Every head", "## Data warnings", "skipped", "speakers (drawn"):
         assert absent not in text
     assert 'model="org/ser-student"' in text and "| 3 | sad |" in text
     assert "None" not in text
@@ -219,7 +233,7 @@ def test_card_from_an_output_dir(tmp_path):
                                        {"model": str(tmp_path / "teacher_fi"), "language": "fi"}],
         kd_lambda=0.4, hub_token=SECRET, report_to="none",
     )
-    torch.save(args, out / "training_args.bin")
+    save_training_args_json(args, out)  # what the trainer writes beside its pickle; the card reads only JSON
     (out / "test_confusion_matrix_en.png").write_bytes(b"\x89PNG")
 
     path = write_model_card(out, repo_id="org/ser-student")
@@ -233,6 +247,45 @@ def test_card_from_an_output_dir(tmp_path):
     assert "![test confusion matrix en](test_confusion_matrix_en.png)" in text
     assert 'model="org/ser-student"' in text
     assert SECRET not in text and str(tmp_path) not in text  # no token, no local paths
+
+
+def test_card_from_an_output_dir_reports_the_data_report_of_the_run_summary(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"model_type": "wav2vec2", "id2label": dict(enumerate(LABELS))}))
+    bad = tmp_path / "corpus" / "en_spk2_angry_0.wav"
+    report = {
+        "warnings": [f"test: skipped 2 of 14 clips with unusable audio (on_bad_audio: skip): {bad}: cannot decode audio"],
+        "skipped_clips": {"train": 0, "validation": 0, "test": 2},
+        "skipped_files": {"test": [f"{bad}: cannot decode audio", f"{bad.with_name('b.wav')}: empty"]},
+        "truncated_files": {},
+        "drawn_speakers": {"validation": ["spk3"], "test": ["spk1", "spk7"]},
+    }
+    summary = {"method": "finetune", "label_names": LABELS, "sizes": {"train": 40, "validation": 8, "test": 12},
+               "results": {"test": test_metrics()}, "data_report": report}
+    (out / "run_summary.json").write_text(json.dumps(summary))
+    loaded = RunSummary.load(out / "run_summary.json")
+    assert loaded.data_report == DataReport(warnings=report["warnings"], skipped_clips={
+        "train": [], "validation": [], "test": report["skipped_files"]["test"]}, drawn_speakers=report["drawn_speakers"])
+    assert loaded.to_dict()["data_report"] == report  # the JSON form round-trips
+
+    text = write_model_card(out, repo_id="org/ser-student").read_text(encoding="utf-8")
+    assert "- Clips: train 40, validation 8, test 12 (2 clips skipped)" in text
+    assert "- Validation speakers (drawn from the training data, `split_seed`): spk3" in text
+    assert "- Test speakers (drawn from the training data, `split_seed`): spk1, spk7" in text
+    assert "## Data warnings" in text and "(on_bad_audio: skip): en_spk2_angry_0.wav: cannot decode audio" in text
+    assert str(tmp_path) not in text
+
+    # A summary written before runs recorded the data report still makes a card, without those lines.
+    del summary["data_report"]
+    (out / "run_summary.json").write_text(json.dumps(summary))
+    text = write_model_card(out, repo_id="org/ser-student").read_text(encoding="utf-8")
+    assert "## Data warnings" not in text and "skipped" not in text and "drawn from" not in text
+
+
+def test_data_report_with_counts_that_disagree_with_its_files_is_refused():
+    with pytest.raises(ValueError, match="skipped_clips says 2 for 'test' but skipped_files lists 1"):
+        DataReport.from_dict({"skipped_clips": {"test": 2}, "skipped_files": {"test": ["a.wav: empty"]}})
 
 
 def test_card_from_a_folder_without_a_run_names_what_is_missing(tmp_path):

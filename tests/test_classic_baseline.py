@@ -20,7 +20,7 @@ from hf_mtkd.classic_baseline import (
     predict_log_probabilities,
     split_features,
 )
-from hf_mtkd.training.run import prepare_data
+from hf_mtkd.data import prepare_data
 
 RATE = 16000
 
@@ -142,7 +142,8 @@ def test_split_features_are_per_row_and_cached(tmp_path):
 def test_floor_end_to_end_on_tones(tone_corpus):
     # Tones whose pitch encodes the emotion, one training speaker per language: far above chance (25%) on unseen
     # speakers (pure tones 20 Hz off the training ones are not trivially separable by MFCC shape).
-    splits, labels, _ = prepare_data(DataArguments(data_dir=str(tone_corpus)), RATE)
+    prepared = prepare_data(DataArguments(data_dir=str(tone_corpus)), RATE)
+    splits, labels = prepared.splits, prepared.label_names
     results = evaluate_classic_baseline(splits, labels, RATE, n_bootstrap=20, c_grid=[0.1, 1.0])
     assert set(results["validation_UR_per_C"]) == {0.1, 1.0}
     assert results["test"]["overall"]["n"] == len(splits["test"])

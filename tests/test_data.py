@@ -10,9 +10,11 @@ from transformers import Wav2Vec2FeatureExtractor
 
 from conftest import LABELS, SHARED_DATA, write_tone_corpus
 from hf_mtkd.arguments import DataArguments
+from hf_mtkd.data.splits import _draw_by_speaker
 from hf_mtkd.data import (
     AudioClassificationCollator,
     AudioDecodeError,
+    DataReport,
     decode_audio,
     load_raw_dataset,
     make_splits,
@@ -207,3 +209,99 @@ def test_real_recordings_decode(tmp_path):
     for w in waveforms:
         assert 0.5 * 16000 < len(w) < 10 * 16000
         assert 0.01 < np.abs(w).max() <= 1.0 and np.sqrt(np.mean(w**2)) > 1e-3
+
+
+# ----------------------------------------------------------------- splits: drawn, by fold, by folder (issue 15)
+
+
+def _without_split_column(root):
+    rows = list(csv.DictReader(open(root / "metadata.csv")))
+    with open(root / "metadata.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["file_name", "label", "language", "speaker"])
+        writer.writeheader()
+        writer.writerows({k: r[k] for k in writer.fieldnames} for r in rows)
+    return root
+
+
+def test_drawn_validation_speakers_are_stratified_by_language(tmp_path, caplog):
+    # Training speakers: en 9, fi 2, fr 2 (69% en). An unstratified draw of 2 speakers takes no fi or fr
+    # speaker about half the time; stratified, each language gives one.
+    root = write_tone_corpus(tmp_path / "c", languages=("en", "fi", "fr"), speakers_per_language=10, clips_per_label=1)
+    rows = list(csv.DictReader(open(root / "metadata.csv")))
+    rows = [dict(r, split="test" if r["split"] == "test" else "train") for r in rows
+            if r["language"] == "en" or int(r["speaker"][-1]) < 3]
+    with open(root / "metadata.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    for seed in range(6):
+        args = data_args(data_dir=str(root), validation_fraction=0.15, split_seed=seed)
+        raw, labels = select_labels(load_raw_dataset(args), args)
+        report = DataReport()
+        with caplog.at_level("WARNING"):
+            caplog.clear()
+            splits = make_splits(raw, args, report)
+        validation = splits["validation"]
+        assert set(validation["language"]) == {"en", "fi", "fr"}, seed
+        assert set(validation["label"]) == set(LABELS) and set(splits["train"]["label"]) == set(LABELS)
+        drawn = report.drawn_speakers["validation"]
+        assert drawn == sorted(set(validation["speaker"]))
+        assert not set(drawn) & set(splits["train"]["speaker"]) and not set(drawn) & set(splits["test"]["speaker"])
+        # Printed at the default level (WARNING), with the seed.
+        assert f"validation speakers drawn from the training data (split_seed {seed})" in caplog.text
+        assert all(speaker in caplog.text for speaker in drawn)
+
+
+def test_draw_keeps_every_class_on_both_sides_when_the_data_allow(tmp_path):
+    # Four speakers, each with two of the four classes: only some draws keep all classes in training and validation.
+    root = tmp_path / "c"
+    root.mkdir()
+    rows = []
+    for s, classes in enumerate([("angry", "happy"), ("neutral", "sad"), ("angry", "neutral"), ("happy", "sad")]):
+        for label in classes:
+            name = f"spk{s}_{label}.wav"
+            sf.write(root / name, np.full(1600, 0.1, dtype=np.float32), 16000)
+            rows.append({"file_name": name, "label": label, "speaker": f"spk{s}"})
+    with open(root / "metadata.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    for seed in range(5):
+        args = data_args(data_dir=str(root), validation_fraction=0.5, split_seed=seed)
+        raw, _ = select_labels(load_raw_dataset(args), args)
+        train, validation = _draw_by_speaker(raw["train"], args, "validation", DataReport())
+        assert set(train["label"]) == set(LABELS) and set(validation["label"]) == set(LABELS), seed
+
+
+def test_validation_fold_without_test_fold(tmp_path):
+    root = _without_split_column(write_tone_corpus(tmp_path / "c", speakers_per_language=4))
+    splits, _, _ = load_splits(root, fold_column_name="speaker", validation_fold=["en_spk1", "fi_spk1"])
+    assert set(splits["validation"]["speaker"]) == {"en_spk1", "fi_spk1"}
+    assert not {"en_spk1", "fi_spk1"} & (set(splits["train"]["speaker"]) | set(splits["test"]["speaker"]))
+    assert splits["test"].num_rows > 0 and set(splits["test"]["language"]) == {"en", "fi"}
+    # With the data's own validation split, a validation_fold is ambiguous.
+    with pytest.raises(ValueError, match="validation_fold .* own 'validation' split"):
+        load_splits(write_tone_corpus(tmp_path / "d"), fold_column_name="speaker", validation_fold=["en_spk1"])
+    with pytest.raises(ValueError, match="validation_fold needs fold_column_name"):
+        data_args(data_dir="x", validation_fold=["a"])
+
+
+def test_audiofolder_with_split_subfolders(tmp_path, tone_corpus):
+    root = tmp_path / "layout"
+    rows = list(csv.DictReader(open(tone_corpus / "metadata.csv")))
+    for split in ("train", "validation", "test"):
+        (root / split).mkdir(parents=True)
+        mine = [r for r in rows if r["split"] == split]
+        for r in mine:
+            shutil.copy(tone_corpus / r["file_name"], root / split / r["file_name"])
+        with open(root / split / "metadata.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["file_name", "label", "language", "speaker"])
+            writer.writeheader()
+            writer.writerows({k: r[k] for k in writer.fieldnames} for r in mine)
+    splits, labels, _ = load_splits(root)
+    assert labels == LABELS
+    assert {k: sorted(set(v["speaker"])) for k, v in splits.items()} == {
+        "train": ["en_spk2", "fi_spk2"], "validation": ["en_spk1", "fi_spk1"], "test": ["en_spk0", "fi_spk0"]}
+    (root / "test" / "metadata.csv").unlink()
+    with pytest.raises(FileNotFoundError, match=r"test/metadata.csv' is missing"):
+        load_splits(root)

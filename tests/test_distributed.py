@@ -56,17 +56,23 @@ def _odd_corpus(root: Path) -> Path:
     return root
 
 
-def _jobs(root: Path, corpus: Path, processes: int) -> list[dict]:
+def _jobs(root: Path, corpus: Path, processes: int, device: str = "cpu") -> list[dict]:
     teachers = [{"model": str(root / "t_en"), "language": "en"}, {"model": str(root / "t_fi"), "language": "fi"}]
     common = dict(
-        config_overrides=NO_DROPOUT, max_steps=3, logging_steps=1, max_duration_seconds=0.3, use_cpu=True,
+        config_overrides=NO_DROPOUT, max_steps=3, logging_steps=1, max_duration_seconds=0.3, use_cpu=device == "cpu",
         per_device_train_batch_size=GLOBAL_BATCH // processes, per_device_eval_batch_size=2, n_bootstrap=10,
         # Plain SGD: the update is linear in the gradient. Adam divides by sqrt(v), which turns float-order
         # noise in near-zero gradients into visible weight differences.
         optim="sgd", learning_rate=0.05,
     )
     mtkd = dict(method="mtkd", teachers=teachers, teacher_weighting="cosine", cosine_per_sample=True, kd_lambda=0.5)
+    if device != "cpu":  # FSDP on GPUs: one job per method, in folders of their own
+        return [{"name": f"fsdp_{name}", "method": recipe["method"], "recipe": recipe} for name, recipe in {
+            "ft": tiny_recipe(corpus, root / f"fsdp_ft_{processes}", **common),
+            "mtkd": tiny_recipe(corpus, root / f"fsdp_mtkd_{processes}", **common, **mtkd),
+        }.items()]
     recipes = {
+        "ft": tiny_recipe(corpus, root / f"ft_{processes}", **common),
         "mtkd": tiny_recipe(corpus, root / f"mtkd_{processes}", **common, **mtkd),
         "mtkd_cache": tiny_recipe(corpus, root / f"mtkd_cache_{processes}", **common, **mtkd, use_teacher_logit_cache=True),
         "mtkd_bf16": tiny_recipe(corpus, root / f"mtkd_bf16_{processes}", **common, **mtkd, bf16=True,
@@ -86,11 +92,12 @@ def workdir(tmp_path_factory) -> Path:
     return root
 
 
-def launch_two_processes(root: Path, names: tuple[str, ...], tag: str) -> dict[str, list[dict]]:
+def launch_two_processes(root: Path, names: tuple[str, ...], tag: str, device: str = "cpu",
+                         extra_env: dict | None = None) -> dict[str, list[dict]]:
     """{job name: [rank 0 record, rank 1 record]} from one two-process launch of the jobs named."""
     jobs_path, out = root / f"jobs_{tag}.json", root / f"records_{tag}"
     out.mkdir()
-    jobs = [job for job in _jobs(root, root / "corpus", processes=2) if job["name"] in names]
+    jobs = [job for job in _jobs(root, root / "corpus", processes=2, device=device) if job["name"] in names]
     jobs_path.write_text(json.dumps(jobs))
     env = {
         **os.environ,
@@ -99,6 +106,7 @@ def launch_two_processes(root: Path, names: tuple[str, ...], tag: str) -> dict[s
         "HF_DATASETS_OFFLINE": "1",
         "HF_DATASETS_CACHE": str(root / "datasets_cache"),
         "TOKENIZERS_PARALLELISM": "false",
+        **(extra_env or {}),
     }
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(WORKER),
            str(jobs_path), str(out)]
@@ -112,7 +120,7 @@ def launch_two_processes(root: Path, names: tuple[str, ...], tag: str) -> dict[s
 
 @pytest.fixture(scope="module")
 def two_processes(workdir) -> dict[str, list[dict]]:
-    return launch_two_processes(workdir, ("mtkd", "mtkd_cache", "mtkd_bf16"), "mtkd")
+    return launch_two_processes(workdir, ("ft", "mtkd", "mtkd_cache", "mtkd_bf16"), "mtkd")
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +131,7 @@ def two_processes_sd(workdir) -> dict[str, list[dict]]:
 @pytest.fixture(scope="module")
 def one_process(workdir) -> dict[str, dict]:
     """Single-process references (same global batch and seed), run in this process when first asked for."""
-    jobs = {job["name"]: job for job in _jobs(workdir, workdir / "corpus", processes=1)}
+    jobs = {job["name"]: job for device in ("cpu", "cuda") for job in _jobs(workdir, workdir / "corpus", 1, device)}
     done: dict[str, dict] = {}
 
     def get(name: str) -> dict:
@@ -145,9 +153,10 @@ def _assert_same_weights(a_dir, b_dir, rtol=1e-5, atol=1e-6) -> None:
         torch.testing.assert_close(a[name], b[name], rtol=rtol, atol=atol, msg=lambda m, n=name: f"{n}: {m}")
 
 
-def _log_rows(output_dir, keys) -> list[dict]:
+def _log_rows(output_dir, keys, marker_key: str | None = None) -> list[dict]:
     state = json.loads((Path(output_dir) / "trainer_state.json").read_text())
-    return [{k: entry[k] for k in keys} for entry in state["log_history"] if "ce_loss" in entry or "ce" in entry]
+    rows = [e for e in state["log_history"] if (marker_key in e if marker_key else "ce_loss" in e or "ce" in e)]
+    return [{k: entry[k] for k in keys} for entry in rows if "train_runtime" not in entry]
 
 
 def test_two_processes_really_run_data_parallel(two_processes):
@@ -160,6 +169,18 @@ def test_two_processes_really_run_data_parallel(two_processes):
         assert rank["teacher_wrappers"] == ["Wav2Vec2ForSequenceClassification"] * 2
         assert rank["teacher_devices"] == [rank["student_device"]] * 2
         assert not rank["teachers_need_grad"] and not rank["teachers_training"]
+
+
+def test_finetune_two_processes_equal_one_process(two_processes, one_process, workdir):
+    # A stock classifier takes **kwargs, so the Trainer would count it as normalising by num_items_in_batch and
+    # scale its (per-batch mean) loss by the number of processes: twice the gradient of one process.
+    one_process("ft")
+    _assert_same_weights(workdir / "ft_2", workdir / "ft_1")
+    keys = ["loss", "grad_norm"]
+    two, one = _log_rows(workdir / "ft_2", keys, "loss"), _log_rows(workdir / "ft_1", keys, "loss")
+    assert len(two) == len(one) == 3
+    for row_two, row_one in zip(two, one):
+        assert row_two == pytest.approx(row_one, rel=1e-5, abs=1e-7)
 
 
 def test_mtkd_two_processes_equal_one_process(two_processes, one_process, workdir):
@@ -229,6 +250,44 @@ def test_bf16_with_bf16_teachers_on_two_processes(two_processes, workdir):
     # bf16 autocast changes the numbers a little, not the run: close to the float32 run.
     fp32 = _weights(workdir / "mtkd_2")
     assert max((trained[k] - fp32[k]).abs().max().item() for k in fp32) < 5e-2
+
+
+#: Found with accelerate 1.15 and torch 2.11 on this CPU. torch's own FSDP2 (`fully_shard`) shards and trains over
+#: gloo, but accelerate turns FSDP on only for accelerator devices: with `use_cpu` (or ACCELERATE_USE_FSDP=true)
+#: the Trainer dropped the FSDP plugin without a word and wrapped the student in DistributedDataParallel. hf_mtkd
+#: now refuses that launch (`check_fsdp_device`); the equality test needs two GPUs.
+FSDP_ON_CPU = ("accelerate 1.15 runs FSDP only on accelerators: on CPU it keeps no FSDP plugin and the Trainer wraps "
+               "the student in plain DDP (hf_mtkd refuses that launch); FSDP equality needs 2 GPUs")
+FSDP_ENV = {  # what `accelerate launch --config_file recipes/accelerate_configs/fsdp.yaml` sets
+    "ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2", "FSDP_AUTO_WRAP_POLICY": "TRANSFORMER_BASED_WRAP",
+    "FSDP_TRANSFORMER_CLS_TO_WRAP": "Wav2Vec2EncoderLayer", "FSDP_STATE_DICT_TYPE": "FULL_STATE_DICT",
+    "FSDP_CPU_RAM_EFFICIENT_LOADING": "false", "FSDP_RESHARD_AFTER_FORWARD": "true",
+}
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason=FSDP_ON_CPU)
+@pytest.mark.parametrize("name", ["ft", "mtkd"])
+def test_fsdp_two_processes_equal_one_process(name, workdir, one_process):
+    job = f"fsdp_{name}"
+    rank0, rank1 = launch_two_processes(workdir, (job,), job, device="cuda", extra_env=FSDP_ENV)[job]
+    assert (rank0["world_size"], rank1["world_size"]) == (2, 2)
+    assert rank0["student_wrapper"].startswith("FSDP"), rank0["student_wrapper"]  # fully_shard's class
+    assert all(not wrapper.startswith("FSDP") for wrapper in rank0["teacher_wrappers"])  # teachers stay whole
+    reference = one_process(job)
+    # GPUs reduce in other orders (and convolutions may use TF32): close, not bit-equal.
+    _assert_same_weights(workdir / f"{job}_2", workdir / f"{job}_1", rtol=1e-3, atol=1e-4)
+    _assert_same_predictions([rank0, rank1], reference)
+
+
+def test_fsdp_on_cpu_is_refused(monkeypatch):
+    from transformers import TrainingArguments
+
+    from hf_mtkd.training.run import check_fsdp_device
+
+    args = TrainingArguments(output_dir="unused", use_cpu=True, report_to="none")
+    check_fsdp_device(args, environ={})
+    with pytest.raises(ValueError, match="FSDP was asked for .* on CPU"):
+        check_fsdp_device(args, environ={"ACCELERATE_USE_FSDP": "true"})
 
 
 def test_launch_the_trainer_does_not_see_is_refused(monkeypatch):

@@ -39,7 +39,8 @@ from hf_mtkd.multi_teacher.teachers import load_teacher, teacher_label_index
 from hf_mtkd.self_distillation.losses import SIMILARITIES, self_distillation_loss
 from hf_mtkd.training import SERTrainer, SERTrainingArguments
 from hf_mtkd.training.outputs import STAGING_DIR, last_complete_checkpoint, write_json_atomic
-from hf_mtkd.training.run import FINISHED_MARKER, check_output_dir, prepare_data, run
+from hf_mtkd.data import prepare_data
+from hf_mtkd.training.run import FINISHED_MARKER, check_output_dir, run
 from test_training import save_tiny_classifier
 
 torch.set_num_threads(1)
@@ -180,11 +181,15 @@ def test_teacher_logit_cache_killed_mid_build_leaves_no_cache_file(tmp_path):
         pytest.fail("the forked cache build hung")
     status = done[1]
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-    # datasets writes a map's output to a temporary file and renames it when complete.
-    assert not list((tmp_path / "ds").glob("cache-*.arrow"))
+    # datasets writes a map's output to a temporary file and renames it when complete: the kill leaves that
+    # tmp file in the fill's own folder, and no cache file.
+    folders = list((tmp_path / "ds").glob("hf_mtkd-teacher-logits-*"))
+    assert len(folders) == 1 and not list(folders[0].glob("*.arrow"))
+    assert len([p for p in folders[0].iterdir() if p.name.startswith("tmp")]) == 1
 
     cached = add_teacher_logits(ds, [teacher], fe, max_samples=16000, batch_size=4)
-    assert [Path(f["filename"]).name.startswith("cache-") for f in cached.cache_files] == [True]
+    assert [Path(f["filename"]) for f in cached.cache_files] == [folders[0] / "teacher_logits.arrow"]
+    assert not [p for p in folders[0].iterdir() if p.name.startswith("tmp")]  # the next fill removed it
     with torch.no_grad():
         for i in (0, 7, 11):
             inputs = fe(data["waveform"][i], sampling_rate=16000, return_tensors="pt")
@@ -252,8 +257,7 @@ def write_odd_corpus(root: Path, hour_clip: Path) -> Path:
 def test_odd_but_valid_audio_is_decoded_and_trains(tmp_path, hour_long_clip):
     root = write_odd_corpus(tmp_path / "odd", hour_long_clip)
     args = DataArguments(data_dir=str(root), max_duration_seconds=1.0)
-    splits, labels, _ = prepare_data(args, 16000)
-    train = splits["train"]
+    train = prepare_data(args, 16000).splits["train"]
     waveforms = list(train["waveform"])
     lengths = [len(w) for w in waveforms]
     # 0.5 s clips at 8, 16 and 48 kHz are all 8000 samples at 16 kHz; the hour is cropped to max_duration_seconds.
@@ -279,16 +283,18 @@ def test_non_finite_samples_in_a_float_wav_are_named_or_skipped(tmp_path, caplog
     root = write_tone_corpus(tmp_path / "c", languages=("en",))
     rows = list(csv.DictReader(open(root / "metadata.csv")))
     train = [row["file_name"] for row in rows if row["split"] == "train"]
-    for name, value in zip(train[:2], (np.nan, np.inf)):
+    bad = train[0], train[2]  # angry and happy: skipping both clips of one class would leave it untrained (an error)
+    for name, value in zip(bad, (np.nan, np.inf)):
         wave, rate = sf.read(root / name, dtype="float32")
         wave[len(wave) // 2] = value
         sf.write(root / name, wave, rate, subtype="FLOAT")  # a float WAV can hold NaN and inf
-    with pytest.raises(AudioDecodeError, match=re.escape(train[0]) + ".*NaN or infinite"):
+    with pytest.raises(AudioDecodeError, match=re.escape(bad[0]) + ".*NaN or infinite"):
         prepare_data(DataArguments(data_dir=str(root)), 16000)
     with caplog.at_level(logging.WARNING):
-        splits, _, _ = prepare_data(DataArguments(data_dir=str(root), on_bad_audio="skip"), 16000)
-    assert len(splits["train"]) == len(train) - 2
-    assert "skipped 2 of 8" in caplog.text and train[1] in caplog.text
+        prepared = prepare_data(DataArguments(data_dir=str(root), on_bad_audio="skip"), 16000)
+    assert len(prepared.splits["train"]) == len(train) - 2
+    assert "skipped 2 of 8" in caplog.text and bad[1] in caplog.text
+    assert prepared.report.to_dict()["skipped_clips"]["train"] == 2
 
 
 def test_corrupt_and_empty_files_are_named_when_cropping_on_decode(tmp_path):
@@ -331,10 +337,10 @@ def test_teachers_of_other_architectures_get_their_own_inputs(tone_corpus, tmp_p
     for module in (trainer, cache):
         original = module.teacher_logits_for_batch
 
-        def spy(teachers, model_inputs, teacher_inputs, original=original):
+        def spy(teachers, model_inputs, teacher_inputs, original=original, **kwargs):
             seen.append((tuple(model_inputs["input_values"].shape),
                          [{k: tuple(v.shape) for k, v in inputs.items()} for inputs in teacher_inputs]))
-            return original(teachers, model_inputs, teacher_inputs)
+            return original(teachers, model_inputs, teacher_inputs, **kwargs)
 
         monkeypatch.setattr(module, "teacher_logits_for_batch", spy)
     out = tmp_path / "mtkd"
@@ -368,11 +374,12 @@ def test_wrong_yaml_types_name_the_key(tmp_path):
         "lerning_rate: 0.1": r"unknown key\(s\) lerning_rate",
     }
     for line, message in cases.items():
-        path.write_text(yaml.safe_dump(base) + line + "\n")
+        key = line.split(":")[0]  # replaces the recipe's own value (a key given twice is an error of its own)
+        path.write_text(yaml.safe_dump({k: v for k, v in base.items() if k != key}) + line + "\n")
         with pytest.raises(RecipeError, match=message):
             parse_config(types, str(path))
     # YAML reads 1e-3 as a string; as a flag value it is a float like any other.
-    path.write_text(yaml.safe_dump(base) + "learning_rate: 1e-3\n")
+    path.write_text(yaml.safe_dump({k: v for k, v in base.items() if k != "learning_rate"}) + "learning_rate: 1e-3\n")
     assert load_recipe(path)["learning_rate"] == "1e-3"
     assert parse_config(types, str(path))[2].learning_rate == pytest.approx(1e-3)
     with pytest.raises(ValueError, match="config_overrides must be a mapping"):
@@ -411,9 +418,8 @@ def test_remote_code_is_off_by_default_and_passed_through(tmp_path, monkeypatch)
 
 
 # torch.load / pickle calls allowed to read pickles: (file, reason). Everything else must be weights_only=True.
-PICKLE_ALLOWED = {
-    "hub/card.py": "reads training_args.bin of the user's own run folder for the card's hyperparameters",
-}
+# None: cards are built from training_args.json (see test_hub's malicious-pickle push).
+PICKLE_ALLOWED: dict[str, str] = {}
 
 
 def test_no_pickle_is_loaded_from_files():

@@ -268,6 +268,37 @@ def test_push_command(hub, student, no_saved_token, monkeypatch, capsys):
     assert TOKEN not in captured.out + captured.err
 
 
+class _Payload:
+    """A pickle that runs code when loaded: what a crafted training_args.bin would hold."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('the payload ran')",)
+
+
+def test_pushing_a_folder_with_a_malicious_pickle_never_runs_it(hub, tmp_path):
+    import pickle
+
+    folder = save_student(tmp_path / "received")  # a folder someone else made
+    proof = tmp_path / "proof"
+    pickle.loads(pickle.dumps(_Payload(proof)))
+    assert proof.exists()  # the payload is live: unpickling it runs it
+    marker = tmp_path / "pwned"
+    (folder / "training_args.bin").write_bytes(pickle.dumps(_Payload(marker)))
+
+    push_main([str(folder), "org/received", "--token", TOKEN, "--endpoint", hub.url])
+    assert not marker.exists()
+    uploaded = hub.files["org/received"]
+    assert "README.md" in uploaded and "training_args.bin" not in uploaded
+    assert 'model="org/received"' in uploaded["README.md"].decode()
+    from hf_mtkd.hub import write_model_card
+
+    write_model_card(folder)
+    assert not marker.exists()
+
+
 @pytest.mark.slow  # a fresh interpreter imports torch and transformers: 5-20 s
 def test_push_command_in_a_fresh_process_honours_hf_endpoint(hub, student, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}

@@ -137,3 +137,22 @@ def test_finite_with_large_low_precision_logits(dtype):
     weights = cosine_teacher_weights(student, teachers, 0.25)
     loss, _ = multi_teacher_kd_loss(student, teachers, torch.tensor([0, 0, 1, 1]), weights, kd_lambda=0.25, temperature=5.0)
     assert torch.isfinite(loss)
+
+
+def test_label_smoothing_is_the_trainers_label_smoother_on_the_ce_only():
+    from transformers.trainer_pt_utils import LabelSmoother
+
+    torch.manual_seed(0)
+    student, teachers = torch.randn(6, 4), torch.randn(2, 6, 4)
+    labels, weights = torch.tensor([0, 1, 2, 3, 0, 1]), torch.full((6, 2), 0.5)
+    smoother = LabelSmoother(epsilon=0.1)
+    ce_only, _ = multi_teacher_kd_loss(student, teachers, labels, weights, kd_lambda=0.0, temperature=2.0, label_smoothing=0.1)
+    assert ce_only.item() == pytest.approx(smoother({"logits": student}, labels).item(), rel=1e-6)
+    # Hand-computed: (1 - eps) * NLL + eps * mean over classes of -log p.
+    log_p = F.log_softmax(student, -1)
+    by_hand = (0.9 * -log_p.gather(1, labels[:, None]).squeeze(1) + 0.1 * -log_p.mean(-1)).mean()
+    assert ce_only.item() == pytest.approx(by_hand.item(), rel=1e-6)
+    smooth, parts = multi_teacher_kd_loss(student, teachers, labels, weights, kd_lambda=0.25, temperature=2.0, label_smoothing=0.1)
+    plain, plain_parts = multi_teacher_kd_loss(student, teachers, labels, weights, kd_lambda=0.25, temperature=2.0)
+    assert parts["kl"].item() == plain_parts["kl"].item() and parts["ce"].item() != pytest.approx(plain_parts["ce"].item())
+    assert smooth.item() == pytest.approx(0.75 * ce_only.item() + 0.25 * parts["kl"].item(), rel=1e-6)

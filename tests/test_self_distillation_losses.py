@@ -133,3 +133,22 @@ def test_bad_arguments_are_clear_errors():
         _loss(logits, [logits], torch.tensor([0, 1]), None, None, beta=0.0, temperature=0.0)
     with pytest.raises(ValueError, match="alpha"):
         _loss(logits, [logits], torch.tensor([0, 1]), None, None, beta=0.0, alpha=-1.0)
+
+
+def test_label_smoothing_applies_to_every_heads_ce_as_the_trainers_label_smoother():
+    from transformers.trainer_pt_utils import LabelSmoother
+
+    torch.manual_seed(0)
+    deep, exits, labels = torch.randn(4, 3), [torch.randn(4, 3), torch.randn(4, 3)], torch.tensor([0, 1, 2, 0])
+    smoother = LabelSmoother(epsilon=0.2)
+    loss, parts = _loss(deep, exits, labels, None, None, alpha=0.0, beta=0.0, gamma=0.5, label_smoothing=0.2)
+    expected_exits = [smoother({"logits": e}, labels).item() for e in exits]
+    assert parts["ce"].item() == pytest.approx(smoother({"logits": deep}, labels).item(), rel=1e-6)
+    assert parts["ce_per_exit"].tolist() == pytest.approx(expected_exits, rel=1e-6)
+    assert loss.item() == pytest.approx(parts["ce"].item() + 0.5 * sum(expected_exits) / 2, rel=1e-6)
+    # The KL between heads is not smoothed.
+    _, smoothed = _loss(deep, exits, labels, None, None, beta=0.0, label_smoothing=0.2)
+    _, plain = _loss(deep, exits, labels, None, None, beta=0.0)
+    assert smoothed["kl"].item() == plain["kl"].item()
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        _loss(deep, exits, labels, None, None, beta=0.0, label_smoothing=1.0)

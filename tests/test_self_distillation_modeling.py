@@ -243,6 +243,19 @@ def test_margin_fusion():
     assert set(layers.tolist()) <= {1, 3, 4}
 
 
+def test_fusion_of_the_exits_stops_at_the_last_exit():
+    model = tiny_model().eval()  # 4 layers, exits after 1 and 3
+    values, mask = waveforms()
+    counter = LayerCounter(model)
+    fused, layers = model.predict_fusion(values, mask)
+    assert [index for index, _ in counter.calls] == [0, 1, 2]  # layer 4 (index 3) never runs
+    counter.close()
+    out = model(values, attention_mask=mask)
+    expected, chosen = fuse_by_margin(list(out.exit_logits))
+    torch.testing.assert_close(fused, expected)
+    assert layers.tolist() == [model.config.exit_layers[i] for i in chosen.tolist()]
+
+
 def test_evaluate_exits_predictions_sizes_latency():
     model = tiny_model()
     rng = np.random.default_rng(0)

@@ -181,3 +181,16 @@ def test_config_validation_and_cli_parsing(tmp_path):
         from transformers import TrainingArguments
 
         SelfDistillationTrainer(model=tiny_model(), args=TrainingArguments(output_dir=str(tmp_path)))
+
+
+def test_label_smoothing_factor_is_honoured_like_plain_fine_tuning(tmp_path):
+    from transformers.trainer_pt_utils import LabelSmoother
+
+    model = tiny_model().eval()
+    args = make_args(tmp_path, gamma=0.0, alpha=0.0, beta=0.0, label_smoothing_factor=0.1)
+    trainer = SelfDistillationTrainer(model=model, args=args, data_collator=collate)
+    batch = collate([Clips()[i] for i in range(4)])
+    logits = model(batch["input_values"], attention_mask=batch["attention_mask"]).logits
+    # What the stock Trainer computes for a plain fine-tuning run with the same argument.
+    assert trainer.compute_loss(model, batch).item() == pytest.approx(
+        LabelSmoother(epsilon=0.1)({"logits": logits}, batch["labels"]).item(), rel=1e-6)

@@ -52,6 +52,23 @@ def test_finished_run_is_not_overwritten(tone_corpus, tmp_path):
     run(get_method("finetune"), recipe=tiny_recipe(tone_corpus, out, max_steps=1, overwrite_output_dir=True))
 
 
+def test_a_run_written_over_a_finished_run_keeps_nothing_of_it(tone_corpus, tmp_path):
+    from hf_mtkd.hub import files_to_upload
+    from hf_mtkd.plots import TEACHER_WEIGHTS_FILE
+
+    save_tiny_classifier(tmp_path / "t_en", LABELS, seed=1)
+    out = tmp_path / "run"
+    run(get_method("mtkd"), recipe=tiny_recipe(tone_corpus, out, method="mtkd", max_steps=1,
+                                               teachers=[{"model": str(tmp_path / "t_en"), "language": "en"}]))
+    assert (out / TEACHER_WEIGHTS_FILE).exists() and TEACHER_WEIGHTS_FILE in (out / "README.md").read_text()
+    (out / "checkpoint-1").mkdir()  # what a run with save_strategy leaves
+    run(get_method("finetune"), recipe=tiny_recipe(tone_corpus, out, max_steps=1, overwrite_output_dir=True))
+    assert not (out / TEACHER_WEIGHTS_FILE).exists() and not (out / "checkpoint-1").exists()
+    assert TEACHER_WEIGHTS_FILE not in (out / "README.md").read_text()
+    assert TEACHER_WEIGHTS_FILE not in files_to_upload(out)
+    assert json.loads((out / FINISHED_MARKER).read_text())["method"] == "finetune"
+
+
 def test_mtkd_trains_student_only_and_logs_weights(tone_corpus, tmp_path):
     teachers = []
     for i, lang in enumerate(("en", "fi")):

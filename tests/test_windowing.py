@@ -16,7 +16,8 @@ from hf_mtkd.inference import EmotionPredictor
 from hf_mtkd.methods import get_method
 from hf_mtkd.metrics import compute_ser_metrics
 from hf_mtkd.training import SERTrainer, SERTrainingArguments
-from hf_mtkd.training.run import prepare_data, run
+from hf_mtkd.data import prepare_data
+from hf_mtkd.training.run import run
 from hf_mtkd.windowing import (
     CLIP_INDEX,
     WindowRule,
@@ -126,7 +127,7 @@ def test_window_is_saved_in_the_config_and_predict_uses_it(logmel_run):
 
 
 def test_evaluation_and_predict_agree(logmel_run, tone_corpus):
-    splits, _, _ = prepare_data(DataArguments(data_dir=str(tone_corpus)), RATE)
+    splits = prepare_data(DataArguments(data_dir=str(tone_corpus)), RATE).splits
     test = splits["test"]
     trainer = make_trainer(logmel_run)
     assert isinstance(trainer._get_eval_sampler(test), SequentialSampler)  # even with group_by_length
@@ -153,7 +154,7 @@ def test_evaluation_and_predict_agree(logmel_run, tone_corpus):
 
 def test_validation_metrics_are_clip_level(logmel_run, tone_corpus):
     # compute_metrics during training sees one prediction per clip: the average of its windows' logits.
-    splits, _, _ = prepare_data(DataArguments(data_dir=str(tone_corpus)), RATE)
+    splits = prepare_data(DataArguments(data_dir=str(tone_corpus)), RATE).splits
     trainer = make_trainer(logmel_run)
     expected = trainer.predict(splits["validation"]).predictions
     seen = {}

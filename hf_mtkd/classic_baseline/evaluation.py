@@ -25,7 +25,7 @@ def evaluate_classic_baseline(
     seed: int = 0,
     mfcc_settings: MfccSettings = MfccSettings(),
 ) -> dict:
-    """`splits`: the train/validation/test splits `training.run.prepare_data` returns (a `waveform` and a
+    """`splits`: the train/validation/test splits `hf_mtkd.data.prepare_data(...).splits` holds (a `waveform` and a
     `labels` column each). Returns {"C", "validation_UR_per_C", "validation": metrics, "test": metrics}, the
     metrics as `compute_ser_metrics` makes them (overall and per language, bootstrap CIs)."""
     for name in ("train", "validation", "test"):

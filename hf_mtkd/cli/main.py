@@ -26,9 +26,9 @@ def main(argv: Optional[list[str]] = None) -> None:
         parser = argparse.ArgumentParser(prog="hf-mtkd pipeline")
         parser.add_argument("--config", required=True, help="pipeline YAML (common / stages / compare)")
         parser.add_argument("--output_dir", help="overrides the pipeline's output_dir")
-        parser.add_argument("--overwrite", action="store_true", help="retrain stages that already finished")
+        parser.add_argument("--overwrite", action="store_true", help="retrain every stage (a stage whose recipe or data changed retrains anyway)")
         known, overrides = parser.parse_known_args(rest)
-        from ..pipeline import run_pipeline
+        from ..multi_stage import run_pipeline
 
         run_pipeline(known.config, known.output_dir, overrides, overwrite=known.overwrite)
     elif command == "push":

@@ -25,20 +25,14 @@ from typing import ClassVar
 
 from datasets import Audio, Dataset, DatasetDict, Features, Value
 
+from ..data.audio import AUDIO_EXTENSIONS
+
 logger = logging.getLogger("hf_mtkd.corpora")
 
 #: The columns every reader returns, in this order; readers may add more after them (gender, text, ...).
 #: Select these before concatenating corpora whose extra columns differ.
 CORE_COLUMNS = ("audio", "label", "original_label", "language", "speaker", "fold")
 
-#: File extensions taken as audio (or media with an audio stream, which torchcodec decodes too).
-AUDIO_EXTENSIONS = frozenset(
-    {
-        "wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "m4a", "aac", "aif", "aiff", "aifc",
-        "au", "snd", "caf", "sph", "nist", "wma", "wv", "ape", "mka", "webm", "mp4", "m4v", "mkv",
-        "mov", "avi", "raw", "pcm",
-    }
-)  # fmt: skip
 
 # When one file exists with two extensions (a partial re-encode), this one is kept.
 _EXTENSION_PREFERENCE = ("wav", "flac", "aiff", "aif", "ogg", "opus", "mp3", "m4a", "mp4")

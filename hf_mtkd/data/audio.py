@@ -7,16 +7,38 @@ afterwards in Python.
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from typing import Any, Callable, Optional
 
 import numpy as np
+
+from .wav_header import wav_shortfall
 
 
 _DECODE_MARGIN_SECONDS = 1.0
 
+#: File extensions (lower case, no dot) taken as audio, or media with an audio stream (torchcodec decodes those
+#: too): what corpus readers and `hf-mtkd predict` pick up from folders.
+AUDIO_EXTENSIONS = frozenset(
+    {
+        "wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "m4a", "aac", "aif", "aiff", "aifc",
+        "au", "snd", "caf", "sph", "nist", "wma", "wv", "ape", "mka", "webm", "mp4", "m4v", "mkv",
+        "mov", "avi", "raw", "pcm",
+    }
+)  # fmt: skip
+
+
+def has_audio_extension(name: str) -> bool:
+    """Whether a file name ends in one of AUDIO_EXTENSIONS (case-insensitive)."""
+    return name.rpartition(".")[2].lower() in AUDIO_EXTENSIONS if "." in name else False
+
 
 class AudioDecodeError(ValueError):
     """A clip that cannot be used: unreadable, empty, or with non-finite samples. Names the file."""
+
+
+class TruncatedAudioWarning(UserWarning):
+    """A WAV file holds less audio than its header declares; what is there was decoded."""
 
 
 def describe_source(audio: Any) -> str:
@@ -33,13 +55,16 @@ def describe_source(audio: Any) -> str:
     return repr(audio)[:80]
 
 
-def decode_audio(audio: Any, sampling_rate: int, max_seconds: float | None = None) -> np.ndarray:
+def decode_audio(audio: Any, sampling_rate: int, max_seconds: float | None = None,
+                 on_truncated: Optional[Callable[[str], None]] = None) -> np.ndarray:
     """Return a float32 mono waveform at `sampling_rate` from a datasets audio cell.
 
     Accepts a path, raw bytes, or a dict with path/bytes (datasets `Audio(decode=False)`)
     or array/sampling_rate (an already-decoded cell). Raises AudioDecodeError naming the file.
     With `max_seconds`, only the start of a file is decoded (an hour-long recording costs what
     its first seconds cost) and the result holds at most `max_seconds` of audio.
+    A WAV file holding less audio than its header declares is decoded as far as it goes and reported,
+    by a message naming the file, to `on_truncated` (default: a TruncatedAudioWarning).
     """
     from torchcodec.decoders import AudioDecoder
 
@@ -63,6 +88,13 @@ def decode_audio(audio: Any, sampling_rate: int, max_seconds: float | None = Non
                 # A margin past the crop: some codecs (MP3) start with priming samples the range skips.
                 samples = decoder.get_samples_played_in_range(0.0, max_seconds + _DECODE_MARGIN_SECONDS)
             waveform = samples.data.mean(dim=0).numpy().astype(np.float32, copy=False)
+            shortfall = wav_shortfall(source)
+            if shortfall is not None:
+                message = f"{name}: truncated WAV file ({shortfall.describe()}); decoded what is there"
+                if on_truncated is None:
+                    warnings.warn(message, TruncatedAudioWarning, stacklevel=2)
+                else:
+                    on_truncated(message)
         if max_seconds is not None:
             waveform = waveform[: int(round(max_seconds * sampling_rate))]
     except AudioDecodeError as err:
@@ -77,6 +109,19 @@ def decode_audio(audio: Any, sampling_rate: int, max_seconds: float | None = Non
     return waveform
 
 
+def as_sampling_rate(value: Any, what: str = "sampling_rate") -> int:
+    """A rate in Hz as an int; a fraction, a bool, text or a rate <= 0 is a ValueError naming `what`.
+
+    (torchaudio's resampler rejects fractional rates with a message that names neither argument, and
+    takes True for 1 Hz.)
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what} must be a positive whole number of Hz, got {value!r} ({type(value).__name__}).")
+    if not np.isfinite(value) or value <= 0 or float(value) != int(value):
+        raise ValueError(f"{what} must be a positive whole number of Hz, got {value!r}.")
+    return int(value)
+
+
 def _from_array(array: Any, source_rate: int | None, target_rate: int) -> np.ndarray:
     waveform = np.asarray(array, dtype=np.float32)
     if waveform.ndim == 2:  # (channels, time) or (time, channels): average the shorter axis
@@ -86,7 +131,7 @@ def _from_array(array: Any, source_rate: int | None, target_rate: int) -> np.nda
         raise AudioDecodeError(f"expected a 1-D or 2-D array, got shape {waveform.shape}")
     if source_rate is None:
         raise AudioDecodeError("array given without sampling_rate")
-    return resample(waveform, source_rate, target_rate)
+    return resample(waveform, as_sampling_rate(source_rate), target_rate)
 
 
 def resample(waveform: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
+from typing import Optional
 
 from datasets import ClassLabel, DatasetDict, Value
 
 from ..arguments import DataArguments
+from .report import DataReport, first_few
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +35,56 @@ def labels_as_names(dataset: DatasetDict, column: str) -> DatasetDict:
     return DatasetDict(out)
 
 
-def select_labels(dataset: DatasetDict, data_args: DataArguments) -> tuple[DatasetDict, list[str]]:
+def strip_label_spaces(dataset: DatasetDict, column: str, report: DataReport) -> DatasetDict:
+    """Remove spaces around label names (a CSV written as `file, angry`), with a warning.
+
+    Spaces around a name never tell two emotions apart, so ' angry' becomes 'angry' rather than a class of its own.
+    """
+    padded = Counter()
+    for ds in dataset.values():
+        padded.update(label for label in ds.unique(column) if isinstance(label, str) and label != label.strip())
+    if not padded:
+        return dataset
+    report.warn(
+        f"Column {column!r}: removed the spaces around label(s) {first_few(repr(label) for label in sorted(padded))}, "
+        "so that they join the class of the same name."
+    )
+    return dataset.map(
+        lambda batch: {column: [label.strip() if isinstance(label, str) else label for label in batch[column]]},
+        batched=True,
+        desc="strip label spaces",
+    )
+
+
+def check_case_variants(present: Counter, column: str, label_set: Optional[list[str]] = None) -> None:
+    """Labels differing only by case ('Angry', 'angry') are an error: which spelling names the class is
+    the user's choice (it becomes the model's id2label, and teachers are matched to students by name).
+    With a label set, only spellings of its classes matter (the others are dropped anyway)."""
+    spellings = defaultdict(list)
+    for label in present:
+        spellings[label.casefold()].append(label)
+    wanted = None if label_set is None else {label.casefold() for label in label_set}
+    clashes = [sorted(group) for key, group in spellings.items() if len(group) > 1 and (wanted is None or key in wanted)]
+    if clashes:
+        described = "; ".join(" vs ".join(f"{label!r} ({present[label]} rows)" for label in group) for group in clashes)
+        example = {label: clashes[0][-1] for label in clashes[0][:-1]}
+        raise ValueError(
+            f"Column {column!r} has labels that differ only by case: {described}. They would become separate "
+            f"classes; merge them with label_map, e.g. label_map: {example}."
+        )
+
+
+def select_labels(
+    dataset: DatasetDict, data_args: DataArguments, report: Optional[DataReport] = None
+) -> tuple[DatasetDict, list[str]]:
     """Apply label_map, choose the label set, drop (counted) or reject rows outside it.
 
     Also applies the `languages` filter. Returns the filtered data and the label names in class-id order.
     """
+    report = report if report is not None else DataReport()
     column = data_args.label_column_name
     dataset = labels_as_names(dataset, column)
+    dataset = strip_label_spaces(dataset, column, report)
     mapping = data_args.label_map or {}
     if mapping:
         dataset = dataset.map(
@@ -64,6 +109,11 @@ def select_labels(dataset: DatasetDict, data_args: DataArguments) -> tuple[Datas
     if any(not isinstance(label, str) or not label for label in present):
         bad = [label for label in present if not isinstance(label, str) or not label][:5]
         raise ValueError(f"Column {column!r} holds values that are not emotion names: {bad}.")
+    check_case_variants(present, column, data_args.labels)
+    if not data_args.labels and len(present) < 2:
+        raise ValueError(
+            f"Column {column!r} holds a single emotion {sorted(present)}: a classifier needs at least two classes."
+        )
     label_names = list(data_args.labels) if data_args.labels else sorted(present)
     unlisted = {label: n for label, n in present.items() if label not in label_names}
     if unlisted:

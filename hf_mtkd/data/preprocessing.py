@@ -9,19 +9,19 @@ extractor in the collator, so teachers and students with different front ends sh
 
 from __future__ import annotations
 
-import logging
+from typing import Optional
 
 import numpy as np
 from datasets import Audio, DatasetDict, Features, List, Value
 
 from ..arguments import DataArguments
 from .audio import AudioDecodeError, crop, decode_audio
-
-logger = logging.getLogger(__name__)
+from .report import DataReport, first_few
 
 WAVEFORM = "waveform"
 LABELS = "labels"
 _OK = "_decoded_ok"
+_NOTE = "_decode_note"  # why a clip was skipped, or that its WAV file is truncated; empty otherwise
 
 
 def prepare_audio_dataset(
@@ -29,8 +29,13 @@ def prepare_audio_dataset(
     data_args: DataArguments,
     sampling_rate: int,
     label_names: list[str],
+    report: Optional[DataReport] = None,
 ) -> DatasetDict:
-    """Return splits with `waveform` (float32 at `sampling_rate`), `labels` (int) and the metadata columns."""
+    """Return splits with `waveform` (float32 at `sampling_rate`), `labels` (int) and the metadata columns.
+
+    Clips skipped under `on_bad_audio: skip` and truncated WAV files are recorded per split in `report`.
+    """
+    report = report if report is not None else DataReport()
     audio_column = data_args.audio_column_name
     label_column = data_args.label_column_name
     label2id = {name: i for i, name in enumerate(label_names)}
@@ -41,23 +46,27 @@ def prepare_audio_dataset(
     skip_bad = data_args.on_bad_audio == "skip"
 
     def decode_batch(batch):
-        waveforms, ok = [], []
+        waveforms, ok, notes = [], [], []
         for cell in batch[audio_column]:
+            truncated = []
             try:
-                waveform = crop(decode_audio(cell, sampling_rate, max_seconds=keep_seconds), max_samples)
+                waveform = crop(decode_audio(cell, sampling_rate, max_seconds=keep_seconds, on_truncated=truncated.append),
+                                max_samples)
             except AudioDecodeError as err:
                 if not skip_bad:
                     raise
-                logger.warning("Skipping %s", err)
                 waveform = np.zeros(0, dtype=np.float32)
                 ok.append(False)
+                notes.append(str(err))
             else:
                 ok.append(True)
+                notes.append("; ".join(truncated))
             waveforms.append(waveform)
         return {
             WAVEFORM: waveforms,
             LABELS: [label2id[label] for label in batch[label_column]],
             _OK: ok,
+            _NOTE: notes,
         }
 
     out = {}
@@ -69,6 +78,7 @@ def prepare_audio_dataset(
         features[WAVEFORM] = List(Value("float32"))
         features[LABELS] = Value("int64")
         features[_OK] = Value("bool")
+        features[_NOTE] = Value("string")
         ds = ds.map(
             decode_batch,
             batched=True,
@@ -78,12 +88,22 @@ def prepare_audio_dataset(
             num_proc=data_args.preprocessing_num_workers,
             desc=f"Decoding {split} audio at {sampling_rate} Hz",
         )
-        n_before = len(ds)
+        # Read back from the (possibly cached) columns, so that a second run reports what the first one found.
+        ok, notes = list(ds[_OK]), list(ds[_NOTE])
+        skipped = [note for good, note in zip(ok, notes) if not good]
+        truncated = [note for good, note in zip(ok, notes) if good and note]
+        report.truncated_clips[split] = truncated
+        if truncated:
+            report.warn(f"{split}: {len(truncated)} WAV file(s) hold less audio than their header declares and were "
+                        f"used as far as they go: {first_few(truncated, 3)}")
         if skip_bad:
-            ds = ds.filter(lambda flags: flags, input_columns=[_OK], batched=True, desc="dropping bad audio")
-            if len(ds) < n_before:
-                logger.warning("%s: skipped %d of %d clips with unusable audio.", split, n_before - len(ds), n_before)
+            report.skipped_clips[split] = skipped
+            if skipped:
+                ds = ds.filter(lambda flags: flags, input_columns=[_OK], batched=True, desc="dropping bad audio")
+                report.warn(f"{split}: skipped {len(skipped)} of {len(ok)} clips with unusable audio "
+                            f"(on_bad_audio: skip): {first_few(skipped, 3)}")
         if len(ds) == 0:
             raise ValueError(f"The {split} split has no usable audio left.")
-        out[split] = ds.remove_columns([_OK]).with_format("numpy", columns=[WAVEFORM, LABELS], output_all_columns=True)
+        out[split] = ds.remove_columns([_OK, _NOTE]).with_format(
+            "numpy", columns=[WAVEFORM, LABELS], output_all_columns=True)
     return DatasetDict(out)

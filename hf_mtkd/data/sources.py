@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 
 from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
+from datasets.data_files import SPLIT_KEYWORDS
 
 from ..arguments import DataArguments
 
@@ -46,22 +48,59 @@ def _load_corpora(data_args: DataArguments) -> DatasetDict:
         loaded.append(load_corpus(name, root, **own))
     if len(loaded) == 1:
         return loaded[0]
+    # Reader-specific string columns (gender, intensity, ...) survive: a corpus without one gets "" in it.
+    extras = sorted({c for dataset in loaded for ds in dataset.values() for c in ds.column_names} - set(CORE_COLUMNS))
+
+    def aligned(ds):
+        for column in extras:
+            if column not in ds.column_names:
+                ds = ds.add_column(column, [""] * len(ds))
+        return ds.select_columns([*CORE_COLUMNS, *extras])
+
     split_names = sorted({split for dataset in loaded for split in dataset})
     return DatasetDict({
-        split: concatenate_datasets([dataset[split].select_columns(list(CORE_COLUMNS)) for dataset in loaded if split in dataset])
+        split: concatenate_datasets([aligned(dataset[split]) for dataset in loaded if split in dataset])
         for split in split_names
     })
 
 
 def _load_audiofolder(data_dir: str) -> DatasetDict:
+    """An audiofolder: metadata.csv at the top, or the standard layout train/, validation/, test/ with one each."""
+    if not os.path.isdir(data_dir):
+        raise FileNotFoundError(f"data_dir {data_dir!r} is not a folder.")
     metadata = os.path.join(data_dir, "metadata.csv")
-    if not os.path.isfile(metadata):
+    # The folder names audiofolder itself turns into splits (train/, validation/ or dev/, test/, ...).
+    split_dirs = [name for names in SPLIT_KEYWORDS.values() for name in names if os.path.isdir(os.path.join(data_dir, name))]
+    if os.path.isfile(metadata):
+        _check_metadata_csv(metadata)
+    elif split_dirs:
+        for name in split_dirs:
+            split_metadata = os.path.join(data_dir, name, "metadata.csv")
+            if not os.path.isfile(split_metadata):
+                raise FileNotFoundError(
+                    f"data_dir {data_dir!r} has split folders {split_dirs}, but {split_metadata!r} is missing: each "
+                    "split folder needs its metadata.csv (columns file_name and label; optional language, speaker)."
+                )
+            _check_metadata_csv(split_metadata)
+    else:
         raise FileNotFoundError(
-            f"data_dir {data_dir!r} has no metadata.csv; an audiofolder needs metadata.csv with the columns "
-            "file_name and label (optional: language, speaker, split)."
+            f"data_dir {data_dir!r} has no metadata.csv and no split folders (train/, validation/, test/, each with a "
+            "metadata.csv); an audiofolder needs metadata.csv with the columns file_name and label "
+            "(optional: language, speaker, split)."
         )
     # drop_labels: the label comes from metadata.csv, never from folder names.
     return load_dataset("audiofolder", data_dir=data_dir, drop_labels=True)
+
+
+def _check_metadata_csv(path: str) -> None:
+    """An empty or header-only metadata.csv fails inside pandas or datasets with a message naming neither."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header or not any(cell.strip() for cell in header):
+            raise ValueError(f"{path} is empty: it needs a header row (file_name,label,...) and one row per clip.")
+        if not any(any(cell.strip() for cell in row) for row in reader):
+            raise ValueError(f"{path} has a header ({','.join(header)}) but no rows: list one clip per row.")
 
 
 def _check_columns(dataset: DatasetDict, data_args: DataArguments) -> None:

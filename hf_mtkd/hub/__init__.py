@@ -9,6 +9,7 @@ from .card import (
     framework_versions,
     run_provenance,
     write_model_card,
+    write_run_card,
 )
 from .push import (
     UPLOAD_IGNORE_PATTERNS,
@@ -34,4 +35,5 @@ __all__ = [
     "push_trainer_to_hub",
     "run_provenance",
     "write_model_card",
+    "write_run_card",
 ]

@@ -1,9 +1,15 @@
 """The student's model card: metadata the Hub understands and a page people can read.
 
-`StudentCard.from_output_dir(output_dir)` gathers what a finished run wrote (run_summary.json,
-test_metrics.json, config.json, training_args.bin, figures) and `render()` fills the Jinja
-template shipped in `hf_mtkd/model_cards/` through `ModelCard.from_template`. Every field the
-template uses must be supplied, and every required field must be present: errors name the field.
+`StudentCard.from_run(summary, ...)` builds it from a run in memory (what `SERTrainer.create_model_card`
+and the training entry do); `StudentCard.from_output_dir(output_dir)` from what a finished run wrote as
+JSON (run_summary.json, training_args.json, config.json, test_metrics.json) and its figures: nothing is
+ever unpickled, so pushing a folder someone else made cannot run their code. `render()` fills the Jinja
+template shipped in `hf_mtkd/model_cards/` through `ModelCard.from_template`. Every field the template
+uses must be supplied, and every required field must be present: errors name the field.
+
+The method's name, description, paper and tags come from its `MethodInfo` (the trainer class's `_name`,
+`_description`, `_paper`, `_tag_names`, recorded in the run summary); a method adds sections of its own
+with `Method.card_sections`.
 """
 
 from __future__ import annotations
@@ -13,70 +19,42 @@ import json
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
+
+from ..data.report import DataReport
+from ..methods import CardSection, MethodInfo, method_info
+from ..metrics.report import format_percent, format_with_ci
+from ..run_summary import SUMMARY_FILE, RunSummary, framework_versions, is_hub_id, run_provenance  # noqa: F401
+from ..utils.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "model_cards" / "student_card.md"
 CARD_NAME = "README.md"
+TRAINING_ARGS_JSON = "training_args.json"  # the name hf_mtkd.training.outputs writes
 
 #: Template fields a card cannot do without (the template must use them, the card must fill them).
 REQUIRED_FIELDS = ("model_name", "model_id", "method", "label_names", "framework_versions")
 #: Template fields that may be empty; the template leaves their section out then.
 OPTIONAL_FIELDS = (
     "paper", "base_model", "requires_hf_mtkd", "exit_layer", "teachers", "teacher_weights", "datasets", "languages",
-    "sizes", "results", "exits", "figures", "hyperparameters",
+    "sizes", "results", "exits", "figures", "hyperparameters", "sections", "loads_with_pipeline",
+    "data_warnings", "skipped_clips", "drawn_speakers",
 )
 
-# What the card says about each method (the card is the one place this text lives).
-_MTKD_PAPER = {
-    "title": "Multi-Teacher Language-Aware Knowledge Distillation for Multilingual Speech Emotion Recognition",
-    "authors": "Mehedi Hasan Bijoy, Dejan Porjazovski, Tamás Grósz and Mikko Kurimo",
-}
-_SD_PAPER = {
-    "title": "Fast yet effective speech emotion recognition with self-distillation",
-    "authors": "Zhao Ren, Thanh Tam Nguyen, Yi Chang and Björn W. Schuller",
-}
-METHODS = {
-    "finetune": {
-        "display_name": "fine-tuning (FT)",
-        "description": "Plain fine-tuning with cross-entropy on the emotion labels: the FT-Mono / FT-Multi baseline "
-        "of language-aware multi-teacher distillation.",
-        "paper": _MTKD_PAPER,
-    },
-    "mtkd": {
-        "display_name": "language-aware multi-teacher knowledge distillation (MTKD)",
-        "description": "Frozen teachers (typically one per language) guide the student: the loss is "
-        "(1 - lambda) * CE + lambda * sum_i w_i * KL_i, with softened distributions at temperature T and "
-        "teacher weights w_i chosen per batch (by default from the cosine similarity of student and teacher logits).",
-        "paper": _MTKD_PAPER,
-    },
-    "self_distillation": {
-        "display_name": "self-distillation with early exits",
-        "description": "The model was fine-tuned together with shallower exits of itself (cross-entropy on every "
-        "exit, KL from the deepest head to each exit, and a similarity term between their representations).",
-        "paper": _SD_PAPER,
-    },
-}
-
-# Training arguments shown in the card, when set (method-specific fields are added automatically).
+# Training arguments shown in the card, when set (the method's own fields are added automatically).
 _HYPERPARAMETERS = (
     "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps",
     "lr_scheduler_type", "warmup_steps", "warmup_ratio", "weight_decay", "optim", "seed", "bf16", "fp16",
     "metric_for_best_model",
 )
+# Fields of the arguments that are no hyperparameters (teachers get a table of their own).
 _NOT_HYPERPARAMETERS = ("teachers", "overwrite_output_dir", "n_bootstrap")
-# The method of a run whose run_summary.json (which names it) is not written yet, from its arguments class.
-_METHOD_BY_ARGS_CLASS = {
-    "SERTrainingArguments": "finetune",
-    "MultiTeacherDistillationConfig": "mtkd",
-    "SelfDistillationConfig": "self_distillation",
-}
+_BASE_TAGS = ("audio-classification", "speech-emotion-recognition", "hf_mtkd")
 _DEFINITION_KEYS = ("UR", "WR", "macro_f1", "weighted_f1", "CI", "per_language")
-_FRAMEWORKS = ("hf_mtkd", "transformers", "torch", "torchaudio", "datasets", "accelerate", "huggingface_hub")
 _ISO_639 = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -84,63 +62,9 @@ class ModelCardError(ValueError):
     """The card cannot be made: a required field is missing, or the template and the fields disagree."""
 
 
-def is_hub_id(name: Optional[str]) -> bool:
-    """Whether `name` reads as a Hub repo id rather than a local path."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    if not name or os.path.exists(name) or name.startswith((".", "/", "~")):
-        return False
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return False
-    return True
-
-
-def framework_versions() -> dict[str, str]:
-    """Versions of the libraries in this environment (record them at training time: see `run_provenance`)."""
-    versions = {}
-    for name in _FRAMEWORKS:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def run_provenance(model_args, data_args) -> dict:
-    """Where a run's student and data came from, for `run_summary.json` (the card reads these keys)."""
-    source = model_args.model_name_or_path
-    base_model = source if is_hub_id(source) else None
-    datasets, descriptions = [], []
-    if data_args.dataset_name:
-        if is_hub_id(data_args.dataset_name):
-            datasets.append(data_args.dataset_name)
-            config = f", configuration `{data_args.dataset_config_name}`" if data_args.dataset_config_name else ""
-            descriptions.append(f"[{data_args.dataset_name}](https://huggingface.co/datasets/{data_args.dataset_name}){config}")
-        else:
-            descriptions.append(f"a local dataset (`{Path(data_args.dataset_name).name}`)")
-    elif data_args.corpus:
-        descriptions.append(f"{data_args.corpus} (local copy, read with hf_mtkd's `{data_args.corpus}` reader)")
-    elif data_args.data_dir:
-        descriptions.append(f"a local audiofolder (`{Path(data_args.data_dir).name}`)")
-    elif data_args.dataset_path:
-        descriptions.append(f"a local saved dataset (`{Path(data_args.dataset_path).name}`)")
-    elif data_args.demo_corpus:
-        descriptions.append("the hf_mtkd demo corpus (synthetic speech, a toy for testing, not real emotions)")
-    if data_args.test_fold is not None:
-        descriptions.append(f"test fold: {data_args.fold_column_name} = {data_args.test_fold}")
-    return {
-        "base_model": base_model,
-        "datasets": datasets,
-        "data_description": descriptions,
-        "framework_versions": framework_versions(),
-    }
-
-
 @dataclass
 class StudentCard:
-    """Everything the student card says. `from_output_dir` fills it from a run; tests build it directly."""
+    """Everything the student card says. `from_run` / `from_output_dir` fill it from a run; tests build it directly."""
 
     model_name: str
     model_id: str
@@ -162,59 +86,105 @@ class StudentCard:
     exits: Optional[dict[str, dict]] = None
     license: Optional[str] = None
     extra_tags: list[str] = field(default_factory=list)
+    #: The method's card text; None: looked up in the method registry by `method`.
+    method_info: Optional[MethodInfo] = None
+    #: Sections the method wrote for its card (`Method.card_sections`).
+    sections: list[CardSection] = field(default_factory=list)
+    #: Whether `pipeline("audio-classification")` loads the model (False for a method that is no transformers model).
+    loads_with_pipeline: bool = True
+    #: What the data checks warned about (the run summary's `data_report`): a "Data warnings" section.
+    data_warnings: list[str] = field(default_factory=list)
+    #: split -> clips dropped under on_bad_audio: skip (shown beside the split's size when > 0).
+    skipped_clips: dict[str, int] = field(default_factory=dict)
+    #: split -> speakers moved out of the training data by the seeded draw (when the data had no such split).
+    drawn_speakers: dict[str, list[str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ gathering from a run
     @classmethod
-    def from_output_dir(cls, output_dir: str | os.PathLike, *, repo_id: Optional[str] = None, **overrides) -> "StudentCard":
-        """Read what a run wrote to `output_dir`. `repo_id` names the model in the Quick start (default: the
-        Hub id in the training args, else the folder). `overrides` replace any field."""
+    def from_run(
+        cls,
+        summary: Optional[RunSummary],
+        *,
+        output_dir: str | os.PathLike,
+        args: Optional[Mapping[str, Any]] = None,
+        model_config: Optional[Mapping[str, Any]] = None,
+        repo_id: Optional[str] = None,
+        exit_head: Optional[str] = None,
+        test_metrics: Optional[dict] = None,
+        **overrides,
+    ) -> "StudentCard":
+        """The card of a run: `summary` (None for a trainer used without the training entry), the training
+        arguments as `TrainingArguments.to_dict()` gives them, the model's config as a dict (None: no transformers
+        model), the folder that holds the model and its figures. `exit_head` names an exported self-distillation
+        exit ("layer_<a>"); `repo_id` names the model in the Quick start (default: the Hub id in the arguments,
+        else the folder). `overrides` replace any field."""
         out = Path(output_dir)
-        config = _read_json(out / "config.json")
-        run_dir, exit_head = out, None
-        if not (out / "run_summary.json").is_file() and out.parent.name == "exits" \
-                and (out.parent.parent / "run_summary.json").is_file():
-            run_dir, exit_head = out.parent.parent, out.name  # an exported self-distillation exit
-        summary = _read_json(run_dir / "run_summary.json") or {}
-        args = _load_training_args(run_dir / "training_args.bin")
-        if exit_head is None:
-            metrics = _read_json(out / "test_metrics.json") or (summary.get("results") or {}).get("test")
-        else:
-            metrics = ((summary.get("exits") or {}).get(exit_head) or {}).get("metrics")
-
-        label_names = summary.get("label_names")
-        if not label_names and config and config.get("id2label"):
-            id2label = config["id2label"]
+        args = dict(args or {})
+        extras = summary.extras if summary is not None else {}
+        if test_metrics is None and summary is not None:
+            if exit_head is None:
+                test_metrics = summary.results.get("test")
+            else:
+                test_metrics = ((extras.get("exits") or {}).get(exit_head) or {}).get("metrics")
+        label_names = list(summary.label_names) if summary is not None else None
+        if not label_names and model_config and model_config.get("id2label"):
+            id2label = model_config["id2label"]
             label_names = [id2label[k] for k in sorted(id2label, key=int)]
-        model_id = repo_id or getattr(args, "hub_model_id", None) or str(out)
+        model_id = repo_id or args.get("hub_model_id") or str(out)
         fields = {
             "model_name": model_id.rstrip("/").split("/")[-1] if repo_id else out.resolve().name,
             "model_id": model_id,
-            "method": summary.get("method") or _METHOD_BY_ARGS_CLASS.get(type(args).__name__),
+            "method": summary.method if summary is not None else None,
             "label_names": label_names,
-            "framework_versions": summary.get("framework_versions") or framework_versions(),
-            "base_model": summary.get("base_model"),
-            "hub_datasets": list(summary.get("datasets") or []),
-            "data_description": list(summary.get("data_description") or []),
-            "languages": list(summary.get("languages") or []),
-            "teachers": [_teacher_row(t) for t in (getattr(args, "teachers", None) or [])],
-            "teacher_weights": summary.get("teacher_weights_per_language") or None,
-            "test_metrics": metrics,
-            "sizes": dict(summary.get("sizes") or {}),
+            "framework_versions": (summary.framework_versions if summary is not None else None) or framework_versions(),
+            "base_model": summary.base_model if summary is not None else None,
+            "hub_datasets": list(summary.datasets) if summary is not None else [],
+            "data_description": list(summary.data_description) if summary is not None else [],
+            "languages": list(summary.languages) if summary is not None else [],
+            "teachers": [_teacher_row(t) for t in (args.get("teachers") or [])],
+            "teacher_weights": extras.get("teacher_weights_per_language") or None,
+            "test_metrics": test_metrics,
+            "sizes": dict(summary.sizes) if summary is not None else {},
             "hyperparameters": _hyperparameters(args),
             "figures": sorted(p.name for p in out.glob("*.png")),
-            "requires_hf_mtkd": _requires_hf_mtkd(config),
+            "requires_hf_mtkd": _requires_hf_mtkd(model_config),
             "exit_layer": _layer_of(exit_head) if exit_head else None,
-            "exits": None if exit_head else summary.get("exits") or None,
+            "exits": None if exit_head else extras.get("exits") or None,
+            "method_info": summary.method_info if summary is not None else None,
+            "sections": list(summary.card_sections) if summary is not None and not exit_head else [],
+            "loads_with_pipeline": model_config is not None,
+            **_data_report_fields(summary.data_report if summary is not None else None),
         }
         fields.update(overrides)
         missing = [name for name in ("method", "label_names") if not fields.get(name)]
         if missing:
-            hints = {"method": "run_summary.json and training_args.bin", "label_names": "run_summary.json or config.json's id2label"}
+            hints = {"method": SUMMARY_FILE, "label_names": f"{SUMMARY_FILE} or config.json's id2label"}
             raise ModelCardError(
                 f"Cannot make the model card for {str(out)!r}: no {', '.join(missing)} found "
                 f"(looked in {'; '.join(hints[m] for m in missing)}); pass {missing[0]}=... to give it."
             )
         return cls(**fields)
+
+    @classmethod
+    def from_output_dir(cls, output_dir: str | os.PathLike, *, repo_id: Optional[str] = None, **overrides) -> "StudentCard":
+        """Read what a run wrote to `output_dir` (JSON only). `repo_id` names the model in the Quick start
+        (default: the Hub id in the training arguments, else the folder). `overrides` replace any field."""
+        out = Path(output_dir)
+        config = _read_json(out / "config.json")
+        run_dir, exit_head = out, None
+        if not (out / SUMMARY_FILE).is_file() and out.parent.name == "exits" \
+                and (out.parent.parent / SUMMARY_FILE).is_file():
+            run_dir, exit_head = out.parent.parent, out.name  # an exported self-distillation exit
+        summary = RunSummary.load(run_dir / SUMMARY_FILE) if (run_dir / SUMMARY_FILE).is_file() else None
+        test_metrics = _read_json(out / "test_metrics.json") if exit_head is None else None
+        return cls.from_run(
+            summary, output_dir=out, args=_read_json(run_dir / TRAINING_ARGS_JSON), model_config=config,
+            repo_id=repo_id, exit_head=exit_head, test_metrics=test_metrics, **overrides,
+        )
+
+    def info(self) -> MethodInfo:
+        """The method's card text: given, or the registered method's, or just its name."""
+        return self.method_info or method_info(self.method) or MethodInfo(display_name=self.method)
 
     # ------------------------------------------------------------------ metadata
     def card_data(self):
@@ -225,10 +195,8 @@ class StudentCard:
         skipped = sorted(set(self.languages) - set(languages))
         if skipped:
             logger.info("Languages %s are not ISO 639 codes; they appear in the card text only.", skipped)
-        tags = ["audio-classification", "speech-emotion-recognition", "hf_mtkd", self.method]
-        if self.method in ("mtkd", "self_distillation"):
-            tags.append("knowledge-distillation")
-        tags += [t for t in self.extra_tags if t not in tags]
+        tags = [*_BASE_TAGS, self.method]
+        tags += [t for t in (*self.info().tags, *self.extra_tags) if t not in tags]
         eval_results = self._eval_results()
         return ModelCardData(
             language=languages or None,
@@ -279,14 +247,14 @@ class StudentCard:
 
     def template_fields(self) -> dict[str, Any]:
         self.check_required()
-        info = METHODS.get(self.method, {"display_name": self.method, "description": "", "paper": None})
+        info = self.info()
         fields = {
             "model_name": self.model_name,
             "model_id": self.model_id,
-            "method": {"name": self.method, "display_name": info["display_name"], "description": info["description"]},
+            "method": {"name": self.method, "display_name": info.display_name, "description": info.description},
             "label_names": list(self.label_names),
             "framework_versions": dict(self.framework_versions),
-            "paper": info["paper"],
+            "paper": dataclasses.asdict(info.paper) if info.paper else None,
             "base_model": self.base_model,
             "requires_hf_mtkd": self.requires_hf_mtkd,
             "exit_layer": self.exit_layer,
@@ -299,6 +267,11 @@ class StudentCard:
             "results": _results_table(self.test_metrics),
             "figures": [{"title": Path(name).stem.replace("_", " "), "path": name} for name in self.figures],
             "hyperparameters": dict(self.hyperparameters),
+            "sections": [section.to_dict() for section in self.sections],
+            "loads_with_pipeline": self.loads_with_pipeline,
+            "data_warnings": [_local_paths_to_names(warning) for warning in self.data_warnings],
+            "skipped_clips": {split: n for split, n in self.skipped_clips.items() if n},
+            "drawn_speakers": {split: list(names) for split, names in self.drawn_speakers.items() if names},
         }
         return fields
 
@@ -315,14 +288,23 @@ class StudentCard:
     def save(self, output_dir: str | os.PathLike, template_path: str | os.PathLike = TEMPLATE_PATH) -> Path:
         """Render and write `README.md` in `output_dir` atomically; returns its path."""
         path = Path(output_dir) / CARD_NAME
-        _write_text_atomic(path, str(self.render(template_path)))
+        write_text_atomic(path, str(self.render(template_path)), newline="")
         return path
 
 
 def write_model_card(output_dir: str | os.PathLike, *, repo_id: Optional[str] = None,
                      template_path: str | os.PathLike = TEMPLATE_PATH, **overrides) -> Path:
-    """Build the card from a finished run in `output_dir` and write `output_dir/README.md`."""
+    """Build the card from the JSON a finished run wrote to `output_dir` and write `output_dir/README.md`."""
     return StudentCard.from_output_dir(output_dir, repo_id=repo_id, **overrides).save(output_dir, template_path)
+
+
+def write_run_card(summary: RunSummary, output_dir: str | os.PathLike, *, args: Optional[Mapping[str, Any]] = None,
+                   repo_id: Optional[str] = None, template_path: str | os.PathLike = TEMPLATE_PATH, **overrides) -> Path:
+    """The card of a run in memory that has no Trainer (a method that fits on its own): `output_dir/README.md`.
+    A transformers model saved in `output_dir` (config.json) gets the pipeline Quick start."""
+    config = _read_json(Path(output_dir) / "config.json")
+    card = StudentCard.from_run(summary, output_dir=output_dir, args=args, model_config=config, repo_id=repo_id, **overrides)
+    return card.save(output_dir, template_path)
 
 
 def check_template(template_path: str | os.PathLike, provided: set[str]) -> None:
@@ -361,30 +343,36 @@ def _read_json(path: Path) -> Optional[dict]:
         return json.load(handle)
 
 
-def _load_training_args(path: Path):
-    """The TrainingArguments the trainer pickled (hyperparameters, teachers); None when absent or unreadable."""
-    if not path.is_file():
-        return None
-    import pickle
-
-    import torch
-
-    try:
-        # The trainer pickles its arguments; this is the user's own run folder, so loading the pickle is trusted.
-        return torch.load(path, weights_only=False)
-    except (pickle.UnpicklingError, AttributeError, ModuleNotFoundError, EOFError, RuntimeError) as err:
-        logger.warning("Could not read %s (%s); the card will list no hyperparameters.", path, err)
-        return None
+def _data_report_fields(report: Optional[DataReport]) -> dict[str, Any]:
+    if report is None:
+        return {}
+    return {
+        "data_warnings": list(report.warnings),
+        "skipped_clips": {split: report.skipped_count(split) for split in report.skipped_clips},
+        "drawn_speakers": {split: list(names) for split, names in report.drawn_speakers.items()},
+    }
 
 
-def _hyperparameters(args) -> dict[str, str]:
-    if args is None or not hasattr(args, "to_dict"):
+# The folders of an absolute path (POSIX or Windows) at the start of the text or after a space, quote or bracket.
+_PATH_PART = r"[^\s/\\'\":;,()]+"
+_ABSOLUTE_PATH = re.compile(rf"(?:^|(?<=[\s'\"(=]))(?:[A-Za-z]:)?[/\\](?:{_PATH_PART}[/\\])+(?={_PATH_PART})")
+
+
+def _local_paths_to_names(text: str) -> str:
+    """Data warnings name files by absolute path; a published card names them by file name only, as it names
+    local data folders (the layout of the machine that trained the model is nobody's business)."""
+    return _ABSOLUTE_PATH.sub("", text)
+
+
+def _hyperparameters(values: Mapping[str, Any]) -> dict[str, str]:
+    """The hyperparameters worth showing from `TrainingArguments.to_dict()` (*_token values are placeholders there):
+    the common ones that are set, then every field the method's arguments class adds."""
+    if not values:
         return {}
     from transformers import TrainingArguments
 
-    values = args.to_dict()  # replaces *_token values with placeholders
     base = {f.name for f in dataclasses.fields(TrainingArguments)}
-    method_keys = [f.name for f in dataclasses.fields(args) if f.name not in base and f.name not in _NOT_HYPERPARAMETERS]
+    method_keys = [key for key in values if key not in base and key not in _NOT_HYPERPARAMETERS]
     shown = {}
     for key in (*_HYPERPARAMETERS, *method_keys):
         value = values.get(key)
@@ -433,21 +421,13 @@ def _blocks(metrics: dict):
         yield "overall", metrics["overall"]
 
 
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
-
-
-def _with_ci(value, ci) -> str:
-    return _pct(value) if not ci else f"{_pct(value)} [{_pct(ci[0])}, {_pct(ci[1])}]"
-
-
 def _results_table(metrics: Optional[dict]) -> Optional[dict]:
     if not metrics or not metrics.get("overall"):
         return None
     rows = [
-        {"name": name, "n": block["n"], "UR": _with_ci(block["UR"], block.get("UR_ci")),
-         "WR": _with_ci(block["WR"], block.get("WR_ci")), "macro_f1": _pct(block.get("macro_f1")),
-         "weighted_f1": _pct(block.get("weighted_f1"))}
+        {"name": name, "n": block["n"], "UR": format_with_ci(block["UR"], block.get("UR_ci")),
+         "WR": format_with_ci(block["WR"], block.get("WR_ci")), "macro_f1": format_percent(block.get("macro_f1")),
+         "weighted_f1": format_percent(block.get("weighted_f1"))}
         for name, block in _blocks(metrics)
     ]
     definitions = metrics.get("definitions") or {}
@@ -486,8 +466,8 @@ def _exits_table(exits: Optional[dict]) -> Optional[list[dict]]:
             "head": name,
             "params": "-" if params is None else f"{params / 1e6:.2f}",
             "latency": "-" if latency is None else f"{latency * 1e3:.1f}",
-            "UR": _with_ci(overall.get("UR"), overall.get("UR_ci")),
-            "WR": _with_ci(overall.get("WR"), overall.get("WR_ci")),
+            "UR": format_with_ci(overall.get("UR"), overall.get("UR_ci")),
+            "WR": format_with_ci(overall.get("WR"), overall.get("WR_ci")),
         })
     return rows
 
@@ -498,10 +478,3 @@ def _teacher_weight_table(weights: Optional[dict]) -> Optional[dict]:
     teachers = list(next(iter(weights.values())))
     rows = [{"language": lang, "weights": [f"{row.get(t, 0.0):.3f}" for t in teachers]} for lang, row in weights.items()]
     return {"teachers": teachers, "rows": rows}
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    os.replace(tmp, path)

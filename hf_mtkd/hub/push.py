@@ -158,8 +158,9 @@ def push_to_hub(
 
 def push_trainer_to_hub(trainer, *, commit_message: str = "End of training", token: Optional[str] = None,
                         revision: Optional[str] = None, private: Optional[bool] = None, **card_overrides):
-    """What `Trainer.push_to_hub` does for an hf_mtkd trainer: save the model and feature extractor into
-    args.output_dir, then `push_to_hub` it (with the card) to args.hub_model_id (default: the folder's name)."""
+    """The checked alternative to the trainer's stock `push_to_hub`: save the model and feature extractor into
+    args.output_dir, then `push_to_hub` the folder (every local check first, the card from the folder's JSON,
+    no training_args.bin) to args.hub_model_id (default: the folder's name)."""
     args = trainer.args
     trainer.save_model(_internal_call=True)  # _internal_call: Trainer.save_model would push again otherwise
     if not trainer.is_world_process_zero():

@@ -20,8 +20,9 @@ from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from ..data.audio import AudioDecodeError, decode_audio
+from ..data.audio import AUDIO_EXTENSIONS, AudioDecodeError, as_sampling_rate, decode_audio, has_audio_extension
 from ..data.collator import feature_extractor_inputs
+from ..utils.atomic import write_text_atomic
 from ..windowing import WindowRule, window_seconds_from_config
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,6 @@ logger = logging.getLogger(__name__)
 MODEL_WINDOW = "model"
 #: Window for models whose config records none (e.g. trained elsewhere).
 FALLBACK_CHUNK_SECONDS = 6.0
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".webm", ".aif", ".aiff", ".mp4")
 OUTPUT_FORMATS = (".csv", ".json")
 ON_ERROR = ("fail", "skip")
 
@@ -110,6 +110,7 @@ class EmotionPredictor:
         else:
             if sampling_rate is None:
                 raise ValueError("An array needs its sampling_rate.")
+            sampling_rate = as_sampling_rate(sampling_rate, "predict(sampling_rate=...)")
             name = "<array>"
             waveform = decode_audio({"array": audio, "sampling_rate": sampling_rate}, self.sampling_rate)
         mean, count = self.probabilities(waveform)
@@ -167,9 +168,9 @@ def collect_audio_files(inputs) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+            found = sorted(p for p in path.rglob("*") if p.is_file() and has_audio_extension(p.name))
             if not found:
-                raise FileNotFoundError(f"No audio files ({', '.join(AUDIO_EXTENSIONS)}) in folder {str(path)!r}.")
+                raise FileNotFoundError(f"No audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) in folder {str(path)!r}.")
             files.extend(found)
         elif path.is_file():
             files.append(path)
@@ -203,10 +204,5 @@ def write_predictions(predictions: Iterable[Prediction], path: str | os.PathLike
                              "" if p.duration_seconds is None else p.duration_seconds, p.num_chunks, p.error or "",
                              *("" if label not in p.scores else f"{p.scores[label]:.6f}" for label in label_names)])
         text = buffer.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, text, newline="")
 

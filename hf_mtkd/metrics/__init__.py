@@ -5,8 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .report import format_comparison_table, format_metrics_table, save_metrics_json
-from .ser_metrics import compute_ser_metrics, flatten_ser_metrics, metric_definitions
+from .report import (
+    format_comparison_table,
+    format_definitions,
+    format_grid,
+    format_metrics_table,
+    format_percent,
+    format_with_ci,
+    save_metrics_json,
+)
+from .compute import compute_ser_metrics, flatten_ser_metrics, metric_definitions
 
 
 __all__ = [
@@ -14,7 +22,11 @@ __all__ = [
     "compute_ser_metrics",
     "flatten_ser_metrics",
     "format_comparison_table",
+    "format_definitions",
+    "format_grid",
     "format_metrics_table",
+    "format_percent",
+    "format_with_ci",
     "load_ser_metric",
     "metric_definitions",
     "save_metrics_json",

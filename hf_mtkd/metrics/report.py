@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import os
 import textwrap
-import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
+from ..utils.atomic import write_json_atomic
+from .compute import OVERALL, metric_definitions
 
-from .ser_metrics import OVERALL, metric_definitions
 
-
-__all__ = ["format_comparison_table", "format_metrics_table", "save_metrics_json"]
+__all__ = [
+    "format_comparison_table",
+    "format_definitions",
+    "format_grid",
+    "format_metrics_table",
+    "format_percent",
+    "format_with_ci",
+    "save_metrics_json",
+]
 
 _FOOTER_KEYS = ("UR", "WR", "macro_f1", "weighted_f1", "CI")
 
@@ -30,16 +35,16 @@ def format_metrics_table(results: Mapping[str, Any], title: str | None = None) -
         [
             name,
             str(block["n"]),
-            _with_ci(block["UR"], block.get("UR_ci")),
-            _with_ci(block["WR"], block.get("WR_ci")),
-            _pct(block["macro_f1"]),
-            _pct(block["weighted_f1"]),
+            format_with_ci(block["UR"], block.get("UR_ci")),
+            format_with_ci(block["WR"], block.get("WR_ci")),
+            format_percent(block["macro_f1"]),
+            format_percent(block["weighted_f1"]),
         ]
         for name, block in _blocks(results)
     ]
     lines = [title] if title else []
-    lines += _grid([header], rows, left_columns=1)
-    lines += _footer(results)
+    lines += format_grid([header], rows, left_columns=1)
+    lines += format_definitions(results)
     return "\n".join(lines)
 
 
@@ -72,69 +77,41 @@ def format_comparison_table(results_by_model: Mapping[str, Mapping[str, Any]]) -
             if block is None:
                 row += ["-", "-"]
             else:
-                row += [_with_ci(block["UR"], block.get("UR_ci")), _with_ci(block["WR"], block.get("WR_ci"))]
+                row += [format_with_ci(block["UR"], block.get("UR_ci")), format_with_ci(block["WR"], block.get("WR_ci"))]
         rows.append(row)
 
-    lines = _grid([sub], rows, left_columns=1, groups=groups)
-    lines += _footer(results_by_model[models[0]])
+    lines = format_grid([sub], rows, left_columns=1, groups=groups)
+    lines += format_definitions(results_by_model[models[0]])
     return "\n".join(lines)
 
 
 def save_metrics_json(results: Mapping[str, Any], path: str | os.PathLike) -> None:
-    """Write ``results`` as pretty-printed JSON with sorted keys, atomically.
-
-    The text goes to a temporary file in the target's directory, which then replaces ``path``
-    in one ``os.replace``: readers see the old file or the new one, never half of one.
-    Missing parent directories are created. NaN/inf are refused (strict JSON).
+    """Write ``results`` as pretty-printed JSON with sorted keys, atomically (readers see the old file or
+    the new one, never half of one). Missing parent directories are created. NaN/inf are refused (strict JSON).
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    text = json.dumps(results, indent=2, sort_keys=True, allow_nan=False, default=_json_default) + "\n"
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
-        # os.open honours the umask, so the result has the same permissions as a plain open().
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_json_atomic(results, path, allow_nan=False)
 
 
-# --------------------------------------------------------------------------- internals
+def format_percent(value: float | None) -> str:
+    """A fraction as a percentage with one decimal ("-" for a missing value): the format of every table and card."""
+    return "-" if value is None else f"{value * 100:.1f}"
 
 
-def _blocks(results: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    per_language = results.get("per_language") or {}
-    return [(lang, per_language[lang]) for lang in sorted(per_language)] + [(OVERALL, results[OVERALL])]
+def format_with_ci(value: float | None, ci: Sequence[float] | None) -> str:
+    """``value [low, high]`` in %, or the value alone when there is no interval."""
+    if not ci:
+        return format_percent(value)
+    return f"{format_percent(value)} [{format_percent(ci[0])}, {format_percent(ci[1])}]"
 
 
-def _level(results: Mapping[str, Any]) -> str:
-    return f"{float(results.get('confidence', 0.95)) * 100:g}%"
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.1f}"
-
-
-def _with_ci(value: float, ci: list[float] | None) -> str:
-    if ci is None:
-        return _pct(value)
-    return f"{_pct(value)} [{_pct(ci[0])}, {_pct(ci[1])}]"
-
-
-def _grid(
+def format_grid(
     headers: list[list[str]],
     rows: list[list[str]],
     left_columns: int,
     groups: list[tuple[str, int, int]] | None = None,
 ) -> list[str]:
-    """Aligned text rows: the first ``left_columns`` left-aligned, the rest right-aligned.
+    """Aligned text rows (the layout of every table here): the first ``left_columns`` left-aligned, the rest
+    right-aligned.
 
     ``groups`` are ``(label, first_column, n_columns)`` spans centred on a line above the
     headers. A rule goes under the headers and above the last row (``overall``).
@@ -164,7 +141,9 @@ def _grid(
     return lines + [fmt(h) for h in headers] + [rule] + body
 
 
-def _footer(results: Mapping[str, Any]) -> list[str]:
+def format_definitions(results: Mapping[str, Any]) -> list[str]:
+    """The "Definitions (values in %):" footer lines of a ``compute_ser_metrics`` result (its own definitions, or
+    the standard ones at its confidence level and bootstrap count)."""
     definitions = results.get("definitions") or metric_definitions(
         float(results.get("confidence", 0.95)), int(results.get("n_bootstrap", 1000))
     )
@@ -176,9 +155,13 @@ def _footer(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+# --------------------------------------------------------------------------- internals
+
+
+def _blocks(results: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    per_language = results.get("per_language") or {}
+    return [(lang, per_language[lang]) for lang in sorted(per_language)] + [(OVERALL, results[OVERALL])]
+
+
+def _level(results: Mapping[str, Any]) -> str:
+    return f"{float(results.get('confidence', 0.95)) * 100:g}%"

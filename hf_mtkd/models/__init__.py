@@ -1,29 +1,17 @@
-"""hf_mtkd's own model architectures, loadable with the Auto classes after `register_auto_classes()`
-(`import hf_mtkd` calls it), so `pipeline("audio-classification", model=path)` works on saved models."""
+"""hf_mtkd's own audio-classification architectures. Registered with transformers' Auto classes by
+`import hf_mtkd` (rows of `hf_mtkd.auto_classes.AUTO_MODELS`), so `pipeline("audio-classification",
+model=path)` loads saved models. The names below import on first use."""
 
-from .logmel_cnn import (
-    LogMelCNNConfig,
-    LogMelCNNForAudioClassification,
-    LogMelCNNModel,
-    LogMelFeatureExtractor,
-)
+from ..utils.lazy import lazy_exports
 
+_EXPORTS = {
+    "LogMelCNNConfig": ".logmel_cnn.configuration_logmel_cnn",
+    "LogMelFeatureExtractor": ".logmel_cnn.feature_extraction_logmel_cnn",
+    "LogMelCNNForAudioClassification": ".logmel_cnn.modeling_logmel_cnn",
+    "LogMelCNNModel": ".logmel_cnn.modeling_logmel_cnn",
+    "LogMelCNNPreTrainedModel": ".logmel_cnn.modeling_logmel_cnn",
+    "masked_statistics_pooling": ".logmel_cnn.modeling_logmel_cnn",
+}
 
-def register_auto_classes() -> None:
-    """Register every architecture here with AutoConfig, AutoModel, AutoModelForAudioClassification and
-    AutoFeatureExtractor (idempotent)."""
-    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification
-
-    AutoConfig.register(LogMelCNNConfig.model_type, LogMelCNNConfig, exist_ok=True)
-    AutoModel.register(LogMelCNNConfig, LogMelCNNModel, exist_ok=True)
-    AutoModelForAudioClassification.register(LogMelCNNConfig, LogMelCNNForAudioClassification, exist_ok=True)
-    AutoFeatureExtractor.register(LogMelCNNConfig, LogMelFeatureExtractor, exist_ok=True)
-
-
-__all__ = [
-    "LogMelCNNConfig",
-    "LogMelCNNForAudioClassification",
-    "LogMelCNNModel",
-    "LogMelFeatureExtractor",
-    "register_auto_classes",
-]
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

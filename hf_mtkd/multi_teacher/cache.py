@@ -1,28 +1,41 @@
 """Teacher-logit cache: every teacher's logits over a split, computed once and stored with the dataset.
 
 The logits become a `teacher_logits` column added by `datasets.map` under a fingerprint made
-of the split's own fingerprint, each teacher's weights/labels/feature extractor and the
-crop length, so a changed teacher or preprocessing rebuilds the cache and an unchanged one
+of the split's own fingerprint, each teacher's weights, model config, dtype, labels and feature
+extractor, and the crop length, so a changed teacher or preprocessing rebuilds the cache and an unchanged one
 is read back from the datasets cache files.
+
+Each fill writes into a folder of its own beside the split's cache files,
+`hf_mtkd-teacher-logits-<fingerprint>/`, under a file lock held while it fills. `datasets` writes a
+`tmp*` file there and renames it when done; a process killed in between leaves it behind. The next
+fill of that fingerprint takes the lock (so no live process is filling it) and removes those files:
+only files in that folder, only once their writer is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
+from collections.abc import Iterator
+from typing import Optional
 
 import numpy as np
 import torch
 from datasets import Array2D, Dataset
+from filelock import FileLock, Timeout
 
-from ..data.audio import resample
 from ..data.collator import feature_extractor_inputs
 from ..data.preprocessing import WAVEFORM
-from .teachers import Teacher, teacher_fingerprint, teacher_logits_for_batch
+from .teachers import Teacher, own_feature_extractor_inputs, teacher_fingerprint, teacher_logits_for_batch
 
 logger = logging.getLogger(__name__)
 
 TEACHER_LOGITS = "teacher_logits"
+FILL_FOLDER_PREFIX = "hf_mtkd-teacher-logits-"
+_CACHE_FILE = "teacher_logits.arrow"
+_LOCK_FILE = "fill.lock"
 
 
 class CacheRefused(ValueError):
@@ -66,18 +79,11 @@ def add_teacher_logits(
         for t in teachers
     )
 
+    own_fes = [None if t.shares_student_inputs else t.feature_extractor for t in teachers]
+
     def logits_of(waveforms):
         student_inputs = feature_extractor_inputs(student_feature_extractor, waveforms, rate)
-        own_inputs = [
-            None
-            if t.shares_student_inputs
-            else feature_extractor_inputs(
-                t.feature_extractor,
-                [resample(w, rate, t.feature_extractor.sampling_rate) for w in waveforms],
-                t.feature_extractor.sampling_rate,
-            )
-            for t in teachers
-        ]
+        own_inputs = own_feature_extractor_inputs(own_fes, waveforms, rate)
         logits = teacher_logits_for_batch(teachers, {k: v.to(device) for k, v in student_inputs.items()}, own_inputs)
         return logits.transpose(0, 1).cpu().numpy()  # (B, N, K)
 
@@ -90,13 +96,62 @@ def add_teacher_logits(
     features = dataset.features.copy()
     features[TEACHER_LOGITS] = Array2D(shape=(len(teachers), num_labels), dtype="float32")
     formatted = dataset.with_format(None)
-    out = formatted.map(
-        batch_logits,
-        batched=True,
-        batch_size=batch_size,
-        features=features,
-        new_fingerprint=fingerprint,
-        desc=f"Teacher-logit cache ({len(teachers)} teachers)",
-    )
+
+    def fill(cache_file_name: Optional[str] = None) -> Dataset:
+        return formatted.map(
+            batch_logits,
+            batched=True,
+            batch_size=batch_size,
+            features=features,
+            new_fingerprint=fingerprint,
+            cache_file_name=cache_file_name,
+            desc=f"Teacher-logit cache ({len(teachers)} teachers)",
+        )
+
+    folder = fill_folder(dataset, fingerprint)
+    if folder is None:  # an in-memory dataset: map writes no file
+        out = fill()
+    else:
+        os.makedirs(folder, exist_ok=True)
+        with _fill_lock(folder):
+            remove_stale_fill_files(folder)
+            out = fill(os.path.join(folder, _CACHE_FILE))
     return out.with_format("numpy", columns=[c for c in ("waveform", "labels", TEACHER_LOGITS)], output_all_columns=True)
 
+
+
+def fill_folder(dataset: Dataset, fingerprint: str) -> Optional[str]:
+    """The folder one fill writes into, beside the split's own cache files; None for an in-memory dataset."""
+    if not dataset.cache_files:
+        return None
+    return os.path.join(os.path.dirname(dataset.cache_files[0]["filename"]), FILL_FOLDER_PREFIX + fingerprint)
+
+
+@contextlib.contextmanager
+def _fill_lock(folder: str) -> Iterator[None]:
+    """Held while one process fills `folder`; the OS releases it when that process dies, however it dies."""
+    lock = FileLock(os.path.join(folder, _LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        logger.info("Waiting for another process filling the teacher-logit cache in %s.", folder)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def remove_stale_fill_files(folder: str) -> list[str]:
+    """Remove the `tmp*` files `datasets` left in `folder` when a fill was killed. Call it holding the folder's
+    lock: then no live process is writing them."""
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name.startswith("tmp") and os.path.isfile(path):
+            os.remove(path)
+            removed.append(path)
+    if removed:
+        logger.warning("Removed %d file(s) left by a teacher-logit cache fill that was killed: %s", len(removed),
+                       ", ".join(removed))
+    return removed

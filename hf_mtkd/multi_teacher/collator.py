@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.audio import resample
-from ..data.collator import AudioClassificationCollator, feature_extractor_inputs
+from ..data.collator import AudioClassificationCollator
 from ..data.preprocessing import WAVEFORM
 from .cache import TEACHER_LOGITS
+from .teachers import own_feature_extractor_inputs
 
 
 @dataclass
@@ -28,12 +28,5 @@ class MultiTeacherCollator(AudioClassificationCollator):
             batch["teacher_logits"] = torch.as_tensor(np.stack([np.asarray(row[TEACHER_LOGITS]) for row in rows]))
         elif any(fe is not None for fe in self.teacher_feature_extractors):
             waveforms = [self.crop(np.asarray(row[WAVEFORM])) for row in rows]
-            batch["teacher_inputs"] = [
-                None
-                if fe is None
-                else feature_extractor_inputs(
-                    fe, [resample(w, self.sampling_rate, fe.sampling_rate) for w in waveforms], fe.sampling_rate
-                )
-                for fe in self.teacher_feature_extractors
-            ]
+            batch["teacher_inputs"] = own_feature_extractor_inputs(self.teacher_feature_extractors, waveforms, self.sampling_rate)
         return batch

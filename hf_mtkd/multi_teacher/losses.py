@@ -11,7 +11,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-KL_DIRECTIONS = ("forward", "reverse")
+from ..kd_losses import KL_DIRECTIONS, softened_kl_terms  # noqa: F401  (KL_DIRECTIONS: the config validates with it)
+
 KL_REDUCTIONS = ("batchmean", "mean")
 
 
@@ -26,14 +27,7 @@ def kl_per_sample(
     forward = KL(P_T || P_S), what the authors' code computes (`KLDivLoss(log P_S, P_T)`);
     reverse = KL(P_S || P_T), the paper's equation as written.
     """
-    if direction not in KL_DIRECTIONS:
-        raise ValueError(f"direction must be one of {KL_DIRECTIONS}, got {direction!r}.")
-    # Float32 for the log-softmax: bf16/fp16 logits of large magnitude would lose the tails.
-    log_p_student = F.log_softmax(student_logits.float() / temperature, dim=-1)
-    log_p_teacher = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
-    if direction == "forward":
-        return (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(-1)
-    return (log_p_student.exp() * (log_p_student - log_p_teacher)).sum(-1)
+    return softened_kl_terms(student_logits, teacher_logits, temperature, direction).sum(-1)
 
 
 def cosine_teacher_weights(
@@ -77,11 +71,14 @@ def multi_teacher_kd_loss(
     temperature: float,
     direction: str = "forward",
     reduction: str = "batchmean",
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """L = (1 - lambda) * CE + lambda * T^2 * sum_i w_i KL_i.
 
     reduction "batchmean" averages the per-sample KL over the batch (the SPEC default);
     "mean" also divides by the number of classes, as the authors' `KLDivLoss(reduction="mean")` did.
+    `label_smoothing` (the Trainer's `label_smoothing_factor`) smooths the CE's targets as the Trainer's
+    `LabelSmoother` does; the KD term keeps the teachers' distributions.
     Returns the loss and its parts (ce, kl) for logging.
     """
     if reduction not in KL_REDUCTIONS:
@@ -101,6 +98,6 @@ def multi_teacher_kd_loss(
     if labels is None or kd_lambda == 1.0:
         ce = student_logits.new_zeros((), dtype=torch.float32)
     else:
-        ce = F.cross_entropy(student_logits.float(), labels)
+        ce = F.cross_entropy(student_logits.float(), labels, label_smoothing=label_smoothing)
     loss = (1.0 - kd_lambda) * ce + kd_lambda * kl_term
     return loss, {"ce": ce.detach(), "kl": kl_term.detach()}

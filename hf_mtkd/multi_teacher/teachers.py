@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Optional
 
+import numpy as np
 import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, PreTrainedModel
 
-from ..modeling_utils import load_pretrained
+from ..data.audio import resample
+from ..data.collator import feature_extractor_inputs
+from ..modeling_utils import hash_weights, load_pretrained
 from .config import TeacherSpec
 
 logger = logging.getLogger(__name__)
@@ -87,10 +92,11 @@ def load_teacher(
     trust_remote_code: bool = False,
 ) -> Teacher:
     check_teacher_launch()
-    model = load_pretrained(
+    model, loading_info = load_pretrained(
         AutoModelForAudioClassification, spec.model, f"teacher {spec.name!r}",
-        dtype=_DTYPES[dtype], trust_remote_code=trust_remote_code,
+        dtype=_DTYPES[dtype], trust_remote_code=trust_remote_code, output_loading_info=True,
     )
+    check_teacher_weights_complete(spec, loading_info)
     fe_source = spec.feature_extractor or spec.model
     feature_extractor = load_pretrained(
         AutoFeatureExtractor, fe_source, f"feature extractor of teacher {spec.name!r}", trust_remote_code=trust_remote_code
@@ -105,35 +111,89 @@ def load_teacher(
     return Teacher(spec, freeze(model), feature_extractor, index, shares)
 
 
+def check_teacher_weights_complete(spec: TeacherSpec, loading_info: dict) -> None:
+    """A teacher whose checkpoint lacks weights (typically the classification head of a base encoder) would run
+    with freshly initialised ones, which transformers only logs; the SPEC names this a defect of the authors' code."""
+    missing = sorted(loading_info.get("missing_keys") or ())
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise ValueError(
+            f"Teacher {spec.name!r} ({spec.model}) lacks {len(missing)} weight(s) the model needs: {shown}. A teacher "
+            "must be a fine-tuned audio classifier whose checkpoint holds every weight, its head included; these would "
+            "be initialised at random."
+        )
+
+
+#: Config keys that say where a model came from, not what it computes: a teacher copied elsewhere keeps its cache.
+_CONFIG_PROVENANCE_KEYS = ("_name_or_path", "_commit_hash")
+
+
+def _model_config_key(model: PreTrainedModel) -> str:
+    config = model.config.to_dict()
+    for key in _CONFIG_PROVENANCE_KEYS:
+        config.pop(key, None)
+    return json.dumps(config, sort_keys=True, default=str)
+
+
 def teacher_fingerprint(teacher: Teacher) -> str:
-    """A hash of everything that changes a teacher's logits: weights, dtype, label order, feature extractor."""
+    """A hash of everything that changes a teacher's logits: weights, model config (e.g. `hidden_act`), dtype, label
+    order, feature extractor."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(teacher.model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(str(tensor.dtype).encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    digest.update(_model_config_key(teacher.model).encode())
+    digest.update(str(teacher.model.dtype).encode())
+    hash_weights(teacher.model, digest)
     digest.update(str(teacher.label_index.tolist()).encode())
     digest.update(repr(sorted(_feature_extractor_key(teacher.feature_extractor).items())).encode())
     return digest.hexdigest()
+
+
+def own_feature_extractor_inputs(
+    feature_extractors: Sequence[Any], waveforms: Sequence[np.ndarray], sampling_rate: int
+) -> list[Optional[dict[str, torch.Tensor]]]:
+    """Each teacher's inputs made by its own feature extractor from the same waveforms (at `sampling_rate`),
+    resampled to the extractor's rate; None for a teacher that shares the student's inputs (its entry is None)."""
+    return [
+        None
+        if fe is None
+        else feature_extractor_inputs(fe, [resample(w, sampling_rate, fe.sampling_rate) for w in waveforms], fe.sampling_rate)
+        for fe in feature_extractors
+    ]
 
 
 def teacher_logits_for_batch(
     teachers: list[Teacher],
     model_inputs: dict[str, torch.Tensor],
     teacher_inputs: Optional[list[Optional[dict[str, torch.Tensor]]]],
+    rows: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """(N, B, K) float32 logits in student label order; no autograd."""
+    """(N, B, K) float32 logits in student label order; no autograd.
+
+    `rows` (B, N) bool, optional: teacher i runs only on the samples b with rows[b, i] (the samples routed to it);
+    its other entries are 0 and must carry a weight of 0 in the loss."""
     outputs = []
     with torch.no_grad():
         for i, teacher in enumerate(teachers):
             inputs = model_inputs if teacher.shares_student_inputs else teacher_inputs[i]
+            inputs = {k: v for k, v in inputs.items() if k != "labels"}
+            batch = next(iter(inputs.values())).shape[0]
+            keep = None if rows is None or bool(rows[:, i].all()) else rows[:, i]
+            num_labels = len(teacher.label_index)
+            if keep is not None and not bool(keep.any()):
+                outputs.append(torch.zeros(batch, num_labels, device=rows.device))
+                continue
             device = next(teacher.model.parameters()).device
             dtype = next(teacher.model.parameters()).dtype
             inputs = {
                 k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device))
                 for k, v in inputs.items()
-                if k != "labels"
             }
+            if keep is not None:
+                inputs = {k: v[keep.to(v.device)] for k, v in inputs.items()}
             logits = teacher.model(**inputs).logits.float()
-            outputs.append(logits[:, teacher.label_index.to(logits.device)])
-    return torch.stack(outputs)
+            logits = logits[:, teacher.label_index.to(logits.device)]
+            if keep is not None:
+                full = logits.new_zeros(batch, num_labels)
+                full[keep.to(logits.device)] = logits
+                logits = full
+            outputs.append(logits)
+    return torch.stack([logits.to(outputs[0].device) for logits in outputs])

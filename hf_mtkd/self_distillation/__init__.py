@@ -1,43 +1,36 @@
 """Self-distillation of wav2vec2-family models with real early exits (SPEC section 2).
 
-Importing this package registers `EarlyExitAudioConfig` / `EarlyExitForAudioClassification` with
-`AutoConfig` and `AutoModelForAudioClassification`, so `pipeline("audio-classification")` loads saved models.
+`EarlyExitAudioConfig` / `EarlyExitForAudioClassification` are registered with `AutoConfig` and
+`AutoModelForAudioClassification` by `import hf_mtkd` (see `hf_mtkd.auto_classes`), so that
+`pipeline("audio-classification")` loads saved models. The names below import on first use.
 """
 
-from transformers import AutoConfig, AutoModelForAudioClassification
+from ..utils.lazy import lazy_exports
 
-from .config import EarlyExitModelArguments, SelfDistillationConfig
-from .configuration import EXIT_BLOCKS, SUPPORTED_BACKBONES, EarlyExitAudioConfig
-from .export import build_exit_model, export_exit
-from .losses import SIMILARITIES, SIMILARITY_LEVELS, kl_divergence, self_distillation_loss, similarity_loss
-from .evaluation import ExitEvaluation, evaluate_exits, measure_exit_latency, pad_batch
-from .modeling import EarlyExitClassifierOutput, EarlyExitForAudioClassification, EarlyExitPrediction, fuse_by_margin
-from .trainer import SelfDistillationTrainer, make_exit_compute_metrics
+_EXPORTS = {
+    "EarlyExitModelArguments": ".config",
+    "SelfDistillationConfig": ".config",
+    "EXIT_BLOCKS": ".configuration_early_exit",
+    "SUPPORTED_BACKBONES": ".configuration_early_exit",
+    "EarlyExitAudioConfig": ".configuration_early_exit",
+    "build_exit_model": ".export",
+    "export_exit": ".export",
+    "SIMILARITIES": ".losses",
+    "SIMILARITY_LEVELS": ".losses",
+    "kl_divergence": ".losses",
+    "self_distillation_loss": ".losses",
+    "similarity_loss": ".losses",
+    "ExitEvaluation": ".evaluation",
+    "evaluate_exits": ".evaluation",
+    "measure_exit_latency": ".evaluation",
+    "pad_batch": ".evaluation",
+    "EarlyExitClassifierOutput": ".modeling_early_exit",
+    "EarlyExitForAudioClassification": ".modeling_early_exit",
+    "EarlyExitPrediction": ".modeling_early_exit",
+    "fuse_by_margin": ".modeling_early_exit",
+    "SelfDistillationTrainer": ".trainer",
+    "make_exit_compute_metrics": ".trainer",
+}
 
-AutoConfig.register(EarlyExitAudioConfig.model_type, EarlyExitAudioConfig, exist_ok=True)
-AutoModelForAudioClassification.register(EarlyExitAudioConfig, EarlyExitForAudioClassification, exist_ok=True)
-
-__all__ = [
-    "EXIT_BLOCKS",
-    "SIMILARITIES",
-    "SIMILARITY_LEVELS",
-    "SUPPORTED_BACKBONES",
-    "EarlyExitAudioConfig",
-    "EarlyExitClassifierOutput",
-    "EarlyExitForAudioClassification",
-    "EarlyExitModelArguments",
-    "EarlyExitPrediction",
-    "ExitEvaluation",
-    "SelfDistillationConfig",
-    "SelfDistillationTrainer",
-    "build_exit_model",
-    "evaluate_exits",
-    "export_exit",
-    "fuse_by_margin",
-    "kl_divergence",
-    "make_exit_compute_metrics",
-    "measure_exit_latency",
-    "pad_batch",
-    "self_distillation_loss",
-    "similarity_loss",
-]
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .modeling import EarlyExitForAudioClassification, fuse_by_margin
+from .modeling_early_exit import EarlyExitForAudioClassification, fuse_by_margin
 
 
 # ----------------------------------------------------------------------------------------------

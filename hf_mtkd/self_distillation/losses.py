@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch.nn import functional as F
 
+from ..kd_losses import softened_kl_terms
+
 SIMILARITY_TERMS = ("l1", "l2", "cosine")
 #: The similarity names accepted (the paper's single losses and the sums it compares).
 SIMILARITIES = ("l1", "l2", "cosine", "l1+l2", "l1+cosine", "l2+cosine", "l1+l2+cosine")
@@ -60,16 +62,12 @@ def similarity_loss(student: torch.Tensor, target: torch.Tensor, similarity: str
 
 
 def kl_divergence(target_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """KL(P_target || P_student) with P = softmax(logits / T), batch mean, times T^2; on log-probabilities."""
-    return (
-        F.kl_div(
-            F.log_softmax(student_logits.float() / temperature, dim=-1),
-            F.log_softmax(target_logits.float() / temperature, dim=-1),
-            reduction="batchmean",
-            log_target=True,
-        )
-        * temperature**2
-    )
+    """KL(P_target || P_student) with P = softmax(logits / T), batch mean, times T^2; on log-probabilities.
+
+    The same sum and division as `F.kl_div(log P_student, log P_target, reduction="batchmean", log_target=True)`.
+    """
+    terms = softened_kl_terms(student_logits, target_logits, temperature)
+    return terms.sum() / student_logits.shape[0] * temperature**2
 
 
 def self_distillation_loss(
@@ -85,6 +83,7 @@ def self_distillation_loss(
     similarity: str = "l2",
     temperature: float = 1.0,
     detach_deep_target: bool = True,
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The total loss and its parts.
 
@@ -97,6 +96,8 @@ def self_distillation_loss(
         similarity: one of `SIMILARITIES`.
         temperature: softmax temperature T of the KL term.
         detach_deep_target: stop gradients of the KL and similarity terms into the deep logits / representation.
+        label_smoothing: smoothing of the CE targets of every head (the Trainer's `label_smoothing_factor`, as its
+            `LabelSmoother` applies it); the KL term is not smoothed.
 
     Returns:
         `(loss, parts)`; parts holds "ce" (deepest head), "ce_exits", "kl", "similarity" (each the mean over
@@ -107,6 +108,8 @@ def self_distillation_loss(
             raise ValueError(f"{name} must be >= 0, got {value}.")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}.")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
     terms = parse_similarity(similarity)
     # Float32 throughout: fp16 logits or embeddings of magnitude 1e4 overflow in the CE/KL sums and the
     # squared errors, and the cosine of a zero fp16 vector is 0/0.
@@ -115,7 +118,7 @@ def self_distillation_loss(
     deep_repr = deep_repr.float() if deep_repr is not None else None
     exit_reprs = [repr_.float() for repr_ in exit_reprs] if exit_reprs is not None else None
     labels = labels.view(-1).to(deep_logits.device)
-    ce = F.cross_entropy(deep_logits, labels)
+    ce = F.cross_entropy(deep_logits, labels, label_smoothing=label_smoothing)
     zero = deep_logits.new_zeros(())
     if not exit_logits:
         empty = deep_logits.new_zeros(0)
@@ -124,7 +127,7 @@ def self_distillation_loss(
         return ce, parts
 
     target_logits = deep_logits.detach() if detach_deep_target else deep_logits
-    ce_per_exit = torch.stack([F.cross_entropy(logits, labels) for logits in exit_logits])
+    ce_per_exit = torch.stack([F.cross_entropy(logits, labels, label_smoothing=label_smoothing) for logits in exit_logits])
     kl_per_exit = torch.stack([kl_divergence(target_logits, logits, temperature) for logits in exit_logits])
     if deep_repr is None or exit_reprs is None:
         if beta != 0:

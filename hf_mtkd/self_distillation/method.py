@@ -9,18 +9,20 @@ import os
 from torch.utils.data import DataLoader
 from transformers import AutoConfig
 
-from ..methods import Method
+from ..methods import register_method
 from ..metrics import format_comparison_table, save_metrics_json
 from ..modeling_utils import default_feature_extractor, freeze_feature_encoder, label_config_kwargs, load_feature_extractor
+from ..training.method import Method, RunSetup
 from .config import EarlyExitModelArguments, SelfDistillationConfig
 from .export import export_exit
 from .evaluation import evaluate_exits
-from .modeling import EarlyExitForAudioClassification
+from .modeling_early_exit import EarlyExitForAudioClassification
 from .trainer import SelfDistillationTrainer
 
 logger = logging.getLogger(__name__)
 
 
+@register_method
 class SelfDistillationMethod(Method):
     name = "self_distillation"
     display_name = "Self-distillation (deepest head)"
@@ -28,9 +30,10 @@ class SelfDistillationMethod(Method):
     trainer_class = SelfDistillationTrainer
     extra_dataclasses = (EarlyExitModelArguments,)
 
-    def build_model(self, model_args, extra_args, label_names):
-        (exit_args,) = extra_args
-        labels = label_config_kwargs(label_names)
+    def build_model(self, setup: RunSetup):
+        model_args = setup.model_args
+        (exit_args,) = setup.extra_args
+        labels = label_config_kwargs(list(setup.label_names))
         if model_args.model_name_or_path is not None:
             model = EarlyExitForAudioClassification.from_backbone(
                 model_args.model_name_or_path,
@@ -52,27 +55,30 @@ class SelfDistillationMethod(Method):
             freeze_feature_encoder(model)
         return model, feature_extractor
 
-    def build_trainer(self, context, compute_metrics):
-        trainer = super().build_trainer(context, compute_metrics)
+    def build_trainer(self, setup: RunSetup, *, model, feature_extractor, splits, collators):
+        trainer = super().build_trainer(setup, model=model, feature_extractor=feature_extractor, splits=splits,
+                                        collators=collators)
         if trainer.is_fsdp_enabled:
-            # after_training runs every exit on the main process alone, which a sharded model cannot do.
+            # summary_extras runs every exit on the main process alone, which a sharded model cannot do.
             raise ValueError(
                 "self_distillation does not support FSDP (the per-exit report and exit export need the whole "
                 "model on one process); use recipes/accelerate_configs/ddp.yaml or zero2.yaml."
             )
         return trainer
 
-    def after_training(self, context, trainer) -> dict:
+    def summary_extras(self, setup: RunSetup, fitted, *, splits, feature_extractor, collators) -> dict:
         """UR/WR for every exit, fusion and the deepest head on test; export each exit."""
+        trainer = fitted
         if not trainer.is_world_process_zero():
             return {}
-        args = context.training_args
-        test = context.splits["test"]
-        loader = DataLoader(test, batch_size=args.per_device_eval_batch_size, collate_fn=context.eval_collator)
+        args = setup.training_args
+        test = splits["test"]
+        loader = DataLoader(test, batch_size=args.per_device_eval_batch_size, collate_fn=collators[1])
         evaluation = evaluate_exits(trainer.model, loader, latency_repeats=3)
-        column = context.data_args.language_column_name
+        column = setup.data_args.language_column_name
         languages = list(test[column]) if column and column in test.column_names else None
-        per_head = evaluation.metrics(context.label_names, languages=languages, n_bootstrap=args.n_bootstrap, seed=args.seed)
+        per_head = evaluation.metrics(list(setup.label_names), languages=languages, n_bootstrap=args.n_bootstrap,
+                                      seed=args.seed)
         save_metrics_json(per_head, os.path.join(args.output_dir, "test_metrics_per_exit.json"))
         print(format_comparison_table(per_head))
         rows = ["head        params(M)  latency(ms)  UR     WR"]
@@ -87,7 +93,7 @@ class SelfDistillationMethod(Method):
         exported = {}
         for layer in trainer.model.config.exit_layers:
             path = os.path.join(args.output_dir, "exits", f"layer_{layer}")
-            export_exit(trainer.model, layer, path, feature_extractor=context.feature_extractor)
+            export_exit(trainer.model, layer, path, feature_extractor=feature_extractor)
             exported[layer] = path
         return {
             "exits": {

@@ -8,10 +8,11 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
+from ..methods import Paper
 from ..training.trainer import SERTrainer
 from .config import SelfDistillationConfig
 from .losses import self_distillation_loss
-from .modeling import EarlyExitClassifierOutput, fuse_by_margin
+from .modeling_early_exit import EarlyExitClassifierOutput, fuse_by_margin
 
 # forward() arguments the trainer sets itself; batch keys with these names are not passed through.
 _CONTROL_ARGUMENTS = {"self", "labels", "exit_layer", "output_exits", "output_hidden_states", "return_dict"}
@@ -26,6 +27,17 @@ class SelfDistillationTrainer(SERTrainer):
     In evaluation the predictions are `(deepest_logits, exit_logits_tuple)`: a compute_metrics that takes
     `predictions[0]` scores the deepest head; `make_exit_compute_metrics` scores every head.
     """
+
+    _name = "self-distillation with early exits"
+    _description = (
+        "The model was fine-tuned together with shallower exits of itself (cross-entropy on every "
+        "exit, KL from the deepest head to each exit, and a similarity term between their representations)."
+    )
+    _paper = Paper(
+        title="Fast yet effective speech emotion recognition with self-distillation",
+        authors="Zhao Ren, Thanh Tam Nguyen, Yi Chang and Björn W. Schuller",
+    )
+    _tag_names = ("self_distillation", "knowledge-distillation")
 
     # compute_loss returns a per-batch mean: the Trainer divides it by the gradient-accumulation steps.
     loss_is_scaled_for_ga = False
@@ -64,6 +76,7 @@ class SelfDistillationTrainer(SERTrainer):
             similarity=self.args.similarity,
             temperature=self.args.kd_temperature,
             detach_deep_target=self.args.detach_deep_target,
+            label_smoothing=self.args.label_smoothing_factor,
         )
         self._record(parts)
         if return_outputs:
@@ -71,11 +84,10 @@ class SelfDistillationTrainer(SERTrainer):
         return loss
 
     def _record(self, parts: Mapping[str, torch.Tensor]) -> None:
-        """One gather (and one device sync) per step for all parts, averaged over processes."""
+        """One device sync per step for all parts; `log` averages them over steps and processes."""
         names = ["ce", "ce_exits", "kl", "similarity"] + [f"ce_exit_{layer}" for layer in self._exit_layers]
         values = torch.cat([torch.stack([parts[name] for name in names[:4]]), parts["ce_per_exit"]]).detach()
-        values = self.accelerator.gather(values.float()).view(-1, len(names)).mean(0).tolist()
-        for name, value in zip(names, values):
+        for name, value in zip(names, values.float().tolist()):
             self.record(name, value)
 
 

@@ -40,6 +40,18 @@ class SERTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        # Before super(): these values pass TrainingArguments, then train nothing (yet a model, card and test
+        # metrics are written) or fail inside torch once the data is prepared.
+        if self.max_steps == 0:
+            raise ValueError("max_steps must be > 0, or -1 (the default) to train num_train_epochs; got 0.")
+        if self.max_steps < 0 and not self.num_train_epochs > 0:
+            raise ValueError(f"num_train_epochs must be > 0 (or give max_steps > 0), got {self.num_train_epochs}.")
+        for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}.")
+        if not self.learning_rate > 0:  # also catches NaN
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
         super().__post_init__()
         if self.n_bootstrap < 0:
             raise ValueError(f"n_bootstrap must be >= 0, got {self.n_bootstrap}.")
+

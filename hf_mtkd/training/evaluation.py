@@ -7,8 +7,9 @@ import os
 from typing import Optional
 
 import numpy as np
-from transformers import EvalPrediction
+from transformers import EvalPrediction, Trainer
 
+from ..data import DataReport
 from ..metrics import compute_ser_metrics, format_metrics_table, save_metrics_json
 
 logger = logging.getLogger(__name__)
@@ -26,33 +27,55 @@ def make_compute_metrics(label_names: list[str]):
     return compute_metrics
 
 
-def predict_labels(trainer, dataset) -> np.ndarray:
-    output = trainer.predict(dataset, metric_key_prefix="predict")
-    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-    return np.argmax(logits, axis=-1)
+def predict_scores(fitted, dataset) -> np.ndarray:
+    """(len(dataset), num_labels) class scores from a Trainer (`predict`, a collective across processes) or
+    from a `Predictor` of a method that fits on its own (`predict_scores`)."""
+    if isinstance(fitted, Trainer):
+        output = fitted.predict(dataset, metric_key_prefix="predict")
+        return output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    scores = np.asarray(fitted.predict_scores(dataset))
+    if scores.ndim != 2 or scores.shape[0] != len(dataset):
+        raise ValueError(
+            f"{type(fitted).__name__}.predict_scores returned shape {scores.shape} for {len(dataset)} rows; "
+            "expected (rows, labels)."
+        )
+    return scores
+
+
+def predict_labels(fitted, dataset) -> np.ndarray:
+    return np.argmax(predict_scores(fitted, dataset), axis=-1)
 
 
 def report_split(
-    trainer,
+    fitted,
     dataset,
     label_names: list[str],
     *,
     split: str,
     language_column: Optional[str],
     n_bootstrap: int,
+    seed: int,
+    is_main_process: bool = True,
     output_dir: Optional[str] = None,
     title: Optional[str] = None,
+    data_report: Optional[DataReport] = None,
 ) -> dict:
-    """Predict `dataset`, compute overall and per-language metrics, save `<split>_metrics.json`, print the table."""
-    predictions = predict_labels(trainer, dataset)
+    """Predict `dataset`, compute overall and per-language metrics, save `<split>_metrics.json`, print the table.
+
+    With `data_report`, the metrics also hold the data's warnings (`data_warnings`) and this split's
+    `skipped_clips`, so that the metrics file says what the numbers were measured on. What is returned is
+    what the file holds.
+    """
+    predictions = predict_labels(fitted, dataset)
     languages = dataset[language_column] if language_column and language_column in dataset.column_names else None
     results = compute_ser_metrics(
-        predictions, np.asarray(dataset["labels"]), label_names, languages=languages, n_bootstrap=n_bootstrap,
-        seed=trainer.args.seed,
+        predictions, np.asarray(dataset["labels"]), label_names, languages=languages, n_bootstrap=n_bootstrap, seed=seed,
     )
-    if output_dir and trainer.is_world_process_zero():
-        os.makedirs(output_dir, exist_ok=True)
+    if data_report is not None:
+        results = {**results, "data_warnings": list(data_report.warnings),
+                   "skipped_clips": data_report.skipped_count(split)}
+    if output_dir and is_main_process:
         save_metrics_json(results, os.path.join(output_dir, f"{split}_metrics.json"))
-    if trainer.is_world_process_zero():
+    if is_main_process:
         print(format_metrics_table(results, title=title or f"{split} ({len(dataset)} clips)"))
     return results

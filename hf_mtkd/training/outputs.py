@@ -9,7 +9,8 @@ either as it was or complete, never half-written:
 - a `checkpoint-N` folder counts only once its `trainer_state.json` (the Trainer writes it last)
   parses, so a run killed while writing a checkpoint resumes from the one before.
 
-`run_summary.json`, written last of all, marks a finished run (see `hf_mtkd.training.run`).
+`run_summary.json`, written last of all, marks a finished run (see `hf_mtkd.training.run`); a run written
+over a finished one (`overwrite_output_dir`) first removes everything in the folder (`remove_finished_run`).
 """
 
 from __future__ import annotations
@@ -19,35 +20,29 @@ import logging
 import os
 import re
 import shutil
-import uuid
-from typing import Any, Optional
+import tempfile
+from typing import Optional
+
+from ..utils.atomic import write_json_atomic, write_text_atomic  # noqa: F401  (re-exported: outputs' writers)
 
 logger = logging.getLogger("hf_mtkd")
 
 STAGING_DIR = ".hf_mtkd-staging"
 TRAINER_STATE_NAME = "trainer_state.json"
+#: The training arguments as JSON, beside the Trainer's pickled `training_args.bin`: what model cards are
+#: built from (nothing in hf_mtkd unpickles a file).
+TRAINING_ARGS_JSON = "training_args.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # Weight files save_pretrained writes (single or sharded); stale ones are removed when a new save lands.
 _WEIGHTS = re.compile(r"^(pytorch_model|model)(-\d+-of-\d+)?\.(bin|safetensors)(\.index\.json)?$")
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then replace `path` with it."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_json_atomic(obj: Any, path: str | os.PathLike, **dump_kwargs) -> None:
-    write_text_atomic(path, json.dumps(obj, **{"indent": 2, "sort_keys": True, **dump_kwargs}) + "\n")
+def save_training_args_json(args, output_dir: str | os.PathLike) -> str:
+    """`training_args.json` in `output_dir`: the arguments as `to_dict()` gives them (every *_token value
+    replaced by a placeholder), in field order. Model cards are built from it, never from the pickle."""
+    path = os.path.join(os.fspath(output_dir), TRAINING_ARGS_JSON)
+    write_json_atomic(args.to_dict(), path, sort_keys=False)
+    return path
 
 
 def publish_staged(staging: str, target: str) -> list[str]:
@@ -70,6 +65,23 @@ def publish_staged(staging: str, target: str) -> list[str]:
             os.remove(os.path.join(target, name))
     shutil.rmtree(staging, ignore_errors=True)
     return names
+
+
+def remove_finished_run(folder: str, marker: str) -> list[str]:
+    """Empty `folder`, which holds a finished run (its `marker` file proves it), before another run is written
+    there: every file of the old run (figures such as MTKD's teacher-weight chart, exported exits, results,
+    checkpoints) would otherwise be embedded in the new card and uploaded with it. The marker goes first, so that
+    a crash half-way leaves an unfinished folder, never a mix that looks finished. Returns the removed paths."""
+    os.remove(os.path.join(folder, marker))
+    removed = [os.path.join(folder, marker)]
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+        removed.append(path)
+    return removed
 
 
 def is_checkpoint_dir(path: str | os.PathLike) -> bool:
@@ -102,3 +114,40 @@ def last_complete_checkpoint(folder: str) -> Optional[str]:
             return path
         logger.warning("Ignoring %s: incomplete (no readable %s; the run died while saving it).", path, TRAINER_STATE_NAME)
     return None
+
+
+def require_writable_dir(folder: str | os.PathLike) -> None:
+    """Create `folder` if needed and write a probe file there, so that a folder the run cannot write fails
+    now, naming it, instead of with a PermissionError at the first checkpoint after an epoch of training."""
+    folder = os.fspath(folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".hf_mtkd-write-test-", dir=folder)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise PermissionError(f"output_dir {folder!r} cannot be written: {err.strerror or err}.") from err
+
+
+def require_complete_checkpoint(path: str | os.PathLike) -> None:
+    """An explicit resume_from_checkpoint must be a checkpoint the Trainer finished writing: its
+    trainer_state.json parses and each safetensors file is whole (else safetensors fails mid-load)."""
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"resume_from_checkpoint {path!r} is not a folder.")
+    last = last_complete_checkpoint(os.path.dirname(os.path.abspath(path)))
+    hint = f"; the last complete checkpoint beside it is {last!r}" if last and os.path.abspath(last) != os.path.abspath(path) else ""
+    if not checkpoint_is_complete(path):
+        raise ValueError(
+            f"resume_from_checkpoint {path!r} is incomplete: no readable {TRAINER_STATE_NAME} (the run died while "
+            f"saving it){hint}."
+        )
+    from safetensors import SafetensorError, safe_open
+
+    for name in sorted(os.listdir(path)):
+        if name.endswith(".safetensors"):
+            try:
+                with safe_open(os.path.join(path, name), framework="pt"):
+                    pass
+            except (SafetensorError, OSError) as err:
+                raise ValueError(f"resume_from_checkpoint {path!r}: {name} is damaged ({err}){hint}.") from err

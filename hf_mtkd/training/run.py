@@ -1,57 +1,44 @@
-"""The training entry, in stages: logging -> data -> model -> trainer -> train -> save -> evaluate.
+"""The training entry, in stages: logging -> data -> model -> splits -> collators -> fit -> evaluate ->
+summary -> plots -> card -> push.
 
-Every method (fine-tuning, MTKD, self-distillation) shares this flow and plugs in its own
-argument classes and trainer through a `Method` (see `hf_mtkd.methods`).
+Every method shares this flow and plugs in through the hooks of `hf_mtkd.training.method.Method`
+(registered in `hf_mtkd.methods`); a hook returns what it makes and the flow passes it on.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
-import shutil
 import sys
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import datasets
 import transformers
+from transformers import Trainer
 
-from ..arguments import DataArguments, ModelArguments
-from ..data import (
-    AudioClassificationCollator,
-    load_raw_dataset,
-    make_splits,
-    prepare_audio_dataset,
-    select_labels,
+from ..data import prepare_data
+from ..hub.card import write_run_card
+from ..hub.push import push_to_hub as push_folder_to_hub
+from ..plots import plot_summary
+from ..run_summary import SUMMARY_FILE, RunSummary, run_provenance
+from ..windowing import add_length_column, save_window_to_config
+from .evaluation import report_split
+from .method import Method, RunSetup
+from .outputs import (
+    last_complete_checkpoint,
+    remove_finished_run,
+    require_complete_checkpoint,
+    require_writable_dir,
+    save_training_args_json,
 )
-from ..hub.card import run_provenance, write_model_card
-from ..plots import plot_run
-from ..windowing import add_length_column, effective_window_seconds, save_window_to_config
-from .evaluation import make_compute_metrics, report_split
-from .outputs import last_complete_checkpoint
 
 logger = logging.getLogger("hf_mtkd")
 
-FINISHED_MARKER = "run_summary.json"
-
-
-@dataclass
-class RunContext:
-    """What a method's trainer factory gets: parsed arguments, prepared splits, labels, the student."""
-
-    model_args: ModelArguments
-    data_args: DataArguments
-    training_args: Any
-    extra_args: tuple
-    splits: Any
-    label_names: list[str]
-    languages: list[str]
-    model: Any
-    feature_extractor: Any
-    collator: Any
-    eval_collator: Any
+#: `run_summary.json`, written last: a folder holding it holds a finished run.
+FINISHED_MARKER = SUMMARY_FILE
+#: Splits every method's `prepare_splits` must return (it may add more).
+REQUIRED_SPLITS = ("train", "validation", "test")
 
 
 def setup_logging(training_args) -> None:
@@ -76,9 +63,25 @@ def check_world_size(training_args) -> None:
         )
 
 
+def check_fsdp_device(training_args, environ=os.environ) -> None:
+    """Refuse FSDP on CPU: accelerate keeps the FSDP plugin only for accelerator devices (multi-GPU, NPU, XPU, ...),
+    so on CPU the Trainer would silently train plain DDP over gloo instead."""
+    requested = bool(training_args.fsdp) or environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true", "yes")
+    if requested and training_args.device.type == "cpu":
+        raise ValueError(
+            "FSDP was asked for (--fsdp or an FSDP accelerate config) on CPU, where accelerate does not run it: the "
+            "student would be trained with plain DDP. On CPU use recipes/accelerate_configs/ddp.yaml with --use_cpu "
+            "true; FSDP needs GPUs."
+        )
+
+
 def check_output_dir(training_args) -> Optional[str]:
     """Refuse to overwrite a finished run; return the checkpoint to resume an unfinished one from."""
     out = training_args.output_dir
+    if training_args.should_save:
+        require_writable_dir(out)
+    if training_args.resume_from_checkpoint:
+        require_complete_checkpoint(training_args.resume_from_checkpoint)
     if not os.path.isdir(out):
         return None
     if os.path.exists(os.path.join(out, FINISHED_MARKER)) and not training_args.overwrite_output_dir:
@@ -86,13 +89,10 @@ def check_output_dir(training_args) -> Optional[str]:
             f"output_dir {out!r} holds a finished run ({FINISHED_MARKER}); pass --overwrite_output_dir true to replace it."
         )
     if os.path.exists(os.path.join(out, FINISHED_MARKER)) and training_args.should_save:
-        # Overwriting: the old marker and checkpoints go first, so that a crash of the new run leaves
-        # an unfinished folder that resumes the new run, never a mix that looks finished.
-        os.remove(os.path.join(out, FINISHED_MARKER))
-        for name in os.listdir(out):
-            if name.startswith("checkpoint-") and os.path.isdir(os.path.join(out, name)):
-                shutil.rmtree(os.path.join(out, name))
-        logger.warning("Overwriting the finished run in %s (overwrite_output_dir).", out)
+        # Overwriting: nothing of the old run may end up in the new one's card, figures or upload.
+        removed = remove_finished_run(out, FINISHED_MARKER)
+        logger.warning("Overwriting the finished run in %s (overwrite_output_dir): removed its %d file(s) and folder(s).",
+                       out, len(removed))
     if training_args.resume_from_checkpoint is None and not training_args.overwrite_output_dir:
         last = last_complete_checkpoint(out)  # a checkpoint the run died while writing does not count
         if last is not None:
@@ -101,23 +101,13 @@ def check_output_dir(training_args) -> Optional[str]:
     return training_args.resume_from_checkpoint
 
 
-def prepare_data(data_args: DataArguments, sampling_rate: int):
-    raw = load_raw_dataset(data_args)
-    raw, label_names = select_labels(raw, data_args)
-    splits = make_splits(raw, data_args)
-    splits = prepare_audio_dataset(splits, data_args, sampling_rate, label_names)
-    column = data_args.language_column_name
-    languages = sorted(set(splits["train"][column])) if column and column in splits["train"].column_names else []
-    return splits, label_names, languages
-
-
 def run(
-    method,
+    method: Method,
     config_path: Optional[str] = None,
     args: Optional[list[str]] = None,
     recipe: Optional[dict] = None,
     source: Optional[str] = None,
-) -> dict:
+) -> RunSummary:
     """Train and evaluate with `method` from a recipe (file or dict) and/or flags; returns the run summary."""
     from ..config_parser import load_recipe, parse_config
 
@@ -127,78 +117,79 @@ def run(
     model_args, data_args, training_args, *extra_args = parsed
     setup_logging(training_args)
     check_world_size(training_args)
+    check_fsdp_device(training_args)
     resume_from = check_output_dir(training_args)
     transformers.set_seed(training_args.seed)
+    setup = RunSetup(model_args, data_args, training_args, tuple(extra_args))
 
     # Data. The sampling rate comes from the student's feature extractor, so build its config first.
-    model_probe_fe = method.probe_feature_extractor(model_args, extra_args)
+    probe = method.probe_feature_extractor(setup)
     with training_args.main_process_first(desc="dataset preprocessing"):
-        splits, label_names, languages = prepare_data(data_args, model_probe_fe.sampling_rate)
+        prepared = prepare_data(data_args, probe.sampling_rate)
+    splits, label_names, languages = prepared.splits, prepared.label_names, prepared.languages
     logger.info("Labels %s; languages %s; sizes %s", label_names, languages, {k: len(v) for k, v in splits.items()})
+    setup = dataclasses.replace(setup, label_names=tuple(label_names), languages=tuple(languages))
 
-    # Model.
-    model, feature_extractor = method.build_model(model_args, extra_args, label_names)
-    # Training windows; evaluation and predict cut whole clips by the same length, read from the model's config.
-    window_seconds = effective_window_seconds(data_args.train_window_seconds, data_args.max_duration_seconds)
-    save_window_to_config(model.config, window_seconds)
-    window_samples = int(round(window_seconds * feature_extractor.sampling_rate))
-    if training_args.train_sampling_strategy == "group_by_length":
-        splits["train"] = add_length_column(splits["train"], window_samples, training_args.length_column_name)
-    collator = AudioClassificationCollator(
-        feature_extractor=feature_extractor,
-        sampling_rate=feature_extractor.sampling_rate,
-        language_column=data_args.language_column_name,
-        language_to_id={lang: i for i, lang in enumerate(languages)} if languages else None,
-        max_samples=window_samples,
-        random_crop=data_args.random_crop,
-        seed=training_args.seed,
-    )
-    eval_collator = dataclasses.replace(collator, random_crop=False)
-    context = RunContext(model_args, data_args, training_args, tuple(extra_args), splits, label_names, languages,
-                         model, feature_extractor, collator, eval_collator)
+    # Model, the method's splits and batches.
+    model, feature_extractor = method.build_model(setup)
+    splits = method.prepare_splits(setup, splits, model=model, feature_extractor=feature_extractor)
+    missing = [name for name in REQUIRED_SPLITS if name not in splits]
+    if missing:
+        raise ValueError(f"{type(method).__name__}.prepare_splits returned no {missing} split(s); it returned {list(splits)}.")
+    # Evaluation and predict cut whole clips into windows of the training length, read from the model's config.
+    save_window_to_config(model.config, setup.window_seconds)
+    if training_args.train_sampling_strategy == "group_by_length":  # batches of similar lengths: little padding
+        splits["train"] = add_length_column(splits["train"], setup.max_samples(feature_extractor.sampling_rate),
+                                            training_args.length_column_name)
+    collators = method.make_collators(setup, splits, feature_extractor=feature_extractor)
 
-    # Trainer, train, save.
-    trainer = method.build_trainer(context, compute_metrics=make_compute_metrics(label_names))
-    train_result = trainer.train(resume_from_checkpoint=resume_from)
-    # _internal_call: stock Trainer would push here, before evaluation and without our card.
-    trainer.save_model(_internal_call=True)  # staged and moved into place file by file (SERTrainer.save_model)
-    if trainer.is_world_process_zero() and trainer.processing_class is not feature_extractor:
-        feature_extractor.save_pretrained(training_args.output_dir)
-    trainer.log_metrics("train", train_result.metrics)
-    trainer.save_metrics("train", train_result.metrics)
-    trainer.save_state()
+    # Fit (and save): the standard Trainer flow, or the method's own.
+    fitted = method.fit(setup, model=model, feature_extractor=feature_extractor, splits=splits, collators=collators,
+                        resume_from_checkpoint=resume_from)
+    is_trainer = isinstance(fitted, Trainer)
+    is_main = fitted.is_world_process_zero() if is_trainer else training_args.process_index == 0
 
     # Evaluate on validation and test (the test split is never used for model selection).
-    results = {}
-    splits = context.splits  # a method may have added columns (e.g. cached teacher logits)
-    for split in ("validation", "test"):
-        results[split] = report_split(
-            trainer, splits[split], label_names, split=split, language_column=data_args.language_column_name,
-            n_bootstrap=training_args.n_bootstrap, output_dir=training_args.output_dir,
-            title=f"{method.display_name}: {split} ({len(splits[split])} clips)",
+    results = {
+        split: report_split(
+            fitted, splits[split], label_names, split=split, language_column=data_args.language_column_name,
+            n_bootstrap=training_args.n_bootstrap, seed=training_args.seed, is_main_process=is_main,
+            output_dir=training_args.output_dir, title=f"{method.display_name}: {split} ({len(splits[split])} clips)",
+            data_report=prepared.report,
         )
-    extra = method.after_training(context, trainer) or {}
-    summary = {
-        "method": method.name,
-        "label_names": label_names,
-        "languages": languages,
-        "sizes": {k: len(v) for k, v in splits.items()},
-        "results": results,
-        **run_provenance(model_args, data_args),
-        **extra,
+        for split in ("validation", "test")
     }
-    if trainer.is_world_process_zero():
-        _write_json_atomic(summary, os.path.join(training_args.output_dir, FINISHED_MARKER))
-        # Pictures first, so that the card embeds them.
-        plot_run(training_args.output_dir, skip_without_matplotlib=True)
-        write_model_card(training_args.output_dir, repo_id=training_args.hub_model_id)
+    extras = method.summary_extras(setup, fitted, splits=splits, feature_extractor=feature_extractor,
+                                   collators=collators) or {}
+    summary = RunSummary(
+        method=method.name,
+        label_names=list(label_names),
+        languages=list(languages),
+        sizes={name: len(ds) for name, ds in splits.items()},
+        results=results,
+        method_info=method.card_info(),
+        data_report=prepared.report,
+        extras=dict(extras),
+        **run_provenance(model_args, data_args),
+    )
+    summary = dataclasses.replace(summary, card_sections=list(method.card_sections(setup, summary)))
+
+    if is_trainer:
+        fitted.run_summary = summary  # what its create_model_card (and so its stock push_to_hub) reports
+    if is_main:
+        out = training_args.output_dir
+        plot_summary(summary, out, skip_without_matplotlib=True)  # pictures first: the card embeds them
+        if is_trainer:
+            fitted.create_model_card()
+        else:
+            save_training_args_json(training_args, out)
+            write_run_card(summary, out, args=training_args.to_dict(), repo_id=training_args.hub_model_id)
+        summary.save(os.path.join(out, FINISHED_MARKER))  # last: marks the run finished
     if training_args.push_to_hub:
-        trainer.push_to_hub()
+        if is_trainer:
+            fitted.push_to_hub()  # the stock flow: save, create_model_card (from run_summary), upload
+        elif is_main:
+            push_folder_to_hub(training_args.output_dir, training_args.hub_model_id or os.path.basename(
+                os.path.abspath(training_args.output_dir)), private=training_args.hub_private_repo,
+                token=training_args.hub_token, revision=training_args.hub_revision)
     return summary
-
-
-def _write_json_atomic(obj: dict, path: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(obj, handle, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, path)

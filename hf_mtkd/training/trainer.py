@@ -7,30 +7,86 @@ import json
 import os
 import shutil
 from collections import defaultdict
+from typing import ClassVar, Optional
 
 import torch
-from accelerate.utils import gather_object
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
+from ..data import AudioClassificationCollator
+from ..hub.card import StudentCard
+from ..methods import MethodInfo, Paper
+from ..utils.atomic import write_json_atomic
+from ..utils.distributed import pool_totals
 from ..windowing import WindowedEvaluationMixin
-from .outputs import STAGING_DIR, TRAINER_STATE_NAME, is_checkpoint_dir, publish_staged, write_json_atomic
+from .outputs import STAGING_DIR, TRAINER_STATE_NAME, is_checkpoint_dir, publish_staged, save_training_args_json
 
-# Batch keys that carry side information for losses, never model inputs.
-SIDE_KEYS = ("language_id", "teacher_logits", "teacher_inputs")
+#: FT-Mono / FT-Multi are the fine-tuning baselines of this paper, and MTKD its method.
+LANGUAGE_AWARE_MTKD_PAPER = Paper(
+    title="Multi-Teacher Language-Aware Knowledge Distillation for Multilingual Speech Emotion Recognition",
+    authors="Mehedi Hasan Bijoy, Dejan Porjazovski, Tamás Grósz and Mikko Kurimo",
+)
 
 
 class SERTrainer(WindowedEvaluationMixin, Trainer):
     """Trainer for audio classification that keeps side information out of the model call,
     evaluates and predicts whole clips by the window rule in the model's config (hf_mtkd.windowing)
     and logs extra per-step numbers (TRL style: `self._metrics[mode][name]` lists,
-    averaged over steps and processes and cleared in `log`)."""
+    averaged over steps and processes and cleared in `log`).
 
-    def __init__(self, *args, eval_data_collator=None, **kwargs):
-        super().__init__(*args, **kwargs)
+    Without a `data_collator`, rows holding `waveform` and `labels` are batched by the student's feature
+    extractor (`processing_class`). The model card (`create_model_card`, which the stock `push_to_hub`
+    calls) takes the method's name, tags and paper from the class attributes below, the hyperparameters from
+    `args`, and the results from `run_summary` when the training entry has set it.
+
+    Gradient accumulation: every hf_mtkd loss, and the loss of a stock audio classifier, is a mean over its
+    micro-batch; none is normalised by the Trainer's `num_items_in_batch`. So the model is not handed
+    `num_items_in_batch` (stock classifiers take `**kwargs` and would be counted as using it) and the Trainer
+    divides each micro-batch loss by the accumulation steps (`loss_is_scaled_for_ga` stays undecided, so a
+    `compute_loss_func` that does normalise by `num_items_in_batch` keeps the Trainer's own rule).
+    """
+
+    #: What the card says about the method (TRL's convention); subclasses set their own.
+    _name: ClassVar[str] = "fine-tuning (FT)"
+    _description: ClassVar[str] = (
+        "Plain fine-tuning with cross-entropy on the emotion labels: the FT-Mono / FT-Multi baseline "
+        "of language-aware multi-teacher distillation."
+    )
+    _paper: ClassVar[Optional[Paper]] = LANGUAGE_AWARE_MTKD_PAPER
+    #: Hub tags; the first names the method (the recipe key) when no run summary does.
+    _tag_names: ClassVar[tuple[str, ...]] = ("finetune",)
+    #: Batch keys that carry side information for losses or logs, never model inputs.
+    side_keys: ClassVar[tuple[str, ...]] = ("language_id",)
+
+    def __init__(self, model=None, args=None, data_collator=None, train_dataset=None, eval_dataset=None,
+                 processing_class=None, *, eval_data_collator=None, **kwargs):
+        if data_collator is None and processing_class is not None and hasattr(processing_class, "sampling_rate"):
+            data_collator = self.default_collator(args, processing_class)
+        super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
+                         eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)
+        if self.compute_loss_func is None:
+            # Set from the forward's `**kwargs`, not from what the model does with them: with it True the
+            # Trainer takes a per-batch mean for a loss already summed over the accumulated batch (the micro-batch
+            # losses add up) and, under DDP, multiplies it by the number of processes.
+            self.model_accepts_loss_kwargs = False
         # Evaluation batches must not be randomly cropped; the training collator may be.
         self.eval_data_collator = eval_data_collator
         self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
+        #: The finished run's summary (`hf_mtkd.run_summary.RunSummary`), set by the training entry for the card.
+        self.run_summary = None
         self.add_callback(CollatorEpochCallback(self))
+
+    def default_collator(self, args, feature_extractor):
+        """The collator used when none is given: the student's feature extractor over `waveform` rows."""
+        return AudioClassificationCollator(
+            feature_extractor=feature_extractor, sampling_rate=feature_extractor.sampling_rate,
+            seed=(args or TrainingArguments).seed,  # TrainingArguments.seed: the default the Trainer will use
+        )
+
+    @classmethod
+    def method_info(cls) -> MethodInfo:
+        """The card's text about the method, from the class attributes."""
+        return MethodInfo(display_name=cls._name, description=cls._description, paper=cls._paper,
+                          tags=tuple(cls._tag_names))
 
     def _get_dataloader(self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None):
         if is_training or self.eval_data_collator is None:
@@ -41,21 +97,43 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
         finally:
             self.data_collator = train_collator
 
-    @staticmethod
-    def split_inputs(inputs: dict) -> tuple[dict, dict]:
-        model_inputs = {k: v for k, v in inputs.items() if k not in SIDE_KEYS}
-        side = {k: v for k, v in inputs.items() if k in SIDE_KEYS}
+    def split_inputs(self, inputs: dict) -> tuple[dict, dict]:
+        """(model inputs, side information): the batch split by `side_keys`."""
+        model_inputs = {k: v for k, v in inputs.items() if k not in self.side_keys}
+        side = {k: v for k, v in inputs.items() if k in self.side_keys}
         return model_inputs, side
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         model_inputs, _ = self.split_inputs(inputs)
         return super().compute_loss(model, model_inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
-    def push_to_hub(self, commit_message="End of training", blocking=True, token=None, revision=None, private=None, **kwargs):
-        """Upload model, feature extractor and the hf_mtkd model card (never training_args.bin)."""
-        from ..hub.push import push_trainer_to_hub
-
-        return push_trainer_to_hub(self, commit_message=commit_message, token=token, revision=revision, private=private)
+    def create_model_card(self, language=None, license=None, tags=None, model_name=None, finetuned_from=None,
+                          tasks=None, dataset_tags=None, dataset=None, dataset_args=None) -> None:
+        """Write the hf_mtkd model card (README.md) into args.output_dir, from what is in memory: the run
+        summary (when set), the arguments, the model's config and the figures in the folder. The stock
+        `push_to_hub` calls this before it uploads. Arguments as in `Trainer.create_model_card`."""
+        if not self.is_world_process_zero():
+            return
+        overrides = {"license": license, "model_name": model_name, "base_model": finetuned_from}
+        if language is not None:
+            overrides["languages"] = [language] if isinstance(language, str) else list(language)
+        if tags is not None:
+            overrides["extra_tags"] = [tags] if isinstance(tags, str) else list(tags)
+        if dataset is not None:
+            overrides["hub_datasets"] = [dataset] if isinstance(dataset, str) else list(dataset)
+        overrides = {key: value for key, value in overrides.items() if value is not None}
+        if self.run_summary is None:  # a trainer used on its own: the method is this class
+            overrides.update(method=self._tag_names[0], method_info=self.method_info())
+        model = self.accelerator.unwrap_model(self.model)
+        card = StudentCard.from_run(
+            self.run_summary,
+            output_dir=self.args.output_dir,
+            args=self.args.to_dict(),
+            model_config=model.config.to_dict() if hasattr(model, "config") else None,
+            repo_id=getattr(self, "hub_model_id", None) or self.args.hub_model_id,
+            **overrides,
+        )
+        card.save(self.args.output_dir)
 
     def record(self, name: str, value) -> None:
         """Store a per-step number for the next log line."""
@@ -68,16 +146,9 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
         mode = "eval" if any(key.startswith("eval_") for key in logs) else "train"
         prefix = "eval_" if mode == "eval" else ""
         totals = {name: (sum(values), len(values)) for name, values in self._metrics[mode].items() if values}
-        if self.accelerator.num_processes > 1:
-            # Every process calls log() at the same points; each has its own batches (and, per language,
-            # its own set of names): pool (sum, count) over processes so the line covers all samples.
-            pooled: dict[str, list] = {}
-            for part in gather_object([totals]):
-                for name, (total, count) in part.items():
-                    entry = pooled.setdefault(name, [0.0, 0])
-                    entry[0] += total
-                    entry[1] += count
-            totals = pooled
+        # Every process calls log() at the same points; each has its own batches (and, per language,
+        # its own set of names): pool (sum, count) over processes so the line covers all samples.
+        totals = pool_totals(totals, self.accelerator.num_processes)
         for name, (total, count) in totals.items():
             logs[f"{prefix}{name}"] = total / count
         self._metrics[mode].clear()
@@ -116,6 +187,8 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
         finally:
             for name, value in tokens.items():
                 setattr(self.args, name, value)
+        if self.args.should_save:
+            save_training_args_json(self.args, output_dir if output_dir is not None else self.args.output_dir)
 
     def save_state(self) -> None:
         if self.is_world_process_zero():

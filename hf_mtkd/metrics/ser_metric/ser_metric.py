@@ -2,7 +2,7 @@
 """evaluate module for speech emotion recognition: UR, WR, F1s, confusion matrix, bootstrap CIs.
 
 Load it with ``hf_mtkd.metrics.load_ser_metric()`` (or ``evaluate.load(<path of this file>)``).
-The numbers come from ``hf_mtkd.metrics.ser_metrics.compute_ser_metrics``; this file only
+The numbers come from ``hf_mtkd.metrics.compute.compute_ser_metrics``; this file only
 adapts that function to evaluate's add/add_batch/compute protocol. Imports here must be
 absolute: evaluate copies this file into its modules cache and treats a relative import as a
 sibling file to copy along.
@@ -11,7 +11,7 @@ sibling file to copy along.
 import datasets
 import evaluate
 
-from hf_mtkd.metrics.ser_metrics import compute_ser_metrics
+from hf_mtkd.metrics.compute import compute_ser_metrics
 
 
 _DESCRIPTION = (

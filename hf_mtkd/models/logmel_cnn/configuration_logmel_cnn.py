@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from transformers import PretrainedConfig
 
+from ...auto_classes import LazyAutoModelsMixin
+
 POOLING_MODES = ("mean", "mean_std")
 
 
-class LogMelCNNConfig(PretrainedConfig):
+class LogMelCNNConfig(LazyAutoModelsMixin, PretrainedConfig):
     r"""
     num_mel_bins (`int`, *optional*, defaults to 64):
         Mel bands per frame of the input (the feature extractor's `num_mel_bins`).

@@ -19,6 +19,8 @@ from typing import ClassVar
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from ..auto_classes import LazyAutoModelsMixin
+
 #: Backbone ``model_type`` values whose layer loop :class:`EarlyExitForAudioClassification` re-implements.
 SUPPORTED_BACKBONES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
 #: Blocks M_a that may sit between an exit's transformer layer and its pooling.
@@ -57,7 +59,7 @@ def validate_block(name: str, field_name: str = "exit_block") -> str:
     return name
 
 
-class EarlyExitAudioConfig(PretrainedConfig):
+class EarlyExitAudioConfig(LazyAutoModelsMixin, PretrainedConfig):
     r"""
     backbone_config (`dict` or `PretrainedConfig`, *optional*):
         Config of the wav2vec2-family encoder (model_type wav2vec2, hubert, wavlm or data2vec-audio).

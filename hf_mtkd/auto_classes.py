@@ -1,0 +1,114 @@
+"""hf_mtkd's own model types in transformers' Auto classes, from one table, at little cost to `import hf_mtkd`.
+
+`import hf_mtkd` registers every row's config class with `AutoConfig` and its feature extractor with
+`AutoFeatureExtractor` (both cheap to import). Model classes import the modelling stack (seconds), so each
+is registered with its Auto classes when the first config of its type is made: `from_pretrained`,
+`from_config` and `pipeline()` all make the config first. That is what `LazyAutoModelsMixin` does; every
+config class in the table puts it first among its bases.
+
+Adding a model type:
+
+    # hf_mtkd/<folder>/configuration_<name>.py
+    class MyConfig(LazyAutoModelsMixin, PretrainedConfig):
+        model_type = "hf_mtkd_my_model"
+
+    # AUTO_MODELS below
+    "hf_mtkd_my_model": AutoModelEntry(
+        config="hf_mtkd.<folder>.configuration_<name>:MyConfig",
+        models={"AutoModelForAudioClassification": "hf_mtkd.<folder>.modeling_<name>:MyModelForAudioClassification"},
+        feature_extractor="hf_mtkd.<folder>.feature_extraction_<name>:MyFeatureExtractor",  # or None (a stock one)
+    ),
+
+Keep the configuration (and feature extraction) modules free of torch modelling imports, and the folder's
+`__init__.py` lazy, so that registering stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Optional
+
+__all__ = ["AUTO_MODELS", "AutoModelEntry", "LazyAutoModelsMixin", "register_auto_classes", "register_auto_models"]
+
+
+@dataclass(frozen=True)
+class AutoModelEntry:
+    """Where a model type's classes live ("module:Class"), and which Auto class takes each model class."""
+
+    config: str
+    models: dict[str, str] = field(default_factory=dict)
+    feature_extractor: Optional[str] = None
+
+
+#: model_type -> its classes. The one place hf_mtkd's model types are listed.
+AUTO_MODELS: dict[str, AutoModelEntry] = {
+    "hf_mtkd_early_exit": AutoModelEntry(
+        config="hf_mtkd.self_distillation.configuration_early_exit:EarlyExitAudioConfig",
+        models={"AutoModelForAudioClassification": "hf_mtkd.self_distillation.modeling_early_exit:EarlyExitForAudioClassification"},
+    ),
+    # meta_curriculum: the inverted-transformer student (features in) and the exported model (waveforms in: frozen
+    # upstream + student). The export saves a stock Wav2Vec2FeatureExtractor, so no feature-extractor class here.
+    "hf_mtkd_inverted_transformer": AutoModelEntry(
+        config="hf_mtkd.meta_curriculum.configuration_meta_curriculum:InvertedTransformerConfig",
+        models={"AutoModelForAudioClassification":
+                "hf_mtkd.meta_curriculum.modeling_inverted_transformer:InvertedTransformerForFeatureClassification"},
+    ),
+    # The compact log-mel CNN student (hf_mtkd/models/logmel_cnn): waveforms in through its own feature extractor.
+    "hf_mtkd_logmel_cnn": AutoModelEntry(
+        config="hf_mtkd.models.logmel_cnn.configuration_logmel_cnn:LogMelCNNConfig",
+        models={"AutoModel": "hf_mtkd.models.logmel_cnn.modeling_logmel_cnn:LogMelCNNModel",
+                "AutoModelForAudioClassification": "hf_mtkd.models.logmel_cnn.modeling_logmel_cnn:LogMelCNNForAudioClassification"},
+        feature_extractor="hf_mtkd.models.logmel_cnn.feature_extraction_logmel_cnn:LogMelFeatureExtractor",
+    ),
+    "hf_mtkd_waveform_student": AutoModelEntry(
+        config="hf_mtkd.meta_curriculum.configuration_meta_curriculum:WaveformStudentConfig",
+        models={"AutoModelForAudioClassification":
+                "hf_mtkd.meta_curriculum.modeling_waveform_student:WaveformStudentForAudioClassification"},
+    ),
+}
+
+_models_registered: set[str] = set()
+
+
+def _load(path: str):
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def register_auto_classes() -> None:
+    """Register every config (AutoConfig) and feature extractor (AutoFeatureExtractor) of AUTO_MODELS."""
+    from transformers import AutoConfig, AutoFeatureExtractor
+
+    for model_type, entry in AUTO_MODELS.items():
+        config_class = _load(entry.config)
+        if config_class.model_type != model_type:
+            raise ValueError(f"AUTO_MODELS[{model_type!r}]: {entry.config} has model_type {config_class.model_type!r}.")
+        AutoConfig.register(model_type, config_class, exist_ok=True)
+        if entry.feature_extractor:
+            AutoFeatureExtractor.register(config_class, _load(entry.feature_extractor), exist_ok=True)
+
+
+def register_auto_models(model_type: str) -> None:
+    """Register the model classes of `model_type` with their Auto classes (once; a no-op for other types)."""
+    entry = AUTO_MODELS.get(model_type)
+    if entry is None or model_type in _models_registered:
+        return
+    _models_registered.add(model_type)  # first: the model modules make configs of this type themselves
+    import transformers
+
+    try:
+        config_class = _load(entry.config)
+        for auto_name, model_path in entry.models.items():
+            getattr(transformers, auto_name).register(config_class, _load(model_path), exist_ok=True)
+    except BaseException:
+        _models_registered.discard(model_type)
+        raise
+
+
+class LazyAutoModelsMixin:
+    """For hf_mtkd's config classes: making the first config of a type registers that type's model classes."""
+
+    def __post_init__(self, **kwargs):
+        register_auto_models(type(self).model_type)
+        super().__post_init__(**kwargs)

@@ -1,0 +1,119 @@
+"""Checks on the data as a whole that would otherwise let a run finish, exit 0 and be wrong.
+
+Each either raises naming the file, class, speaker or language, or adds a warning to the DataReport.
+All run before any audio is decoded (cheap: file paths and metadata columns only).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from typing import Mapping, Optional, Sequence
+
+from datasets import Audio, DatasetDict
+
+from ..arguments import DataArguments
+from .report import DataReport, first_few
+
+
+def describe_source(data_args: DataArguments) -> str:
+    """The data source as the user named it, for messages."""
+    if data_args.data_dir:
+        return f"data_dir {data_args.data_dir!r} (metadata.csv)"
+    if data_args.dataset_path:
+        return f"dataset_path {data_args.dataset_path!r}"
+    if data_args.corpus:
+        return f"corpus {data_args.corpus}"
+    if data_args.dataset_name:
+        return f"dataset_name {data_args.dataset_name!r}"
+    return "the demo corpus"
+
+
+def _file_paths(ds, column: str) -> list[Optional[str]]:
+    """The file each row's audio comes from; None for audio embedded as bytes or arrays (no file to repeat)."""
+    feature = ds.features[column]
+    if isinstance(feature, Audio):
+        # Arrow view: reads the path strings without decoding (or even loading) the audio.
+        cells = ds.with_format("arrow")[column].combine_chunks()
+        paths = cells.field("path").to_pylist()
+        embedded = cells.field("bytes").is_valid().to_pylist()
+        return [None if has_bytes or not path else path for path, has_bytes in zip(paths, embedded)]
+    if getattr(feature, "dtype", None) == "string":
+        return list(ds[column])
+    return [None] * len(ds)
+
+
+def check_duplicate_files(dataset: DatasetDict, data_args: DataArguments) -> None:
+    """The same audio file listed twice (in one split or two) counts twice, or leaks test clips into training."""
+    where: dict[str, list[str]] = defaultdict(list)
+    for split, ds in dataset.items():
+        for path in _file_paths(ds, data_args.audio_column_name):
+            if path:
+                where[os.path.normpath(path)].append(split)
+    repeated = {path: splits for path, splits in where.items() if len(splits) > 1}
+    if repeated:
+        described = [
+            f"{path} ({len(splits)} times: {', '.join(f'{s} x{n}' for s, n in sorted(Counter(splits).items()))})"
+            for path, splits in sorted(repeated.items())
+        ]
+        raise ValueError(
+            f"{describe_source(data_args)} lists {len(repeated)} audio file(s) more than once: {first_few(described)}. "
+            "Each clip must appear in one row."
+        )
+
+
+def check_label_coverage(splits: DatasetDict, label_names: Sequence[str], column: str, report: DataReport) -> None:
+    """A class with no training clip is an error; one absent from validation or test is a warning."""
+    counts = {role: Counter(splits[role][column]) for role in splits}
+    table = "; ".join(f"{role}: " + ", ".join(f"{label} {counts[role][label]}" for label in label_names) for role in splits)
+    untrained = [label for label in label_names if counts["train"][label] == 0]
+    if untrained:
+        raise ValueError(
+            f"Class(es) {untrained} have no training clips (clips per class: {table}). Add data, change the split, "
+            "or leave them out of `labels`."
+        )
+    for role in ("validation", "test"):
+        missing = [label for label in label_names if counts[role][label] == 0]
+        if missing:
+            report.warn(
+                f"Class(es) {missing} have no clips in the {role} split: their recall is not measured there and "
+                f"UR averages over the other classes (clips per class: {table})."
+            )
+
+
+def check_speaker_overlap(splits: DatasetDict, data_args: DataArguments, report: DataReport) -> None:
+    """Test speakers also heard in training (or validation) make test scores speaker-dependent."""
+    column = data_args.speaker_column_name
+    if not column or any(column not in ds.column_names for ds in splits.values()):
+        return
+    speakers = {role: {str(s) for s in ds.unique(column)} for role, ds in splits.items()}
+    problems = []
+    for role in ("train", "validation"):
+        shared = sorted(speakers["test"] & speakers[role])
+        if shared:
+            problems.append(f"{len(shared)} of the {len(speakers['test'])} test speakers are also in {role} "
+                            f"({first_few(shared)})")
+    if not problems:
+        return
+    message = f"Column {column!r}: " + "; ".join(problems) + ", so test scores are not speaker-independent."
+    if data_args.on_speaker_overlap == "fail":
+        raise ValueError(message + " (on_speaker_overlap: fail)")
+    report.warn(message + " Set on_speaker_overlap: fail to make this an error.")
+
+
+def check_teacher_languages(teacher_languages: Mapping[str, Optional[str]], data_languages: Sequence[str],
+                            language_column: Optional[str] = None) -> None:
+    """With teacher_weighting: language, a teacher whose language is not in the training data never gets a
+    sample: an error naming it (rather than a run where that teacher silently does nothing)."""
+    if not data_languages:
+        raise ValueError(
+            f"teacher_weighting=language needs a language column in the data; --language_column_name "
+            f"{language_column!r} is not a column of the training split."
+        )
+    unmatched = {name: language for name, language in teacher_languages.items() if language not in set(data_languages)}
+    if unmatched:
+        raise ValueError(
+            "teacher_weighting: language routes each sample to the teacher of its language, but teacher(s) "
+            + ", ".join(f"{name!r} (language {language!r})" for name, language in unmatched.items())
+            + f" match no language of the training data (languages: {sorted(data_languages)})."
+        )

@@ -1,0 +1,143 @@
+"""Meta-teacher + curriculum distillation in the shared training flow (`method: meta_curriculum`).
+
+The method owns its fitting (`fit`): three student phases, a meta-teacher and a curriculum policy, none of which is
+one Trainer run. The shared flow does the rest: the data, the validation and test reports of the final student S'
+(the exported waveform model, through `WaveformModelPredictor`), the run summary, the plots, the model card and the
+push. The stages before S' are scored by `fit_phases` and kept in the summary's `stage_results` extra; the per-stage
+tables join them with the shared reports (`report.stage_results_of`), so every number has one source.
+"""
+
+from __future__ import annotations
+
+import transformers
+
+from ..methods import CardSection, MethodInfo, Paper, register_method
+from ..modeling_utils import hub_kwargs
+from ..training.method import Method, RunSetup
+from .config import MetaCurriculumConfig
+from .fit import (
+    EVAL_SPLITS,
+    WaveformModelPredictor,
+    build_student,
+    fit_phases,
+    load_run_upstream,
+    prepare_caches,
+    save_export,
+)
+from .report import ACTIONS_PLOT, format_stage_markdown, format_stage_table, stage_results_of
+from .trainer import FeatureCollator
+from .upstream import upstream_feature_extractor
+
+CITATION = """@article{zhao_kd_ser,
+  title  = {A Knowledge Distillation-based Approach to Speech Emotion Recognition},
+  author = {Zhao, Ziping and Liu, Jixin and Wang, Haishuai and Bandara, Danushka and Tao, Jianhua}
+}
+@inproceedings{sengupta2024mpdistil,
+  title     = {A Good Learner can Teach Better: Teacher-Student Collaborative Knowledge Distillation},
+  author    = {Sengupta, Ayan and Dixit, Shantanu and Akhtar, Md Shad and Chakraborty, Tanmoy},
+  booktitle = {The Twelfth International Conference on Learning Representations},
+  year      = {2024}
+}"""
+
+DESCRIPTION = (
+    "An inverted-transformer student (each feature channel one token) on the features of a frozen upstream, trained "
+    "with supervised contrastive + cross-entropy loss (MoCo, SpecAugment), distilled from a meta-teacher whose head "
+    "learns from both teacher and student, then updated on batches a REINFORCE policy picks from easy to hard. The "
+    "saved model contains the frozen upstream and the student and takes waveforms."
+)
+LOADING_NOTE = (
+    "The architecture of this model (`hf_mtkd_waveform_student`: the frozen upstream and the inverted-transformer "
+    "student in one model that takes waveforms) is hf_mtkd's own, not part of transformers: run `import hf_mtkd` "
+    "before `pipeline(\"audio-classification\", model=...)` or `AutoModelForAudioClassification.from_pretrained`; "
+    "importing it registers the architecture with the Auto classes. `hf-mtkd predict` does that itself."
+)
+
+
+@register_method
+class MetaCurriculumMethod(Method):
+    name = "meta_curriculum"
+    display_name = "Meta-curriculum S'"
+    training_args_class = MetaCurriculumConfig
+    trainer_class = None  # fit is the method's own
+    info = MethodInfo(
+        display_name="meta-teacher + curriculum knowledge distillation",
+        description=DESCRIPTION,
+        paper=Paper(title="A Knowledge Distillation-based Approach to Speech Emotion Recognition",
+                    authors="Z. Zhao, J. Liu, H. Wang, D. Bandara, J. Tao", citation=CITATION),
+        tags=("knowledge-distillation", "meta-teacher", "curriculum-learning", "inverted-transformer"),
+    )
+
+    def __init__(self):
+        self._upstream = None  # (module, WaveformStudentConfig, feature extractor), loaded by build_model
+        self._caches = None  # PreparedCaches, made by prepare_splits
+        self._result = None  # MetaCurriculumResult, made by fit
+
+    def probe_feature_extractor(self, setup: RunSetup):
+        """The upstream's feature extractor: the data is decoded at its rate."""
+        return upstream_feature_extractor(setup.training_args, hub_kwargs(setup.model_args))
+
+    def build_model(self, setup: RunSetup):
+        """(the student's initial weights, the upstream's feature extractor): the student's shape is the upstream's
+        feature shape, so the upstream is loaded here (and kept for the caches)."""
+        args: MetaCurriculumConfig = setup.training_args
+        if args.world_size > 1:
+            raise ValueError("meta_curriculum runs on one process (its meta-teacher and curriculum loops are not "
+                             "distributed): launch it without several processes.")
+        self._upstream = load_run_upstream(args, setup.model_args, setup.data_args)
+        upstream_config, feature_extractor = self._upstream[1], self._upstream[2]
+        transformers.set_seed(args.seed)  # the initial weights depend on the seed alone
+        return build_student(setup.model_args, upstream_config, list(setup.label_names)), feature_extractor
+
+    def prepare_splits(self, setup: RunSetup, splits, *, model, feature_extractor):
+        """train (less the quiz clips), quiz, validation and test, each with the teacher's cached logits and pooled
+        features and the upstream features."""
+        self._caches = prepare_caches(setup.training_args, setup.model_args, setup.data_args, splits,
+                                      list(setup.label_names), upstream_parts=self._upstream)
+        return self._caches.splits
+
+    def make_collators(self, setup: RunSetup, splits, *, feature_extractor):
+        return FeatureCollator(with_teacher_features=True), FeatureCollator()
+
+    def fit(self, setup: RunSetup, *, model, feature_extractor, splits, collators, resume_from_checkpoint=None):
+        """Every phase, then the export (frozen upstream + S') into `output_dir`; returns S' as saved."""
+        args: MetaCurriculumConfig = setup.training_args
+        if resume_from_checkpoint is not None:
+            raise ValueError(
+                f"meta_curriculum cannot resume ({resume_from_checkpoint!r}): its phases are not one Trainer run. "
+                "Rerun it (the feature caches are reused) with --overwrite_output_dir true."
+            )
+        self._result = fit_phases(args, setup.model_args, setup.data_args, self._caches, list(setup.label_names),
+                                  initial_student=model)
+        if args.process_index == 0:
+            save_export(self._result, args.output_dir)
+        return WaveformModelPredictor(self._result.model, feature_extractor, args.per_device_eval_batch_size)
+
+    def summary_extras(self, setup: RunSetup, fitted, *, splits, feature_extractor, collators) -> dict:
+        return self._result.summary_extras()
+
+    def card_sections(self, setup: RunSetup, summary) -> list[CardSection]:
+        tables = []
+        for split in EVAL_SPLITS:
+            results = stage_results_of(summary, split)
+            tables.append(f"**{split}** ({results['updated_student']['overall']['n']} clips), in %:\n\n"
+                          + format_stage_markdown(results))
+        curriculum = summary.get("curriculum") or {}
+        buckets = ", ".join(f"{b['name']} ({b['size']})" for b in curriculum.get("buckets") or [])
+        body = (
+            "Every stage of the method (the paper's Tables 5-6): the fine-tuned teacher, the student trained alone, "
+            "the meta-teacher T', the distilled student and the curriculum-updated student S' (this model). "
+            "\"UR change\" compares a stage with the one it builds on. Every phase selected its best epoch on the "
+            "validation split.\n\n" + "\n\n".join(tables)
+        )
+        if buckets:
+            body += (f"\n\nCurriculum buckets, easy to hard ({curriculum.get('bucket_source')}): {buckets}; the policy's "
+                     f"picks per episode are in `{ACTIONS_PLOT}` and `run_summary.json`.")
+        return [CardSection("Results of every stage", body), CardSection("Loading this model", LOADING_NOTE)]
+
+    def multi_stage_tables(self, stage: str, summary) -> list[str]:
+        return [
+            format_stage_table(stage_results_of(summary, split),
+                               title=f"Meta-curriculum stages of {stage}: {split} ({summary['results'][split]['overall']['n']} clips)",
+                               footer=split == EVAL_SPLITS[-1])
+            for split in EVAL_SPLITS
+        ]

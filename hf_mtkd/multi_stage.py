@@ -1,0 +1,216 @@
+"""Multi-stage runs (`hf-mtkd pipeline`; nothing to do with transformers' `pipeline()`): train several models in
+order (e.g. one teacher per language, then an MTKD student and its FT baseline) and print them side by side.
+
+A pipeline YAML holds `common` (keys every stage shares), `stages` (name -> keys of that stage,
+including its `method`) and `compare` (stages to put in the final table). Each stage is an
+ordinary flat recipe; `{output_dir}` in a value names the pipeline's folder, so a stage can point
+at the models of earlier stages.
+
+Every stage's recipe is parsed into its method's dataclasses before the first stage trains, so a
+typo in the last stage costs no training. A finished stage records in its folder (`pipeline_stage.json`)
+a hash of its resolved recipe (every argument as parsed, command-line overrides and defaults included)
+and of its data (`hf_mtkd.data.fingerprint`: file list, sizes, modification times). It is reused only when
+both still match, and when no stage it reads from (a value naming that stage's folder) was retrained in
+this invocation; otherwise it is retrained, and the reason is printed. `overwrite` retrains every stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Any, Optional
+
+from .config_parser import RecipeError, load_recipe, parse_config, recipe_to_argv  # noqa: F401  (recipe_to_argv: re-exported for tests)
+from .data.fingerprint import data_fingerprint
+from .methods import get_method
+from .metrics import format_comparison_table
+from .run_summary import RunSummary
+from .training.run import FINISHED_MARKER, run
+from .utils.atomic import write_json_atomic
+
+
+PIPELINE_KEYS = ("output_dir", "common", "stages", "compare")
+#: What a finished stage records about the run it holds.
+STAGE_RECORD = "pipeline_stage.json"
+#: Arguments that change where or how a run reports, not what it trains: a change does not retrain a stage.
+_NOT_IN_RECIPE_HASH = (
+    "output_dir", "overwrite_output_dir", "local_rank", "report_to", "run_name", "project", "disable_tqdm",
+    "log_level", "log_level_replica", "log_on_each_node", "logging_strategy", "logging_steps", "logging_first_step",
+    "push_to_hub",
+)
+
+
+def _substitute(value: Any, output_dir: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("{output_dir}", output_dir)
+    if isinstance(value, list):
+        return [_substitute(v, output_dir) for v in value]
+    if isinstance(value, dict):
+        return {k: _substitute(v, output_dir) for k, v in value.items()}
+    return value
+
+
+def _strings(value: Any):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+
+
+def _relative_to(value: Any, folder: str) -> Any:
+    """`value` with every path inside `folder` (or `folder` itself) written as `{output_dir}/...`."""
+    if isinstance(value, str):
+        for sep in {"/", os.sep}:
+            if value == folder or value.startswith(folder.rstrip(sep) + sep):
+                return "{output_dir}" + value[len(folder):]
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_relative_to(v, folder) for v in value]
+    if isinstance(value, dict):
+        return {k: _relative_to(v, folder) for k, v in value.items()}
+    return value
+
+
+def stage_recipes(pipeline: dict, output_dir: str) -> dict[str, dict]:
+    """The flat recipe of every stage, in order."""
+    unknown = set(pipeline) - set(PIPELINE_KEYS)
+    if unknown:
+        raise RecipeError(f"Pipeline has unknown key(s) {sorted(unknown)}; keys are {list(PIPELINE_KEYS)}.")
+    stages = pipeline.get("stages")
+    if not isinstance(stages, dict) or not stages:
+        raise RecipeError("Pipeline needs `stages`: a mapping of stage name -> recipe keys.")
+    common = pipeline.get("common") or {}
+    recipes = {}
+    for name, keys in stages.items():
+        if not isinstance(keys, dict) or "method" not in keys:
+            raise RecipeError(f"Stage {name!r} must be a mapping with a `method` key.")
+        recipe = {**common, **keys, "output_dir": os.path.join(output_dir, name)}
+        recipes[name] = _substitute(recipe, output_dir)
+    return recipes
+
+
+def parse_stages(recipes: dict[str, dict], config_path: str, overrides: list[str]) -> dict[str, tuple]:
+    """Every stage's recipe (with the command-line overrides) parsed into its method's dataclasses: a bad key,
+    value or method in any stage is an error before the first stage trains."""
+    parsed = {}
+    for name, recipe in recipes.items():
+        try:
+            method = get_method(recipe["method"])
+        except ValueError as err:
+            raise RecipeError(f"{config_path}: stage {name!r}: {err}") from err
+        parsed[name] = parse_config(method.dataclass_types(), f"{config_path}:{name}", list(overrides), recipe=recipe)
+    return parsed
+
+
+def depends_on(recipe: dict, earlier: dict[str, str]) -> list[str]:
+    """The earlier stages (name -> folder) whose folder a value of `recipe` names (a teacher, an initial model)."""
+    values = [v for key, value in recipe.items() if key != "output_dir" for v in _strings(value)]
+    return [name for name, folder in earlier.items() if any(_relative_to(v, folder) != v for v in values)]
+
+
+def stage_state(parsed: tuple, pipeline_dir: str, dependencies: dict[str, dict]) -> dict:
+    """What decides whether a finished stage still holds the right run: its resolved recipe (paths inside the
+    pipeline's folder written relative to it, so a moved pipeline folder is still recognised), the data's
+    fingerprint, and the states of the stages it depends on."""
+    values: dict[str, Any] = {}
+    for instance in parsed:
+        values.update(instance.to_dict() if hasattr(instance, "to_dict") else dataclasses.asdict(instance))
+    values = {key: value for key, value in values.items()
+              if key not in _NOT_IN_RECIPE_HASH and not key.startswith("hub_")}
+    recipe = _relative_to(json.loads(json.dumps(values, default=str)), pipeline_dir)
+    data = data_fingerprint(next(p for p in parsed if hasattr(p, "data_dir")))
+    deps = {name: state["recipe_sha256"] + state["data_sha256"] for name, state in dependencies.items()}
+    recipe_sha = hashlib.sha256(json.dumps({"recipe": recipe, "depends_on": deps}, sort_keys=True).encode()).hexdigest()
+    return {"recipe_sha256": recipe_sha, "data_sha256": data.sha256, "recipe": recipe, "depends_on": deps,
+            "data": {"source": data.source, "files": data.files}}
+
+
+def _changed_keys(old: dict, new: dict, limit: int = 5) -> str:
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+    def shown_value(value) -> str:
+        text = json.dumps(value, default=str)
+        return text if len(text) <= 200 else text[:197] + "..."
+
+    shown = [f"{k}: {shown_value(old.get(k))} -> {shown_value(new.get(k))}" for k in keys[:limit]]
+    return ", ".join(shown) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def reuse_decision(stage_dir: str, state: dict, retrained: list[str], overwrite: bool) -> tuple[bool, str]:
+    """(reuse the finished run in `stage_dir`?, why) for a stage whose current state is `state`; `retrained` are the
+    stages it depends on that were retrained in this invocation."""
+    if not os.path.exists(os.path.join(stage_dir, FINISHED_MARKER)):
+        return False, ""
+    if overwrite:
+        return False, "retraining: --overwrite"
+    if retrained:
+        return False, f"retraining: stage(s) {retrained} it reads from were retrained"
+    try:
+        with open(os.path.join(stage_dir, STAGE_RECORD), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return False, f"retraining: its folder has no readable {STAGE_RECORD} saying which recipe and data it ran with"
+    reasons = []
+    if record.get("recipe_sha256") != state["recipe_sha256"]:
+        keys = _changed_keys(record.get("recipe", {}), state["recipe"])
+        deps = _changed_keys(record.get("depends_on", {}), state["depends_on"])
+        reasons.append("recipe changed (" + "; ".join(
+            part for part in (keys, f"stages it reads from: {deps}" if deps else "") if part) + ")")
+    if record.get("data_sha256") != state["data_sha256"]:
+        was = record.get("data", {})
+        reasons.append(f"data changed ({state['data']['source']}, {state['data']['files']} files; it ran on "
+                       f"{was.get('source')}, {was.get('files')} files)")
+    if reasons:
+        return False, "retraining: " + "; ".join(reasons)
+    return True, f"reusing the finished run in {stage_dir}: recipe and data unchanged since it ran"
+
+
+def run_pipeline(
+    config_path: str,
+    output_dir: Optional[str] = None,
+    overrides: Optional[list[str]] = None,
+    overwrite: bool = False,
+) -> dict[str, RunSummary]:
+    """Run every stage (reusing finished ones whose recipe and data are unchanged), then print the comparison
+    table and each stage method's own tables (`Method.multi_stage_tables`); returns the stage summaries."""
+    pipeline = load_recipe(config_path)
+    output_dir = output_dir or pipeline.get("output_dir")
+    if not output_dir:
+        raise RecipeError(f"{config_path}: give output_dir in the pipeline or on the command line.")
+    recipes = stage_recipes(pipeline, output_dir)
+    compare = pipeline.get("compare") or list(recipes)
+    missing = [name for name in compare if name not in recipes]
+    if missing:
+        raise RecipeError(f"compare names unknown stage(s) {missing}; stages are {list(recipes)}.")
+    parsed = parse_stages(recipes, config_path, list(overrides or []))
+
+    summaries: dict[str, RunSummary] = {}
+    states: dict[str, dict] = {}
+    retrained: set[str] = set()
+    for name, recipe in recipes.items():
+        stage_dir = recipe["output_dir"]
+        deps = depends_on(recipe, {earlier: recipes[earlier]["output_dir"] for earlier in states})
+        states[name] = stage_state(parsed[name], output_dir, {dep: states[dep] for dep in deps})
+        reuse, why = reuse_decision(stage_dir, states[name], sorted(retrained & set(deps)), overwrite)
+        if reuse:
+            print(f"Stage {name}: {why}.", flush=True)
+            summaries[name] = RunSummary.load(os.path.join(stage_dir, FINISHED_MARKER))
+            continue
+        print(f"\n===== Stage {name} ({recipe['method']}) =====" + (f"\n{why}." if why else ""), flush=True)
+        args = list(overrides or []) + (["--overwrite_output_dir", "true"] if why or overwrite else [])
+        summaries[name] = run(get_method(recipe["method"]), None, args, recipe=recipe, source=f"{config_path}:{name}")
+        retrained.add(name)
+        if parsed[name][2].process_index == 0:  # the training arguments; written after the run's own marker
+            write_json_atomic(states[name], os.path.join(stage_dir, STAGE_RECORD))
+
+    print("\n" + format_comparison_table({name: summaries[name].results["test"] for name in compare}))
+    for name, summary in summaries.items():
+        for table in get_method(summary.method).multi_stage_tables(name, summary):
+            print("\n" + table)
+    return summaries

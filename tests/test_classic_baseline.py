@@ -1,6 +1,7 @@
 """The classic floor: MFCC statistics against a hand computation, the classifier on separable data, end to end."""
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -15,12 +16,16 @@ from hf_mtkd.classic_baseline import (
     egemaps_functionals,
     evaluate_classic_baseline,
     fit_classic_baseline,
+    load_classic_baseline,
     mfcc_statistics,
     predict_labels,
     predict_log_probabilities,
+    save_classic_baseline,
     split_features,
 )
 from hf_mtkd.data import prepare_data
+from hf_mtkd.methods import get_method
+from hf_mtkd.training.run import run
 
 RATE = 16000
 
@@ -157,3 +162,28 @@ def test_egemaps_functionals():
     t = np.arange(RATE) / RATE
     features = egemaps_functionals((0.3 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32), RATE)
     assert features.shape == (88,) and np.isfinite(features).all()
+
+
+def test_saved_floor_reloads_to_the_same_predictions(tmp_path):
+    (xt, yt), (xv, yv), (xs, _) = blobs(20, 0, spread=1.5), blobs(10, 1, spread=1.5), blobs(10, 2, spread=1.5)
+    baseline = fit_classic_baseline(xt, yt, xv, yv, LABELS, c_grid=[0.1, 1.0])
+    save_classic_baseline(baseline, tmp_path, feature_set="mfcc")
+    loaded, extra = load_classic_baseline(tmp_path)
+    assert extra == {"feature_set": "mfcc"} and loaded.C == baseline.C and loaded.label_names == LABELS
+    np.testing.assert_allclose(predict_log_probabilities(loaded, xs), predict_log_probabilities(baseline, xs), rtol=1e-12)
+    with pytest.raises(FileNotFoundError, match="classic_baseline.json is missing"):
+        load_classic_baseline(tmp_path / "nothing")
+
+
+def test_method_classic_baseline_reports_like_every_stage(tone_corpus, tmp_path):
+    # No model keys needed; the shared reports (metrics JSON, run summary) come out as for a student.
+    recipe = {"method": "classic_baseline", "data_dir": str(tone_corpus), "output_dir": str(tmp_path / "floor"),
+              "classic_c_grid": [0.1, 1.0], "n_bootstrap": 20, "report_to": "none"}
+    summary = run(get_method("classic_baseline"), recipe=recipe)
+    test = json.loads((tmp_path / "floor" / "test_metrics.json").read_text())
+    assert test["overall"]["n"] == 16 and set(test["per_language"]) == {"en", "fi"} and len(test["overall"]["UR_ci"]) == 2
+    assert summary["results"]["test"]["overall"]["UR"] == test["overall"]["UR"]
+    assert summary["classic_baseline"]["C"] in (0.1, 1.0)
+    loaded, extra = load_classic_baseline(tmp_path / "floor")
+    assert extra["feature_set"] == "mfcc" and loaded.C == summary["classic_baseline"]["C"]
+    assert (tmp_path / "floor" / "README.md").exists()  # the card

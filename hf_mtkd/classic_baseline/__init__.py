@@ -1,35 +1,29 @@
-"""The classic floor: utterance statistics (MFCC or eGeMAPS) + scikit-learn logistic regression.
+"""The classic floor: utterance statistics (MFCC or eGeMAPS) + scikit-learn logistic regression, as pure
+functions on the prepared splits and as `method: classic_baseline`. The names below import on first use."""
 
-Pure functions on the splits the data layer prepares; every student's table shows this floor beside it.
-"""
+from ..utils.lazy import lazy_exports
 
-from .config import ClassicBaselineArguments
-from .evaluation import evaluate_classic_baseline
-from .features import FEATURE_SETS, MfccSettings, clip_features, egemaps_functionals, mfcc_statistics, split_features
-from .model import (
-    DEFAULT_C_GRID,
-    ClassicBaseline,
-    fit_classic_baseline,
-    make_classifier,
-    predict_labels,
-    predict_log_probabilities,
-    predict_probabilities,
-)
+_EXPORTS = {
+    "ClassicBaselineArguments": ".config",
+    "evaluate_classic_baseline": ".evaluation",
+    "FEATURE_SETS": ".features",
+    "MfccSettings": ".features",
+    "clip_features": ".features",
+    "egemaps_functionals": ".features",
+    "mfcc_statistics": ".features",
+    "split_features": ".features",
+    "DEFAULT_C_GRID": ".model",
+    "ClassicBaseline": ".model",
+    "fit_classic_baseline": ".model",
+    "load_classic_baseline": ".model",
+    "make_classifier": ".model",
+    "predict_labels": ".model",
+    "predict_log_probabilities": ".model",
+    "predict_probabilities": ".model",
+    "save_classic_baseline": ".model",
+    "ClassicBaselineMethod": ".method",
+    "ClassicBaselinePredictor": ".method",
+}
 
-__all__ = [
-    "DEFAULT_C_GRID",
-    "FEATURE_SETS",
-    "ClassicBaseline",
-    "ClassicBaselineArguments",
-    "MfccSettings",
-    "clip_features",
-    "egemaps_functionals",
-    "evaluate_classic_baseline",
-    "fit_classic_baseline",
-    "make_classifier",
-    "mfcc_statistics",
-    "predict_labels",
-    "predict_log_probabilities",
-    "predict_probabilities",
-    "split_features",
-]
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

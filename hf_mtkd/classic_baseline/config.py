@@ -20,6 +20,9 @@ class ClassicBaselineArguments:
         default_factory=lambda: list(DEFAULT_C_GRID),
         metadata={"help": "Inverse regularisation strengths tried; the one with the best validation UR is kept."},
     )
+    classic_sampling_rate: int = field(
+        default=16000, metadata={"help": "Rate (Hz) the audio is decoded at for the classic features."}
+    )
     classic_class_weight: Optional[str] = field(
         default="balanced",
         metadata={"help": "'balanced' (weights classes inversely to their frequency, as UR does) or null (none)."},
@@ -30,5 +33,7 @@ class ClassicBaselineArguments:
             raise ValueError(f"classic_feature_set must be one of {FEATURE_SETS}, got {self.classic_feature_set!r}.")
         if not self.classic_c_grid or any(float(c) <= 0 for c in self.classic_c_grid):
             raise ValueError(f"classic_c_grid must be a non-empty list of positive numbers, got {self.classic_c_grid}.")
+        if self.classic_sampling_rate < 1000:
+            raise ValueError(f"classic_sampling_rate must be >= 1000 Hz, got {self.classic_sampling_rate}.")
         if self.classic_class_weight not in ("balanced", None):
             raise ValueError(f"classic_class_weight must be 'balanced' or null, got {self.classic_class_weight!r}.")

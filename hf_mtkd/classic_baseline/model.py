@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -11,6 +13,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..metrics import compute_ser_metrics
+from ..utils.atomic import write_json_atomic
 
 DEFAULT_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 
@@ -103,3 +106,53 @@ def _check(features, labels, split: str) -> np.ndarray:
     if not np.isfinite(features).all():
         raise ValueError(f"{split} features contain NaN or infinite values.")
     return features
+
+
+SAVED_FILE = "classic_baseline.json"
+
+
+def save_classic_baseline(baseline: ClassicBaseline, output_dir: str, **extra) -> str:
+    """Write the fitted floor as plain numbers (scaler, weights, classes, C; plus `extra`, e.g. the feature
+    settings) to `<output_dir>/classic_baseline.json`: readable, and loadable without unpickling anything."""
+    scaler, classifier = baseline.pipeline.named_steps["standardscaler"], baseline.pipeline.named_steps["logisticregression"]
+    state = {
+        "label_names": baseline.label_names,
+        "C": baseline.C,
+        "validation_ur": {str(c): ur for c, ur in baseline.validation_ur.items()},
+        "scaler_mean": scaler.mean_.tolist(),
+        "scaler_scale": scaler.scale_.tolist(),
+        "classes": classifier.classes_.tolist(),
+        "coef": classifier.coef_.tolist(),
+        "intercept": classifier.intercept_.tolist(),
+        "class_weight": classifier.class_weight,
+        **extra,
+    }
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, SAVED_FILE)
+    write_json_atomic(state, path)
+    return path
+
+
+def load_classic_baseline(output_dir: str) -> tuple[ClassicBaseline, dict]:
+    """The floor `save_classic_baseline` wrote, and the file's other keys (the feature settings)."""
+    path = os.path.join(output_dir, SAVED_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No classic baseline in {output_dir!r} ({SAVED_FILE} is missing).")
+    with open(path, encoding="utf-8") as handle:
+        state = json.load(handle)
+    pipeline = make_classifier(state["C"], class_weight=state.get("class_weight"))
+    scaler, classifier = pipeline.named_steps["standardscaler"], pipeline.named_steps["logisticregression"]
+    # A fitted scaler and classifier are these arrays and nothing else (what predict_log_proba reads).
+    scaler.mean_ = np.asarray(state["scaler_mean"])
+    scaler.scale_ = np.asarray(state["scaler_scale"])
+    scaler.var_ = scaler.scale_ ** 2
+    scaler.n_features_in_ = scaler.mean_.shape[0]
+    scaler.n_samples_seen_ = 0
+    classifier.classes_ = np.asarray(state["classes"])
+    classifier.coef_ = np.asarray(state["coef"])
+    classifier.intercept_ = np.asarray(state["intercept"])
+    classifier.n_features_in_ = classifier.coef_.shape[1]
+    keys = {"label_names", "C", "validation_ur", "scaler_mean", "scaler_scale", "classes", "coef", "intercept", "class_weight"}
+    baseline = ClassicBaseline(pipeline=pipeline, C=float(state["C"]), label_names=list(state["label_names"]),
+                               validation_ur={float(c): ur for c, ur in state["validation_ur"].items()})
+    return baseline, {k: v for k, v in state.items() if k not in keys}

@@ -137,7 +137,8 @@ def run(
     if missing:
         raise ValueError(f"{type(method).__name__}.prepare_splits returned no {missing} split(s); it returned {list(splits)}.")
     # Evaluation and predict cut whole clips into windows of the training length, read from the model's config.
-    save_window_to_config(model.config, setup.window_seconds)
+    if getattr(model, "config", None) is not None:  # a method may fit something that is no transformers model
+        save_window_to_config(model.config, setup.window_seconds)
     if training_args.train_sampling_strategy == "group_by_length":  # batches of similar lengths: little padding
         splits["train"] = add_length_column(splits["train"], setup.max_samples(feature_extractor.sampling_rate),
                                             training_args.length_column_name)

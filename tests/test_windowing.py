@@ -65,12 +65,13 @@ def test_average_by_clip_hand_example():
 def test_effective_window_and_random_windows():
     assert effective_window_seconds(3.0, 30.0) == 3.0
     assert effective_window_seconds(3.0, 1.3) == 1.3  # no window is longer than the audio kept
-    assert effective_window_seconds(None, 6.0) == 6.0
+    assert effective_window_seconds(None, 6.0) == effective_window_seconds(0.0, 6.0) == 6.0  # whole clips
     assert random_training_windows(DataArguments(demo_corpus=True, max_duration_seconds=30.0))
     assert not random_training_windows(DataArguments(demo_corpus=True, max_duration_seconds=1.3))
     assert not random_training_windows(DataArguments(demo_corpus=True, random_crop=False))
+    assert not random_training_windows(DataArguments(demo_corpus=True, train_window_seconds=0))
     with pytest.raises(ValueError, match="train_window_seconds must be > 0"):
-        DataArguments(demo_corpus=True, train_window_seconds=0)
+        DataArguments(demo_corpus=True, train_window_seconds=-1)
 
 
 def numpy_split(lengths, labels=None):

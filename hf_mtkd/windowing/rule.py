@@ -82,8 +82,8 @@ def save_window_to_config(config: Any, window_seconds: Optional[float]) -> None:
 
 
 def effective_window_seconds(train_window_seconds: Optional[float], max_duration_seconds: float) -> float:
-    """What training really cuts: no window is longer than the audio kept per clip."""
-    if train_window_seconds is None:
+    """What training really cuts: no window is longer than the audio kept per clip (None or 0: whole clips)."""
+    if not train_window_seconds:
         return float(max_duration_seconds)
     return float(min(train_window_seconds, max_duration_seconds))
 

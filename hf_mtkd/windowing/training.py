@@ -31,4 +31,4 @@ def add_length_column(dataset: Dataset, window_samples: Optional[int], name: str
 def random_training_windows(data_args) -> bool:
     """Whether training windows can differ between epochs (random offsets in clips longer than the window)."""
     window = data_args.train_window_seconds
-    return bool(data_args.random_crop) and window is not None and window < data_args.max_duration_seconds
+    return bool(data_args.random_crop) and bool(window) and window < data_args.max_duration_seconds

@@ -9,6 +9,8 @@ Runs, one after the other on the same machine (wav2vec2-base-sized random-init m
                                 against the full model
   data_pipeline.py              decode + resample + features, clips/s and x real time, first pass and later
                                 epochs, with and without num_proc
+  real_time_factor.py           single-clip inference, x real time on one CPU thread: wav2vec2-base, each
+                                self-distillation exit, the compact log-mel CNN student (always on the CPU)
 
 and writes benchmarks/results/<machine>.json (everything) and <machine>.md (the tables and the targets).
 On a CPU the ratios use CPU time with one torch thread per process and the best of the timed rounds (a
@@ -125,8 +127,27 @@ def summary_table(report: dict) -> str:
         f"| data pipeline, later epochs from the datasets cache, x real time per core (lowest) "
         f"| {later['later_epoch']['x_real_time_per_core']:.0f} | >= 1000 "
         f"| {_ok(data['targets']['later_epoch_at_least_1000x'])} |",
+        *_rtf_rows(report.get("real_time_factor")),
     ]
     return "\n".join(rows)
+
+
+def _rtf_rows(rtf) -> list[str]:
+    """Single-clip speed on one CPU thread; absent from older results."""
+    if rtf is None:
+        return []
+    by_name = {row["model"]: row for row in rtf["rows"]}
+    compact, base = by_name["compact log-mel CNN student"], by_name["wav2vec2-base"]
+    exits = [row for name, row in by_name.items() if name.startswith("self-distillation exit")]
+    exit_names = " / ".join(row["model"].rsplit(" ", 1)[1] for row in exits)
+    exit_speeds = " / ".join(f"{row['real_time_factor']:.1f}" for row in exits)
+    return [
+        f"| compact student speed / wav2vec2-base speed, one {rtf['config']['clip_seconds']:g} s clip, 1 CPU thread "
+        f"({compact['real_time_factor']:.0f} vs {base['real_time_factor']:.1f} x real time) "
+        f"| {compact['speedup_over_wav2vec2_base']:.0f} | >= {rtf['target']['compact_speedup_at_least']:g} "
+        f"| {_ok(rtf['target']['met'])} |",
+        f"| self-distillation exits {exit_names}, x real time, one clip, 1 CPU thread | {exit_speeds} | | |",
+    ]
 
 
 def _language_rows(rat: dict, teachers: list, joined) -> list[str]:
@@ -230,6 +251,12 @@ def markdown(report: dict) -> str:
         f"(lowest {targets['first_pass_min_x_real_time_per_core']:.0f}x); later epochs >= 1000x: "
         f"{_ok(targets['later_epoch_at_least_1000x'])} (lowest {targets['later_epoch_min_x_real_time_per_core']:.0f}x).",
     ]
+    if report.get("real_time_factor") is not None:  # absent from older results
+        sys.path.insert(0, HERE)
+        import real_time_factor
+
+        lines += ["", "## Real-time factor (single clip, one CPU thread)", "",
+                  real_time_factor.markdown(report["real_time_factor"])]
     return "\n".join(lines) + "\n"
 
 
@@ -271,6 +298,7 @@ def main(argv=None) -> dict:
                                                        str(args.repeats), "--train-steps", str(args.steps), *threads],
                      os.path.join(tmp, "sd.json"))
         data = _script("data_pipeline.py", ["--max-clips", str(args.max_clips)], os.path.join(tmp, "data.json"))
+        rtf = _script("real_time_factor.py", [], os.path.join(tmp, "rtf.json"))
     report = {
         "machine_name": args.machine or default_machine_name(info),
         "machine": info,
@@ -280,6 +308,7 @@ def main(argv=None) -> dict:
         "mtkd": mtkd,
         "self_distillation": sd,
         "data_pipeline": data,
+        "real_time_factor": rtf,
     }
     os.makedirs(args.results_dir, exist_ok=True)
     base = os.path.join(args.results_dir, report["machine_name"])

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 ON_BAD_AUDIO = ("fail", "skip")
 ON_SPEAKER_OVERLAP = ("warn", "fail")
+ON_MISSING_TEXT = ("fail", "skip")
 
 # Dict-valued fields are declared `str` for HfArgumentParser (YAML mappings arrive as JSON text)
 # and parsed in __post_init__; from Python a dict may be passed directly. Not `Union[dict, str]`:
@@ -70,6 +71,10 @@ class DataArguments:
     demo_corpus: bool = field(
         default=False, metadata={"help": "Use the embedded offline demo corpus (en/fi/fr, 4 emotions), built on first use."}
     )
+    demo_corpus_multimodal: bool = field(
+        default=False,
+        metadata={"help": "With demo_corpus: the multimodal variant, with transcripts in a text column and part of the clips worded toward their emotion."},
+    )
     dataset_name: Optional[str] = field(
         default=None, metadata={"help": "Name or path passed to datasets.load_dataset (Hub dataset, script or local folder)."}
     )
@@ -105,6 +110,16 @@ class DataArguments:
     )
     split_column_name: Optional[str] = field(
         default="split", metadata={"help": "Column holding train/validation/test, if the data carries its own split."}
+    )
+    text_column_name: Optional[str] = field(
+        default=None,
+        metadata={"help": "Column holding each clip's transcript (methods that read text, e.g. audio_text, need it). When "
+                  "set, every clip must have one: see on_missing_text."},
+    )
+    on_missing_text: str = field(
+        default="fail",
+        metadata={"help": "A clip with an empty or missing transcript: 'fail' naming it, or 'skip' (dropped, counted in "
+                  "the data report)."},
     )
 
     # Labels.
@@ -185,6 +200,10 @@ class DataArguments:
             )
         self.label_map = _parse_json_field(self.label_map, "label_map")
         self.corpus_options = _parse_json_field(self.corpus_options, "corpus_options")
+        if self.on_missing_text not in ON_MISSING_TEXT:
+            raise ValueError(f"on_missing_text must be one of {ON_MISSING_TEXT}, got {self.on_missing_text!r}.")
+        if self.demo_corpus_multimodal and not self.demo_corpus:
+            raise ValueError("demo_corpus_multimodal selects a variant of the demo corpus: it needs demo_corpus.")
         if self.on_bad_audio not in ON_BAD_AUDIO:
             raise ValueError(f"on_bad_audio must be one of {ON_BAD_AUDIO}, got {self.on_bad_audio!r}.")
         if self.max_duration_seconds <= 0:

@@ -54,6 +54,13 @@ AUTO_MODELS: dict[str, AutoModelEntry] = {
         models={"AutoModelForAudioClassification":
                 "hf_mtkd.meta_curriculum.modeling_inverted_transformer:InvertedTransformerForFeatureClassification"},
     ),
+    # audio_text: the first config also registers AutoProcessor and the "audio-text-classification" pipeline task
+    # (hf_mtkd.audio_text.registration); never AutoModelForAudioClassification (the model needs the transcript).
+    "hf_mtkd_audio_text": AutoModelEntry(
+        config="hf_mtkd.audio_text.configuration_audio_text:AudioTextConfig",
+        models={"AutoModel": "hf_mtkd.audio_text.modeling_audio_text:AudioTextForSequenceClassification",
+                "AutoModelForSequenceClassification": "hf_mtkd.audio_text.modeling_audio_text:AudioTextForSequenceClassification"},
+    ),
     "hf_mtkd_waveform_student": AutoModelEntry(
         config="hf_mtkd.meta_curriculum.configuration_meta_curriculum:WaveformStudentConfig",
         models={"AutoModelForAudioClassification":

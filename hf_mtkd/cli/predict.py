@@ -2,6 +2,8 @@
 
 Inputs are audio files or folders (searched recursively); any format FFmpeg reads, any rate, any
 number of channels. Long files are cut into --chunk_seconds windows whose scores are averaged.
+Audio + text models (method audio_text) also read each file's transcript: from --transcripts (a CSV with a
+file_name or path column and a text column) or from a sidecar file beside each clip (clip.txt).
 """
 
 from __future__ import annotations
@@ -25,20 +27,45 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--on_error", choices=ON_ERROR, default="fail",
                         help="a file that cannot be decoded: stop (fail) or record the error and go on (skip)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    text = parser.add_argument_group("transcripts (audio + text models)")
+    text.add_argument("--transcripts", help="CSV of transcripts (paths relative to it); default: a sidecar file per clip")
+    text.add_argument("--text_column", default="text", help="the CSV's transcript column")
+    text.add_argument("--path_column", help="the CSV's path column (default: file_name or path)")
+    text.add_argument("--transcript_suffix", default=".txt", help="extension of the sidecar transcript files")
     return parser
 
 
 def main(argv: Optional[list[str]] = None):
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    from ..inference.predict import predict_files
+    common = dict(output=args.output, chunk_seconds=args.chunk_seconds or None, batch_size=args.batch_size,
+                  device=args.device, on_error=args.on_error, progress=not args.no_progress)
+    method_predictor = _method_file_predictor(args.model)
+    if method_predictor is not None:
+        predictions = method_predictor(args.model, args.inputs, args, **common)
+    else:
+        if args.transcripts:
+            raise SystemExit(f"hf-mtkd predict: {args.model} is an audio-only model; --transcripts is for audio + text models.")
+        from ..inference.predict import predict_files
 
-    predictions = predict_files(
-        args.model, args.inputs, output=args.output, chunk_seconds=args.chunk_seconds or None,
-        batch_size=args.batch_size, device=args.device, on_error=args.on_error, progress=not args.no_progress,
-    )
+        predictions = predict_files(args.model, args.inputs, **common)
     failed = sum(p.error is not None for p in predictions)
     print(f"Wrote {len(predictions)} predictions to {args.output}" + (f" ({failed} files could not be read)" if failed else ""))
     return predictions
+
+
+def _method_file_predictor(model: str):
+    """The predictor of the method whose saved models need more than audio (audio + text models read transcripts),
+    found through the registry from the saved config alone (no weights are loaded); None for audio-only models."""
+    from transformers import AutoConfig
+
+    from ..methods import get_method_class, method_names
+
+    config = AutoConfig.from_pretrained(model)
+    for name in method_names():
+        predictor = get_method_class(name).file_predictor(config)
+        if predictor is not None:
+            return predictor
+    return None
 
 
 if __name__ == "__main__":

@@ -92,6 +92,8 @@ class IemocapReader(CorpusReader):
                             "labelled utterance without audio in sentences/wav/<dialog>/", f"{dialog}/{utterance}"
                         )
                         continue
+                    if self.transcripts and utterance not in texts:
+                        report.add_note("no transcript in dialog/transcriptions (empty text)", f"{dialog}/{utterance}")
                     gender_letter = match[2]
                     valence, activation, dominance = (list(vad) + ["", "", ""])[:3]
                     yield Utterance(

@@ -101,6 +101,39 @@ def check_speaker_overlap(splits: DatasetDict, data_args: DataArguments, report:
     report.warn(message + " Set on_speaker_overlap: fail to make this an error.")
 
 
+def _has_text(value) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def check_transcripts(splits: DatasetDict, data_args: DataArguments, report: DataReport) -> DatasetDict:
+    """Every clip needs a transcript in `text_column_name` (methods that read text): a missing, empty or blank one
+    is an error naming the clips, or with on_missing_text: skip the clip is dropped and listed in the report."""
+    column = data_args.text_column_name
+    out = {}
+    for split, ds in splits.items():
+        if column not in ds.column_names:
+            raise ValueError(
+                f"Column {column!r} (--text_column_name) not found in the {split} split of {describe_source(data_args)}; "
+                f"its columns are {ds.column_names}."
+            )
+        missing = [i for i, text in enumerate(ds[column]) if not _has_text(text)]
+        if missing:
+            paths = _file_paths(ds.select(missing), data_args.audio_column_name)
+            names = [path or f"row {i}" for path, i in zip(paths, missing)]
+            if data_args.on_missing_text == "fail":
+                raise ValueError(
+                    f"{len(missing)} clip(s) of the {split} split have no transcript in column {column!r}: "
+                    f"{first_few(names)}. Fill them in, or set on_missing_text: skip to drop them (listed in the report)."
+                )
+            drop = set(missing)
+            ds = ds.select([i for i in range(len(ds)) if i not in drop])
+            report.skipped_clips[split] = report.skipped_clips.get(split, []) + [f"{name}: no transcript" for name in names]
+            report.warn(f"{split}: skipped {len(missing)} clip(s) without a transcript (on_missing_text: skip): "
+                        f"{first_few(names, 3)}")
+        out[split] = ds
+    return DatasetDict(out)
+
+
 def check_teacher_languages(teacher_languages: Mapping[str, Optional[str]], data_languages: Sequence[str],
                             language_column: Optional[str] = None) -> None:
     """With teacher_weighting: language, a teacher whose language is not in the training data never gets a

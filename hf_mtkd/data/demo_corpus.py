@@ -18,6 +18,14 @@ Contents
   the words reveals the emotion. Every speaker says every sentence with every emotion:
   3 x 8 x 8 x 4 = 768 clips of about 1-3 s, 16 kHz mono 16-bit PCM WAV.
 
+Multimodal variant
+------------------
+``build_demo_corpus(multimodal=True)`` (``demo_corpus_multimodal: true``) builds a separate corpus with the
+same speakers, splits and prosody draws, adding a ``text`` column (the transcript) and a ``text_leaning``
+column: for about half of the clips the sentence comes from a pool whose wording leans toward an emotion
+(the spoken one for 70 % of those, another one otherwise), the rest say the neutral statements. Text alone
+is then informative but not sufficient (see ``_MULTIMODAL``). The default corpus does not change.
+
 How emotions are expressed
 --------------------------
 Only through prosody, with SSML ``<prosody rate= pitch= range= volume=>``. Each emotion is a
@@ -163,6 +171,48 @@ _CLIP_SD = {"rate": 3.5, "pitch": 4.5, "range": 9.0, "gain_db": 0.75}
 _SNR_DB = (15.0, 30.0)
 _PAD_S = (0.05, 0.25)
 
+# The multimodal variant (``multimodal=True``): transcripts, and wording that leans toward an emotion for
+# part of the clips, so that text alone is informative but not sufficient (as in IEMOCAP, where many
+# utterances are emotionally neutral in wording). Per clip, independently: with probability
+# ``lean_share`` the sentence comes from the leaning pool of an emotion, which is the clip's own
+# (spoken) emotion with probability ``lean_agreement`` and one of the other three otherwise; the
+# remaining clips say the neutral statements above, as in the prosody-only corpus. A text-only model can
+# then reach about lean_share * lean_agreement + (1 - lean_share) / 4 = 47.5 % accuracy; prosody stays
+# the same signal as in the default corpus. Chosen once, a priori, before any model was trained on it.
+_MULTIMODAL = {"lean_share": 0.5, "lean_agreement": 0.7}
+_LEANING_SENTENCES = {
+    "en": {
+        "angry": ("I am sick of waiting for you.", "Stop touching my things right now.",
+                  "This is completely unacceptable.", "You never listen to a word I say."),
+        "happy": ("I am so glad you came today.", "What a wonderful surprise this is.",
+                  "We finally won the game.", "I love this song so much."),
+        "neutral": ("Nothing special happened today.", "It is an ordinary afternoon.",
+                    "I have no strong opinion about it.", "The report has three pages."),
+        "sad": ("I miss my old friends so much.", "Nobody came to the party.",
+                "Our dog died last night.", "I lost my job today."),
+    },
+    "fi": {
+        "angry": ("Olen kyllästynyt odottamaan sinua.", "Lopeta heti koskemasta tavaroihini.",
+                  "Tämä on täysin kohtuutonta.", "Et koskaan kuuntele minua."),
+        "happy": ("Olen niin iloinen, että tulit.", "Mikä ihana yllätys.",
+                  "Voitimme vihdoin pelin.", "Rakastan tätä laulua."),
+        "neutral": ("Tänään ei tapahtunut mitään erityistä.", "On tavallinen iltapäivä.",
+                    "Minulla ei ole siitä vahvaa mielipidettä.", "Raportissa on kolme sivua."),
+        "sad": ("Kaipaan vanhoja ystäviäni.", "Kukaan ei tullut juhliin.",
+                "Koiramme kuoli eilen illalla.", "Menetin työni tänään."),
+    },
+    "fr": {
+        "angry": ("J'en ai assez de t'attendre.", "Arrête tout de suite de toucher mes affaires.",
+                  "C'est complètement inacceptable.", "Tu ne m'écoutes jamais."),
+        "happy": ("Je suis si content que tu sois venu.", "Quelle merveilleuse surprise.",
+                  "Nous avons enfin gagné le match.", "J'adore cette chanson."),
+        "neutral": ("Rien de spécial aujourd'hui.", "C'est un après-midi ordinaire.",
+                    "Je n'ai pas d'avis particulier.", "Le rapport fait trois pages."),
+        "sad": ("Mes vieux amis me manquent tellement.", "Personne n'est venu à la fête.",
+                "Notre chien est mort hier soir.", "J'ai perdu mon travail aujourd'hui."),
+    },
+}
+
 
 @dataclass(frozen=True)
 class _Clip:
@@ -178,10 +228,13 @@ class _Clip:
     snr_db: float
     pad_s: tuple[float, float]
     noise_seed: int
+    text_leaning: str = "none"  # multimodal variant: the emotion the wording leans toward ("none": neutral statement)
 
 
-def _parameters() -> dict:
+def _parameters(multimodal: bool = False) -> dict:
+    extra = {"multimodal": _MULTIMODAL, "leaning_sentences": _LEANING_SENTENCES} if multimodal else {}
     return {
+        **extra,
         "code_version": _CODE_VERSION,
         "sampling_rate": _SAMPLING_RATE,
         "sentences": _SENTENCES,
@@ -197,28 +250,48 @@ def _parameters() -> dict:
     }
 
 
-def _version_key(seed: int) -> str:
-    blob = json.dumps({"seed": seed, **_parameters()}, sort_keys=True, ensure_ascii=False)
-    return f"v{_CODE_VERSION}-seed{seed}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+def _version_key(seed: int, multimodal: bool = False) -> str:
+    blob = json.dumps({"seed": seed, **_parameters(multimodal)}, sort_keys=True, ensure_ascii=False)
+    variant = "mm-" if multimodal else ""
+    return f"{variant}v{_CODE_VERSION}-seed{seed}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
-def _default_root(seed: int) -> pathlib.Path:
+def _default_root(seed: int, multimodal: bool = False) -> pathlib.Path:
     cache = os.environ.get("HF_MTKD_CACHE")
     base = pathlib.Path(cache) if cache else pathlib.Path.home() / ".cache" / "hf_mtkd"
-    return base / "demo_corpus" / _version_key(seed)
+    return base / "demo_corpus" / _version_key(seed, multimodal)
 
 
-def _plan(seed: int) -> list[_Clip]:
+def _metadata_columns(multimodal: bool) -> tuple[str, ...]:
+    return _METADATA_COLUMNS + (("text", "text_leaning") if multimodal else ())
+
+
+def _spoken_text(text_rng: np.random.Generator, language: str, label: str, statement: str) -> tuple[str, str]:
+    """(sentence, leaning emotion or "none") of one clip of the multimodal variant."""
+    if text_rng.random() >= _MULTIMODAL["lean_share"]:
+        return statement, "none"
+    others = [emotion for emotion in DEMO_LABELS if emotion != label]
+    lean = label if text_rng.random() < _MULTIMODAL["lean_agreement"] else others[int(text_rng.integers(len(others)))]
+    pool = _LEANING_SENTENCES[language][lean]
+    return pool[int(text_rng.integers(len(pool)))], lean
+
+
+def _plan(seed: int, multimodal: bool = False) -> list[_Clip]:
     """Every clip's text, voice, SSML and random draws, fixed by ``seed`` alone."""
     rng = np.random.default_rng(seed)
+    # The wording draws use their own generator, so the prosody draws are those of the default corpus.
+    text_rng = np.random.default_rng([seed, 1]) if multimodal else None
     clips = []
     for language in DEMO_LANGUAGES:
         style = _LANGUAGE_STYLE[language]
         for variant, split in zip(_VARIANTS[language], _SPLITS, strict=True):
             speaker = f"{language}_{variant}"
             spk = {name: rng.normal(0.0, sd) for name, sd in _SPEAKER_SD.items()}
-            for s_idx, text in enumerate(_SENTENCES[language]):
+            for s_idx, statement in enumerate(_SENTENCES[language]):
                 for label in DEMO_LABELS:
+                    text, leaning = statement, "none"
+                    if multimodal:
+                        text, leaning = _spoken_text(text_rng, language, label, statement)
                     shift = _EMOTION_PROFILES[label]
                     clip = {name: rng.normal(0.0, sd) for name, sd in _CLIP_SD.items()}
                     rate = 100.0 + style["rate"] * shift["rate"] + spk["rate"] + clip["rate"]
@@ -244,6 +317,7 @@ def _plan(seed: int) -> list[_Clip]:
                             snr_db=float(rng.uniform(*_SNR_DB)),
                             pad_s=(float(rng.uniform(*_PAD_S)), float(rng.uniform(*_PAD_S))),
                             noise_seed=int(rng.integers(2**31)),
+                            text_leaning=leaning,
                         )
                     )
     return clips
@@ -308,11 +382,11 @@ def _is_complete(root: pathlib.Path, key: str) -> bool:
     return stamp is not None and stamp.get("key") == key and (root / "metadata.csv").is_file()
 
 
-def _generate(target: pathlib.Path, seed: int, key: str, espeak_version: str) -> int:
+def _generate(target: pathlib.Path, seed: int, key: str, espeak_version: str, multimodal: bool = False) -> int:
     """Write the whole corpus into ``target`` (an empty folder); returns the clip count."""
     import soundfile as sf
 
-    clips = _plan(seed)
+    clips = _plan(seed, multimodal=True) if multimodal else _plan(seed)
     for folder in sorted({os.path.dirname(c.file_name) for c in clips}):
         (target / folder).mkdir(parents=True, exist_ok=True)
 
@@ -329,16 +403,17 @@ def _generate(target: pathlib.Path, seed: int, key: str, espeak_version: str) ->
 
     with open(target / "metadata.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(_METADATA_COLUMNS)
+        columns = _metadata_columns(multimodal)
+        writer.writerow(columns)
         for clip in clips:
-            writer.writerow([getattr(clip, column) for column in _METADATA_COLUMNS])
-    stamp = {"key": key, "seed": seed, "espeak_ng": espeak_version, "num_clips": len(clips), **_parameters()}
+            writer.writerow([getattr(clip, column) for column in columns])
+    stamp = {"key": key, "seed": seed, "espeak_ng": espeak_version, "num_clips": len(clips), **_parameters(multimodal)}
     (target / _STAMP).write_text(json.dumps(stamp, indent=1, ensure_ascii=False), encoding="utf-8")
     return len(clips)
 
 
 def build_demo_corpus(
-    root: str | os.PathLike | None = None, *, seed: int = 0, force: bool = False
+    root: str | os.PathLike | None = None, *, seed: int = 0, force: bool = False, multimodal: bool = False
 ) -> pathlib.Path:
     """Build (or reuse) the synthetic demo corpus and return its root folder.
 
@@ -348,12 +423,14 @@ def build_demo_corpus(
             docstring.
         seed: Seed of every random draw (prosody jitter, speaker offsets, noise).
         force: Rebuild even if a complete corpus with the same parameters is there.
+        multimodal: Build the multimodal variant instead (transcripts in a ``text`` column, part of the
+            clips worded toward an emotion; see ``_MULTIMODAL``). The default corpus is unchanged by it.
 
     Returns:
         The corpus root, ready for ``datasets.load_dataset("audiofolder", data_dir=root)``.
     """
-    key = _version_key(seed)
-    target = pathlib.Path(root).expanduser().resolve() if root is not None else _default_root(seed)
+    key = _version_key(seed, multimodal)
+    target = pathlib.Path(root).expanduser().resolve() if root is not None else _default_root(seed, multimodal)
     if not force and _is_complete(target, key):
         logger.debug("Using cached demo corpus at %s", target)
         return target
@@ -368,7 +445,7 @@ def build_demo_corpus(
     start = time.perf_counter()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
-        num_clips = _generate(tmp, seed, key, espeak_version)
+        num_clips = _generate(tmp, seed, key, espeak_version, multimodal)
         _move_into_place(tmp, target, key, force)
     finally:
         if tmp.exists():

@@ -96,7 +96,7 @@ def prepare_audio_dataset(
             report.warn(f"{split}: {len(truncated)} WAV file(s) hold less audio than their header declares and were "
                         f"used as far as they go: {first_few(truncated, 3)}")
         if skip_bad:
-            report.skipped_clips[split] = skipped
+            report.skipped_clips[split] = report.skipped_clips.get(split, []) + skipped  # after clips without transcript
             if skipped:
                 ds = ds.filter(lambda flags: flags, input_columns=[_OK], batched=True, desc="dropping bad audio")
                 report.warn(f"{split}: skipped {len(skipped)} of {len(ok)} clips with unusable audio "

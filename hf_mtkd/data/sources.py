@@ -19,7 +19,7 @@ def load_raw_dataset(data_args: DataArguments) -> DatasetDict:
     if data_args.demo_corpus:
         from .demo_corpus import build_demo_corpus
 
-        dataset = _load_audiofolder(str(build_demo_corpus()))
+        dataset = _load_audiofolder(str(build_demo_corpus(multimodal=data_args.demo_corpus_multimodal)))
     elif data_args.data_dir:
         dataset = _load_audiofolder(data_args.data_dir)
     elif data_args.dataset_path:

@@ -154,7 +154,7 @@ class StudentCard:
             "exits": None if exit_head else extras.get("exits") or None,
             "method_info": summary.method_info if summary is not None else None,
             "sections": list(summary.card_sections) if summary is not None and not exit_head else [],
-            "loads_with_pipeline": model_config is not None,
+            "loads_with_pipeline": _loads_with_audio_pipeline(model_config),
             **_data_report_fields(summary.data_report if summary is not None else None),
             "training_warnings": list(summary.training_warnings) if summary is not None else [],
         }
@@ -408,6 +408,17 @@ def _teacher_row(spec) -> dict:
     shown = f"[{model}](https://huggingface.co/{model})" if is_hub_id(model) else f"local checkpoint `{Path(model).name}`"
     return {"name": spec.get("name") or spec.get("language") or Path(model).name, "language": spec.get("language"),
             "model": shown}
+
+
+def _loads_with_audio_pipeline(config: Optional[dict]) -> bool:
+    """Whether `pipeline("audio-classification")` loads the model: a transformers model, or one of hf_mtkd's types
+    registered with AutoModelForAudioClassification (an audio + text model is not: it needs its transcript)."""
+    if config is None:
+        return False
+    from ..auto_classes import AUTO_MODELS
+
+    entry = AUTO_MODELS.get(config.get("model_type"))
+    return entry is None or "AutoModelForAudioClassification" in entry.models
 
 
 def _requires_hf_mtkd(config: Optional[dict]) -> bool:

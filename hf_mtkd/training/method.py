@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Optional, Protocol, runtime_checkable
 
 from ..arguments import DataArguments, ModelArguments
 from ..data import AudioClassificationCollator
@@ -161,3 +161,10 @@ class Method:
     def multi_stage_tables(self, stage: str, summary) -> list[str]:
         """Text blocks printed after the comparison table of a multi-stage run, for a stage of this method."""
         return []
+
+    @classmethod
+    def file_predictor(cls, config) -> Optional[Callable[..., Any]]:
+        """For `hf-mtkd predict`: a function `(model, inputs, cli_args, **common) -> [FilePrediction]` that serves
+        models saved with `config` when they need more than audio (audio_text reads transcripts), else None:
+        audio-only models go through the shared `hf_mtkd.inference.predict_files`."""
+        return None

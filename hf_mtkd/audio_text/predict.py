@@ -1,0 +1,180 @@
+"""Predictions of an audio + text model for audio files with their transcripts (for `hf-mtkd predict`).
+
+Transcripts come from a CSV (a column of file paths, relative to the CSV's folder like an audiofolder's
+metadata.csv, and a column of text) or from sidecar files: `clip.txt` beside `clip.wav`. A file without
+a transcript is an error naming it (or, with on_error="skip", a row with the error). Long files are cut
+into windows as for audio-only models (`hf_mtkd.inference.predict`); every window is paired with the
+whole transcript and the class probabilities are averaged.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from ..data.audio import AudioDecodeError, decode_audio
+from ..inference.predict import (
+    DEFAULT_CHUNK_SECONDS,
+    ON_ERROR,
+    EmotionPredictor,
+    Prediction,
+    collect_audio_files,
+    output_format,
+    write_predictions,
+)
+
+logger = logging.getLogger(__name__)
+
+PATH_COLUMNS = ("file_name", "path")
+
+
+class TranscriptError(ValueError):
+    """A file without a transcript, or a transcript table that cannot be read; names the file."""
+
+
+def read_transcript_table(csv_path: Union[str, os.PathLike], text_column: str = "text",
+                          path_column: Optional[str] = None) -> dict[Path, str]:
+    """{resolved audio path: transcript} from a CSV with a path column (file_name or path) and `text_column`."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise TranscriptError(f"Transcript table {str(csv_path)!r} does not exist.")
+    with open(csv_path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        path_column = path_column or next((c for c in PATH_COLUMNS if c in header), None)
+        if path_column is None or path_column not in header:
+            raise TranscriptError(f"{csv_path}: no path column ({' or '.join(PATH_COLUMNS)}); its columns are {header}.")
+        if text_column not in header:
+            raise TranscriptError(f"{csv_path}: no transcript column {text_column!r}; its columns are {header}.")
+        table = {}
+        for row in reader:
+            path = Path(row[path_column])
+            path = path if path.is_absolute() else csv_path.parent / path
+            table[path.resolve()] = row[text_column]
+    return table
+
+
+def transcript_for(audio_path: Path, table: Optional[dict[Path, str]], sidecar_suffix: str = ".txt") -> str:
+    """The transcript of one file: from the table, else from its sidecar file; an error names the file."""
+    resolved = audio_path.resolve()
+    if table is not None:
+        text = table.get(resolved)
+        where = "the transcript table"
+    else:
+        sidecar = audio_path.with_suffix(sidecar_suffix)
+        text = sidecar.read_text(encoding="utf-8").strip() if sidecar.is_file() else None
+        where = f"a sidecar file {sidecar.name!r}"
+    if text is None or not str(text).strip():
+        raise TranscriptError(f"{audio_path}: no transcript in {where}.")
+    return str(text).strip()
+
+
+class AudioTextPredictor:
+    """A saved audio_text model (path or Hub id) with its processor, scoring (clip, transcript) pairs."""
+
+    chunks = EmotionPredictor.chunks  # the same windows as audio-only predictions
+
+    def __init__(self, model_path: Union[str, os.PathLike], *, chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS,
+                 batch_size: int = 8, device: Optional[str] = None):
+        import torch
+        from transformers import AutoProcessor
+
+        from .modeling_audio_text import AudioTextForSequenceClassification
+        from .registration import register_auto_classes
+
+        register_auto_classes()
+        if chunk_seconds is not None and chunk_seconds <= 0:
+            raise ValueError(f"chunk_seconds must be > 0 (or None for whole files), got {chunk_seconds}.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        self.model = AudioTextForSequenceClassification.from_pretrained(str(model_path)).eval()
+        self.processor = AutoProcessor.from_pretrained(str(model_path))
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model.to(self.device)
+        self.sampling_rate = self.processor.sampling_rate
+        self.chunk_seconds = chunk_seconds
+        self.batch_size = batch_size
+        id2label = self.model.config.id2label
+        self.label_names = [id2label[i] for i in range(len(id2label))]
+
+    @property
+    def needs_text(self) -> bool:
+        return self.model.config.uses_text
+
+    def probabilities(self, waveform: Optional[np.ndarray], text: Optional[str]) -> tuple[np.ndarray, int]:
+        import torch
+
+        config = self.model.config
+        windows = self.chunks(np.asarray(waveform, dtype=np.float32)) if config.uses_audio else [None]
+        probs = []
+        with torch.inference_mode():
+            for i in range(0, len(windows), self.batch_size):
+                batch = windows[i: i + self.batch_size]
+                inputs = self.processor(audio=batch if config.uses_audio else None,
+                                        text=[text] * len(batch) if config.uses_text else None)
+                logits = self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits.float()
+                probs.append(logits.softmax(-1).cpu().numpy())
+        return np.concatenate(probs).mean(axis=0), len(windows)
+
+    def predict(self, audio_path: Union[str, os.PathLike], text: Optional[str]) -> Prediction:
+        waveform = decode_audio(str(audio_path), self.sampling_rate) if self.model.config.uses_audio else None
+        mean, count = self.probabilities(waveform, text)
+        top = int(np.argmax(mean))
+        return Prediction(
+            path=str(audio_path), label=self.label_names[top], score=float(mean[top]),
+            scores={label: float(p) for label, p in zip(self.label_names, mean)},
+            duration_seconds=None if waveform is None else round(waveform.size / self.sampling_rate, 3),
+            num_chunks=count,
+        )
+
+
+def predict_audio_text(
+    model_path: Union[str, os.PathLike],
+    inputs: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]],
+    *,
+    transcripts: Optional[Union[str, os.PathLike]] = None,
+    text_column: str = "text",
+    path_column: Optional[str] = None,
+    sidecar_suffix: str = ".txt",
+    output: Optional[Union[str, os.PathLike]] = None,
+    chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS,
+    batch_size: int = 8,
+    device: Optional[str] = None,
+    on_error: str = "fail",
+    progress: bool = True,
+) -> list[Prediction]:
+    """Predict audio files (or folders, searched recursively) with their transcripts; write CSV/JSON if `output`.
+
+    `transcripts`: a CSV with a path column (`path_column`, default file_name or path) and `text_column`;
+    without it, each audio file's sidecar `<stem><sidecar_suffix>` holds its transcript.
+    """
+    from tqdm.auto import tqdm
+
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}.")
+    if output is not None:
+        output_format(output)
+    files = collect_audio_files(inputs)
+    table = read_transcript_table(transcripts, text_column, path_column) if transcripts is not None else None
+    predictor = AudioTextPredictor(model_path, chunk_seconds=chunk_seconds, batch_size=batch_size, device=device)
+    results = []
+    for path in tqdm(files, desc="predict", unit="file", disable=not progress):
+        try:
+            text = transcript_for(Path(path), table, sidecar_suffix) if predictor.needs_text else None
+            results.append(predictor.predict(path, text))
+        except (AudioDecodeError, TranscriptError) as err:
+            if on_error == "fail":
+                raise
+            logger.warning("Skipping %s", err)
+            results.append(Prediction(path=str(path), label=None, score=None, error=str(err)))
+    if output is not None:
+        write_predictions(results, output, predictor.label_names)
+    return results
+
+
+__all__ = ["AudioTextPredictor", "TranscriptError", "predict_audio_text", "read_transcript_table", "transcript_for"]

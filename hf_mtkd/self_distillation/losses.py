@@ -16,11 +16,12 @@ never averages out over the batch, and that was 5-10 times the cross-entropy's g
 same input-independent output: the tiny demo model on real speech sat at chance (CE = ln 4, validation UR 25.0%) for
 all 10 epochs, while beta = 0 reached 50% UR. The offset says nothing about any clip; centred, the term compares only
 how the clips differ from each other, its gradient sums to zero over the batch and vanishes with the spread instead
-of holding a collapsed model there (same run: 38.6% UR after 3 epochs, as beta = 0). The batch means are
-constants of the loss (no gradient flows through them: for L2 that changes nothing, the gradient through a batch
-mean sums to zero); a trainer on several processes passes means pooled over the processes, so data-parallel
-training centres with the global batch's. With gradient accumulation the means are each micro-batch's, so the term
-then depends on how a batch is split; a batch of one clip has no spread and adds nothing.
+of holding a collapsed model there (same run: 38.6% UR after 3 epochs, as beta = 0). The batch means stay in the
+graph, which is what makes the gradient with respect to the representations sum to zero over the batch for every
+term (for L2 it is the same gradient as with the means held constant). The means are those of the batch the loss
+sees: each process's micro-batch under data parallelism or gradient accumulation (they are not pooled across
+processes), so the term depends on how a batch is split; a batch of one clip has no spread, and its L1/L2 terms
+are 0 (cosine: 1, a constant), so it adds no gradient.
 
 The KL term is the paper's formula computed on log-probabilities (the authors' code fed probabilities to
 `KLDivLoss`, which expects log-probabilities, so its term was not a KL). It is averaged over the batch and

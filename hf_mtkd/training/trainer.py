@@ -31,7 +31,9 @@ LANGUAGE_AWARE_MTKD_PAPER = Paper(
 #: transformers orders checkpoints for deletion by modification time and, when the oldest and the newest are less
 #: than a second apart (a tiny model saves faster than that), logs "mtime may not be reliable on this filesystem"
 #: and orders them by step number, which is the right order for the Trainer's checkpoint-<step> folders: a warning
-#: about the filesystem that nobody can act on. It is dropped; every other transformers message passes.
+#: about the filesystem that nobody can act on. It is dropped; every other transformers message passes. (Issue 15
+#: calls the mtime warnings datasets': datasets 5.2 logs none -- it only hashes file mtimes into fingerprints --
+#: this is the only one in our runs, printed between the datasets progress bars of the evaluations.)
 _CHECKPOINT_MTIME_WARNING = "mtime may not be reliable on this filesystem"
 
 

@@ -197,10 +197,12 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def wall_time_line(wall_times: dict[str, float], reused: set[str]) -> str:
-    """'Wall time per stage: a 25 s, b 1 min 02 s (reused, trained earlier); this run 25 s in all.'"""
-    parts = [f"{name} {format_duration(seconds)}" + (" (reused, trained earlier)" if name in reused else "")
-             for name, seconds in wall_times.items() if seconds is not None]
+def wall_time_line(wall_times: dict[str, Optional[float]], reused: set[str]) -> str:
+    """'Wall time per stage: a 25 s, b 1 min 02 s (reused, trained earlier); this run 25 s in all.' (A reused
+    stage whose record predates wall times: 'b (reused, not timed)'.)"""
+    parts = [f"{name} (reused, not timed)" if seconds is None else
+             f"{name} {format_duration(seconds)}" + (" (reused, trained earlier)" if name in reused else "")
+             for name, seconds in wall_times.items()]
     total = sum(seconds for name, seconds in wall_times.items() if seconds is not None and name not in reused)
     return "Wall time per stage: " + ", ".join(parts) + f"; this run {format_duration(total)} in all."
 
@@ -259,7 +261,8 @@ def run_pipeline(
     print("\n".join(textwrap.fill(note, 120, subsequent_indent="  ") for note in notes))
     if next(iter(parsed.values()))[2].process_index == 0:  # the training arguments
         markdown, table_csv = save_comparison(results, output_dir, split="test", notes=notes)
-        print(f"Also in {markdown} and {table_csv} (with the per-language CIs, WR and F1s).")
+        print(f"Also in {markdown.name} and {table_csv.name} (with the per-language CIs, WR and F1s), in\n  "
+              f"{markdown.parent}")
     print("\n".join(format_definitions(next(iter(results.values())))))
     for name, summary in summaries.items():
         for table in get_method(summary.method).multi_stage_tables(name, summary):

@@ -18,6 +18,7 @@ from ..hub.card import StudentCard
 from ..methods import MethodInfo, Paper
 from ..utils.atomic import write_json_atomic
 from ..utils.distributed import pool_totals
+from ..windowing import WindowedEvaluationMixin
 from .chance import ChanceLevelCallback
 from .outputs import STAGING_DIR, TRAINER_STATE_NAME, is_checkpoint_dir, publish_staged, save_training_args_json
 
@@ -44,8 +45,9 @@ def _drop_checkpoint_mtime_warning(record: logging.LogRecord) -> bool:
 logging.getLogger("transformers.trainer_utils").addFilter(_drop_checkpoint_mtime_warning)
 
 
-class SERTrainer(Trainer):
-    """Trainer for audio classification that keeps side information out of the model call
+class SERTrainer(WindowedEvaluationMixin, Trainer):
+    """Trainer for audio classification that keeps side information out of the model call,
+    evaluates and predicts whole clips by the window rule in the model's config (hf_mtkd.windowing)
     and logs extra per-step numbers (TRL style: `self._metrics[mode][name]` lists,
     averaged over steps and processes and cleared in `log`).
 

@@ -20,12 +20,14 @@ import dataclasses
 import hashlib
 import json
 import os
+import textwrap
+import time
 from typing import Any, Optional
 
 from .config_parser import RecipeError, load_recipe, parse_config, recipe_to_argv  # noqa: F401  (recipe_to_argv: re-exported for tests)
 from .data.fingerprint import data_fingerprint
 from .methods import get_method
-from .metrics import format_comparison_table
+from .metrics import format_comparison_table, format_definitions, save_comparison
 from .run_summary import RunSummary
 from .training.run import FINISHED_MARKER, run
 from .utils.atomic import write_json_atomic
@@ -39,6 +41,10 @@ _NOT_IN_RECIPE_HASH = (
     "output_dir", "overwrite_output_dir", "local_rank", "report_to", "run_name", "project", "disable_tqdm",
     "log_level", "log_level_replica", "log_on_each_node", "logging_strategy", "logging_steps", "logging_first_step",
     "push_to_hub",
+    # Machine-dependent (off without an accelerator) and no influence on the numbers.
+    "dataloader_pin_memory",
+    # When to warn about validation UR at chance level: what is reported, not what is trained.
+    "chance_level_patience", "chance_level_tolerance",
 )
 
 
@@ -171,6 +177,36 @@ def reuse_decision(stage_dir: str, state: dict, retrained: list[str], overwrite:
     return True, f"reusing the finished run in {stage_dir}: recipe and data unchanged since it ran"
 
 
+def _recorded_wall_time(stage_dir: str) -> Optional[float]:
+    """The wall time a reused stage's training took (None when its record predates wall times)."""
+    try:
+        with open(os.path.join(stage_dir, STAGE_RECORD), encoding="utf-8") as handle:
+            value = json.load(handle).get("wall_time_s")
+    except (OSError, ValueError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def format_duration(seconds: float) -> str:
+    """'42 s', '3 min 05 s', '1 h 02 min'."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def wall_time_line(wall_times: dict[str, Optional[float]], reused: set[str]) -> str:
+    """'Wall time per stage: a 25 s, b 1 min 02 s (reused, trained earlier); this run 25 s in all.' (A reused
+    stage whose record predates wall times: 'b (reused, not timed)'.)"""
+    parts = [f"{name} (reused, not timed)" if seconds is None else
+             f"{name} {format_duration(seconds)}" + (" (reused, trained earlier)" if name in reused else "")
+             for name, seconds in wall_times.items()]
+    total = sum(seconds for name, seconds in wall_times.items() if seconds is not None and name not in reused)
+    return "Wall time per stage: " + ", ".join(parts) + f"; this run {format_duration(total)} in all."
+
+
 def run_pipeline(
     config_path: str,
     output_dir: Optional[str] = None,
@@ -178,7 +214,9 @@ def run_pipeline(
     overwrite: bool = False,
 ) -> dict[str, RunSummary]:
     """Run every stage (reusing finished ones whose recipe and data are unchanged), then print the comparison
-    table and each stage method's own tables (`Method.multi_stage_tables`); returns the stage summaries."""
+    table (also written as `comparison.md` and `comparison.csv` into the pipeline's folder), each stage's wall
+    time and training warnings, and each stage method's own tables (`Method.multi_stage_tables`); returns the
+    stage summaries."""
     pipeline = load_recipe(config_path)
     output_dir = output_dir or pipeline.get("output_dir")
     if not output_dir:
@@ -193,6 +231,7 @@ def run_pipeline(
     summaries: dict[str, RunSummary] = {}
     states: dict[str, dict] = {}
     retrained: set[str] = set()
+    wall_times: dict[str, Optional[float]] = {}
     for name, recipe in recipes.items():
         stage_dir = recipe["output_dir"]
         deps = depends_on(recipe, {earlier: recipes[earlier]["output_dir"] for earlier in states})
@@ -201,15 +240,30 @@ def run_pipeline(
         if reuse:
             print(f"Stage {name}: {why}.", flush=True)
             summaries[name] = RunSummary.load(os.path.join(stage_dir, FINISHED_MARKER))
+            wall_times[name] = _recorded_wall_time(stage_dir)
             continue
         print(f"\n===== Stage {name} ({recipe['method']}) =====" + (f"\n{why}." if why else ""), flush=True)
         args = list(overrides or []) + (["--overwrite_output_dir", "true"] if why or overwrite else [])
+        start = time.monotonic()
         summaries[name] = run(get_method(recipe["method"]), None, args, recipe=recipe, source=f"{config_path}:{name}")
+        wall_times[name] = time.monotonic() - start
+        print(f"Stage {name} finished in {format_duration(wall_times[name])}.", flush=True)
         retrained.add(name)
         if parsed[name][2].process_index == 0:  # the training arguments; written after the run's own marker
-            write_json_atomic(states[name], os.path.join(stage_dir, STAGE_RECORD))
+            write_json_atomic({**states[name], "wall_time_s": wall_times[name]}, os.path.join(stage_dir, STAGE_RECORD))
 
-    print("\n" + format_comparison_table({name: summaries[name].results["test"] for name in compare}))
+    results = {name: summaries[name].results["test"] for name in compare}
+    reused = set(summaries) - retrained
+    notes = [wall_time_line(wall_times, reused)]
+    notes += [f"Training warning, stage {name}: {warning}" for name, summary in summaries.items()
+              for warning in summary.training_warnings]
+    print("\n" + format_comparison_table(results, definitions=False))
+    print("\n".join(textwrap.fill(note, 120, subsequent_indent="  ") for note in notes))
+    if next(iter(parsed.values()))[2].process_index == 0:  # the training arguments
+        markdown, table_csv = save_comparison(results, output_dir, split="test", notes=notes)
+        print(f"Also in {markdown.name} and {table_csv.name} (with the per-language CIs, WR and F1s), in\n  "
+              f"{markdown.parent}")
+    print("\n".join(format_definitions(next(iter(results.values())))))
     for name, summary in summaries.items():
         for table in get_method(summary.method).multi_stage_tables(name, summary):
             print("\n" + table)

@@ -50,6 +50,8 @@ class RunSummary(Mapping):
     #: What the data layer noticed (warnings, skipped and truncated clips, drawn speakers); None in a summary
     #: written before runs recorded it.
     data_report: Optional[DataReport] = None
+    #: What went wrong in training (e.g. validation UR at chance level for several evaluations in a row).
+    training_warnings: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):

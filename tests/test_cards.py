@@ -62,6 +62,8 @@ def full_card(**changes) -> StudentCard:
                        "/home/someone/corpus/en_spk2_angry_0.wav: cannot decode audio"],
         skipped_clips={"train": 3, "validation": 0, "test": 1},
         drawn_speakers={"validation": ["en_spk4", "fi_spk1"]},
+        training_warnings=["Validation UR was at chance level (25.0% for 4 classes, within 2.0 points) at 3 "
+                           "evaluations in a row (epochs 1 to 3, up to the end of training; 3 evaluations in all)"],
     )
     return dataclasses.replace(card, **changes)
 
@@ -111,6 +113,9 @@ def test_card_with_every_field_set():
     assert "- Class(es) ['sad'] have no clips in the validation split" in warnings
     assert "clips with unusable audio (on_bad_audio: skip): en_spk2_angry_0.wav: cannot decode" in warnings
     assert "/home/someone" not in body  # files by name, not by the training machine's path
+    trained = body.split("## Training warnings", 1)[1].split("\n## ", 1)[0]
+    assert "- Validation UR was at chance level (25.0% for 4 classes" in trained
+    assert body.index("## Training warnings") < body.index("## Evaluation")  # read before the results it qualifies
     assert "None" not in body
 
 
@@ -123,7 +128,8 @@ def test_card_with_every_optional_field_empty():
     text = card.text
     assert "No evaluation results were recorded" in text and "Source: not recorded" in text
     for absent in ("## Teachers", "## Training hyperparameters", "import hf_mtkd", "![", "Mean weight", "starting from",
-                   "exit after", "Every head", "## Data warnings", "skipped", "speakers (drawn"):
+                   "exit after", "Every head", "## Data warnings", "skipped", "speakers (drawn", "## Training warnings",
+                   "chance level"):
         assert absent not in text
     assert 'model="org/ser-student"' in text and "| 3 | sad |" in text
     assert "None" not in text

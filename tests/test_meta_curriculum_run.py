@@ -66,8 +66,9 @@ def test_pipeline_with_a_teacher_stage_runs_the_demo_recipe_to_a_finished_run(pi
     assert lows == sorted(lows, reverse=True) and sum(b["size"] for b in buckets) == summary.sizes["train"]
     assert [len(counts) for counts in summary["curriculum"]["actions_per_episode"]] == [len(buckets)] * 2
     # The end of the pipeline: the comparison table (both stages) and the method's per-stage tables.
-    header = next(line for line in printed.splitlines() if "teacher" in line and "meta_curriculum" in line)
-    assert header.index("teacher") < header.index("meta_curriculum")
+    lines = printed.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("model ") and "overall UR" in line)
+    assert [line.split()[0] for line in lines[header + 2:header + 4]] == ["teacher", "meta_curriculum"]
     for split, n in (("validation", 16), ("test", 16)):
         assert f"Meta-curriculum stages of meta_curriculum: {split} ({n} clips)" in printed
     tail = printed[printed.index("Meta-curriculum stages of meta_curriculum: test"):]

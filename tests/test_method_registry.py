@@ -226,8 +226,9 @@ def test_a_method_that_fits_on_its_own_gets_reports_summary_card_and_a_compariso
     cli_main(command)
     printed = capsys.readouterr().out
     assert "===== Stage" not in printed and "Stage toy_kd: reusing the finished run" in printed
-    header = next(line for line in printed.splitlines() if "toy_kd" in line and "toy_centroid" in line)
-    assert header.index("toy_kd") < header.index("toy_centroid")  # the comparison table, both stages
+    lines = printed.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("model ") and "overall UR" in line)
+    assert [line.split()[0] for line in lines[header + 2:header + 4]] == ["toy_kd", "toy_centroid"]  # both stages
     assert "Toy quiz accuracy (toy_kd): " in printed  # the method's multi-stage table, from the reused summary
 
     out = root / "stages" / "toy_centroid"

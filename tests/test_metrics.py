@@ -10,11 +10,14 @@ import pytest
 
 from hf_mtkd.metrics import (
     SER_METRIC_PATH,
+    comparison_rows,
     compute_ser_metrics,
     flatten_ser_metrics,
     format_comparison_table,
     format_metrics_table,
     load_ser_metric,
+    read_comparison_csv,
+    save_comparison,
     save_metrics_json,
 )
 
@@ -293,18 +296,84 @@ def test_comparison_table():
     partial = compute_ser_metrics(pred[lang == "en"], ref[lang == "en"], LABELS4, lang[lang == "en"])
     table = format_comparison_table({"FT-Multi": ft, "MTKD-Multi": mtkd, "FT-en": partial})
     lines = table.splitlines()
-    assert lines[0].split() == ["FT-Multi", "MTKD-Multi", "FT-en"]
-    assert lines[1].count("UR [95% CI]") == 3 and lines[1].count("WR [95% CI]") == 3
-    names = ("de", "en", "fr", "overall")
-    rows = {line.split()[0]: line for line in lines[3:] if line.split() and line.split()[0] in names}
-    assert list(rows) == ["de", "en", "fr", "overall"]
-    assert "100.0 [100.0, 100.0]" in rows["de"]
-    assert rows["de"].split()[-2:] == ["-", "-"]  # FT-en has no de
-    n_de = ft["per_language"]["de"]["n"]
-    assert rows["de"].split()[1] == f"{n_de}/{n_de}/-"
-    assert rows["en"].split()[1] == str(ft["per_language"]["en"]["n"])
+    assert lines[0].split() == ["model", "n", "de", "UR", "en", "UR", "fr", "UR", "overall", "UR", "[95%", "CI]",
+                                "overall", "WR", "[95%", "CI]"]
+    rows = {line.split()[0]: line.split() for line in lines[2:5]}
+    assert list(rows) == ["FT-Multi", "MTKD-Multi", "FT-en"]  # models as rows, in the order given
+    per_language = ft["per_language"]
+    assert rows["FT-Multi"][1:5] == ["300", *(f"{100 * per_language[lang]['UR']:.1f}" for lang in ("de", "en", "fr"))]
+    lo, hi = ft["overall"]["UR_ci"]
+    assert " ".join(rows["FT-Multi"][5:8]) == f"{100 * ft['overall']['UR']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+    assert " ".join(rows["MTKD-Multi"][5:8]) == "100.0 [100.0, 100.0]"
+    assert rows["FT-en"][1:5] == [str(partial["overall"]["n"]), "-", f"{100 * partial['overall']['UR']:.1f}", "-"]
+    counts = {lang: per_language[lang]["n"] for lang in ("de", "en", "fr")}
+    assert f"Clips per language: de {counts['de']}, en {counts['en']}, fr {counts['fr']}." in table
+    assert "Definitions" in table
+    assert "Definitions" not in format_comparison_table({"FT-Multi": ft}, definitions=False)
     with pytest.raises(ValueError):
         format_comparison_table({})
+
+
+def _six_models_three_languages():
+    models = ["teacher_de_wav2vec2", "teacher_en_wav2vec2", "teacher_fr_wav2vec2", "ft_multi_student",
+              "mtkd_student_lang_aware", "self_distillation_exit_3"]
+    _, ref, lang = _random_data(240, seed=0)  # one test split, as in a pipeline
+    results = {}
+    for seed, model in enumerate(models):
+        rng = np.random.default_rng(seed)
+        pred = np.where(rng.random(ref.size) < 0.3 + 0.1 * seed, ref, rng.integers(0, 4, ref.size))
+        results[model] = compute_ser_metrics(pred, ref, LABELS4, lang, n_bootstrap=100, seed=seed)
+    return results
+
+
+def test_comparison_table_of_six_models_and_three_languages_fits_120_columns():
+    results = _six_models_three_languages()
+    table = format_comparison_table(results)
+    assert max(len(line) for line in table.splitlines()) <= 120
+    rows = [line for line in table.splitlines() if line.split() and line.split()[0] in results]
+    assert [row.split()[0] for row in rows] == list(results)  # one row per model, every number on it
+    # A narrow terminal: the language columns wrap into blocks that repeat model and n.
+    counts = {lang: results["ft_multi_student"]["per_language"][lang]["n"] for lang in ("de", "en", "fr")}
+    assert f"Clips per language: de {counts['de']}, en {counts['en']}, fr {counts['fr']}." in table
+    narrow = format_comparison_table(results, width=80, definitions=False)
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    headers = [line for line in narrow.splitlines() if line.startswith("model")]
+    assert len(headers) >= 2 and all(h.split()[:2] == ["model", "n"] for h in headers)
+    assert sum(h.count(" UR") for h in headers) == 3 + 1  # every language once, then overall
+
+
+def test_comparison_markdown_and_csv_are_written_and_read_back(tmp_path):
+    results = _six_models_three_languages()
+    markdown_path, csv_path = save_comparison(results, tmp_path, split="test", notes=["Wall time per stage: a 3 s."])
+    assert (markdown_path.name, csv_path.name) == ("comparison.md", "comparison.csv")
+    markdown = markdown_path.read_text()
+    table = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert table[0] == "| model (test) | de UR | en UR | fr UR | overall UR [95% CI] | overall WR [95% CI] |"
+    assert set(table[1]) <= {"|", "-"} and len(table) == 2 + len(results)
+    for line, (model, result) in zip(table[2:], results.items()):
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert cells[0] == model and cells[1] == f"{100 * result['per_language']['de']['UR']:.1f}"
+        lo, hi = result["overall"]["WR_ci"]
+        assert cells[5] == f"{100 * result['overall']['WR']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+    assert "Wall time per stage: a 3 s." in markdown
+
+    rows = read_comparison_csv(csv_path)
+    assert rows == comparison_rows(results)  # every number exactly, floats included
+    assert len(rows) == len(results) * 4  # de, en, fr, overall per model
+    by_key = {(row["model"], row["language"]): row for row in rows}
+    for model, result in results.items():
+        for language, block in [*result["per_language"].items(), ("overall", result["overall"])]:
+            row = by_key[(model, language)]
+            assert row["n"] == block["n"] and row["UR"] == block["UR"] and row["WR"] == block["WR"]
+            assert (row["UR_low"], row["UR_high"]) == tuple(block["UR_ci"])
+            assert row["macro_f1"] == block["macro_f1"] and row["weighted_f1"] == block["weighted_f1"]
+    no_ci = {"plain": compute_ser_metrics(PRED3, REF3, LABELS3, n_bootstrap=0)}
+    _, plain_csv = save_comparison(no_ci, tmp_path / "no_ci")
+    (row,) = read_comparison_csv(plain_csv)
+    assert row["UR_low"] is None and row["UR"] == no_ci["plain"]["overall"]["UR"]
+    (tmp_path / "bad.csv").write_text("model,UR\nx,0.5\n")
+    with pytest.raises(ValueError, match="bad.csv has columns"):
+        read_comparison_csv(tmp_path / "bad.csv")
 
 
 # --------------------------------------------------------------------------- evaluate module

@@ -3,6 +3,7 @@ recipe, its data and the stages it reads from are unchanged (and the reason prin
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -12,7 +13,7 @@ import yaml
 from conftest import LABELS, tiny_recipe, write_tone_corpus
 from hf_mtkd import multi_stage
 from hf_mtkd.config_parser import RecipeError
-from hf_mtkd.metrics import compute_ser_metrics
+from hf_mtkd.metrics import compute_ser_metrics, read_comparison_csv
 from hf_mtkd.multi_stage import STAGE_RECORD, run_pipeline
 from hf_mtkd.run_summary import RunSummary
 from hf_mtkd.training.run import FINISHED_MARKER
@@ -124,3 +125,58 @@ def test_a_stage_reading_a_retrained_stage_is_retrained_and_data_is_checked_in_p
     shutil.move(str(out), str(tmp_path / "moved"))
     run_pipeline(config, str(tmp_path / "moved"))
     assert fake_training[9:] == []
+
+
+def test_wall_time_per_stage_comparison_files_and_training_warnings_without_breaking_reuse(tmp_path, monkeypatch,
+                                                                                           capsys):
+    trained = []
+
+    def fake_run(method, config_path, args, recipe, source):
+        name = source.rsplit(":", 1)[1]
+        trained.append(name)
+        clock.append(clock[-1] + {"teacher": 65.0, "student": 3.0}[name])  # the stage's training time
+        results = {split: compute_ser_metrics([0, 1, 2, 3], [0, 1, 2, 2], LABELS, n_bootstrap=0)
+                   for split in ("validation", "test")}
+        warnings = ["Validation UR was at chance level"] if name == "student" else []
+        summary = RunSummary(method=method.name, label_names=LABELS, results=results, training_warnings=warnings)
+        os.makedirs(recipe["output_dir"], exist_ok=True)
+        summary.save(os.path.join(recipe["output_dir"], FINISHED_MARKER))
+        return summary
+
+    clock = [1000.0]
+    monkeypatch.setattr(multi_stage, "run", fake_run)
+    monkeypatch.setattr(multi_stage.time, "monotonic", lambda: clock[-1])
+    corpus = write_tone_corpus(tmp_path / "corpus", languages=("en",), speakers_per_language=3, clips_per_label=1)
+    config = _pipeline(tmp_path / "p.yaml", _common(corpus),
+                       {"teacher": {"method": "finetune"}, "student": {"method": "finetune"}})
+    out = tmp_path / "out"
+    run_pipeline(config, str(out))
+    printed = capsys.readouterr().out
+    assert "Stage teacher finished in 1 min 05 s." in printed and "Stage student finished in 3 s." in printed
+    assert "Wall time per stage: teacher 1 min 05 s, student 3 s; this run 1 min 08 s in all." in printed
+    assert "Training warning, stage student: Validation UR was at chance level" in printed
+    report = printed[printed.index("Stage student finished"):printed.index("Definitions")]
+    assert [line for line in report.splitlines() if len(line) > 120 and line.strip() != str(out)] == []
+    assert f"Also in comparison.md and comparison.csv (with the per-language CIs, WR and F1s), in\n  {out}\n" in printed
+    record = json.loads((out / "teacher" / STAGE_RECORD).read_text())
+    assert record["wall_time_s"] == 65.0
+    markdown = (out / "comparison.md").read_text()
+    assert "| teacher |" in markdown and "| student |" in markdown and "Wall time per stage: teacher 1 min 05 s" in markdown
+    assert [row["model"] for row in read_comparison_csv(out / "comparison.csv") if row["language"] == "overall"] == [
+        "teacher", "student"]
+
+    # Rerun: the record now also holds the wall time, and that is no reason to retrain; nor are arguments that
+    # only change what is reported (the chance-level warning) or depend on the machine (pinned memory).
+    run_pipeline(config, str(out), ["--chance_level_patience", "5", "--dataloader_pin_memory", "false"])
+    printed = capsys.readouterr().out
+    assert trained == ["teacher", "student"] and "Stage teacher: reusing" in printed and "Stage student: reusing" in printed
+    assert ("Wall time per stage: teacher 1 min 05 s (reused, trained earlier), student 3 s (reused, trained "
+            "earlier); this run 0 s in all.") in " ".join(printed.split())  # wrapped at 120 columns
+    assert "Training warning, stage student" in printed  # from the reused stage's summary
+
+    # A record written before wall times: still reused, its time not known.
+    del record["wall_time_s"]
+    (out / "teacher" / STAGE_RECORD).write_text(json.dumps(record))
+    run_pipeline(config, str(out))
+    printed = capsys.readouterr().out
+    assert trained == ["teacher", "student"] and "teacher (reused, not timed), student 3 s (reused" in printed

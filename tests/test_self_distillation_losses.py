@@ -7,6 +7,7 @@ import torch
 
 from hf_mtkd.self_distillation.losses import (
     SIMILARITIES,
+    centred,
     kl_divergence,
     parse_similarity,
     self_distillation_loss,
@@ -42,7 +43,8 @@ def test_hand_computed_example():
     exit_repr = torch.tensor([[0.0, 2.0]])
     gamma, alpha, beta = 0.5, 2.0, 3.0
     loss, parts = _loss(
-        deep, [exit_], labels, deep_repr, [exit_repr], gamma=gamma, alpha=alpha, beta=beta, similarity="l1+l2+cosine"
+        deep, [exit_], labels, deep_repr, [exit_repr], gamma=gamma, alpha=alpha, beta=beta, similarity="l1+l2+cosine",
+        centre_similarity=False,  # the paper's raw form (one clip centred has no spread: see the tests below)
     )
     ce = math.log(2.0)  # -log(1/2)
     ce_exit = -math.log(0.75)
@@ -152,3 +154,83 @@ def test_label_smoothing_applies_to_every_heads_ce_as_the_trainers_label_smoothe
     assert smoothed["kl"].item() == plain["kl"].item()
     with pytest.raises(ValueError, match="label_smoothing must be in"):
         _loss(deep, exits, labels, None, None, beta=0.0, label_smoothing=1.0)
+
+
+# --------------------------------------------------------------------------- centred similarity (the collapse fix)
+
+
+def test_centred_similarity_hand_computed():
+    student = torch.tensor([[1.0, 0.0], [3.0, 2.0]])  # batch mean (2, 1): centred (-1, -1), (1, 1)
+    target = torch.tensor([[0.0, 0.0], [0.0, 4.0]])  # batch mean (0, 2): centred (0, -2), (0, 2)
+    # Centred differences (-1, 1), (1, -1): every |d| = 1 and d^2 = 1.
+    assert similarity_loss(student, target, "l1").item() == pytest.approx(1.0)
+    assert similarity_loss(student, target, "l2").item() == pytest.approx(1.0)
+    # Both rows: cos((-1, -1), (0, -2)) = 2 / (sqrt(2) * 2).
+    assert similarity_loss(student, target, "cosine").item() == pytest.approx(1.0 - 1.0 / math.sqrt(2.0), rel=1e-6)
+    # Raw differences (1, 0), (3, -2): the paper's form.
+    assert similarity_loss(student, target, "l2", centre=False).item() == pytest.approx((1 + 0 + 9 + 4) / 4)
+    assert similarity_loss(student, target, "l1", centre=False).item() == pytest.approx((1 + 0 + 3 + 2) / 4)
+    assert torch.equal(centred(student), torch.tensor([[-1.0, -1.0], [1.0, 1.0]]))
+
+
+@pytest.mark.parametrize("similarity", SIMILARITIES)
+def test_an_offset_every_clip_shares_adds_nothing_when_centred(similarity):
+    torch.manual_seed(3)
+    student, target = torch.randn(6, 8), torch.randn(6, 8)
+    # Offsets shared by every clip of the batch, different for the two layers (as the pooled outputs of two
+    # post-LayerNorm layers): large against the spread.
+    shifted_student, shifted_target = student + 5 * torch.randn(1, 8), target + 5 * torch.randn(1, 8)
+    plain = similarity_loss(student, target, similarity).item()
+    assert similarity_loss(shifted_student, shifted_target, similarity).item() == pytest.approx(plain, rel=1e-5)
+    raw = similarity_loss(shifted_student, shifted_target, similarity, centre=False).item()
+    assert abs(raw - similarity_loss(student, target, similarity, centre=False).item()) > 0.1
+
+
+@pytest.mark.parametrize("similarity", SIMILARITIES)
+def test_centred_gradient_sums_to_zero_over_the_batch(similarity):
+    torch.manual_seed(4)
+    offset = 3 * torch.randn(1, 8)
+    student = (torch.randn(5, 8) + offset).requires_grad_(True)
+    target = torch.randn(5, 8) - offset
+    (grad,) = torch.autograd.grad(similarity_loss(student, target, similarity), student)
+    assert grad.abs().sum() > 1e-3  # it does push the clips...
+    assert torch.allclose(grad.sum(dim=0), torch.zeros(8), atol=1e-6)  # ...but not all of them the same way
+    # The raw form's gradient has a shared part: the push that collapsed the model.
+    (raw_grad,) = torch.autograd.grad(similarity_loss(student, target, similarity, centre=False), student)
+    assert raw_grad.sum(dim=0).abs().max() > 1e-3
+
+
+def test_raw_l2_gradient_is_mostly_the_offset_mismatch_and_centring_removes_it():
+    """The mechanism of the collapse on tensors: two layers whose outputs are a shared offset plus a small
+    spread (as the pooled outputs of a post-LayerNorm wav2vec2). The raw L2 gradient is almost all the same
+    for every clip (it moves every clip's representation the same way, towards the other layer's offset);
+    the centred gradient has no such part and is the spread's alone."""
+    torch.manual_seed(5)
+    spread_student, spread_target = 0.05 * torch.randn(16, 32), 0.05 * torch.randn(16, 32)
+    student = (spread_student + torch.randn(1, 32)).requires_grad_(True)
+    target = spread_target + torch.randn(1, 32)
+    (raw_grad,) = torch.autograd.grad(similarity_loss(student, target, "l2", centre=False), student)
+    shared = raw_grad.mean(dim=0, keepdim=True).expand_as(raw_grad)
+    assert shared.norm() ** 2 / raw_grad.norm() ** 2 > 0.95  # > 95% of the gradient's energy is the shared push
+    (centred_grad,) = torch.autograd.grad(similarity_loss(student, target, "l2"), student)
+    # Exactly the raw gradient minus its shared part (for L2), i.e. the gradient of the spreads' mismatch.
+    assert torch.allclose(centred_grad, raw_grad - shared, atol=1e-7)
+    expected = 2 * (centred(spread_student) - centred(spread_target)) / spread_student.numel()
+    assert torch.allclose(centred_grad, expected, atol=1e-7)
+
+
+def test_centre_similarity_reaches_the_loss_and_one_clip_adds_nothing():
+    torch.manual_seed(6)
+    deep, exit_ = torch.randn(4, 3), torch.randn(4, 3)
+    labels = torch.tensor([0, 1, 2, 0])
+    deep_repr, exit_repr = torch.randn(4, 8), torch.randn(4, 8) + 10.0
+    _, centred_parts = _loss(deep, [exit_], labels, deep_repr, [exit_repr])  # the default
+    _, raw_parts = _loss(deep, [exit_], labels, deep_repr, [exit_repr], centre_similarity=False)
+    assert centred_parts["similarity"].item() == pytest.approx(similarity_loss(exit_repr, deep_repr, "l2").item())
+    assert raw_parts["similarity"].item() == pytest.approx(
+        similarity_loss(exit_repr, deep_repr, "l2", centre=False).item())
+    assert raw_parts["similarity"].item() > 50 * centred_parts["similarity"].item()
+    one = exit_repr[:1].clone().requires_grad_(True)
+    loss = similarity_loss(one, deep_repr[:1], "l1+l2")
+    (grad,) = torch.autograd.grad(loss, one)
+    assert loss.item() == 0.0 and torch.equal(grad, torch.zeros_like(grad))

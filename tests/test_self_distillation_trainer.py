@@ -141,10 +141,12 @@ def test_zero_weights_reduce_to_fine_tuning_the_deepest_head(tmp_path):
     assert all(param.grad is None or not param.grad.any() for param in model.exit_heads.parameters())
 
 
+@pytest.mark.parametrize("centre", [True, False])
 @pytest.mark.parametrize("level", ["embedding", "linear"])
-def test_similarity_level_picks_the_representations(tmp_path, level):
+def test_similarity_level_picks_the_representations(tmp_path, level, centre):
     model = tiny_model().eval()
-    args = make_args(tmp_path, gamma=0.0, alpha=0.0, beta=1.0, similarity="l1", similarity_level=level)
+    args = make_args(tmp_path, gamma=0.0, alpha=0.0, beta=1.0, similarity="l1", similarity_level=level,
+                     centre_similarity=centre)
     trainer = SelfDistillationTrainer(model=model, args=args, data_collator=collate)
     batch = collate([Clips()[i] for i in range(4)])
     loss = trainer.compute_loss(model, batch)
@@ -152,6 +154,8 @@ def test_similarity_level_picks_the_representations(tmp_path, level):
     deep = out.pooled_output if level == "embedding" else out.projected_output
     exits = out.exit_pooled_outputs if level == "embedding" else out.exit_projected_outputs
     assert deep.shape[-1] == (32 if level == "embedding" else 16)
+    if centre:  # each representation minus its batch mean (the default; the paper's raw form without)
+        deep, exits = deep - deep.mean(0), [e - e.mean(0) for e in exits]
     similarity = sum((e - deep).abs().mean() for e in exits) / len(exits)
     ce = torch.nn.functional.cross_entropy(out.logits, batch["labels"])
     assert loss.item() == pytest.approx((ce + similarity).item(), rel=1e-5)

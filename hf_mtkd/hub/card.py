@@ -42,7 +42,7 @@ REQUIRED_FIELDS = ("model_name", "model_id", "method", "label_names", "framework
 OPTIONAL_FIELDS = (
     "paper", "base_model", "requires_hf_mtkd", "exit_layer", "teachers", "teacher_weights", "datasets", "languages",
     "sizes", "results", "exits", "figures", "hyperparameters", "sections", "loads_with_pipeline",
-    "data_warnings", "skipped_clips", "drawn_speakers",
+    "data_warnings", "skipped_clips", "drawn_speakers", "training_warnings",
 )
 
 # Training arguments shown in the card, when set (the method's own fields are added automatically).
@@ -98,6 +98,8 @@ class StudentCard:
     skipped_clips: dict[str, int] = field(default_factory=dict)
     #: split -> speakers moved out of the training data by the seeded draw (when the data had no such split).
     drawn_speakers: dict[str, list[str]] = field(default_factory=dict)
+    #: What went wrong in training (the run summary's `training_warnings`): a "Training warnings" section.
+    training_warnings: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ gathering from a run
     @classmethod
@@ -154,6 +156,7 @@ class StudentCard:
             "sections": list(summary.card_sections) if summary is not None and not exit_head else [],
             "loads_with_pipeline": _loads_with_audio_pipeline(model_config),
             **_data_report_fields(summary.data_report if summary is not None else None),
+            "training_warnings": list(summary.training_warnings) if summary is not None else [],
         }
         fields.update(overrides)
         missing = [name for name in ("method", "label_names") if not fields.get(name)]
@@ -272,6 +275,7 @@ class StudentCard:
             "data_warnings": [_local_paths_to_names(warning) for warning in self.data_warnings],
             "skipped_clips": {split: n for split, n in self.skipped_clips.items() if n},
             "drawn_speakers": {split: list(names) for split, names in self.drawn_speakers.items() if names},
+            "training_warnings": [_local_paths_to_names(warning) for warning in self.training_warnings],
         }
         return fields
 

@@ -74,6 +74,8 @@ class MetaCurriculumResult:
     curriculum: CurriculumResult
     meta_teacher_history: list[dict]
     models: dict[str, Any] = field(default_factory=dict)  # student, distilled_student, meta_teacher, policy, teacher
+    #: The student phases' training warnings (validation UR at chance level), each prefixed with its phase.
+    training_warnings: list[str] = field(default_factory=list)
 
     def summary_extras(self) -> dict:
         """JSON-ready extras of the run summary: the earlier stages' results (`stage_results`, whole
@@ -213,8 +215,10 @@ def _score(logits: np.ndarray, dataset, label_names, metric: str) -> float:
 
 def train_student_phase(config: MetaCurriculumConfig, student, splits: DatasetDict, label_names, stage: str,
                         *, epochs: float, distillation: Optional[DistillationSettings] = None,
-                        quiz_loader=None) -> tuple[Any, Optional[MetaTeacherCallback]]:
-    """One Trainer run of a student phase; returns the best student by validation (and the meta-teacher callback)."""
+                        quiz_loader=None, training_warnings: Optional[list[str]] = None,
+                        ) -> tuple[Any, Optional[MetaTeacherCallback]]:
+    """One Trainer run of a student phase; returns the best student by validation (and the meta-teacher callback).
+    The phase's training warnings are appended to `training_warnings` (when given), prefixed with `stage`."""
     args = _stage_args(config, stage, num_train_epochs=epochs)
     trainer = MetaCurriculumStudentTrainer(
         model=student, args=args, train_dataset=splits["train"], eval_dataset=splits["validation"],
@@ -234,6 +238,8 @@ def train_student_phase(config: MetaCurriculumConfig, student, splits: DatasetDi
         trainer.add_callback(callback)
     trainer.train()
     trainer.save_state()
+    if training_warnings is not None:
+        training_warnings.extend(f"{stage} phase: {warning}" for warning in trainer.training_warnings)
     return trainer.model.eval(), callback
 
 
@@ -263,7 +269,9 @@ def fit_phases(
         transformers.set_seed(config.seed)
         initial_student = build_student(model_args, upstream_config, label_names)
     initial_state = copy.deepcopy(initial_student.state_dict())
-    student, _ = train_student_phase(config, initial_student, prepared, label_names, "student", epochs=config.num_train_epochs)
+    training_warnings: list[str] = []
+    student, _ = train_student_phase(config, initial_student, prepared, label_names, "student", epochs=config.num_train_epochs,
+                                     training_warnings=training_warnings)
 
     # 2. Distillation with the meta-teacher (eq. 4 and 9).
     transformers.set_seed(config.seed)
@@ -281,7 +289,8 @@ def fit_phases(
     distillation = DistillationSettings(meta_teacher, alpha=config.kd_alpha, beta=config.kd_beta,
                                         temperature=config.kd_temperature, soft_loss=config.soft_loss)
     distilled, callback = train_student_phase(config, distilled, prepared, label_names, "distilled_student",
-                                              epochs=config.meta_epochs, distillation=distillation, quiz_loader=quiz_loader)
+                                              epochs=config.meta_epochs, distillation=distillation, quiz_loader=quiz_loader,
+                                              training_warnings=training_warnings)
     meta_teacher.load_state_dict(callback.best_state)
     meta_teacher.eval().requires_grad_(False)
 
@@ -325,6 +334,7 @@ def fit_phases(
         buckets=buckets, curriculum=curriculum, meta_teacher_history=callback.history,
         models={"student": student, "distilled_student": distilled, "meta_teacher": meta_teacher,
                 "policy": curriculum.policy, "teacher": teacher.model},
+        training_warnings=training_warnings,
     )
 
 
@@ -349,12 +359,14 @@ def save_export(result: MetaCurriculumResult, output_dir: str) -> list[str]:
 
 class WaveformModelPredictor:
     """The run's model as saved (frozen upstream + S', waveforms in) for the shared reports: each clip alone, as
-    `pipeline()` and the feature cache see it."""
+    `pipeline()` and the feature cache see it. `training_warnings` reach the run summary (`Predictor`)."""
 
-    def __init__(self, model: WaveformStudentForAudioClassification, feature_extractor, batch_size: int = 64):
+    def __init__(self, model: WaveformStudentForAudioClassification, feature_extractor, batch_size: int = 64,
+                 training_warnings: Sequence[str] = ()):
         self.model = model.eval()
         self.feature_extractor = feature_extractor
         self.batch_size = batch_size
+        self.training_warnings = list(training_warnings)
 
     @torch.no_grad()
     def predict_scores(self, dataset) -> np.ndarray:

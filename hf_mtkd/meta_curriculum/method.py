@@ -110,7 +110,8 @@ class MetaCurriculumMethod(Method):
                                   initial_student=model)
         if args.process_index == 0:
             save_export(self._result, args.output_dir)
-        return WaveformModelPredictor(self._result.model, feature_extractor, args.per_device_eval_batch_size)
+        return WaveformModelPredictor(self._result.model, feature_extractor, args.per_device_eval_batch_size,
+                                      training_warnings=self._result.training_warnings)
 
     def summary_extras(self, setup: RunSetup, fitted, *, splits, feature_extractor, collators) -> dict:
         return self._result.summary_extras()

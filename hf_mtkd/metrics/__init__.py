@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .report import (
+from .comparison import (
+    comparison_rows,
+    format_comparison_markdown,
     format_comparison_table,
+    read_comparison_csv,
+    save_comparison,
+)
+from .report import (
     format_definitions,
     format_grid,
     format_metrics_table,
@@ -19,8 +25,10 @@ from .compute import compute_ser_metrics, flatten_ser_metrics, metric_definition
 
 __all__ = [
     "SER_METRIC_PATH",
+    "comparison_rows",
     "compute_ser_metrics",
     "flatten_ser_metrics",
+    "format_comparison_markdown",
     "format_comparison_table",
     "format_definitions",
     "format_grid",
@@ -29,6 +37,8 @@ __all__ = [
     "format_with_ci",
     "load_ser_metric",
     "metric_definitions",
+    "read_comparison_csv",
+    "save_comparison",
     "save_metrics_json",
 ]
 

@@ -12,7 +12,6 @@ from .compute import OVERALL, metric_definitions
 
 
 __all__ = [
-    "format_comparison_table",
     "format_definitions",
     "format_grid",
     "format_metrics_table",
@@ -48,43 +47,6 @@ def format_metrics_table(results: Mapping[str, Any], title: str | None = None) -
     return "\n".join(lines)
 
 
-def format_comparison_table(results_by_model: Mapping[str, Mapping[str, Any]]) -> str:
-    """Models side by side: rows = languages + ``overall``; per model, UR [CI] and WR [CI] in %.
-
-    ``n`` is one column when every model was scored on the same number of samples in a row
-    and reads e.g. ``120/118`` (model order) when they differ. A language a model was not
-    scored on shows ``-``.
-    """
-    if not results_by_model:
-        raise ValueError("results_by_model is empty; pass {model_name: compute_ser_metrics(...)}.")
-    models = list(results_by_model)
-    blocks = {m: dict(_blocks(r)) for m, r in results_by_model.items()}
-    languages = sorted({lang for b in blocks.values() for lang in b if lang != OVERALL})
-
-    sub = ["language", "n"]
-    groups = []
-    for m in models:
-        level = _level(results_by_model[m])
-        groups.append((m, len(sub), 2))
-        sub += [f"UR [{level} CI]", f"WR [{level} CI]"]
-
-    rows = []
-    for name in languages + [OVERALL]:
-        counts = [str(blocks[m][name]["n"]) if name in blocks[m] else "-" for m in models]
-        row = [name, counts[0] if len(set(counts)) == 1 else "/".join(counts)]
-        for m in models:
-            block = blocks[m].get(name)
-            if block is None:
-                row += ["-", "-"]
-            else:
-                row += [format_with_ci(block["UR"], block.get("UR_ci")), format_with_ci(block["WR"], block.get("WR_ci"))]
-        rows.append(row)
-
-    lines = format_grid([sub], rows, left_columns=1, groups=groups)
-    lines += format_definitions(results_by_model[models[0]])
-    return "\n".join(lines)
-
-
 def save_metrics_json(results: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Write ``results`` as pretty-printed JSON with sorted keys, atomically (readers see the old file or
     the new one, never half of one). Missing parent directories are created. NaN/inf are refused (strict JSON).
@@ -109,12 +71,13 @@ def format_grid(
     rows: list[list[str]],
     left_columns: int,
     groups: list[tuple[str, int, int]] | None = None,
+    rule_above_last: bool = True,
 ) -> list[str]:
     """Aligned text rows (the layout of every table here): the first ``left_columns`` left-aligned, the rest
     right-aligned.
 
     ``groups`` are ``(label, first_column, n_columns)`` spans centred on a line above the
-    headers. A rule goes under the headers and above the last row (``overall``).
+    headers. A rule goes under the headers and (``rule_above_last``) above the last row (``overall``).
     """
     sep = "  "
     widths = [max(len(r[i]) for r in headers + rows) for i in range(len(headers[-1]))]
@@ -136,7 +99,7 @@ def format_grid(
         lines.append(line.rstrip())
     rule = "-" * (sum(widths) + len(sep) * (len(widths) - 1))
     body = [fmt(r) for r in rows]
-    if len(body) > 1:
+    if len(body) > 1 and rule_above_last:
         body.insert(len(body) - 1, rule)
     return lines + [fmt(h) for h in headers] + [rule] + body
 

@@ -35,6 +35,14 @@ class SelfDistillationConfig(SERTrainingArguments):
             "(first linear layers' outputs H_L vs H_La)."
         },
     )
+    centre_similarity: bool = field(
+        default=True,
+        metadata={
+            "help": "Compare the representations centred on their batch means (what distinguishes the clips), not "
+            "raw: the raw L2 is dominated by an offset every clip shares, which collapsed a model trained from "
+            "scratch to chance (see self_distillation/losses.py). false: the paper's raw form."
+        },
+    )
     kd_temperature: float = field(
         default=1.0, metadata={"help": "Softmax temperature of the KL term (scaled by T^2); the paper uses 1."}
     )

@@ -77,6 +77,7 @@ class SelfDistillationTrainer(SERTrainer):
             temperature=self.args.kd_temperature,
             detach_deep_target=self.args.detach_deep_target,
             label_smoothing=self.args.label_smoothing_factor,
+            centre_similarity=self.args.centre_similarity,
         )
         self._record(parts)
         if return_outputs:

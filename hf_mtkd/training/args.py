@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+import torch
 from transformers import TrainingArguments
 
 
 @dataclass
 class SERTrainingArguments(TrainingArguments):
     """TrainingArguments for SER. Changed defaults: select the best checkpoint on validation UR,
-    evaluate and save each epoch, keep non-model columns (the collator picks what it needs)."""
+    evaluate and save each epoch, keep non-model columns (the collator picks what it needs), no pinned memory
+    without an accelerator. Added: the bootstrap of the final reports and the chance-level warning."""
 
     eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate on the validation split."})
     save_strategy: str = field(default="epoch", metadata={"help": "When to save checkpoints."})
@@ -38,6 +40,17 @@ class SERTrainingArguments(TrainingArguments):
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into an output_dir that already holds a finished run."}
     )
+    chance_level_patience: int = field(
+        default=3,
+        metadata={
+            "help": "Warn (in the log, the run summary and the model card) when validation UR stays within "
+            "chance_level_tolerance of chance level (1 / number of classes) for this many evaluations in a row; "
+            "0 turns the warning off."
+        },
+    )
+    chance_level_tolerance: float = field(
+        default=0.02, metadata={"help": "How close to chance level validation UR counts as chance (0.02 = 2 points)."}
+    )
 
     def __post_init__(self):
         # Before super(): these values pass TrainingArguments, then train nothing (yet a model, card and test
@@ -51,6 +64,15 @@ class SERTrainingArguments(TrainingArguments):
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}.")
         if not self.learning_rate > 0:  # also catches NaN
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
+        if self.chance_level_patience < 0:
+            raise ValueError(f"chance_level_patience must be >= 0 (0: no warning), got {self.chance_level_patience}.")
+        if not 0.0 <= self.chance_level_tolerance < 1.0:
+            raise ValueError(f"chance_level_tolerance must be in [0, 1), got {self.chance_level_tolerance}.")
+        # Pinned memory only speeds up copies to an accelerator; without one torch ignores the flag and warns at
+        # every DataLoader iterator (each epoch and each evaluation). TrainingArguments turns it off for use_cpu
+        # the same way; here also on a machine that has no accelerator at all.
+        if self.dataloader_pin_memory and not torch.accelerator.is_available():
+            self.dataloader_pin_memory = False
         super().__post_init__()
         if self.n_bootstrap < 0:
             raise ValueError(f"n_bootstrap must be >= 0, got {self.n_bootstrap}.")

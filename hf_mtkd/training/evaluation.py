@@ -59,12 +59,13 @@ def report_split(
     output_dir: Optional[str] = None,
     title: Optional[str] = None,
     data_report: Optional[DataReport] = None,
+    training_warnings: Optional[list[str]] = None,
 ) -> dict:
     """Predict `dataset`, compute overall and per-language metrics, save `<split>_metrics.json`, print the table.
 
     With `data_report`, the metrics also hold the data's warnings (`data_warnings`) and this split's
-    `skipped_clips`, so that the metrics file says what the numbers were measured on. What is returned is
-    what the file holds.
+    `skipped_clips`, so that the metrics file says what the numbers were measured on; with
+    `training_warnings`, what went wrong in training (`training_warnings`). What is returned is what the file holds.
     """
     predictions = predict_labels(fitted, dataset)
     languages = dataset[language_column] if language_column and language_column in dataset.column_names else None
@@ -74,6 +75,8 @@ def report_split(
     if data_report is not None:
         results = {**results, "data_warnings": list(data_report.warnings),
                    "skipped_clips": data_report.skipped_count(split)}
+    if training_warnings is not None:
+        results = {**results, "training_warnings": list(training_warnings)}
     if output_dir and is_main_process:
         save_metrics_json(results, os.path.join(output_dir, f"{split}_metrics.json"))
     if is_main_process:

@@ -53,7 +53,8 @@ class RunSetup:
 @runtime_checkable
 class Predictor(Protocol):
     """What a method that fits on its own (`Method.fit` overridden, the model saved there) hands back to the
-    shared reports."""
+    shared reports. It may also carry `training_warnings` (a list of str), which reach the run summary, the
+    metrics files and the card as a `SERTrainer`'s do."""
 
     def predict_scores(self, dataset) -> Any:
         """(len(dataset), num_labels) class scores (logits or probabilities) for the prepared rows of `dataset`."""

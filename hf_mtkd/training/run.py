@@ -149,6 +149,8 @@ def run(
                         resume_from_checkpoint=resume_from)
     is_trainer = isinstance(fitted, Trainer)
     is_main = fitted.is_world_process_zero() if is_trainer else training_args.process_index == 0
+    # A SERTrainer reads them from its log history; a method that fits on its own may hand them over on its Predictor.
+    training_warnings = list(getattr(fitted, "training_warnings", None) or [])
 
     # Evaluate on validation and test (the test split is never used for model selection).
     results = {
@@ -156,7 +158,7 @@ def run(
             fitted, splits[split], label_names, split=split, language_column=data_args.language_column_name,
             n_bootstrap=training_args.n_bootstrap, seed=training_args.seed, is_main_process=is_main,
             output_dir=training_args.output_dir, title=f"{method.display_name}: {split} ({len(splits[split])} clips)",
-            data_report=prepared.report,
+            data_report=prepared.report, training_warnings=training_warnings,
         )
         for split in ("validation", "test")
     }
@@ -170,6 +172,7 @@ def run(
         results=results,
         method_info=method.card_info(),
         data_report=prepared.report,
+        training_warnings=training_warnings,
         extras=dict(extras),
         **run_provenance(model_args, data_args),
     )

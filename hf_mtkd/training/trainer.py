@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 from collections import defaultdict
@@ -18,6 +19,7 @@ from ..methods import MethodInfo, Paper
 from ..utils.atomic import write_json_atomic
 from ..utils.distributed import pool_totals
 from ..windowing import WindowedEvaluationMixin
+from .chance import ChanceLevelCallback
 from .outputs import STAGING_DIR, TRAINER_STATE_NAME, is_checkpoint_dir, publish_staged, save_training_args_json
 
 #: FT-Mono / FT-Multi are the fine-tuning baselines of this paper, and MTKD its method.
@@ -25,6 +27,22 @@ LANGUAGE_AWARE_MTKD_PAPER = Paper(
     title="Multi-Teacher Language-Aware Knowledge Distillation for Multilingual Speech Emotion Recognition",
     authors="Mehedi Hasan Bijoy, Dejan Porjazovski, Tamás Grósz and Mikko Kurimo",
 )
+
+
+#: transformers orders checkpoints for deletion by modification time and, when the oldest and the newest are less
+#: than a second apart (a tiny model saves faster than that), logs "mtime may not be reliable on this filesystem"
+#: and orders them by step number, which is the right order for the Trainer's checkpoint-<step> folders: a warning
+#: about the filesystem that nobody can act on. It is dropped; every other transformers message passes. (Issue 15
+#: calls the mtime warnings datasets': datasets 5.2 logs none -- it only hashes file mtimes into fingerprints --
+#: this is the only one in our runs, printed between the datasets progress bars of the evaluations.)
+_CHECKPOINT_MTIME_WARNING = "mtime may not be reliable on this filesystem"
+
+
+def _drop_checkpoint_mtime_warning(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_CHECKPOINT_MTIME_WARNING)
+
+
+logging.getLogger("transformers.trainer_utils").addFilter(_drop_checkpoint_mtime_warning)
 
 
 class SERTrainer(WindowedEvaluationMixin, Trainer):
@@ -74,6 +92,10 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
         #: The finished run's summary (`hf_mtkd.run_summary.RunSummary`), set by the training entry for the card.
         self.run_summary = None
         self.add_callback(CollatorEpochCallback(self))
+        num_labels = getattr(getattr(self.model, "config", None), "num_labels", None)
+        patience = getattr(self.args, "chance_level_patience", 3)  # any TrainingArguments: the SER defaults
+        if patience > 0 and num_labels is not None and num_labels >= 2:
+            self.add_callback(ChanceLevelCallback(num_labels, patience, getattr(self.args, "chance_level_tolerance", 0.02)))
 
     def default_collator(self, args, feature_extractor):
         """The collator used when none is given: the student's feature extractor over `waveform` rows."""
@@ -134,6 +156,13 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
             **overrides,
         )
         card.save(self.args.output_dir)
+
+    @property
+    def training_warnings(self) -> list[str]:
+        """What went wrong in training that the results should carry (validation UR at chance level for
+        `chance_level_patience` evaluations in a row), read from the log history: a resumed run counts all."""
+        callback = next((c for c in self.callback_handler.callbacks if isinstance(c, ChanceLevelCallback)), None)
+        return callback.warnings(self.state.log_history) if callback is not None else []
 
     def record(self, name: str, value) -> None:
         """Store a per-step number for the next log line."""

@@ -3,6 +3,7 @@
 import csv
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -186,8 +187,14 @@ def test_predict_bad_input(ft_student, tmp_path):
         EmotionPredictor(ft_student, chunk_seconds=0)
 
 
+def private_copy(folder: Path, tmp_path: Path) -> Path:
+    """A copy of a module-scoped run for a test that writes into it (plots, cards): other tests share the original."""
+    return Path(shutil.copytree(folder, tmp_path / folder.name))
+
+
 @pytest.mark.skipif(not matplotlib_available(), reason="matplotlib (hf_mtkd[plots]) is not installed")
-def test_plots_and_card_of_an_mtkd_run(mtkd_student):
+def test_plots_and_card_of_an_mtkd_run(mtkd_student, tmp_path):
+    mtkd_student = private_copy(mtkd_student, tmp_path)
     written = {p.name for p in plot_run(mtkd_student)}
     assert written == {"test_confusion_matrix_en.png", "test_confusion_matrix_fi.png",
                        "test_confusion_matrix_overall.png", TEACHER_WEIGHTS_FILE}
@@ -198,7 +205,9 @@ def test_plots_and_card_of_an_mtkd_run(mtkd_student):
     assert "| en | en | local checkpoint `teacher_en` |" in text and "| kd_lambda | 0.5 |" in text
 
 
-def test_cards_of_a_self_distillation_run_and_of_an_exported_exit(sd_student, sd_exit_student):
+def test_cards_of_a_self_distillation_run_and_of_an_exported_exit(sd_student, tmp_path):
+    sd_student = private_copy(sd_student, tmp_path)
+    sd_exit_student = sd_student / "exits" / "layer_1"
     summary = json.loads((sd_student / "run_summary.json").read_text())
     full = write_model_card(sd_student, repo_id="org/sd-student").read_text()
     assert "import hf_mtkd" in full and "Every head of the self-distillation model" in full

@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import torch
 from transformers import pipeline
 
 from conftest import TINY_W2V2, tiny_recipe
@@ -12,7 +11,7 @@ from hf_mtkd.training.run import run
 
 
 def test_self_distillation_run_reports_and_exports_exits(tone_corpus, tmp_path):
-    torch.set_num_threads(1)
+    # One torch thread: conftest's session fixture sets it (and restores it at the end).
     out = tmp_path / "sd"
     recipe = tiny_recipe(
         tone_corpus, out, method="self_distillation",

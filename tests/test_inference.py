@@ -129,6 +129,29 @@ def test_long_stereo_file_at_44k_is_chunked_and_averaged(ft_student, tmp_path):
     assert from_array.scores == pytest.approx(prediction.scores, abs=1e-3)
 
 
+def test_long_file_is_read_to_its_end(ft_student, tmp_path):
+    # Two minutes: a low tone for the first 70 s, a high one after, so the windows past the first minute count.
+    rate, seconds = 16000, 120
+    t = np.arange(seconds * rate) / rate
+    wave = np.where(t < 70, 0.3 * np.sin(2 * np.pi * 150 * t), 0.3 * np.sin(2 * np.pi * 600 * t)).astype(np.float32)
+    path = tmp_path / "two_minutes.wav"
+    sf.write(path, wave, rate, subtype="FLOAT")  # float WAV at the model's rate: decoded sample for sample
+    prediction = EmotionPredictor(ft_student, chunk_seconds=1.0, batch_size=8).predict(path)
+    assert prediction.duration_seconds == seconds and prediction.num_chunks == seconds
+
+    # Reference: the model on every second of the written signal, probabilities averaged.
+    model = AutoModelForAudioClassification.from_pretrained(ft_student).eval()
+    fe = Wav2Vec2FeatureExtractor.from_pretrained(ft_student)
+    windows = list(wave.reshape(seconds, rate))
+    with torch.no_grad():
+        probs = torch.cat([model(fe(windows[i : i + 40], sampling_rate=rate, return_tensors="pt").input_values)
+                           .logits.softmax(-1) for i in range(0, seconds, 40)])
+    expected = dict(zip(LABELS, probs.mean(0).tolist()))
+    assert prediction.scores == pytest.approx(expected, abs=1e-5)
+    first_minute = dict(zip(LABELS, probs[:60].mean(0).tolist()))
+    assert max(abs(prediction.scores[k] - first_minute[k]) for k in LABELS) > 1e-3  # the end of the file counts
+
+
 def write_folder(root: Path) -> list[Path]:
     (root / "sub").mkdir(parents=True)
     files = [root / "a.wav", root / "sub" / "b.flac", root / "sub" / "c.wav"]

@@ -2,7 +2,7 @@
 
 Public names import on first use (PEP 562). Importing `hf_mtkd` registers hf_mtkd's model types with
 transformers' Auto classes (`hf_mtkd.auto_classes`), so that `AutoModelForAudioClassification` and
-`pipeline("audio-classification")` load saved self-distillation and meta_curriculum models.
+`pipeline("audio-classification")` load saved self-distillation, meta_curriculum and log-mel CNN models.
 """
 
 from .auto_classes import register_auto_classes
@@ -35,6 +35,9 @@ _EXPORTS = {
     "AudioTextDistillationTrainer": "hf_mtkd.audio_text",
     "AudioTextForSequenceClassification": "hf_mtkd.audio_text",
     "AudioTextProcessor": "hf_mtkd.audio_text",
+    "LogMelCNNConfig": "hf_mtkd.models",
+    "LogMelCNNForAudioClassification": "hf_mtkd.models",
+    "LogMelFeatureExtractor": "hf_mtkd.models",
     "compute_ser_metrics": "hf_mtkd.metrics",
     "load_corpus": "hf_mtkd.corpora",
     "build_demo_corpus": "hf_mtkd.data.demo_corpus",

@@ -167,10 +167,22 @@ class DataArguments:
     )
 
     # Audio.
-    max_duration_seconds: float = field(default=6.0, metadata={"help": "Crop clips longer than this."})
+    max_duration_seconds: float = field(
+        default=30.0,
+        metadata={"help": "Keep at most this much audio of each clip (the rest is never decoded); validation, test "
+                          "and predict cover all of it."},
+    )
+    train_window_seconds: Optional[float] = field(
+        default=3.0,
+        metadata={"help": "Train on windows of this length: a longer clip gives one window per epoch (see random_crop). "
+                          "Validation, test and predict cut each whole clip into windows of the same length and "
+                          "average their logits. Saved in the model's config (train_window_seconds). 0: whole clips (up to "
+                          "max_duration_seconds)."},
+    )
     random_crop: bool = field(
-        default=False,
-        metadata={"help": "Crop training clips at a random offset each epoch instead of keeping the start (augmentation)."},
+        default=True,
+        metadata={"help": "Draw each training window at a random offset, afresh each epoch, from (seed, epoch, clip) "
+                          "(augmentation; a resumed run draws the same); false: the start of the clip."},
     )
     on_bad_audio: str = field(
         default="fail",
@@ -208,6 +220,8 @@ class DataArguments:
             raise ValueError(f"on_bad_audio must be one of {ON_BAD_AUDIO}, got {self.on_bad_audio!r}.")
         if self.max_duration_seconds <= 0:
             raise ValueError(f"max_duration_seconds must be > 0, got {self.max_duration_seconds}.")
+        if self.train_window_seconds is not None and self.train_window_seconds < 0:
+            raise ValueError(f"train_window_seconds must be > 0 (or 0 for whole clips), got {self.train_window_seconds}.")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}.")
         if self.validation_split_name == self.test_split_name:

@@ -61,6 +61,13 @@ AUTO_MODELS: dict[str, AutoModelEntry] = {
         models={"AutoModel": "hf_mtkd.audio_text.modeling_audio_text:AudioTextForSequenceClassification",
                 "AutoModelForSequenceClassification": "hf_mtkd.audio_text.modeling_audio_text:AudioTextForSequenceClassification"},
     ),
+    # The compact log-mel CNN student (hf_mtkd/models/logmel_cnn): waveforms in through its own feature extractor.
+    "hf_mtkd_logmel_cnn": AutoModelEntry(
+        config="hf_mtkd.models.logmel_cnn.configuration_logmel_cnn:LogMelCNNConfig",
+        models={"AutoModel": "hf_mtkd.models.logmel_cnn.modeling_logmel_cnn:LogMelCNNModel",
+                "AutoModelForAudioClassification": "hf_mtkd.models.logmel_cnn.modeling_logmel_cnn:LogMelCNNForAudioClassification"},
+        feature_extractor="hf_mtkd.models.logmel_cnn.feature_extraction_logmel_cnn:LogMelFeatureExtractor",
+    ),
     "hf_mtkd_waveform_student": AutoModelEntry(
         config="hf_mtkd.meta_curriculum.configuration_meta_curriculum:WaveformStudentConfig",
         models={"AutoModelForAudioClassification":

@@ -52,7 +52,8 @@ def default_feature_extractor(config: PretrainedConfig):
     extractor_class = FEATURE_EXTRACTOR_MAPPING[type(config)]
     if isinstance(extractor_class, (tuple, list)):
         extractor_class = extractor_class[0]
-    return extractor_class()
+    # `for_config` (hf_mtkd.models) sizes the extractor to the config, e.g. its number of mel bands.
+    return extractor_class.for_config(config) if hasattr(extractor_class, "for_config") else extractor_class()
 
 
 def hub_kwargs(model_args: ModelArguments) -> dict:

@@ -109,23 +109,32 @@ def test_pipeline_round_trip(student, request, tmp_path):
 
 def test_long_stereo_file_at_44k_is_chunked_and_averaged(ft_student, tmp_path):
     wav = tmp_path / "long.wav"
-    sf.write(wav, tone(3.5, rate=44100, channels=2), 44100)
+    # A pitch that changes every half second, so that the windows differ and the averaging rule matters.
+    audio = np.concatenate([tone(0.5, rate=44100, channels=2, freq=f, seed=i) for i, f in enumerate((200, 450, 300, 700, 250, 600, 350))])
+    sf.write(wav, audio, 44100)
     predictor = EmotionPredictor(ft_student, chunk_seconds=1.0, batch_size=3)
     prediction = predictor.predict(wav)
     assert prediction.num_chunks == 4  # 0-1, 1-2, 2-3 and the last second, 2.5-3.5
     assert prediction.duration_seconds == pytest.approx(3.5, abs=1e-3)
     assert sum(prediction.scores.values()) == pytest.approx(1.0, abs=1e-5)
-    # Reference: the pipeline on each window of the decoded mono 16 kHz signal, probabilities averaged.
+    # Reference: the pipeline on each window of the decoded mono 16 kHz signal, logits averaged (the mean of
+    # log-probabilities differs from the window logits' mean by a per-class constant of zero), then softmax.
     classifier = pipeline("audio-classification", model=str(ft_student))
     mono = decode_audio(str(wav), 16000)
     windows = [mono[s : s + 16000] for s in (0, 16000, 32000, mono.size - 16000)]
-    mean = {label: 0.0 for label in LABELS}
+    log_p = np.zeros(len(LABELS))
     for window in windows:
         for row in classifier({"raw": window, "sampling_rate": 16000}, top_k=None):
-            mean[row["label"]] += row["score"] / len(windows)
-    assert prediction.scores == pytest.approx(mean, abs=1e-5)
+            log_p[LABELS.index(row["label"])] += np.log(row["score"]) / len(windows)
+    expected = np.exp(log_p) / np.exp(log_p).sum()
+    assert prediction.scores == pytest.approx(dict(zip(LABELS, expected)), abs=1e-5)
+    mean_of_probabilities = {label: 0.0 for label in LABELS}
+    for window in windows:
+        for row in classifier({"raw": window, "sampling_rate": 16000}, top_k=None):
+            mean_of_probabilities[row["label"]] += row["score"] / len(windows)
+    assert prediction.scores != pytest.approx(mean_of_probabilities, abs=1e-5)  # the test can tell the rules apart
     # The same clip as an in-memory (time, channels) array at its own rate.
-    from_array = predictor.predict(tone(3.5, rate=44100, channels=2), sampling_rate=44100)
+    from_array = predictor.predict(audio, sampling_rate=44100)
     assert from_array.scores == pytest.approx(prediction.scores, abs=1e-3)
 
 

@@ -2,7 +2,8 @@
 
 Layers, lowest first:
   foundation  utils, arguments, config_parser, methods (the registry: bookkeeping only)
-  domain      data, corpora, metrics, kd_losses, modeling_utils, auto_classes, run_summary, plots, inference
+  domain      data, corpora, metrics, kd_losses, modeling_utils, auto_classes, run_summary, plots, inference,
+              windowing (the whole-utterance window rule), models (student architectures any method may train)
   hub         model cards and pushing a saved folder (the trainer writes its own card: hub sits below training)
   training    TrainingArguments, SERTrainer, the Method base class, the training entry (`training.run`)
   methods     every other subpackage: one folder per method (finetune, multi_teacher, self_distillation, ...)
@@ -20,7 +21,8 @@ PACKAGE = Path(hf_mtkd.__file__).resolve().parent
 LAYERS = {
     "foundation": ("hf_mtkd.utils", "hf_mtkd.arguments", "hf_mtkd.config_parser", "hf_mtkd.methods"),
     "domain": ("hf_mtkd.data", "hf_mtkd.corpora", "hf_mtkd.metrics", "hf_mtkd.kd_losses", "hf_mtkd.modeling_utils",
-               "hf_mtkd.auto_classes", "hf_mtkd.run_summary", "hf_mtkd.plots", "hf_mtkd.inference"),
+               "hf_mtkd.auto_classes", "hf_mtkd.run_summary", "hf_mtkd.plots", "hf_mtkd.inference", "hf_mtkd.windowing",
+               "hf_mtkd.models"),
     "hub": ("hf_mtkd.hub",),
     "training": ("hf_mtkd.training",),
     "methods": (),  # every subpackage not named elsewhere

@@ -116,8 +116,8 @@ def check_resume(corpus, tmp_path, caplog, method, **overrides):
 
 
 def test_finetune_resumes_after_sigkill_to_identical_weights(tone_corpus, tmp_path, caplog):
-    # Random crops and dropout on: the data order, the crops and the dropout masks must all be restored.
-    check_resume(tone_corpus, tmp_path, caplog, "finetune", random_crop=True, max_duration_seconds=0.3)
+    # Random 0.3 s training windows and dropout on: the data order, the windows and the dropout masks must all be restored.
+    check_resume(tone_corpus, tmp_path, caplog, "finetune", train_window_seconds=0.3)
 
 
 def _teachers(tmp_path) -> list[dict]:
@@ -129,7 +129,7 @@ def _teachers(tmp_path) -> list[dict]:
 @pytest.mark.slow
 def test_mtkd_online_resumes_after_sigkill_to_identical_weights(tone_corpus, tmp_path, caplog):
     check_resume(tone_corpus, tmp_path, caplog, "mtkd", teachers=_teachers(tmp_path),
-                 teacher_weighting="cosine", random_crop=True, max_duration_seconds=0.3)
+                 teacher_weighting="cosine", train_window_seconds=0.3)
 
 
 @pytest.mark.slow
@@ -142,5 +142,5 @@ def test_mtkd_cached_resumes_after_sigkill_to_identical_weights(tone_corpus, tmp
 def test_self_distillation_resumes_after_sigkill_to_identical_weights(tone_corpus, tmp_path, caplog):
     out = check_resume(tone_corpus, tmp_path, caplog, "self_distillation",
                        config_overrides={**TINY_W2V2, "num_hidden_layers": 3}, exit_layers=[1, 2],
-                       head_hidden_size=16, random_crop=True, max_duration_seconds=0.3)
+                       head_hidden_size=16, train_window_seconds=0.3)
     assert (out / "exits" / "layer_1" / "model.safetensors").exists()

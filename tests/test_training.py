@@ -126,7 +126,7 @@ def test_mtkd_bad_teacher_inputs(tone_corpus, tmp_path):
     with pytest.raises(ValueError, match="cannot be used with random_crop"):
         save_tiny_classifier(tmp_path / "t4", LABELS)
         run(get_method("mtkd"), recipe=tiny_recipe(tone_corpus, tmp_path / "o3", method="mtkd", random_crop=True,
-                                                    use_teacher_logit_cache=True,
+                                                    train_window_seconds=0.3, use_teacher_logit_cache=True,
                                                     teachers=[{"model": str(tmp_path / "t4"), "language": "en"}]))
 
 

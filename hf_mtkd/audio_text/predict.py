@@ -19,7 +19,8 @@ import numpy as np
 
 from ..data.audio import AudioDecodeError, decode_audio
 from ..inference.predict import (
-    DEFAULT_CHUNK_SECONDS,
+    FALLBACK_CHUNK_SECONDS,
+    MODEL_WINDOW,
     ON_ERROR,
     EmotionPredictor,
     Prediction,
@@ -27,6 +28,8 @@ from ..inference.predict import (
     output_format,
     write_predictions,
 )
+
+from ..windowing import WindowRule, window_seconds_from_config
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +82,7 @@ class AudioTextPredictor:
 
     chunks = EmotionPredictor.chunks  # the same windows as audio-only predictions
 
-    def __init__(self, model_path: Union[str, os.PathLike], *, chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS,
+    def __init__(self, model_path: Union[str, os.PathLike], *, chunk_seconds: Union[float, str, None] = MODEL_WINDOW,
                  batch_size: int = 8, device: Optional[str] = None):
         import torch
         from transformers import AutoProcessor
@@ -88,7 +91,9 @@ class AudioTextPredictor:
         from .registration import register_auto_classes
 
         register_auto_classes()
-        if chunk_seconds is not None and chunk_seconds <= 0:
+        if isinstance(chunk_seconds, str) and chunk_seconds != MODEL_WINDOW:
+            raise ValueError(f"chunk_seconds must be a number, None or {MODEL_WINDOW!r}, got {chunk_seconds!r}.")
+        if not isinstance(chunk_seconds, str) and chunk_seconds is not None and chunk_seconds <= 0:
             raise ValueError(f"chunk_seconds must be > 0 (or None for whole files), got {chunk_seconds}.")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -97,7 +102,10 @@ class AudioTextPredictor:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device)
         self.sampling_rate = self.processor.sampling_rate
+        if chunk_seconds == MODEL_WINDOW:  # the audio-only rule: the training window in the config, else the fallback
+            chunk_seconds = window_seconds_from_config(self.model.config) or FALLBACK_CHUNK_SECONDS
         self.chunk_seconds = chunk_seconds
+        self.rule = WindowRule.from_seconds(chunk_seconds, self.sampling_rate)
         self.batch_size = batch_size
         id2label = self.model.config.id2label
         self.label_names = [id2label[i] for i in range(len(id2label))]
@@ -142,7 +150,7 @@ def predict_audio_text(
     path_column: Optional[str] = None,
     sidecar_suffix: str = ".txt",
     output: Optional[Union[str, os.PathLike]] = None,
-    chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS,
+    chunk_seconds: Union[float, str, None] = MODEL_WINDOW,
     batch_size: int = 8,
     device: Optional[str] = None,
     on_error: str = "fail",

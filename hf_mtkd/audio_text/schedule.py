@@ -26,6 +26,7 @@ from ..arguments import DataArguments, ModelArguments
 from ..training.evaluation import make_compute_metrics
 from ..training.outputs import last_complete_checkpoint
 from ..utils.atomic import write_json_atomic
+from ..windowing import random_training_windows
 from .build import build_audio_text_model, load_teacher
 from .cache import add_teacher_outputs, check_cache_allowed
 from .config import AudioTextDistillationConfig, AudioTextModelArguments
@@ -129,7 +130,7 @@ def fit_audio_text(
         if config.gamma > 0 and not (teacher.config.uses_text and model.config.uses_text):
             raise ValueError("gamma > 0 distils text hidden states: teacher and student both need a text encoder.")
         if config.use_teacher_output_cache:
-            check_cache_allowed(data_args.random_crop)
+            check_cache_allowed(random_training_windows(data_args))
             with config.main_process_first(desc="teacher-output cache"):
                 splits = DatasetDict({
                     name: add_teacher_outputs(

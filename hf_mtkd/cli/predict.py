@@ -1,7 +1,8 @@
 """`hf-mtkd predict --model PATH_OR_ID INPUT [INPUT ...] --output predictions.csv|.json`
 
 Inputs are audio files or folders (searched recursively); any format FFmpeg reads, any rate, any
-number of channels. Long files are cut into --chunk_seconds windows whose scores are averaged.
+number of channels. Files are cut into windows of the length the model was trained on (or --chunk_seconds)
+whose logits are averaged.
 Audio + text models (method audio_text) also read each file's transcript: from --transcripts (a CSV with a
 file_name or path column and a text column) or from a sidecar file beside each clip (clip.txt).
 """
@@ -14,14 +15,15 @@ from typing import Optional
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..inference.predict import DEFAULT_CHUNK_SECONDS, ON_ERROR
+    from ..inference.predict import FALLBACK_CHUNK_SECONDS, ON_ERROR
 
     parser = argparse.ArgumentParser(prog="hf-mtkd predict", description=__doc__.split("\n\n")[1])
     parser.add_argument("inputs", nargs="+", help="audio files and/or folders")
     parser.add_argument("--model", required=True, help="a saved student (output_dir) or a Hub id")
     parser.add_argument("--output", required=True, help="where to write the predictions: .csv or .json")
-    parser.add_argument("--chunk_seconds", type=float, default=DEFAULT_CHUNK_SECONDS,
-                        help="window length for long files; scores are averaged over windows (0: whole files)")
+    parser.add_argument("--chunk_seconds", type=float, default=None,
+                        help="window length; logits are averaged over windows (default: the train_window_seconds in "
+                             f"the model's config, else {FALLBACK_CHUNK_SECONDS}; 0: whole files)")
     parser.add_argument("--batch_size", type=int, default=8, help="windows per forward pass")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     parser.add_argument("--on_error", choices=ON_ERROR, default="fail",
@@ -37,8 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None):
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    common = dict(output=args.output, chunk_seconds=args.chunk_seconds or None, batch_size=args.batch_size,
-                  device=args.device, on_error=args.on_error, progress=not args.no_progress)
+    from ..inference.predict import MODEL_WINDOW
+
+    common = dict(output=args.output, chunk_seconds=MODEL_WINDOW if args.chunk_seconds is None else (args.chunk_seconds or None),
+                  batch_size=args.batch_size, device=args.device, on_error=args.on_error, progress=not args.no_progress)
     method_predictor = _method_file_predictor(args.model)
     if method_predictor is not None:
         predictions = method_predictor(args.model, args.inputs, args, **common)

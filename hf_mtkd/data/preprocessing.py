@@ -1,4 +1,4 @@
-"""Decode every clip once (resampled, mono, cropped) into a cached `waveform` column.
+"""Decode every clip once (resampled, mono, up to max_duration_seconds) into a cached `waveform` column.
 
 The decoded waveforms are stored by `datasets.map`, so the cache is keyed by datasets'
 fingerprint of the source data and of this function's arguments (rate, crop length,
@@ -39,8 +39,9 @@ def prepare_audio_dataset(
     audio_column = data_args.audio_column_name
     label_column = data_args.label_column_name
     label2id = {name: i for i, name in enumerate(label_names)}
-    # Random crops happen per epoch in the collator, so the cache keeps the whole clip up to a bound.
-    keep_seconds = data_args.max_duration_seconds if not data_args.random_crop else max(30.0, data_args.max_duration_seconds)
+    # The cache keeps each clip up to max_duration_seconds: training windows are cut per epoch by the collator,
+    # evaluation windows per split by hf_mtkd.windowing.
+    keep_seconds = data_args.max_duration_seconds
     max_samples = int(round(keep_seconds * sampling_rate))
     skip_bad = data_args.on_bad_audio == "skip"
 

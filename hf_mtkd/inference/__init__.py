@@ -2,7 +2,8 @@
 
 from .predict import (
     AUDIO_EXTENSIONS,
-    DEFAULT_CHUNK_SECONDS,
+    FALLBACK_CHUNK_SECONDS,
+    MODEL_WINDOW,
     EmotionPredictor,
     Prediction,
     collect_audio_files,
@@ -12,7 +13,8 @@ from .predict import (
 
 __all__ = [
     "AUDIO_EXTENSIONS",
-    "DEFAULT_CHUNK_SECONDS",
+    "FALLBACK_CHUNK_SECONDS",
+    "MODEL_WINDOW",
     "EmotionPredictor",
     "Prediction",
     "collect_audio_files",

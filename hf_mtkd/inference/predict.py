@@ -1,9 +1,10 @@
 """Emotion predictions for audio files of any length, rate and channel count.
 
-Each file is decoded to mono at the model's rate (`hf_mtkd.data.audio.decode_audio`), cut into
-equal windows of `chunk_seconds` (the last window ends at the end of the file, overlapping the one
-before), and the class probabilities of the windows are averaged. A clip no longer than one
-window is one window: its scores equal `pipeline("audio-classification")`'s.
+Each file is decoded to mono at the model's rate (`hf_mtkd.data.audio.decode_audio`) and scored by
+the window rule evaluation uses (`hf_mtkd.windowing.WindowRule`): windows of the length the model
+was trained on (`train_window_seconds` in its config), the last one ending at the end of the file
+(overlapping the one before), logits averaged over the windows, then softmax. A clip no longer than
+one window is one window: its scores equal `pipeline("audio-classification")`'s.
 """
 
 from __future__ import annotations
@@ -19,16 +20,17 @@ from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from ..arguments import DataArguments
 from ..data.audio import AUDIO_EXTENSIONS, AudioDecodeError, as_sampling_rate, decode_audio, has_audio_extension
+from ..data.collator import feature_extractor_inputs
 from ..utils.atomic import write_text_atomic
+from ..windowing import WindowRule, window_seconds_from_config
 
 logger = logging.getLogger(__name__)
 
-#: Default window: the clip length students are trained on (DataArguments.max_duration_seconds).
-DEFAULT_CHUNK_SECONDS = DataArguments.__dataclass_fields__["max_duration_seconds"].default
-#: Clips shorter than this are zero-padded to it (the convolutional front end needs a few frames).
-MIN_SECONDS = 0.1
+#: `chunk_seconds` value that means "the window the model was trained on" (its config's train_window_seconds).
+MODEL_WINDOW = "model"
+#: Window for models whose config records none (e.g. trained elsewhere).
+FALLBACK_CHUNK_SECONDS = 6.0
 OUTPUT_FORMATS = (".csv", ".json")
 ON_ERROR = ("fail", "skip")
 
@@ -47,14 +49,19 @@ class Prediction:
 
 
 class EmotionPredictor:
-    """A saved audio-classification model (a path or Hub id) with its feature extractor, ready to score audio."""
+    """A saved audio-classification model (a path or Hub id) with its feature extractor, ready to score audio.
 
-    def __init__(self, model_path: str | os.PathLike, *, chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS,
+    `chunk_seconds`: "model" (default) uses the window recorded in the model's config, or
+    FALLBACK_CHUNK_SECONDS when it has none; a number overrides it; None scores whole files in one pass."""
+
+    def __init__(self, model_path: str | os.PathLike, *, chunk_seconds: Union[float, str, None] = MODEL_WINDOW,
                  batch_size: int = 8, device: Optional[str] = None):
         import torch
         from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-        if chunk_seconds is not None and chunk_seconds <= 0:
+        if isinstance(chunk_seconds, str) and chunk_seconds != MODEL_WINDOW:
+            raise ValueError(f"chunk_seconds must be a number, None or {MODEL_WINDOW!r}, got {chunk_seconds!r}.")
+        if not isinstance(chunk_seconds, str) and chunk_seconds is not None and chunk_seconds <= 0:
             raise ValueError(f"chunk_seconds must be > 0 (or None for whole files), got {chunk_seconds}.")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -66,39 +73,34 @@ class EmotionPredictor:
         self.sampling_rate = int(self.feature_extractor.sampling_rate)
         id2label = self.model.config.id2label
         self.label_names = [id2label[i] for i in range(len(id2label))]
+        if chunk_seconds == MODEL_WINDOW:
+            chunk_seconds = window_seconds_from_config(self.model.config) or FALLBACK_CHUNK_SECONDS
         self.chunk_seconds = chunk_seconds
+        self.rule = WindowRule.from_seconds(chunk_seconds, self.sampling_rate)
         self.batch_size = batch_size
 
     def chunks(self, waveform: np.ndarray) -> list[np.ndarray]:
-        """Equal windows covering the clip; the last one is aligned to the end of the clip."""
-        minimum = int(MIN_SECONDS * self.sampling_rate)
-        if waveform.size < minimum:
-            waveform = np.pad(waveform, (0, minimum - waveform.size))
-        if self.chunk_seconds is None:
-            return [waveform]
-        size = max(int(round(self.chunk_seconds * self.sampling_rate)), minimum)
-        if waveform.size <= size:
-            return [waveform]
-        starts = list(range(0, waveform.size - size + 1, size))
-        if starts[-1] + size < waveform.size:
-            starts.append(waveform.size - size)
-        return [waveform[s : s + size] for s in starts]
+        """The windows of a clip (the rule evaluation uses)."""
+        return self.rule.windows(waveform)
 
-    def probabilities(self, waveform: np.ndarray) -> tuple[np.ndarray, int]:
-        """Mean class probabilities over the windows of a mono waveform at `self.sampling_rate`."""
+    def logits(self, waveform: np.ndarray) -> tuple[np.ndarray, int]:
+        """Mean logits over the windows of a mono waveform at `self.sampling_rate`, and the number of windows."""
         import torch
 
         windows = self.chunks(np.asarray(waveform, dtype=np.float32))
-        input_name = self.feature_extractor.model_input_names[0]
-        probs = []
+        logits = []
         with torch.inference_mode():
             for i in range(0, len(windows), self.batch_size):
-                batch = windows[i : i + self.batch_size]  # equal lengths: no padding, no attention mask needed
-                features = self.feature_extractor(batch, sampling_rate=self.sampling_rate, return_tensors="pt")
-                inputs = {k: v.to(self.device) for k, v in features.items() if k in (input_name, "attention_mask")}
-                logits = self.model(**inputs).logits.float()
-                probs.append(logits.softmax(dim=-1).cpu().numpy())
-        return np.concatenate(probs).mean(axis=0), len(windows)
+                # Inputs made as the training collator makes them (padding, attention mask when the extractor has one).
+                inputs = feature_extractor_inputs(self.feature_extractor, windows[i : i + self.batch_size], self.sampling_rate)
+                logits.append(self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits.float().cpu().numpy())
+        return np.concatenate(logits).mean(axis=0), len(windows)
+
+    def probabilities(self, waveform: np.ndarray) -> tuple[np.ndarray, int]:
+        """Softmax of the mean window logits, and the number of windows."""
+        mean, count = self.logits(waveform)
+        exp = np.exp(mean - mean.max())
+        return exp / exp.sum(), count
 
     def predict(self, audio: Union[str, os.PathLike, np.ndarray], sampling_rate: Optional[int] = None) -> Prediction:
         """Scores for one clip: a file path, or an array (mono, or 2-D with channels) at `sampling_rate`."""
@@ -148,7 +150,7 @@ class EmotionPredictor:
 
 
 def predict_files(model_path: str | os.PathLike, inputs, *, output: Optional[str | os.PathLike] = None,
-                  chunk_seconds: Optional[float] = DEFAULT_CHUNK_SECONDS, batch_size: int = 8,
+                  chunk_seconds: Union[float, str, None] = MODEL_WINDOW, batch_size: int = 8,
                   device: Optional[str] = None, on_error: str = "fail", progress: bool = True) -> list[Prediction]:
     """Load the model at `model_path` and predict files or folders; see `EmotionPredictor.predict_files`."""
     if output is not None:

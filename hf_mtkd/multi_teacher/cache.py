@@ -42,11 +42,13 @@ class CacheRefused(ValueError):
     """The cache would be wrong for this run (random crops or augmentation change the inputs each epoch)."""
 
 
-def check_cache_allowed(random_crop: bool) -> None:
-    if random_crop:
+def check_cache_allowed(random_windows: bool) -> None:
+    if random_windows:
         raise CacheRefused(
-            "use_teacher_logit_cache cannot be used with random_crop: the teacher would have seen other audio than "
-            "the student sees in each epoch. Turn off random_crop or compute teacher logits online."
+            "use_teacher_logit_cache cannot be used with random_crop when clips may be longer than train_window_seconds: "
+            "the teacher would have seen other audio than the student sees in each epoch. Set random_crop: false "
+            "(the leading window every epoch), train_window_seconds >= max_duration_seconds, or compute teacher "
+            "logits online."
         )
 
 

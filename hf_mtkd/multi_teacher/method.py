@@ -11,6 +11,7 @@ from ..data import check_teacher_languages
 from ..methods import register_method
 from ..training.evaluation import make_compute_metrics
 from ..training.method import Method, RunSetup
+from ..windowing import random_training_windows
 from .cache import add_teacher_logits, check_cache_allowed
 from .collator import MultiTeacherCollator
 from .config import MultiTeacherDistillationConfig
@@ -50,7 +51,7 @@ class MultiTeacherMethod(Method):
         args: MultiTeacherDistillationConfig = setup.training_args
         if not args.use_teacher_logit_cache:
             return splits
-        check_cache_allowed(setup.data_args.random_crop)
+        check_cache_allowed(random_training_windows(setup.data_args))
         teachers = self.teachers(setup, feature_extractor)
         # Main process first: it fills the datasets cache files, the others read them.
         with args.main_process_first(desc="teacher-logit cache"):

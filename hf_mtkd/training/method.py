@@ -14,6 +14,7 @@ from ..arguments import DataArguments, ModelArguments
 from ..data import AudioClassificationCollator
 from ..methods import CardSection, MethodInfo
 from ..modeling_utils import build_student, probe_feature_extractor
+from ..windowing import effective_window_seconds
 from .args import SERTrainingArguments
 from .evaluation import make_compute_metrics
 from .trainer import SERTrainer
@@ -38,9 +39,15 @@ class RunSetup:
         """Language tag -> the `language_id` batches carry (None without a language column)."""
         return {language: i for i, language in enumerate(self.languages)} if self.languages else None
 
+    @property
+    def window_seconds(self) -> float:
+        """Length of the training windows (`train_window_seconds`, no longer than `max_duration_seconds`); whole
+        clips are evaluated and predicted by windows of this length (hf_mtkd.windowing)."""
+        return effective_window_seconds(self.data_args.train_window_seconds, self.data_args.max_duration_seconds)
+
     def max_samples(self, sampling_rate: int) -> int:
-        """Samples per clip at `sampling_rate` after the crop to `max_duration_seconds`."""
-        return int(self.data_args.max_duration_seconds * sampling_rate)
+        """Samples per training window at `sampling_rate`."""
+        return int(round(self.window_seconds * sampling_rate))
 
 
 @runtime_checkable

@@ -22,6 +22,7 @@ from ..hub.card import write_run_card
 from ..hub.push import push_to_hub as push_folder_to_hub
 from ..plots import plot_summary
 from ..run_summary import SUMMARY_FILE, RunSummary, run_provenance
+from ..windowing import add_length_column, save_window_to_config
 from .evaluation import report_split
 from .method import Method, RunSetup
 from .outputs import (
@@ -135,6 +136,12 @@ def run(
     missing = [name for name in REQUIRED_SPLITS if name not in splits]
     if missing:
         raise ValueError(f"{type(method).__name__}.prepare_splits returned no {missing} split(s); it returned {list(splits)}.")
+    # Evaluation and predict cut whole clips into windows of the training length, read from the model's config.
+    if getattr(model, "config", None) is not None:  # a method may fit something that is no transformers model
+        save_window_to_config(model.config, setup.window_seconds)
+    if training_args.train_sampling_strategy == "group_by_length":  # batches of similar lengths: little padding
+        splits["train"] = add_length_column(splits["train"], setup.max_samples(feature_extractor.sampling_rate),
+                                            training_args.length_column_name)
     collators = method.make_collators(setup, splits, feature_extractor=feature_extractor)
 
     # Fit (and save): the standard Trainer flow, or the method's own.

@@ -17,6 +17,7 @@ from ..hub.card import StudentCard
 from ..methods import MethodInfo, Paper
 from ..utils.atomic import write_json_atomic
 from ..utils.distributed import pool_totals
+from ..windowing import WindowedEvaluationMixin
 from .outputs import STAGING_DIR, TRAINER_STATE_NAME, is_checkpoint_dir, publish_staged, save_training_args_json
 
 #: FT-Mono / FT-Multi are the fine-tuning baselines of this paper, and MTKD its method.
@@ -26,8 +27,9 @@ LANGUAGE_AWARE_MTKD_PAPER = Paper(
 )
 
 
-class SERTrainer(Trainer):
-    """Trainer for audio classification that keeps side information out of the model call
+class SERTrainer(WindowedEvaluationMixin, Trainer):
+    """Trainer for audio classification that keeps side information out of the model call,
+    evaluates and predicts whole clips by the window rule in the model's config (hf_mtkd.windowing)
     and logs extra per-step numbers (TRL style: `self._metrics[mode][name]` lists,
     averaged over steps and processes and cleared in `log`).
 

@@ -148,16 +148,16 @@ def test_long_file_is_read_to_its_end(ft_student, tmp_path):
     prediction = EmotionPredictor(ft_student, chunk_seconds=1.0, batch_size=8).predict(path)
     assert prediction.duration_seconds == seconds and prediction.num_chunks == seconds
 
-    # Reference: the model on every second of the written signal, probabilities averaged.
+    # Reference: the model on every second of the written signal, logits averaged, then softmax.
     model = AutoModelForAudioClassification.from_pretrained(ft_student).eval()
     fe = Wav2Vec2FeatureExtractor.from_pretrained(ft_student)
     windows = list(wave.reshape(seconds, rate))
     with torch.no_grad():
-        probs = torch.cat([model(fe(windows[i : i + 40], sampling_rate=rate, return_tensors="pt").input_values)
-                           .logits.softmax(-1) for i in range(0, seconds, 40)])
-    expected = dict(zip(LABELS, probs.mean(0).tolist()))
+        logits = torch.cat([model(fe(windows[i : i + 40], sampling_rate=rate, return_tensors="pt").input_values).logits
+                            for i in range(0, seconds, 40)])
+    expected = dict(zip(LABELS, logits.mean(0).softmax(-1).tolist()))
     assert prediction.scores == pytest.approx(expected, abs=1e-5)
-    first_minute = dict(zip(LABELS, probs[:60].mean(0).tolist()))
+    first_minute = dict(zip(LABELS, logits[:60].mean(0).softmax(-1).tolist()))
     assert max(abs(prediction.scores[k] - first_minute[k]) for k in LABELS) > 1e-3  # the end of the file counts
 
 

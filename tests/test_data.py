@@ -252,6 +252,23 @@ def test_drawn_validation_speakers_are_stratified_by_language(tmp_path, caplog):
         assert all(speaker in caplog.text for speaker in drawn)
 
 
+def test_drawn_validation_keeps_every_language_of_a_small_set(tmp_path):
+    # 2 languages x 5 training speakers, 2 speakers drawn: an unstratified draw misses a language in about half
+    # of the seeds (4/9: both from one language); stratified, never.
+    root = write_tone_corpus(tmp_path / "c", languages=("en", "fi"), speakers_per_language=6, clips_per_label=1)
+    rows = [dict(r, split="test" if r["split"] == "test" else "train") for r in csv.DictReader(open(root / "metadata.csv"))]
+    with open(root / "metadata.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    args = data_args(data_dir=str(root), validation_fraction=0.2)
+    raw, _ = select_labels(load_raw_dataset(args), args)
+    for seed in range(20):
+        splits = make_splits(raw, data_args(data_dir=str(root), validation_fraction=0.2, split_seed=seed), DataReport())
+        assert len(set(splits["validation"]["speaker"])) == 2, seed
+        assert set(splits["validation"]["language"]) == {"en", "fi"}, seed
+
+
 def test_draw_keeps_every_class_on_both_sides_when_the_data_allow(tmp_path):
     # Four speakers, each with two of the four classes: only some draws keep all classes in training and validation.
     root = tmp_path / "c"

@@ -9,7 +9,6 @@ import logging
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +42,6 @@ from hf_mtkd.data import prepare_data
 from hf_mtkd.training.run import FINISHED_MARKER, check_output_dir, run
 from test_training import save_tiny_classifier
 
-torch.set_num_threads(1)
 
 
 def tiny_model(seed=0):
@@ -144,9 +142,38 @@ def test_overwriting_a_finished_run_first_removes_its_marker_and_checkpoints(tmp
     assert not (out / FINISHED_MARKER).exists() and not (out / "checkpoint-8").exists()
 
 
+# The child process of the test below: builds the cache and dies by SIGKILL in its second batch. A fresh
+# interpreter, not a fork: forking a process whose torch threads are running can deadlock the child.
+CACHE_BUILD_KILLED = """
+import os, signal, sys
+from datasets import load_from_disk
+from transformers import Wav2Vec2FeatureExtractor
+import hf_mtkd.multi_teacher.cache as cache
+from hf_mtkd.multi_teacher.config import TeacherSpec
+from hf_mtkd.multi_teacher.teachers import load_teacher
+
+labels, teacher_dir, dataset_dir = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
+fe = Wav2Vec2FeatureExtractor(return_attention_mask=False)
+teacher = load_teacher(TeacherSpec(model=teacher_dir, language="en"), labels, fe)
+calls, original = [], cache.teacher_logits_for_batch
+
+def dies_on_fifth_clip(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(*args, **kwargs)
+
+cache.teacher_logits_for_batch = dies_on_fifth_clip
+cache.add_teacher_logits(load_from_disk(dataset_dir), [teacher], fe, max_samples=16000, batch_size=4)
+"""
+
+
 def test_teacher_logit_cache_killed_mid_build_leaves_no_cache_file(tmp_path):
+    import subprocess
+    import sys
+
     teacher_dir = tmp_path / "teacher"
-    save_tiny_classifier(teacher_dir, LABELS, seed=5)
+    save_tiny_classifier(teacher_dir, ["happy", "neutral", "angry", "sad"], seed=5)  # student class j = its [2, 0, 1, 3][j]
     fe = Wav2Vec2FeatureExtractor(return_attention_mask=False)
     rng = np.random.default_rng(0)
     features = Features({"waveform": List(Value("float32")), "labels": Value("int64")})
@@ -155,32 +182,10 @@ def test_teacher_logit_cache_killed_mid_build_leaves_no_cache_file(tmp_path):
     ds = load_from_disk(str(tmp_path / "ds"))
     teacher = load_teacher(TeacherSpec(model=str(teacher_dir), language="en"), LABELS, fe)
 
-    pid = os.fork()
-    if pid == 0:  # the child dies by SIGKILL in the second batch of the cache build
-        try:
-            import hf_mtkd.multi_teacher.cache as cache
-
-            calls, original = [], cache.teacher_logits_for_batch
-
-            def dies_on_fifth_clip(*args, **kwargs):
-                calls.append(1)
-                if len(calls) == 5:
-                    os.kill(os.getpid(), signal.SIGKILL)
-                return original(*args, **kwargs)
-
-            cache.teacher_logits_for_batch = dies_on_fifth_clip
-            add_teacher_logits(ds, [teacher], fe, max_samples=16000, batch_size=4)
-        finally:
-            os._exit(3)
-    deadline = time.monotonic() + 120
-    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if done[0] == 0:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked cache build hung")
-    status = done[1]
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
+    child = subprocess.run([sys.executable, "-c", CACHE_BUILD_KILLED, ",".join(LABELS), str(teacher_dir),
+                            str(tmp_path / "ds")], env=env, capture_output=True, text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
     # datasets writes a map's output to a temporary file and renames it when complete: the kill leaves that
     # tmp file in the fill's own folder, and no cache file.
     folders = list((tmp_path / "ds").glob("hf_mtkd-teacher-logits-*"))
@@ -193,7 +198,7 @@ def test_teacher_logit_cache_killed_mid_build_leaves_no_cache_file(tmp_path):
     with torch.no_grad():
         for i in (0, 7, 11):
             inputs = fe(data["waveform"][i], sampling_rate=16000, return_tensors="pt")
-            expected = teacher.model(inputs["input_values"]).logits[0, teacher.label_index]
+            expected = teacher.model(inputs["input_values"]).logits[0, [2, 0, 1, 3]]
             assert np.allclose(cached[i]["teacher_logits"][0], expected.numpy(), atol=1e-5)
 
 
@@ -222,10 +227,8 @@ def test_hour_long_clip_decodes_only_what_is_kept(hour_long_clip, monkeypatch):
         raise AssertionError("decoded the whole hour")
 
     monkeypatch.setattr(AudioDecoder, "get_all_samples", whole_file)
-    start = time.perf_counter()
     waveform = decode_audio(str(hour_long_clip), 16000, max_seconds=6.0)
-    elapsed = time.perf_counter() - start
-    assert waveform.shape == (96000,) and elapsed < 5.0
+    assert waveform.shape == (96000,)
     spectrum = np.abs(np.fft.rfft(waveform[:16000]))
     assert abs(np.argmax(spectrum) - 300) <= 2  # the tone at the start, resampled to 16 kHz
 

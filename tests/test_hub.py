@@ -2,12 +2,15 @@
 
 The stand-in implements what huggingface_hub 2.x requests for create_repo + upload_folder:
 POST /api/repos/create, POST /api/validate-yaml, POST /api/models/<id>/preupload/<rev> and
-POST /api/models/<id>/commit/<rev> (NDJSON). It answers "regular" upload mode for every file, so
-contents travel base64-encoded inside the commit (the LFS/Xet storage path is the Hub's, not ours).
-Any other request is recorded as unexpected and answered 404.
+POST /api/models/<id>/commit/<rev> (NDJSON). Like the Hub, it asks for LFS upload for weights, binary and large
+files (`model.safetensors` among them): those go through the LFS batch API (POST /<id>.git/info/lfs/objects/batch,
+then a PUT of the content to the URL it answers) and the commit names them by sha256; the other files travel
+base64-encoded inside the commit. huggingface_hub's Xet path (a storage protocol of its own) is switched off:
+the legacy LFS path is the one the stand-in speaks. Any other request is recorded as unexpected and answered 404.
 """
 
 import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -32,12 +35,25 @@ TOKEN = "hf_standInTokenDoNotLeak0123456789"
 USER = "stand-in-user"
 
 
+#: What the Hub stores with LFS whatever their size (its default .gitattributes); besides, binary and large files.
+LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".onnx")
+LFS_MIN_BYTES = 10 * 2**20
+
+
+def wants_lfs(file: dict) -> bool:
+    """The upload mode the Hub's preupload endpoint answers for one file ({path, sample, size})."""
+    sample = base64.b64decode(file.get("sample") or "")
+    return file["path"].endswith(LFS_SUFFIXES) or b"\0" in sample or file["size"] >= LFS_MIN_BYTES
+
+
 class StandInHub:
-    """Records repos, commits and every request; `files[repo_id]` maps path -> bytes as committed."""
+    """Records repos, commits and every request; `files[repo_id]` maps path -> bytes as committed, `lfs_files[repo_id]`
+    the paths that arrived through LFS."""
 
     def __init__(self):
         self.requests, self.unexpected = [], []
         self.repos, self.files, self.commits = {}, {}, []
+        self.lfs_objects, self.lfs_files = {}, {}  # sha256 -> bytes uploaded; repo -> paths committed by oid
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,10 +66,32 @@ class StandInHub:
                 self.reply(404, {"error": "not implemented by the stand-in"})
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.body()
                 hub.record(self, body)
                 status, payload = hub.handle(self.path.split("?")[0], body)
                 self.reply(status, payload)
+
+            def do_PUT(self):  # the LFS upload of one object, at the URL the batch answer gave
+                body = self.body()
+                hub.record(self, body)
+                parts = self.path.strip("/").split("/")
+                if len(parts) != 2 or parts[0] != "lfs-upload":
+                    hub.unexpected.append(("PUT", self.path))
+                    return self.reply(404, {"error": "not implemented by the stand-in"})
+                if hashlib.sha256(body).hexdigest() != parts[1]:
+                    return self.reply(400, {"error": "content does not match its oid"})
+                hub.lfs_objects[parts[1]] = body
+                self.reply(200, {})
+
+            def body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    chunks = []
+                    while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
             def reply(self, status, payload):
                 data = json.dumps(payload).encode()
@@ -85,19 +123,35 @@ class StandInHub:
             ModelCard(json.loads(body)["content"])  # the metadata must parse into ModelCardData
             return 200, {"errors": [], "warnings": []}
         parts = path.strip("/").split("/")  # api models <ns> <name> preupload|commit <rev>
+        if path.endswith(".git/info/lfs/objects/batch"):
+            repo_id = path.strip("/").removesuffix(".git/info/lfs/objects/batch")
+            if repo_id not in self.repos:
+                return 404, {"error": "Repository not found"}
+            request = json.loads(body)
+            assert request["operation"] == "upload" and request["hash_algo"] == "sha256"
+            return 200, {"transfer": "basic", "objects": [
+                {"oid": o["oid"], "size": o["size"], "authenticated": True,
+                 "actions": {"upload": {"href": f"{self.url}/lfs-upload/{o['oid']}"}}}
+                for o in request["objects"]]}
         if len(parts) == 6 and parts[:2] == ["api", "models"] and parts[4] in ("preupload", "commit"):
             repo_id = f"{parts[2]}/{parts[3]}"
             if repo_id not in self.repos:
                 return 404, {"error": "Repository not found"}
             if parts[4] == "preupload":
                 files = json.loads(body)["files"]
-                return 200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                                       for f in files]}
+                return 200, {"files": [{"path": f["path"], "uploadMode": "lfs" if wants_lfs(f) else "regular",
+                                        "shouldIgnore": False} for f in files]}
             lines = [json.loads(line) for line in body.decode().splitlines() if line]
             assert lines[0]["key"] == "header"
             for line in lines[1:]:
-                assert line["key"] == "file" and line["value"]["encoding"] == "base64", line["key"]
-                self.files[repo_id][line["value"]["path"]] = base64.b64decode(line["value"]["content"])
+                value = line["value"]
+                if line["key"] == "lfsFile":  # content uploaded before, named by its sha256
+                    assert value["algo"] == "sha256" and len(self.lfs_objects[value["oid"]]) == value["size"]
+                    self.files[repo_id][value["path"]] = self.lfs_objects[value["oid"]]
+                    self.lfs_files.setdefault(repo_id, set()).add(value["path"])
+                    continue
+                assert line["key"] == "file" and value["encoding"] == "base64", line["key"]
+                self.files[repo_id][value["path"]] = base64.b64decode(value["content"])
             self.commits.append({"repo_id": repo_id, "revision": parts[5], "summary": lines[0]["value"]["summary"]})
             oid = f"{len(self.commits):040x}"
             return 200, {"commitUrl": f"{self.url}/{repo_id}/commit/{oid}", "commitOid": oid, "success": True}
@@ -113,6 +167,7 @@ def hub(monkeypatch):
     # huggingface_hub 2.4 builds its user agent with a once-a-day GET {endpoint}/api/agent-harnesses (cached in
     # HF_HOME) unless telemetry is off: keep that out of the recorded upload and out of the user's HF_HOME.
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)  # the stand-in speaks LFS, not Xet
     server = StandInHub()
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.url)
     server.thread.start()
@@ -166,6 +221,10 @@ def test_push_uploads_model_feature_extractor_and_card(hub, student):
     assert "training_args.bin" not in uploaded  # a pickle that may hold hub_token; the card lists the hyperparameters
     for name in ("config.json", "model.safetensors", "preprocessor_config.json"):
         assert uploaded[name] == (student / name).read_bytes()
+    # The weights went the way the Hub takes them: LFS (batch request, PUT of the content, commit by sha256).
+    assert hub.lfs_files["org/ser-student"] == {"model.safetensors"}
+    assert [r["path"] for r in hub.requests if r["method"] == "PUT"] == [
+        f"/lfs-upload/{hashlib.sha256((student / 'model.safetensors').read_bytes()).hexdigest()}"]
     card = ModelCard(uploaded["README.md"].decode())
     assert card.data.pipeline_tag == "audio-classification" and card.data.library_name == "transformers"
     assert card.data.language == ["en", "fi"] and card.data.license == "apache-2.0"
@@ -173,7 +232,8 @@ def test_push_uploads_model_feature_extractor_and_card(hub, student):
     assert 'pipeline("audio-classification", model="org/ser-student")' in card.text
     assert hub.commits == [{"repo_id": "org/ser-student", "revision": "main", "summary": "first upload"}]
     assert commit.oid == f"{1:040x}"
-    assert all(r["authorization"] == f"Bearer {TOKEN}" for r in hub.requests)
+    # The token goes to the API; the LFS content goes to the storage URL the batch answer gave, without it.
+    assert all(r["authorization"] == (None if r["method"] == "PUT" else f"Bearer {TOKEN}") for r in hub.requests)
     assert not any(TOKEN.encode() in content for content in uploaded.values())
     assert TOKEN not in (student / "README.md").read_text()
 
@@ -303,7 +363,7 @@ def test_pushing_a_folder_with_a_malicious_pickle_never_runs_it(hub, tmp_path):
 def test_push_command_in_a_fresh_process_honours_hf_endpoint(hub, student, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE"))}
     env.update(HF_ENDPOINT=hub.url, HF_TOKEN=TOKEN, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_DISABLE_TELEMETRY="1",
-               OMP_NUM_THREADS="1")
+               HF_HUB_DISABLE_XET="1", OMP_NUM_THREADS="1")
     done = subprocess.run([sys.executable, "-m", "hf_mtkd.cli.main", "push", str(student), "org/env-student"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

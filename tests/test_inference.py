@@ -3,6 +3,7 @@
 import csv
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -137,6 +138,29 @@ def test_long_stereo_file_at_44k_is_chunked_and_averaged(ft_student, tmp_path):
     assert from_array.scores == pytest.approx(prediction.scores, abs=1e-3)
 
 
+def test_long_file_is_read_to_its_end(ft_student, tmp_path):
+    # Two minutes: a low tone for the first 70 s, a high one after, so the windows past the first minute count.
+    rate, seconds = 16000, 120
+    t = np.arange(seconds * rate) / rate
+    wave = np.where(t < 70, 0.3 * np.sin(2 * np.pi * 150 * t), 0.3 * np.sin(2 * np.pi * 600 * t)).astype(np.float32)
+    path = tmp_path / "two_minutes.wav"
+    sf.write(path, wave, rate, subtype="FLOAT")  # float WAV at the model's rate: decoded sample for sample
+    prediction = EmotionPredictor(ft_student, chunk_seconds=1.0, batch_size=8).predict(path)
+    assert prediction.duration_seconds == seconds and prediction.num_chunks == seconds
+
+    # Reference: the model on every second of the written signal, logits averaged, then softmax.
+    model = AutoModelForAudioClassification.from_pretrained(ft_student).eval()
+    fe = Wav2Vec2FeatureExtractor.from_pretrained(ft_student)
+    windows = list(wave.reshape(seconds, rate))
+    with torch.no_grad():
+        logits = torch.cat([model(fe(windows[i : i + 40], sampling_rate=rate, return_tensors="pt").input_values).logits
+                            for i in range(0, seconds, 40)])
+    expected = dict(zip(LABELS, logits.mean(0).softmax(-1).tolist()))
+    assert prediction.scores == pytest.approx(expected, abs=1e-5)
+    first_minute = dict(zip(LABELS, logits[:60].mean(0).softmax(-1).tolist()))
+    assert max(abs(prediction.scores[k] - first_minute[k]) for k in LABELS) > 1e-3  # the end of the file counts
+
+
 def write_folder(root: Path) -> list[Path]:
     (root / "sub").mkdir(parents=True)
     files = [root / "a.wav", root / "sub" / "b.flac", root / "sub" / "c.wav"]
@@ -195,8 +219,14 @@ def test_predict_bad_input(ft_student, tmp_path):
         EmotionPredictor(ft_student, chunk_seconds=0)
 
 
+def private_copy(folder: Path, tmp_path: Path) -> Path:
+    """A copy of a module-scoped run for a test that writes into it (plots, cards): other tests share the original."""
+    return Path(shutil.copytree(folder, tmp_path / folder.name))
+
+
 @pytest.mark.skipif(not matplotlib_available(), reason="matplotlib (hf_mtkd[plots]) is not installed")
-def test_plots_and_card_of_an_mtkd_run(mtkd_student):
+def test_plots_and_card_of_an_mtkd_run(mtkd_student, tmp_path):
+    mtkd_student = private_copy(mtkd_student, tmp_path)
     written = {p.name for p in plot_run(mtkd_student)}
     assert written == {"test_confusion_matrix_en.png", "test_confusion_matrix_fi.png",
                        "test_confusion_matrix_overall.png", TEACHER_WEIGHTS_FILE}
@@ -207,7 +237,9 @@ def test_plots_and_card_of_an_mtkd_run(mtkd_student):
     assert "| en | en | local checkpoint `teacher_en` |" in text and "| kd_lambda | 0.5 |" in text
 
 
-def test_cards_of_a_self_distillation_run_and_of_an_exported_exit(sd_student, sd_exit_student):
+def test_cards_of_a_self_distillation_run_and_of_an_exported_exit(sd_student, tmp_path):
+    sd_student = private_copy(sd_student, tmp_path)
+    sd_exit_student = sd_student / "exits" / "layer_1"
     summary = json.loads((sd_student / "run_summary.json").read_text())
     full = write_model_card(sd_student, repo_id="org/sd-student").read_text()
     assert "import hf_mtkd" in full and "Every head of the self-distillation model" in full

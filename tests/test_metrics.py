@@ -3,7 +3,6 @@
 import json
 import os
 import socket
-import time
 
 import numpy as np
 import pytest
@@ -164,13 +163,6 @@ def test_bootstrap_agrees_with_resampling_indices():
     out = compute_ser_metrics(pred, ref, LABELS4, n_bootstrap=4000)["overall"]
     assert out["UR_ci"] == pytest.approx(np.quantile(ur, [0.025, 0.975]), abs=0.012)
     assert out["WR_ci"] == pytest.approx(np.quantile(wr, [0.025, 0.975]), abs=0.012)
-
-
-def test_bootstrap_is_fast():
-    pred, ref, lang = _random_data(5000)
-    start = time.perf_counter()
-    compute_ser_metrics(pred, ref, LABELS4, lang, n_bootstrap=1000)
-    assert time.perf_counter() - start < 1.0
 
 
 # --------------------------------------------------------------------------- per language

@@ -156,3 +156,32 @@ def test_label_smoothing_is_the_trainers_label_smoother_on_the_ce_only():
     plain, plain_parts = multi_teacher_kd_loss(student, teachers, labels, weights, kd_lambda=0.25, temperature=2.0)
     assert parts["kl"].item() == plain_parts["kl"].item() and parts["ce"].item() != pytest.approx(plain_parts["ce"].item())
     assert smooth.item() == pytest.approx(0.75 * ce_only.item() + 0.25 * parts["kl"].item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("per_sample", [False, True], ids=["batch_cosine", "per_sample_cosine"])
+def test_the_student_gradient_treats_the_teacher_weights_as_constants(per_sample):
+    # d/ds of (1 - lam) CE + lam T^2 mean_b sum_i w_bi KL(p_ib || q_b), q = softmax(s / T), with w held fixed:
+    # (1 - lam) (softmax(s) - onehot) / B + lam T sum_i w_bi (q_b - p_ib) / B.
+    torch.manual_seed(0)
+    batch, lam, T = 5, 0.5, 2.0
+    student = torch.randn(batch, 4, requires_grad=True)
+    teachers = torch.randn(3, batch, 4)
+    labels = torch.tensor([0, 1, 2, 3, 0])
+    weights = cosine_teacher_weights(student, teachers, 0.25, per_sample=per_sample)
+    assert not weights.requires_grad
+    loss, _ = multi_teacher_kd_loss(student, teachers, labels, weights, kd_lambda=lam, temperature=T)
+    (grad,) = torch.autograd.grad(loss, student)
+
+    s = student.detach()
+    q, p = F.softmax(s / T, -1), F.softmax(teachers / T, -1)
+    ce_grad = (F.softmax(s, -1) - F.one_hot(labels, 4)) / batch
+    kd_grad = T * (weights.transpose(0, 1)[..., None] * (q[None] - p)).sum(0) / batch
+    torch.testing.assert_close(grad, (1 - lam) * ce_grad + lam * kd_grad)
+
+    # Weights a caller built with a graph to the student are constants in the loss all the same.
+    cos = F.cosine_similarity(student[None], teachers, dim=-1).transpose(0, 1)
+    attached = torch.softmax(cos / 0.25, dim=-1)
+    loss, _ = multi_teacher_kd_loss(student, teachers, labels, attached, kd_lambda=lam, temperature=T)
+    (grad_attached,) = torch.autograd.grad(loss, student)
+    torch.testing.assert_close(grad_attached, (1 - lam) * ce_grad
+                               + lam * T * (attached.detach().transpose(0, 1)[..., None] * (q[None] - p)).sum(0) / batch)

@@ -1,7 +1,9 @@
 """A run killed with SIGKILL mid-epoch resumes from its last complete checkpoint and ends with the
 weights of an uninterrupted run of the same seed (fine-tuning here; MTKD and self-distillation: slow).
 
-The killed run is a real `python -m hf_mtkd.cli.train --config <yaml>` process; the uninterrupted
+The killed run is a real train CLI process (`tests/kill_at_step.py`: the CLI with a callback that SIGKILLs it at
+step KILL_AT_STEP, so the kill always falls at the same step, in the second epoch: a resume that counted epochs
+from the ones begun in the new process, not from the restored state, would crop differently); the uninterrupted
 reference and the resumed run go through the same `run()` in this process (the CLI only parses).
 """
 
@@ -13,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,10 +28,11 @@ from hf_mtkd.training.outputs import checkpoint_is_complete
 from hf_mtkd.training.run import FINISHED_MARKER, run
 from test_training import save_tiny_classifier
 
-torch.set_num_threads(1)
 
 SAVE_STEPS = 2
-MAX_STEPS = 16  # 16 training clips, batch 4: 4 steps per epoch, so step 2 is mid-epoch
+MAX_STEPS = 16  # 16 training clips, batch 4: 4 steps per epoch
+KILL_AT_STEP = 7  # in the second epoch (steps 5-8); the run resumes from checkpoint-6, mid-epoch
+KILLER = Path(__file__).with_name("kill_at_step.py")
 
 
 def resume_recipe(corpus, out, **overrides) -> dict:
@@ -44,28 +47,15 @@ def complete_checkpoints(out) -> list[str]:
     return sorted(found, key=lambda path: int(path.rsplit("-", 1)[1]))
 
 
-def train_and_kill(config_path, out, timeout=300.0) -> str:
-    """Run the train CLI and SIGKILL it as soon as one checkpoint is complete; return its log."""
+def train_and_kill(config_path, out, timeout=600.0) -> str:
+    """Run the train CLI, killed by SIGKILL at the end of step KILL_AT_STEP; return its log."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     log_path = f"{out}.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hf_mtkd.cli.train", "--config", str(config_path)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
-        deadline = time.monotonic() + timeout
-        try:
-            while proc.poll() is None and time.monotonic() < deadline:
-                if complete_checkpoints(out):
-                    proc.send_signal(signal.SIGKILL)
-                    break
-                time.sleep(0.005)
-        finally:
-            if proc.poll() is None and time.monotonic() >= deadline:
-                proc.kill()
-            proc.wait()
+        done = subprocess.run([sys.executable, str(KILLER), str(KILL_AT_STEP), "--config", str(config_path)],
+                              stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout)
     text = open(log_path).read()
-    assert proc.returncode == -signal.SIGKILL, f"the run was not killed mid-training (rc {proc.returncode}):\n{text[-3000:]}"
+    assert done.returncode == -signal.SIGKILL, f"the run was not killed mid-training (rc {done.returncode}):\n{text[-3000:]}"
     assert not os.path.exists(os.path.join(out, FINISHED_MARKER))
     return text
 
@@ -101,7 +91,7 @@ def check_resume(corpus, tmp_path, caplog, method, **overrides):
     config.write_text(yaml.safe_dump(recipe))
     train_and_kill(config, out)
     resumed_from = complete_checkpoints(out)[-1]
-    assert int(resumed_from.rsplit("-", 1)[1]) < MAX_STEPS  # in practice checkpoint-2: mid-epoch
+    assert resumed_from.endswith(f"checkpoint-{KILL_AT_STEP - KILL_AT_STEP % SAVE_STEPS}")  # checkpoint-6
     at_kill = weights(resumed_from)
     partial = add_incomplete_checkpoint(out)
 

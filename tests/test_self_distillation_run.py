@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from transformers import pipeline
 
 from conftest import TINY_W2V2, tiny_recipe
@@ -13,7 +12,7 @@ from hf_mtkd.training.run import run
 
 
 def test_self_distillation_run_reports_and_exports_exits(tone_corpus, tmp_path):
-    torch.set_num_threads(1)
+    # One torch thread: conftest's session fixture sets it (and restores it at the end).
     out = tmp_path / "sd"
     recipe = tiny_recipe(
         tone_corpus, out, method="self_distillation",
@@ -40,7 +39,6 @@ def test_centred_similarity_learns_where_the_raw_similarity_collapses_to_chance(
     """The collapse of issue 15 on the tone corpus (beta 5 makes the tiny model show it in 30 steps; beta 1 on
     real speech did in the demo model): with the raw L2 the deepest head's CE stays at ln 4 and validation UR at
     chance, and the chance-level warning says so; centred, the same run learns."""
-    torch.set_num_threads(1)
     outcome = {}
     for centre in (False, True):
         out = tmp_path / f"centre_{centre}"

@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from datasets import load_from_disk
 from transformers import Wav2Vec2FeatureExtractor
 
@@ -99,3 +100,36 @@ def test_a_fill_killed_half_way_leaves_tmp_files_the_next_fill_removes(tmp_path,
     assert not [p for p in folders[0].iterdir() if p.name.startswith("tmp")]
     clean = add_teacher_logits(clips(4), [teacher], FE, max_samples=16000)  # in memory, from scratch
     np.testing.assert_allclose(np.asarray(results[0]["teacher_logits"]), np.asarray(clean["teacher_logits"]), rtol=1e-6)
+
+
+def test_the_cache_is_rebuilt_when_one_teacher_weight_changes_and_reused_otherwise(tmp_path, on_disk, monkeypatch):
+    from transformers import AutoModelForAudioClassification
+
+    from hf_mtkd.multi_teacher import cache
+
+    save_tiny_classifier(tmp_path / "t", LABELS, seed=1)
+    real, forwards = cache.teacher_logits_for_batch, [0]
+
+    def counted(*args, **kwargs):
+        forwards[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cache, "teacher_logits_for_batch", counted)
+    first = np.asarray(add_teacher_logits(on_disk, [_teacher(tmp_path / "t")], FE, max_samples=16000)["teacher_logits"])
+    built = forwards[0]
+    assert built == len(on_disk)  # no attention mask: one teacher forward per clip
+
+    # The same teacher loaded again: the cache is read back, no teacher runs.
+    again = add_teacher_logits(on_disk, [_teacher(tmp_path / "t")], FE, max_samples=16000)
+    assert forwards[0] == built
+    np.testing.assert_array_equal(np.asarray(again["teacher_logits"]), first)
+
+    # Retrained in place: one weight changes (the bias of the teacher's class 0, "angry"), config untouched.
+    model = AutoModelForAudioClassification.from_pretrained(tmp_path / "t")
+    with torch.no_grad():
+        model.classifier.bias[0] += 1.0
+    model.save_pretrained(tmp_path / "t")
+    rebuilt = np.asarray(add_teacher_logits(on_disk, [_teacher(tmp_path / "t")], FE, max_samples=16000)["teacher_logits"])
+    assert forwards[0] == 2 * built
+    np.testing.assert_allclose(rebuilt[:, 0, 0], first[:, 0, 0] + 1.0, rtol=1e-5)  # only "angry" moves, by 1
+    np.testing.assert_allclose(rebuilt[:, 0, 1:], first[:, 0, 1:], rtol=1e-5)

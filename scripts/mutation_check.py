@@ -1,0 +1,263 @@
+#!/usr/bin/env python
+"""Do the tests catch the bugs they are named after? Plant each bug of a table in a scratch copy and see.
+
+Every entry below is one small, named bug: a text replacement in hf_mtkd's source and the test files (or test
+ids) that must fail on it. The repository is copied once to a temporary folder (the real tree is never
+edited); each bug is written into that copy, only its tests run (`python -m pytest -x -q`, PYTHONPATH at the
+copy, one thread), and the file is put back before the next. A bug is *caught* when pytest reports failing
+tests (exit status 1), *survived* when they pass, and an *error* when pytest could not run them (collection
+or usage error: that proves nothing about the tests).
+
+The script exits non-zero if any bug survived, any run errored, any target text is not found exactly once
+in its file (the code moved: update the table, do not let it rot), or the tests fail on the unmutated copy
+(`--no-baseline` skips that check).
+
+Not part of the default test run: it trains tiny models over and over (about 10 minutes on 2 shared cores,
+the baseline run included).
+
+    python scripts/mutation_check.py                 # every bug
+    python scripts/mutation_check.py --list          # the table
+    python scripts/mutation_check.py t_squared_dropped kl_direction_swapped   # some of them
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    bug: str
+    edits: tuple[tuple[str, str, str], ...]  # (file, text, replacement); text must occur exactly once
+    tests: tuple[str, ...]  # pytest arguments: files or test ids
+
+
+def m(name, bug, edits, tests) -> Mutation:
+    return Mutation(name, bug, tuple(edits), tuple(tests))
+
+
+MTKD_TEACHERS = "hf_mtkd/multi_teacher/teachers.py"
+MTKD_LOSSES = "hf_mtkd/multi_teacher/losses.py"
+MTKD_TRAINER = "hf_mtkd/multi_teacher/trainer.py"
+
+MUTATIONS = [
+    # ------------------------------------------------------------------ the four bugs of issue 16
+    m("teacher_logits_not_reordered", "teachers' raw logits used, not reordered to the student's label order",
+      [(MTKD_TEACHERS, "logits = logits[:, teacher.label_index.to(logits.device)]", "logits = logits")],
+      ["tests/test_teacher_alignment.py"]),
+    m("teacher_label_index_inverted", "the inverse permutation: student label j taken from teacher class "
+      "student_labels.index(teacher_labels[j])",
+      [(MTKD_TEACHERS, "[teacher_labels.index(label) for label in student_labels]",
+        "[student_labels.index(label) for label in teacher_labels]")],
+      ["tests/test_teacher_alignment.py"]),
+    m("cache_fingerprint_ignores_weights", "the teacher-logit cache key leaves out the teacher's weights",
+      [(MTKD_TEACHERS, "    hash_weights(teacher.model, digest)\n", "")],
+      ["tests/test_teacher_cache.py"]),
+    m("cache_key_ignores_teachers", "the teacher-logit cache key holds the teacher's name, not its fingerprint",
+      [("hf_mtkd/multi_teacher/cache.py", "key.update(teacher_fingerprint(teacher).encode())",
+        "key.update(teacher.name.encode())")],
+      ["tests/test_teacher_cache.py"]),
+    m("collator_epoch_from_process", "after a resume the collator's epoch counts the epochs begun in this process, "
+      "not the restored trainer state",
+      [("hf_mtkd/training/trainer.py", "set_epoch(int((state.epoch or 0.0) + 1e-6))",
+        "self.begun = getattr(self, 'begun', -1) + 1; set_epoch(self.begun)")],
+      ["tests/test_resume.py::test_finetune_resumes_after_sigkill_to_identical_weights"]),
+    m("teacher_weights_not_detached", "gradients flow through the cosine teacher weights into the student",
+      [(MTKD_LOSSES, "student = student_logits.detach().float().unsqueeze(0)",
+        "student = student_logits.float().unsqueeze(0)"),
+       (MTKD_LOSSES, "cos = F.cosine_similarity(student, teacher_logits.detach().float(), dim=-1)",
+        "cos = F.cosine_similarity(student, teacher_logits.float(), dim=-1)"),
+       (MTKD_LOSSES, "weighted = (teacher_weights.detach().float().transpose(0, 1) * kl).sum(0)",
+        "weighted = (teacher_weights.float().transpose(0, 1) * kl).sum(0)")],
+      ["tests/test_mtkd_losses.py"]),
+    # ------------------------------------------------------------------ losses
+    m("t_squared_dropped", "the KD term is not scaled by T^2",
+      [(MTKD_LOSSES, "kl_term = weighted.mean() * temperature**2", "kl_term = weighted.mean()")],
+      ["tests/test_mtkd_losses.py"]),
+    m("kl_direction_swapped", "forward KL computes KL(student || teacher)",
+      [("hf_mtkd/kd_losses.py", 'if direction == "forward":', 'if direction == "reverse":')],
+      ["tests/test_kd_losses.py", "tests/test_mtkd_losses.py"]),
+    m("mtkd_label_smoothing_ignored", "MTKD's CE ignores label_smoothing_factor",
+      [(MTKD_TRAINER, "label_smoothing=args.label_smoothing_factor,", "label_smoothing=0.0,")],
+      ["tests/test_mtkd_trainer.py::test_label_smoothing_factor_is_honoured"]),
+    m("self_distillation_t_squared_dropped", "self-distillation's KL term is not scaled by T^2",
+      [("hf_mtkd/self_distillation/losses.py", "return terms.sum() / student_logits.shape[0] * temperature**2",
+        "return terms.sum() / student_logits.shape[0]")],
+      ["tests/test_self_distillation_losses.py"]),
+    # ------------------------------------------------------------------ teacher weights and routing
+    m("language_routing_replaced_by_cosine", "teacher_weighting=language returns the cosine weights",
+      [(MTKD_TRAINER, 'if args.teacher_weighting == "cosine":\n            return cosine',
+        "if True:\n            return cosine")],
+      ["tests/test_training.py::test_mtkd_trains_student_only_and_logs_weights"]),
+    m("no_pooling_over_processes", "logged means use this process's samples only (no gather)",
+      [("hf_mtkd/utils/distributed.py", "parts = gather_object([dict(totals)])", "parts = [dict(totals)]")],
+      ["tests/test_distributed.py::test_mtkd_two_processes_equal_one_process"]),
+    m("mtkd_loss_not_divided_for_ga", "MTKD claims its loss is already scaled for gradient accumulation",
+      [(MTKD_TRAINER, "loss_is_scaled_for_ga = False", "loss_is_scaled_for_ga = True")],
+      ["tests/test_gradient_accumulation.py"]),
+    # ------------------------------------------------------------------ self-distillation model
+    m("early_exit_runs_all_layers", "an exit runs every transformer layer, not only those below it",
+      [("hf_mtkd/self_distillation/modeling_early_exit.py", "for index in range(stop):",
+        "for index in range(self.num_hidden_layers):")],
+      ["tests/test_self_distillation_modeling.py::test_exit_runs_only_the_layers_below_it"]),
+    m("export_takes_the_wrong_head", "exporting an exit copies the first exit's head",
+      [("hf_mtkd/self_distillation/export.py", "model.exit_heads[model.config.exit_layers.index(stop)]",
+        "model.exit_heads[0]")],
+      ["tests/test_self_distillation_modeling.py::test_exported_stock_model_gives_the_exit_logits"]),
+    # ------------------------------------------------------------------ data
+    m("crops_unseeded", "random crops drawn from an unseeded generator",
+      [("hf_mtkd/data/collator.py",
+        "rng = np.random.default_rng([self.seed % (1 << 64), self.epoch, clip_key, len(waveform)])",
+        "rng = np.random.default_rng()")],
+      ["tests/test_data.py::test_random_crop_changes_window_deterministic_crop_does_not"]),
+    m("decode_error_without_file_name", "an undecodable file's error does not name it",
+      [("hf_mtkd/data/audio.py", 'raise AudioDecodeError(f"{name}: cannot decode audio ({err})") from err',
+        'raise AudioDecodeError(f"cannot decode audio ({err})") from err')],
+      ["tests/test_data.py::test_decode_errors_name_the_file"]),
+    m("validation_draw_not_stratified", "validation speakers drawn across languages, not per language",
+      [("hf_mtkd/data/splits.py", "if not any(quotas.values()):  # every language has one speaker",
+        "if True:  # every language has one speaker")],
+      ["tests/test_data.py::test_drawn_validation_speakers_are_stratified_by_language"]),
+    m("validation_draw_language_blind", "validation speakers drawn across languages with no preference for covering "
+      "each (language, class): a small 2-language set loses a language for some seeds",
+      [("hf_mtkd/data/splits.py", "if not any(quotas.values()):  # every language has one speaker",
+        "if True:  # every language has one speaker"),
+       ("hf_mtkd/data/splits.py",
+        "score = (kept_labels == all_labels, len(drawn_pairs), len({label for _, label in drawn_pairs}))",
+        "score = (kept_labels == all_labels, len({label for _, label in drawn_pairs}))")],
+      ["tests/test_data.py::test_drawn_validation_keeps_every_language_of_a_small_set"]),
+    # ------------------------------------------------------------------ outputs, hub, pipeline, inference
+    m("token_pickled", "training_args.bin is pickled with the Hub token in it",
+      [("hf_mtkd/training/trainer.py", "        for name in tokens:\n            setattr(self.args, name, None)\n",
+        "")],
+      ["tests/test_faults.py::test_hub_token_never_written_or_logged"]),
+    m("stage_reuse_ignores_data", "a finished pipeline stage is reused although its data changed",
+      [("hf_mtkd/multi_stage.py", 'if record.get("data_sha256") != state["data_sha256"]:', "if False:")],
+      ["tests/test_multi_stage.py::test_rerun_after_changing_data_dir_and_learning_rate_retrains"]),
+    m("prediction_reads_first_minute", "predict decodes only the first minute of a long file",
+      [("hf_mtkd/inference/predict.py", "waveform = decode_audio(name, self.sampling_rate)",
+        "waveform = decode_audio(name, self.sampling_rate, max_seconds=60.0)")],
+      ["tests/test_inference.py::test_long_file_is_read_to_its_end"]),
+    m("prediction_first_batch_only", "predict averages the first batch of windows only",
+      [("hf_mtkd/inference/predict.py", "for i in range(0, len(windows), self.batch_size):",
+        "for i in range(0, min(len(windows), self.batch_size), self.batch_size):")],
+      ["tests/test_inference.py::test_long_file_is_read_to_its_end"]),
+]
+
+
+def repository_files(root: Path) -> list[str]:
+    """Tracked files and untracked ones git does not ignore: what a fresh clone plus your edits holds."""
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root, check=True,
+                         capture_output=True).stdout.decode()
+    return [name for name in out.split("\0") if name and (root / name).is_file()]
+
+
+def copy_repository(root: Path, target: Path) -> None:
+    for name in repository_files(root):
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, destination)
+
+
+def apply(mutation: Mutation, scratch: Path) -> dict[Path, str]:
+    """Write the bug into the copy; returns the original texts. Raises LookupError when a target text is
+    missing or ambiguous (the table no longer matches the code)."""
+    originals: dict[Path, str] = {}
+    for file, text, replacement in mutation.edits:
+        path = scratch / file
+        if not path.is_file():
+            raise LookupError(f"{file} does not exist")
+        current = path.read_text()
+        originals.setdefault(path, current)
+        count = current.count(text)
+        if count != 1:
+            raise LookupError(f"{file}: target text found {count} times, expected once: {text!r}")
+        path.write_text(current.replace(text, replacement))
+    return originals
+
+
+def run_tests(tests, scratch: Path, timeout: float) -> tuple[int, float, str]:
+    env = dict(os.environ, PYTHONPATH=str(scratch), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONDONTWRITEBYTECODE="1")
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "", *tests]
+    start = time.monotonic()
+    try:
+        done = subprocess.run(command, cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as err:
+        return -1, time.monotonic() - start, f"timed out after {timeout:.0f} s\n{err.stdout or ''}"
+    return done.returncode, time.monotonic() - start, done.stdout + done.stderr
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="mutations to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="print the table and exit")
+    parser.add_argument("--no-baseline", action="store_true", help="skip running the tests on the unmutated copy")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per pytest run")
+    parser.add_argument("--verbose", action="store_true", help="print pytest's output tail for every run")
+    args = parser.parse_args(argv)
+
+    known = {mutation.name: mutation for mutation in MUTATIONS}
+    unknown = [name for name in args.names if name not in known]
+    if unknown:
+        parser.error(f"unknown mutation(s) {unknown}; --list shows the table")
+    selected = [known[name] for name in args.names] if args.names else MUTATIONS
+    if args.list:
+        for mutation in selected:
+            print(f"{mutation.name:38s} {mutation.bug}\n{'':38s} tests: {' '.join(mutation.tests)}")
+        return 0
+
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="hf_mtkd-mutation-") as tmp:
+        scratch = Path(tmp) / "repo"
+        copy_repository(ROOT, scratch)
+        if not args.no_baseline:
+            tests = list(dict.fromkeys(test for mutation in selected for test in mutation.tests))
+            rc, seconds, output = run_tests(tests, scratch, args.timeout * 2)
+            print(f"baseline (no bug): {'pass' if rc == 0 else f'FAIL (rc {rc})'} in {seconds:.0f} s", flush=True)
+            if rc != 0:
+                print(output[-4000:])
+                return 2
+        rows = []
+        for mutation in selected:
+            try:
+                originals = apply(mutation, scratch)
+            except LookupError as err:
+                rows.append((mutation, "TARGET NOT FOUND", 0.0))
+                print(f"{mutation.name}: TARGET NOT FOUND: {err}", flush=True)
+                failures += 1
+                continue
+            try:
+                rc, seconds, output = run_tests(mutation.tests, scratch, args.timeout)
+            finally:
+                for path, text in originals.items():
+                    path.write_text(text)
+            verdict = "caught" if rc == 1 else "SURVIVED" if rc == 0 else f"ERROR (rc {rc})"
+            failures += verdict != "caught"
+            rows.append((mutation, verdict, seconds))
+            print(f"{mutation.name}: {verdict} ({seconds:.0f} s)", flush=True)
+            if verdict != "caught" or args.verbose:
+                print(output[-3000:], flush=True)
+
+    print("\n| mutation | bug | tests | result |\n|---|---|---|---|")
+    for mutation, verdict, seconds in rows:
+        tests = ", ".join(f"`{test.removeprefix('tests/')}`" for test in mutation.tests)
+        print(f"| `{mutation.name}` | {mutation.bug} | {tests} | {verdict} ({seconds:.0f} s) |")
+    caught = sum(verdict == "caught" for _, verdict, _ in rows)
+    print(f"\n{caught} of {len(rows)} caught")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

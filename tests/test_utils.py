@@ -84,3 +84,8 @@ def test_one_weight_hash_for_the_teacher_and_upstream_fingerprints():
     assert digest(linear) != digest(copy.deepcopy(linear).double())  # the dtype
     renamed = torch.nn.Sequential(copy.deepcopy(linear))
     assert digest(linear) != digest(renamed)  # the parameter names
+    # 0-dim buffers (BatchNorm's num_batches_tracked, as in the log-mel CNN teachers) are hashed too.
+    norm = torch.nn.BatchNorm1d(3)
+    trained = copy.deepcopy(norm)
+    trained.num_batches_tracked += 1
+    assert digest(norm) != digest(trained)

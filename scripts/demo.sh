@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: set up if needed, then run the demo pipeline on the embedded corpus
-# (one teacher per language -> MTKD student, FT-Multi baseline, side-by-side table).
+# (classic floor; one teacher per language; the compact student fine-tuned alone and distilled with MTKD;
+# side-by-side table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

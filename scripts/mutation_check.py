@@ -12,7 +12,7 @@ The script exits non-zero if any bug survived, any run errored, any target text 
 in its file (the code moved: update the table, do not let it rot), or the tests fail on the unmutated copy
 (`--no-baseline` skips that check).
 
-Not part of the default test run: it trains tiny models over and over (about 10 minutes on 2 shared cores,
+Not part of the default test run: it trains tiny models over and over (about 15 minutes on 2 shared cores,
 the baseline run included).
 
     python scripts/mutation_check.py                 # every bug
@@ -183,6 +183,10 @@ MUTATIONS = [
       ["tests/test_self_distillation_trainer.py::test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch"]),
     m("self_distillation_alpha_ignored", "the trainer weighs the KL term by 1, not the configured alpha",
       [("hf_mtkd/self_distillation/trainer.py", "alpha=self.args.alpha,", "alpha=1.0,")],
+      ["tests/test_self_distillation_trainer.py::test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch"]),
+    # The run test's tiny model has near-uniform heads (KL and similarity ~1e-5): it sees the CE weight only.
+    m("self_distillation_recipe_gamma_ignored", "a recipe's gamma (weight of the exits' CE) does not reach the loss",
+      [("hf_mtkd/self_distillation/trainer.py", "gamma=self.args.gamma,", "gamma=1.0,")],
       ["tests/test_self_distillation_run.py::test_self_distillation_run_reports_and_exports_exits"]),
     m("exit_pooling_counts_padding", "an exit's mean pooling divides by every frame, padded ones included",
       [("hf_mtkd/self_distillation/modeling_early_exit.py",

@@ -12,7 +12,7 @@ The script exits non-zero if any bug survived, any run errored, any target text 
 in its file (the code moved: update the table, do not let it rot), or the tests fail on the unmutated copy
 (`--no-baseline` skips that check).
 
-Not part of the default test run: it trains tiny models over and over (about 10 minutes on 2 shared cores,
+Not part of the default test run: it trains tiny models over and over (about 15 minutes on 2 shared cores,
 the baseline run included).
 
     python scripts/mutation_check.py                 # every bug
@@ -153,6 +153,51 @@ MUTATIONS = [
       [("hf_mtkd/inference/predict.py", "for i in range(0, len(windows), self.batch_size):",
         "for i in range(0, min(len(windows), self.batch_size), self.batch_size):")],
       ["tests/test_inference.py::test_long_file_is_read_to_its_end"]),
+    m("prediction_averages_probabilities", "predict averages the windows' probabilities instead of their logits",
+      [("hf_mtkd/inference/predict.py", "return np.concatenate(logits).mean(axis=0), len(windows)",
+        "z = np.concatenate(logits); p = np.exp(z - z.max(-1, keepdims=True)); "
+        "return np.log((p / p.sum(-1, keepdims=True)).mean(axis=0)), len(windows)")],
+      ["tests/test_inference.py::test_long_stereo_file_at_44k_is_chunked_and_averaged"]),
+    m("prediction_drops_a_window", "predict leaves the last window out of the average (and still counts it)",
+      [("hf_mtkd/inference/predict.py", "return np.concatenate(logits).mean(axis=0), len(windows)",
+        "return np.concatenate(logits)[: max(1, len(windows) - 1)].mean(axis=0), len(windows)")],
+      ["tests/test_inference.py::test_long_stereo_file_at_44k_is_chunked_and_averaged"]),
+    m("recipe_run_skips_test_metrics", "a run writes validation_metrics.json but not test_metrics.json",
+      [("hf_mtkd/training/evaluation.py", "    if output_dir and is_main_process:\n",
+        "    if output_dir and is_main_process and split != 'test':\n")],
+      ["tests/test_recipes.py::test_paper_recipe_smoke"]),
+    m("student_forward_outside_autocast", "the MTKD student is called unwrapped, outside accelerate's autocast: "
+      "bf16 runs it in float32",
+      [(MTKD_TRAINER, "outputs = model(**model_inputs)",
+        "outputs = self.accelerator.unwrap_model(model, keep_fp32_wrapper=False)(**model_inputs)")],
+      ["tests/test_distributed.py::test_bf16_with_bf16_teachers_on_two_processes"]),
+    # ------------------------------------------------------------------ self-distillation values
+    m("self_distillation_kl_wrong_exit", "every exit's KL term is computed on the first exit's logits",
+      [("hf_mtkd/self_distillation/losses.py",
+        "[kl_divergence(target_logits, logits, temperature) for logits in exit_logits]",
+        "[kl_divergence(target_logits, exit_logits[0], temperature) for logits in exit_logits]")],
+      ["tests/test_self_distillation_trainer.py::test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch"]),
+    m("self_distillation_exit_ce_logged_swapped", "each exit's CE is logged under another exit's name",
+      [("hf_mtkd/self_distillation/trainer.py", '[f"ce_exit_{layer}" for layer in self._exit_layers]',
+        '[f"ce_exit_{layer}" for layer in reversed(self._exit_layers)]')],
+      ["tests/test_self_distillation_trainer.py::test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch"]),
+    m("self_distillation_alpha_ignored", "the trainer weighs the KL term by 1, not the configured alpha",
+      [("hf_mtkd/self_distillation/trainer.py", "alpha=self.args.alpha,", "alpha=1.0,")],
+      ["tests/test_self_distillation_trainer.py::test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch"]),
+    # The run test's tiny model has near-uniform heads (KL and similarity ~1e-5): it sees the CE weight only.
+    m("self_distillation_recipe_gamma_ignored", "a recipe's gamma (weight of the exits' CE) does not reach the loss",
+      [("hf_mtkd/self_distillation/trainer.py", "gamma=self.args.gamma,", "gamma=1.0,")],
+      ["tests/test_self_distillation_run.py::test_self_distillation_run_reports_and_exports_exits"]),
+    m("exit_pooling_counts_padding", "an exit's mean pooling divides by every frame, padded ones included",
+      [("hf_mtkd/self_distillation/modeling_early_exit.py",
+        "return hidden_states.sum(dim=1) / frame_mask.sum(dim=1, keepdim=True).to(hidden_states.dtype)",
+        "return hidden_states.sum(dim=1) / hidden_states.shape[1]")],
+      ["tests/test_self_distillation_modeling.py::test_exit_probabilities_are_the_head_on_the_backbone_layer_output"]),
+    m("exit_evaluation_fusion_includes_deepest", "the per-exit report's 'fusion' fuses the deepest head too",
+      [("hf_mtkd/self_distillation/evaluation.py",
+        'predictions["fusion"] = fuse_by_margin(exit_list, fusion_space)',
+        'predictions["fusion"] = fuse_by_margin(exit_list + [all_logits["deepest"]], fusion_space)')],
+      ["tests/test_self_distillation_modeling.py::test_evaluate_exits_predictions_sizes_latency"]),
 ]
 
 

@@ -4,8 +4,8 @@
 
 JOBS.json is a list of {"name": ..., "method": ..., "recipe": {...}}. Every process writes
 OUT_DIR/<name>.rank<k>.json with its world size, the test-set predictions (`trainer.predict`, in
-dataset order), the run summary, how the student and the teachers were wrapped and placed, and how
-many teacher forwards the teacher-logit cache ran on this process. `run_job` is also called
+dataset order), the run summary, how the student and the teachers were wrapped and placed, the dtype of
+the student's training forwards (and whether autocast was on), and how many teacher forwards the teacher-logit cache ran on this process. `run_job` is also called
 in-process by the tests for the single-process reference runs.
 """
 
@@ -31,9 +31,19 @@ def run_job(job: dict) -> dict:
     def capture(setup, **parts):
         built["trainer"] = trainer = build_trainer(setup, **parts)
         built["splits"] = parts["splits"]
+        # The dtype the student's last linear layer computes in, and whether autocast was on, at each training
+        # forward (bf16 autocast: bfloat16 outputs from float32 weights).
+        last_linear = [m for m in trainer.model.modules() if isinstance(m, torch.nn.Linear)][-1]
+
+        def record_dtype(module, args, output):
+            if module.training:
+                forward_dtypes.add((str(output.dtype), torch.is_autocast_enabled(output.device.type)))
+
+        last_linear.register_forward_hook(record_dtype)
         return trainer
 
     method.build_trainer = capture
+    forward_dtypes: set[tuple[str, bool]] = set()
     # Count teacher forwards inside the cache and record the fingerprints of the cached splits.
     cache_calls, fingerprints = [0], []
     real_forward, real_add = cache.teacher_logits_for_batch, cache.add_teacher_logits
@@ -71,6 +81,7 @@ def run_job(job: dict) -> dict:
         "teachers_need_grad": any(p.requires_grad for t in teachers for p in t.model.parameters()),
         "teachers_training": any(t.model.training for t in teachers),
         "student_device": str(next(trainer.model.parameters()).device),
+        "student_forward_dtypes": sorted(forward_dtypes),
         "cache_teacher_forwards": cache_calls[0],
         "cache_fingerprints": fingerprints,
         "test_size": len(splits["test"]),

@@ -240,8 +240,11 @@ def test_self_distillation_two_processes_equal_one_process(two_processes_sd, one
 
 
 def test_bf16_with_bf16_teachers_on_two_processes(two_processes, workdir):
-    rank0, _ = two_processes["mtkd_bf16"]
+    rank0, rank1 = two_processes["mtkd_bf16"]
     assert rank0["teacher_dtypes"] == ["torch.bfloat16"] * 2
+    # The student's training forwards ran under bf16 autocast on both processes; the float32 run's did not.
+    assert rank0["student_forward_dtypes"] == rank1["student_forward_dtypes"] == [["torch.bfloat16", True]]
+    assert two_processes["mtkd"][0]["student_forward_dtypes"] == [["torch.float32", False]]
     state = json.loads((workdir / "mtkd_bf16_2" / "trainer_state.json").read_text())
     losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
     assert len(losses) == 3 and all(torch.isfinite(torch.tensor(losses)))

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor, pipeline
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModelForAudioClassification,
+    Wav2Vec2FeatureExtractor,
+    pipeline,
+)
 
 from conftest import LABELS, TINY_W2V2, tiny_recipe
 from hf_mtkd.cli.predict import main as predict_main
@@ -90,15 +96,29 @@ def tone(seconds, rate=16000, freq=300.0, channels=1, seed=0):
     return wave.astype(np.float32)
 
 
+def direct_probabilities(path, windows) -> dict[str, float]:
+    """{label: probability}: the saved model and feature extractor called here, each window alone, logits
+    averaged over the windows, softmax."""
+    model = AutoModelForAudioClassification.from_pretrained(path).eval()
+    feature_extractor = AutoFeatureExtractor.from_pretrained(path)
+    with torch.no_grad():
+        logits = torch.stack([
+            model(**feature_extractor(window, sampling_rate=16000, return_tensors="pt")).logits[0] for window in windows
+        ])
+    probabilities = logits.mean(0).softmax(-1)
+    return {model.config.id2label[i]: probabilities[i].item() for i in range(len(probabilities))}
+
+
 @pytest.mark.parametrize("student", STUDENTS)
 def test_pipeline_round_trip(student, request, tmp_path):
     path = request.getfixturevalue(student)
     classifier = pipeline("audio-classification", model=str(path))
     wav = tmp_path / "clip.wav"
     sf.write(wav, tone(0.8), 16000)
+    reference = direct_probabilities(path, [tone(0.8)])  # the model called here on the extracted features
     for result in (classifier(str(wav), top_k=None), classifier(tone(0.8), top_k=None)):
         assert sorted(row["label"] for row in result) == sorted(LABELS)  # emotion names, not LABEL_0
-        assert sum(row["score"] for row in result) == pytest.approx(1.0, abs=1e-5)
+        assert {row["label"]: row["score"] for row in result} == pytest.approx(reference, abs=1e-4)
     # A clip shorter than one window: predict gives the pipeline's scores.
     prediction = EmotionPredictor(path).predict(wav)
     expected = {row["label"]: row["score"] for row in classifier(str(wav), top_k=None)}
@@ -116,12 +136,13 @@ def test_long_stereo_file_at_44k_is_chunked_and_averaged(ft_student, tmp_path):
     prediction = predictor.predict(wav)
     assert prediction.num_chunks == 4  # 0-1, 1-2, 2-3 and the last second, 2.5-3.5
     assert prediction.duration_seconds == pytest.approx(3.5, abs=1e-3)
-    assert sum(prediction.scores.values()) == pytest.approx(1.0, abs=1e-5)
-    # Reference: the pipeline on each window of the decoded mono 16 kHz signal, logits averaged (the mean of
-    # log-probabilities differs from the window logits' mean by a per-class constant of zero), then softmax.
-    classifier = pipeline("audio-classification", model=str(ft_student))
     mono = decode_audio(str(wav), 16000)
     windows = [mono[s : s + 16000] for s in (0, 16000, 32000, mono.size - 16000)]
+    # Reference 1: the model called here on each feature-extracted window, logits averaged, softmax.
+    assert prediction.scores == pytest.approx(direct_probabilities(ft_student, windows), abs=1e-5)
+    # Reference 2: the pipeline on each window, log-probabilities averaged (they differ from the window logits
+    # by a per-window constant, which the softmax removes), then softmax.
+    classifier = pipeline("audio-classification", model=str(ft_student))
     log_p = np.zeros(len(LABELS))
     for window in windows:
         for row in classifier({"raw": window, "sampling_rate": 16000}, top_k=None):

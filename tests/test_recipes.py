@@ -1,17 +1,20 @@
 """Every recipe under recipes/ parses with no unknown keys and smoke-runs (tiny model, max_steps=1)
 on small corpora written here in the recipe's own data layout (SpeechBrain-style recipe tests)."""
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from huggingface_hub import ModelCard
 
 from conftest import LABELS, TINY_W2V2, write_tone_corpus
 from corpora_fakes import make_cafe, make_fesc, make_iemocap
 from hf_mtkd.config_parser import load_recipe, parse_config
 from hf_mtkd.methods import get_method
 from hf_mtkd.multi_stage import run_pipeline, stage_recipes
+from hf_mtkd.plots import TEACHER_WEIGHTS_FILE, confusion_matrix_filename, matplotlib_available
 from hf_mtkd.training.run import run
 from test_training import save_tiny_classifier
 
@@ -28,6 +31,37 @@ SMOKE = {
     "report_to": "none",
 }
 SMOKE_FLAGS = [token for key, value in {**SMOKE, "load_best_model_at_end": "false"}.items() for token in (f"--{key}", str(value))]
+
+
+def assert_promised_outputs(out: Path, languages, method: str) -> None:
+    """What the READMEs promise a finished run leaves in its output dir (README "Publishing and inference"): the
+    model and its feature extractor, validation and test metrics JSON (UR/WR/F1 with CIs, per language), the same
+    numbers in run_summary.json and in the model card's model-index, training_args.json, confusion-matrix PNGs per
+    language (and the teacher-weight chart for MTKD) when matplotlib is installed."""
+    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "run_summary.json",
+                 "training_args.json", "README.md"):
+        assert (out / name).is_file(), f"{out.name}: no {name}"
+    summary = json.loads((out / "run_summary.json").read_text())
+    assert summary["method"] == method
+    for split in ("validation", "test"):
+        metrics = json.loads((out / f"{split}_metrics.json").read_text())
+        assert metrics == summary["results"][split], split
+        overall = metrics["overall"]
+        assert {"UR", "WR", "UR_ci", "WR_ci", "macro_f1", "weighted_f1", "confusion_matrix", "n"} <= set(overall)
+        matrix = np.array(overall["confusion_matrix"])
+        assert overall["n"] == summary["sizes"][split] == matrix.sum() > 0, split
+        assert overall["WR"] == pytest.approx(np.trace(matrix) / matrix.sum()), split
+        assert set(metrics["per_language"]) <= set(languages), split
+        assert sum(block["n"] for block in metrics["per_language"].values()) == overall["n"], split
+    test = summary["results"]["test"]
+    card = ModelCard.load(out / "README.md")
+    overall_results = {r.metric_type: r.metric_value for r in card.data.eval_results if r.dataset_config is None}
+    assert overall_results == {"recall": round(100 * test["overall"]["UR"], 2),
+                               "accuracy": round(100 * test["overall"]["WR"], 2)}
+    if matplotlib_available():
+        for block in ("overall", *test["per_language"]):
+            assert (out / confusion_matrix_filename(block)).is_file(), f"{out.name}: no confusion matrix for {block}"
+        assert (out / TEACHER_WEIGHTS_FILE).is_file() == (method == "mtkd"), out.name
 
 
 def test_recipes_exist():
@@ -77,7 +111,11 @@ def test_demo_pipeline_smoke(tmp_path):
         ["--demo_corpus", "false", "--data_dir", str(corpus), *SMOKE_FLAGS],
     )
     assert summaries["mtkd_multi"]["teacher_weights_per_language"]
-    assert (tmp_path / "out" / "mtkd_multi" / "test_metrics.json").exists()
+    for stage, language in [("teacher_en", "en"), ("teacher_fi", "fi"), ("teacher_fr", "fr")]:
+        assert_promised_outputs(tmp_path / "out" / stage, [language], "finetune")
+    assert_promised_outputs(tmp_path / "out" / "ft_multi", ["en", "fi", "fr"], "finetune")
+    for stage in ("mtkd_multi", "mtkd_multi_language"):
+        assert_promised_outputs(tmp_path / "out" / stage, ["en", "fi", "fr"], "mtkd")
 
 
 def test_emodb_ravdess_pipeline_smoke(tmp_path):
@@ -88,6 +126,9 @@ def test_emodb_ravdess_pipeline_smoke(tmp_path):
     )
     assert set(summaries["mtkd_multi"]["languages"]) == {"de", "en"}
     assert summaries["teacher_de"]["languages"] == ["de"]
+    for stage, languages, method in [("teacher_de", ["de"], "finetune"), ("teacher_en", ["en"], "finetune"),
+                                     ("ft_multi", ["de", "en"], "finetune"), ("mtkd_multi", ["de", "en"], "mtkd")]:
+        assert_promised_outputs(tmp_path / "out" / stage, languages, method)
 
 
 @pytest.fixture(scope="module")
@@ -127,4 +168,4 @@ def test_paper_recipe_smoke(name, paper_corpora, paper_teachers, tmp_path):
     assert test["overall"]["n"] > 0 and set(test["per_language"]) <= set(expected)
     if "mono" in name:
         assert list(test["per_language"]) == ["en"]
-    assert (tmp_path / name / "test_metrics.json").exists()
+    assert_promised_outputs(tmp_path / name, expected, recipe["method"])

@@ -240,7 +240,7 @@ def test_margin_fusion():
     out = model(values, attention_mask=mask)
     expected, chosen = fuse_by_margin([*out.exit_logits, out.logits])
     torch.testing.assert_close(fused, expected)
-    assert set(layers.tolist()) <= {1, 3, 4}
+    assert layers.tolist() == [[1, 3, 4][i] for i in chosen.tolist()]
 
 
 def test_fusion_of_the_exits_stops_at_the_last_exit():
@@ -257,27 +257,90 @@ def test_fusion_of_the_exits_stops_at_the_last_exit():
 
 
 def test_evaluate_exits_predictions_sizes_latency():
-    model = tiny_model()
+    model = tiny_model(seed=2)  # with these clips its heads disagree, and the fusions differ
     rng = np.random.default_rng(0)
+    lengths = [3000, 4000, 2500, 3500, 4000, 3000]
+    clips = [np.sin(np.arange(n) * 0.05 * (i + 1)) * (0.5 + i) + 0.3 * rng.standard_normal(n) for i, n in enumerate(lengths)]
     data = [
-        {"input_values": rng.standard_normal(n).astype("float32"), "label": i % 4, "language": "it" if i < 3 else "en"}
-        for i, n in enumerate([3000, 4000, 2500, 3500, 4000])
+        {"input_values": clip.astype("float32"), "label": i % 4, "language": "it" if i < 3 else "en"}
+        for i, clip in enumerate(clips)
     ]
-    result = evaluate_exits(model, data, batch_size=2, threshold=0.3, latency_repeats=1)
-    assert set(result.predictions) == {"layer_1", "layer_3", "deepest", "fusion", "fusion_all", "early_exit"}
-    assert result.references.tolist() == [0, 1, 2, 3, 0]
-    assert all(len(preds) == 5 for preds in result.predictions.values())
+    # A threshold between the first exit's confidences, so that early exit stops at more than one head.
+    with torch.no_grad():
+        first = torch.cat([model(torch.from_numpy(d["input_values"])[None], exit_layer=1).logits for d in data])
+    threshold = float(first.softmax(-1).max(-1).values.median())
+    result = evaluate_exits(model, data, batch_size=2, threshold=threshold, latency_repeats=1)
+    assert result.references.tolist() == [0, 1, 2, 3, 0, 1]
     assert set(result.latency_s) == {"layer_1", "layer_3", "deepest"}
     sizes = [result.num_parameters[name] for name in ("layer_1", "layer_3", "deepest")]
+    assert sizes == [model.num_parameters_at_exit(layer) for layer in (1, 3, 4)]
     assert sizes == sorted(sizes) and len(set(sizes)) == 3
-    assert set(result.exit_layer_used.tolist()) <= {1, 3, 4}
+
+    # Reference: the model run here on the same zero-padded pairs, every head, the fusions and early exit by hand.
+    heads = {"layer_1": [], "layer_3": [], "deepest": []}
+    for start in range(0, len(data), 2):
+        pair = data[start : start + 2]
+        length = max(len(d["input_values"]) for d in pair)
+        values, mask = torch.zeros(len(pair), length), torch.zeros(len(pair), length, dtype=torch.long)
+        for row, d in enumerate(pair):
+            values[row, : len(d["input_values"])] = torch.from_numpy(d["input_values"])
+            mask[row, : len(d["input_values"])] = 1
+        with torch.no_grad():
+            out = model(values, attention_mask=mask)
+        for name, logits in zip(heads, [*out.exit_logits, out.logits]):
+            heads[name].append(logits)
+    heads = {name: torch.cat(chunks) for name, chunks in heads.items()}
+    top2 = {name: logits.topk(2, -1).values for name, logits in heads.items()}
+    margin = {name: values[:, 0] - values[:, 1] for name, values in top2.items()}
+    expected = {name: logits.argmax(-1) for name, logits in heads.items()}
+    for fusion, names in (("fusion", ["layer_1", "layer_3"]), ("fusion_all", ["layer_1", "layer_3", "deepest"])):
+        best = torch.stack([margin[name] for name in names]).argmax(0)
+        expected[fusion] = torch.stack([expected[name] for name in names])[best, torch.arange(len(data))]
+    confidence = {name: logits.softmax(-1).max(-1).values for name, logits in heads.items()}
+    early_layer = [next((layer for name, layer in (("layer_1", 1), ("layer_3", 3)) if confidence[name][i] >= threshold), 4)
+                   for i in range(len(data))]
+    expected["early_exit"] = torch.stack(
+        [expected[{1: "layer_1", 3: "layer_3", 4: "deepest"}[layer]][i] for i, layer in enumerate(early_layer)])
+    assert set(result.predictions) == set(expected)
+    for name, preds in expected.items():
+        assert result.predictions[name].tolist() == preds.tolist(), name
+    assert result.predictions["fusion"].tolist() != result.predictions["fusion_all"].tolist()  # the data tell them apart
+    assert result.exit_layer_used.tolist() == early_layer and len(set(early_layer)) > 1
+
     summary = result.summary()
-    assert summary["deepest"]["layer"] == 4 and 0.0 <= summary["fusion"]["accuracy"] <= 1.0
-    assert result.languages == ["it", "it", "it", "en", "en"]
+    assert summary["deepest"]["layer"] == 4 and summary["layer_3"]["layer"] == 3
+    references = np.array([0, 1, 2, 3, 0, 1])
+    for name, preds in expected.items():
+        assert summary[name]["accuracy"] == pytest.approx(float((preds.numpy() == references).mean())), name
+    assert result.languages == ["it", "it", "it", "en", "en", "en"]
     metrics = result.metrics(list(LABELS.values()), n_bootstrap=0)
     for name, preds in result.predictions.items():
         assert metrics[name]["overall"]["WR"] == pytest.approx(float((preds == result.references).mean()))
-        assert set(metrics[name]["per_language"]) == {"it", "en"}
+        assert metrics[name]["per_language"]["it"]["WR"] == pytest.approx(float((preds[:3] == references[:3]).mean()))
+
+
+@pytest.mark.parametrize("stable", [False, True])
+def test_exit_probabilities_are_the_head_on_the_backbone_layer_output(stable):
+    """Reference: the stock backbone's hidden state after layer a (the encoder's final layer norm on it in the
+    stable variant), mean-pooled over the real frames, through the exit's two linear layers, softmax."""
+    model = tiny_model(stable=stable)
+    values, mask = waveforms()
+    with torch.no_grad():
+        out = model(values, attention_mask=mask)
+        hidden = model.backbone(values, attention_mask=mask, output_hidden_states=True).hidden_states
+        frames = model.backbone._get_feature_vector_attention_mask(hidden[0].shape[1], mask).float()
+    assert frames.sum(1).tolist() != [frames.shape[1]] * 3  # padded samples: the pooling must skip their frames
+    for index, layer in enumerate(model.config.exit_layers):
+        states = hidden[layer]
+        if stable:
+            states = model.backbone.encoder.layer_norm(states)
+        pooled = (states * frames[..., None]).sum(1) / frames.sum(1, keepdim=True)
+        head = model.exit_heads[index]
+        projected = pooled @ head.projector.weight.T + head.projector.bias
+        logits = projected @ head.classifier.weight.T + head.classifier.bias
+        torch.testing.assert_close(out.exit_pooled_outputs[index], pooled, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out.exit_projected_outputs[index], projected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out.exit_logits[index].softmax(-1), logits.softmax(-1), atol=1e-5, rtol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------- persistence

@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from transformers import pipeline
+import torch
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
 from conftest import TINY_W2V2, tiny_recipe
 from hf_mtkd.methods import get_method
@@ -14,10 +15,11 @@ from hf_mtkd.training.run import run
 def test_self_distillation_run_reports_and_exports_exits(tone_corpus, tmp_path):
     # One torch thread: conftest's session fixture sets it (and restores it at the end).
     out = tmp_path / "sd"
+    gamma, alpha, beta = 0.5, 2.0, 0.25  # not the defaults: the logged loss shows whether the recipe's weights apply
     recipe = tiny_recipe(
         tone_corpus, out, method="self_distillation",
         config_overrides={**TINY_W2V2, "num_hidden_layers": 3}, exit_layers=[1, 2], head_hidden_size=16,
-        logging_steps=1,
+        logging_steps=1, gamma=gamma, alpha=alpha, beta=beta,
     )
     summary = run(get_method("self_distillation"), recipe=recipe)
     heads = summary["exits"]
@@ -25,13 +27,25 @@ def test_self_distillation_run_reports_and_exports_exits(tone_corpus, tmp_path):
     assert heads["layer_1"]["num_parameters"] < heads["layer_2"]["num_parameters"] < heads["deepest"]["num_parameters"]
     per_exit = json.loads((out / "test_metrics_per_exit.json").read_text())
     assert set(per_exit["layer_1"]["per_language"]) == {"en", "fi"}
-    logged = {k for entry in json.loads((out / "trainer_state.json").read_text())["log_history"] for k in entry}
-    assert {"ce_exit_1", "ce_exit_2", "kl", "similarity"} <= logged
-    # Each exit is a stock model that pipeline() loads by path and answers with emotion names.
+    # Every logged step: the exits' CE is the mean of the per-exit CEs, the loss the recipe's weighted sum.
+    steps = [e for e in json.loads((out / "trainer_state.json").read_text())["log_history"] if "ce_exit_1" in e]
+    assert len(steps) == recipe["max_steps"]
+    for entry in steps:
+        assert entry["ce_exits"] == pytest.approx((entry["ce_exit_1"] + entry["ce_exit_2"]) / 2, rel=1e-5)
+        expected = entry["ce"] + gamma * entry["ce_exits"] + alpha * entry["kl"] + beta * entry["similarity"]
+        assert entry["loss"] == pytest.approx(expected, rel=1e-4)
+    # Each exit is a stock model that pipeline() loads by path and answers with emotion names; its scores are the
+    # softmax of the saved early-exit model's head at that layer on the same feature-extracted audio.
     classifier = pipeline("audio-classification", model=str(out / "exits" / "layer_1"))
-    scores = classifier(np.random.default_rng(0).standard_normal(8000).astype(np.float32), top_k=None)
+    audio = np.random.default_rng(0).standard_normal(8000).astype(np.float32)
+    scores = classifier(audio, top_k=None)
     assert {s["label"] for s in scores} == {"angry", "happy", "neutral", "sad"}
-    assert abs(sum(s["score"] for s in scores) - 1) < 1e-5
+    full = AutoModelForAudioClassification.from_pretrained(out).eval()
+    inputs = AutoFeatureExtractor.from_pretrained(out)(audio, sampling_rate=16000, return_tensors="pt")
+    with torch.no_grad():
+        probabilities = full(inputs["input_values"], exit_layer=1).logits.softmax(-1)[0]
+    for row in scores:
+        assert row["score"] == pytest.approx(probabilities[full.config.label2id[row["label"]]].item(), abs=1e-5)
 
 
 @pytest.mark.slow

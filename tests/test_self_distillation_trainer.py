@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 from transformers import AutoConfig, HfArgumentParser
 
 from hf_mtkd.self_distillation import (
@@ -10,6 +11,7 @@ from hf_mtkd.self_distillation import (
     EarlyExitModelArguments,
     SelfDistillationConfig,
     SelfDistillationTrainer,
+    fuse_by_margin,
     make_exit_compute_metrics,
 )
 
@@ -23,7 +25,7 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def tiny_model(exit_block="lstm"):
+def tiny_model(exit_block="lstm", **backbone_overrides):
     torch.manual_seed(0)
     backbone = AutoConfig.for_model(
         "wav2vec2",
@@ -37,6 +39,7 @@ def tiny_model(exit_block="lstm"):
         num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=2,
         mask_time_prob=0.0,
+        **backbone_overrides,
     )
     return EarlyExitForAudioClassification.from_backbone(
         backbone, exit_layers=[1, 3], exit_block=exit_block, head_hidden_size=16, id2label={0: "angry", 1: "sad"}
@@ -114,17 +117,77 @@ def test_training_updates_every_head_and_logs_each_part(tmp_path):
 
     logged = [entry for entry in trainer.state.log_history if "ce" in entry]
     assert len(logged) == 3
-    for key in ("ce", "ce_exits", "kl", "similarity", "ce_exit_1", "ce_exit_3", "loss"):
-        assert np.isfinite(logged[-1][key]), key
-    # The logged loss is the weighted sum of the logged parts (gamma = alpha = beta = 1).
+    # The values of each part: test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch. The logged loss is the weighted sum of the logged parts (gamma = alpha = beta = 1).
     first = logged[0]
     assert first["loss"] == pytest.approx(first["ce"] + first["ce_exits"] + first["kl"] + first["similarity"], rel=1e-4)
 
+    # Evaluation: every head's accuracy and loss part against the trained model run here on the same clips.
     metrics = trainer.evaluate()
-    for key in ("eval_loss", "eval_ce", "eval_kl", "eval_similarity", "eval_ce_exit_1", "eval_ce_exit_3"):
-        assert key in metrics, key
-    for key in ("eval_wr", "eval_layer_1_wr", "eval_layer_3_wr", "eval_fusion_wr"):
-        assert 0.0 <= metrics[key] <= 1.0, key
+    batch = collate([Clips(4)[i] for i in range(4)])
+    model.eval()
+    with torch.no_grad():
+        out = model(batch["input_values"], attention_mask=batch["attention_mask"])
+    labels = batch["labels"]
+    heads = {"": out.logits, "layer_1_": out.exit_logits[0], "layer_3_": out.exit_logits[1],
+             "fusion_": fuse_by_margin(list(out.exit_logits))[0]}
+    for prefix, logits in heads.items():
+        assert metrics[f"eval_{prefix}wr"] == pytest.approx((logits.argmax(-1) == labels).float().mean().item()), prefix
+    assert metrics["eval_ce"] == pytest.approx(F.cross_entropy(out.logits, labels).item(), rel=1e-5)
+    for layer, logits in zip((1, 3), out.exit_logits):
+        assert metrics[f"eval_ce_exit_{layer}"] == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-5)
+    kl = np.mean([hand_kl(out.logits, e, 1.0) for e in out.exit_logits])
+    assert metrics["eval_kl"] == pytest.approx(kl, rel=1e-4, abs=1e-9)
+
+
+def hand_kl(deep, exit_, temperature):
+    """KL(softmax(deep / T) || softmax(exit / T)) from its definition, batch mean, times T^2."""
+    log_p, log_q = (deep / temperature).log_softmax(-1), (exit_ / temperature).log_softmax(-1)
+    return ((log_p.exp() * (log_p - log_q)).sum(-1).mean() * temperature**2).item()
+
+
+def hand_similarity(deep, exit_):
+    """Centred L2 + cosine between (batch, dim) representations, written out."""
+    deep, exit_ = deep - deep.mean(0), exit_ - exit_.mean(0)
+    l2 = ((exit_ - deep) ** 2).mean()
+    cosine = 1 - (exit_ * deep).sum(-1) / (exit_.norm(dim=-1) * deep.norm(dim=-1))
+    return (l2 + cosine.mean()).item()
+
+
+def test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch(tmp_path):
+    """One step on one batch holding every clip: the logged CE of each head, KL, similarity and loss are what the
+    definitions give on the untrained model's outputs for that batch (no dropout, so the training forward is the
+    forward run here). T = 2 and unequal weights, so that a dropped T^2 or a swapped weight shows."""
+    model = tiny_model(hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
+                       layerdrop=0.0)
+    with torch.no_grad():  # heads of O(1) logits: KL terms far from 0, so that a wrong exit changes them
+        for head in [*model.exit_heads, model.head]:
+            head.projector.weight.normal_(0, 0.5)
+            head.classifier.weight.normal_(0, 0.5)
+    clips = Clips()
+    batch = collate([clips[i] for i in range(len(clips))])
+    with torch.no_grad():
+        out = model.eval()(batch["input_values"], attention_mask=batch["attention_mask"])
+    labels = batch["labels"]
+    gamma, alpha, beta, temperature = 0.5, 2.0, 3.0, 2.0
+    args = make_args(tmp_path, max_steps=1, per_device_train_batch_size=len(clips), gamma=gamma, alpha=alpha,
+                     beta=beta, kd_temperature=temperature, similarity="l2+cosine", similarity_level="embedding")
+    trainer = SelfDistillationTrainer(model=model, args=args, train_dataset=clips, data_collator=collate)
+    trainer.train()
+    (logged,) = [entry for entry in trainer.state.log_history if "ce" in entry]
+
+    ce = -out.logits.log_softmax(-1)[torch.arange(len(labels)), labels].mean().item()
+    ce_exit = [-e.log_softmax(-1)[torch.arange(len(labels)), labels].mean().item() for e in out.exit_logits]
+    kl = [hand_kl(out.logits, e, temperature) for e in out.exit_logits]
+    similarity = [hand_similarity(out.pooled_output, e) for e in out.exit_pooled_outputs]
+    assert len(set(np.round(kl, 6))) == 2  # the exits disagree with the deepest head differently
+    assert logged["ce"] == pytest.approx(ce, rel=1e-5)
+    assert logged["ce_exit_1"] == pytest.approx(ce_exit[0], rel=1e-5)
+    assert logged["ce_exit_3"] == pytest.approx(ce_exit[1], rel=1e-5)
+    assert logged["ce_exits"] == pytest.approx(np.mean(ce_exit), rel=1e-5)
+    assert logged["kl"] == pytest.approx(np.mean(kl), rel=1e-5)
+    assert logged["similarity"] == pytest.approx(np.mean(similarity), rel=1e-5)
+    expected = ce + gamma * np.mean(ce_exit) + alpha * np.mean(kl) + beta * np.mean(similarity)
+    assert logged["loss"] == pytest.approx(expected, rel=1e-4)
 
 
 def test_zero_weights_reduce_to_fine_tuning_the_deepest_head(tmp_path):

@@ -196,8 +196,13 @@ MUTATIONS = [
     m("exit_evaluation_fusion_includes_deepest", "the per-exit report's 'fusion' fuses the deepest head too",
       [("hf_mtkd/self_distillation/evaluation.py",
         'predictions["fusion"] = fuse_by_margin(exit_list, fusion_space)',
-        'predictions["fusion"] = fuse_by_margin(exit_list + [all_logits["deepest"]], fusion_space)')],
+        'predictions["fusion"] = fuse_by_margin(exit_list + [heads["deepest"]], fusion_space)')],
       ["tests/test_self_distillation_modeling.py::test_evaluate_exits_predictions_sizes_latency"]),
+    m("exit_report_skips_window_rule", "the per-exit report predicts whole clips in padded batches, not by the window rule",
+      [("hf_mtkd/self_distillation/evaluation.py",
+        'output = trainer.predict(dataset, metric_key_prefix="exits")',
+        'output = __import__("transformers").Trainer.predict(trainer, dataset, metric_key_prefix="exits")')],
+      ["tests/test_self_distillation_run.py::test_per_exit_report_scores_clips_by_the_window_rule"]),
 ]
 
 

@@ -23,6 +23,7 @@ from hf_mtkd.self_distillation import (
     EarlyExitAudioConfig,
     EarlyExitForAudioClassification,
     build_exit_model,
+    early_exit_from_logits,
     evaluate_exits,
     export_exit,
     fuse_by_margin,
@@ -254,6 +255,53 @@ def test_fusion_of_the_exits_stops_at_the_last_exit():
     expected, chosen = fuse_by_margin(list(out.exit_logits))
     torch.testing.assert_close(fused, expected)
     assert layers.tolist() == [model.config.exit_layers[i] for i in chosen.tolist()]
+
+
+def test_evaluate_exits_scores_clips_by_the_models_window_rule():
+    """A model trained on windows (train_window_seconds in its config): every head's clip logits are the mean of
+    its windows' logits (hf_mtkd.windowing's rule, each window alone here), and fusion and early exit decide on
+    those clip logits; without the sampling rate the rule cannot be applied, and evaluate_exits says so."""
+    from hf_mtkd.windowing import WindowRule, save_window_to_config
+
+    model = tiny_model(seed=2)
+    save_window_to_config(model.config, 0.125)  # 2000 samples at 16 kHz
+    rng = np.random.default_rng(1)
+    lengths = [4500, 1500, 3000, 2000]  # 3, 1 (shorter than a window), 2 and 1 windows; 4500 ends overlapping
+    data = [{"input_values": (np.sin(np.arange(n) * 0.03 * (i + 1)) * (1 + i) + 0.3 * rng.standard_normal(n))
+             .astype("float32"), "label": i} for i, n in enumerate(lengths)]
+    rule = WindowRule.from_config(model.config, 16000)
+    heads = {"layer_1": [], "layer_3": [], "deepest": []}
+    with torch.no_grad():
+        for example in data:
+            windows = [model(torch.from_numpy(w)[None]) for w in rule.windows(example["input_values"])]
+            for index, name in enumerate(heads):
+                per_window = [w.exit_logits[index] if index < 2 else w.logits for w in windows]
+                heads[name].append(torch.cat(per_window).mean(0))
+    heads = {name: torch.stack(rows) for name, rows in heads.items()}
+    confidence = heads["layer_1"].softmax(-1).max(-1).values
+    threshold = float(confidence.median())
+    # One window per batch, as in the reference (padding next to a longer window changes this model's outputs).
+    result = evaluate_exits(model, data, batch_size=1, threshold=threshold, latency_repeats=0, sampling_rate=16000)
+    for name, logits in heads.items():
+        assert result.predictions[name].tolist() == logits.argmax(-1).tolist(), name
+    fused, _ = fuse_by_margin([heads["layer_1"], heads["layer_3"]])
+    assert result.predictions["fusion"].tolist() == fused.argmax(-1).tolist()
+    expected, layers = early_exit_from_logits([heads["layer_1"], heads["layer_3"]], heads["deepest"], [1, 3], 4, threshold)
+    assert result.predictions["early_exit"].tolist() == expected.tolist()
+    assert result.exit_layer_used.tolist() == layers.tolist() and 1 in layers.tolist() and len(set(layers.tolist())) > 1
+    with pytest.raises(ValueError, match="sampling_rate"):
+        evaluate_exits(model, data, latency_repeats=0)
+
+
+def test_early_exit_from_logits_is_predict_early_exit_on_single_inputs():
+    model = tiny_model(seed=3)
+    values = torch.randn(6, 3000)
+    with torch.no_grad():
+        out = model(values)
+        for threshold in (0.0, 0.3, 0.4, 1.0):
+            early = model.predict_early_exit(values, threshold=threshold)
+            predictions, layers = early_exit_from_logits(list(out.exit_logits), out.logits, [1, 3], 4, threshold)
+            assert predictions.tolist() == early.predictions.tolist() and layers.tolist() == early.exit_layer.tolist()
 
 
 def test_evaluate_exits_predictions_sizes_latency():

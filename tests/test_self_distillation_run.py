@@ -70,3 +70,22 @@ def test_centred_similarity_learns_where_the_raw_similarity_collapses_to_chance(
     assert len(raw_warnings) == 1
     centred_ce, centred_ur, centred_warnings = outcome[True]
     assert centred_ce[-1] < 1.25 and centred_ur[-1] >= 0.5 and centred_warnings == []
+
+
+def test_per_exit_report_scores_clips_by_the_window_rule(tone_corpus, tmp_path):
+    """Issue 15: the per-exit report scores whole clips by the one window rule (windows of the training length,
+    logits averaged per clip), so its deepest head is the standard report's model and gives the same numbers
+    on validation and test, CIs and per-language rows included. Windows of 0.25 s cut each 0.4-0.6 s tone clip
+    into 2-3 windows of which the last is shorter: the old padded whole-clip batches disagree here."""
+    out = tmp_path / "sd_windows"
+    recipe = tiny_recipe(
+        tone_corpus, out, method="self_distillation", config_overrides={**TINY_W2V2, "num_hidden_layers": 3},
+        exit_layers=[1, 2], head_hidden_size=16, train_window_seconds=0.25, max_steps=2, n_bootstrap=20,
+    )
+    summary = run(get_method("self_distillation"), recipe=recipe)
+    for split in ("test", "validation"):
+        standard = json.loads((out / f"{split}_metrics.json").read_text())
+        per_exit = json.loads((out / f"{split}_metrics_per_exit.json").read_text())
+        for key in ("overall", "per_language"):
+            assert per_exit["deepest"][key] == standard[key], (split, key)
+    assert summary.extras["exits"]["deepest"]["metrics"]["overall"] == summary.results["test"]["overall"]

@@ -15,7 +15,7 @@ from ..modeling_utils import default_feature_extractor, freeze_feature_encoder, 
 from ..training.method import Method, RunSetup
 from .config import EarlyExitModelArguments, SelfDistillationConfig
 from .export import export_exit
-from .evaluation import evaluate_exits
+from .evaluation import evaluate_exits_with_trainer
 from .modeling_early_exit import EarlyExitForAudioClassification
 from .trainer import SelfDistillationTrainer
 
@@ -67,22 +67,32 @@ class SelfDistillationMethod(Method):
         return trainer
 
     def summary_extras(self, setup: RunSetup, fitted, *, splits, feature_extractor, collators) -> dict:
-        """UR/WR for every exit, fusion and the deepest head on test; export each exit."""
+        """UR/WR for every exit, fusion and the deepest head on validation and test, scored by the standard
+        report's window rule (so the deepest head's numbers are those of `<split>_metrics.json`); export each exit."""
         trainer = fitted
-        if not trainer.is_world_process_zero():
-            return {}
         args = setup.training_args
-        test = splits["test"]
-        loader = DataLoader(test, batch_size=args.per_device_eval_batch_size, collate_fn=collators[1])
-        evaluation = evaluate_exits(trainer.model, loader, latency_repeats=3)
         column = setup.data_args.language_column_name
-        languages = list(test[column]) if column and column in test.column_names else None
-        per_head = evaluation.metrics(list(setup.label_names), languages=languages, n_bootstrap=args.n_bootstrap,
-                                      seed=args.seed)
-        save_metrics_json(per_head, os.path.join(args.output_dir, "test_metrics_per_exit.json"))
-        print(format_comparison_table(per_head))
+        main = trainer.is_world_process_zero()
+        evaluations = {}
+        for split in ("validation", "test"):
+            dataset = splits[split]
+            # Latency as before: the first whole-clip batch of the test split (timed on the main process only).
+            loader = DataLoader(dataset, batch_size=args.per_device_eval_batch_size, collate_fn=collators[1]) \
+                if main and split == "test" else None
+            languages = list(dataset[column]) if column and column in dataset.column_names else None
+            evaluation = evaluate_exits_with_trainer(trainer, dataset, latency_loader=loader, latency_repeats=3,
+                                                     languages=languages)  # every process: predict is a collective
+            evaluations[split] = evaluation
+        if not main:
+            return {}
+        per_head = {split: evaluation.metrics(list(setup.label_names), n_bootstrap=args.n_bootstrap, seed=args.seed)
+                    for split, evaluation in evaluations.items()}
+        for split, results in per_head.items():
+            save_metrics_json(results, os.path.join(args.output_dir, f"{split}_metrics_per_exit.json"))
+        evaluation, test_heads = evaluations["test"], per_head["test"]
+        print(format_comparison_table(test_heads))
         rows = ["head        params(M)  latency(ms)  UR     WR"]
-        for head, result in per_head.items():
+        for head, result in test_heads.items():
             if head not in evaluation.num_parameters:  # fusion has no parameters or latency of its own
                 continue
             rows.append(
@@ -102,7 +112,8 @@ class SelfDistillationMethod(Method):
                     "num_parameters": evaluation.num_parameters.get(head),
                     "latency_s": evaluation.latency_s.get(head),
                 }
-                for head, result in per_head.items()
+                for head, result in test_heads.items()
             },
+            "validation_exits": {head: {"metrics": result} for head, result in per_head["validation"].items()},
             "exported_exits": exported,
         }

@@ -75,7 +75,9 @@ def _trainer(kind, tmp_path, teachers, batch, accumulation):
         return SERTrainer(model=_student(), args=SERTrainingArguments(**common), train_dataset=clips(8),
                           processing_class=FE)
     if kind == "self_distillation":
-        return SelfDistillationTrainer(model=_early_exit_student(), args=SelfDistillationConfig(**common),
+        # The raw similarity: the centred one (the default) subtracts each micro-batch's own mean, so by design it
+        # depends on how a batch is split (like MTKD's per-batch cosine weights; see the next test).
+        return SelfDistillationTrainer(model=_early_exit_student(), args=SelfDistillationConfig(**common, centre_similarity=False),
                                        train_dataset=clips(8), processing_class=FE)
     if kind == "mtkd_online":
         args = MultiTeacherDistillationConfig(**common, teachers=teachers, teacher_weighting="language", kd_lambda=0.5)
@@ -110,3 +112,20 @@ def test_accumulating_two_batches_of_4_equals_one_batch_of_8(kind, tmp_path, tea
     assert "loss" in parts
     for key in parts:
         assert log_two[key] == pytest.approx(log_one[key], rel=1e-4, abs=1e-6), key
+
+
+def test_centred_similarity_depends_on_the_micro_batch_split(tmp_path, teachers):
+    """The documented exception: with centre_similarity (the default) each micro-batch is centred on its own
+    mean, so GA 2 x 4 and GA 1 x 8 give different self-distillation gradients (the README says so)."""
+    grads = {}
+    for accumulation, batch in ((2, 4), (1, 8)):
+        common = _common(tmp_path / f"ga{accumulation}", batch, accumulation)
+        trainer = SelfDistillationTrainer(model=_early_exit_student(), args=SelfDistillationConfig(**common),
+                                          train_dataset=clips(8), processing_class=FE)
+        assert trainer.args.centre_similarity
+        recorder = GradientsBeforeStep()
+        trainer.add_callback(recorder)
+        trainer.train()
+        grads[accumulation] = recorder.grads
+    encoder = [name for name in grads[1] if "encoder" in name]
+    assert encoder and any(not torch.allclose(grads[1][name], grads[2][name], atol=1e-6) for name in encoder)

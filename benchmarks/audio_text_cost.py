@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
-import time
 
 import torch
 from transformers import AutoConfig, BertConfig
 
 from hf_mtkd.audio_text import AudioTextForSequenceClassification, make_student
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the sibling benchmark scripts
+from self_distillation_latency import timed  # noqa: E402  (one wall + CPU timer for every benchmark)
 
 CLOCKS = ("wall", "cpu")
 PAPER = {
@@ -92,16 +95,6 @@ def inputs(args, vocab_size: int, rate: int = 16000) -> dict[str, torch.Tensor]:
         "attention_mask": torch.ones_like(ids).to(args.device),
         "input_values": torch.randn(1, int(args.clip_seconds * rate), generator=generator).to(args.device),
     }
-
-
-def timed(fn, device) -> dict[str, float]:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
 
 
 def measure(args) -> dict:

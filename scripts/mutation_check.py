@@ -189,7 +189,7 @@ MUTATIONS = [
       [("hf_mtkd/self_distillation/trainer.py", "gamma=self.args.gamma,", "gamma=1.0,")],
       ["tests/test_self_distillation_run.py::test_self_distillation_run_reports_and_exports_exits"]),
     m("exit_pooling_counts_padding", "an exit's mean pooling divides by every frame, padded ones included",
-      [("hf_mtkd/self_distillation/modeling_early_exit.py",
+      [("hf_mtkd/self_distillation/exit_heads.py",
         "return hidden_states.sum(dim=1) / frame_mask.sum(dim=1, keepdim=True).to(hidden_states.dtype)",
         "return hidden_states.sum(dim=1) / hidden_states.shape[1]")],
       ["tests/test_self_distillation_modeling.py::test_exit_probabilities_are_the_head_on_the_backbone_layer_output"]),

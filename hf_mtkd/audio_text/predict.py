@@ -10,7 +10,6 @@ whole transcript and the class probabilities are averaged.
 from __future__ import annotations
 
 import csv
-import logging
 import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -19,19 +18,18 @@ import numpy as np
 
 from ..data.audio import AudioDecodeError, decode_audio
 from ..inference.predict import (
-    FALLBACK_CHUNK_SECONDS,
     MODEL_WINDOW,
-    ON_ERROR,
     EmotionPredictor,
     Prediction,
+    check_chunk_and_batch,
+    check_on_error_and_output,
     collect_audio_files,
-    output_format,
+    predict_each,
+    resolve_chunk_seconds,
     write_predictions,
 )
+from ..windowing import WindowRule
 
-from ..windowing import WindowRule, window_seconds_from_config
-
-logger = logging.getLogger(__name__)
 
 PATH_COLUMNS = ("file_name", "path")
 
@@ -91,21 +89,14 @@ class AudioTextPredictor:
         from .registration import register_auto_classes
 
         register_auto_classes()
-        if isinstance(chunk_seconds, str) and chunk_seconds != MODEL_WINDOW:
-            raise ValueError(f"chunk_seconds must be a number, None or {MODEL_WINDOW!r}, got {chunk_seconds!r}.")
-        if not isinstance(chunk_seconds, str) and chunk_seconds is not None and chunk_seconds <= 0:
-            raise ValueError(f"chunk_seconds must be > 0 (or None for whole files), got {chunk_seconds}.")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        check_chunk_and_batch(chunk_seconds, batch_size)
         self.model = AudioTextForSequenceClassification.from_pretrained(str(model_path)).eval()
         self.processor = AutoProcessor.from_pretrained(str(model_path))
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device)
         self.sampling_rate = self.processor.sampling_rate
-        if chunk_seconds == MODEL_WINDOW:  # the audio-only rule: the training window in the config, else the fallback
-            chunk_seconds = window_seconds_from_config(self.model.config) or FALLBACK_CHUNK_SECONDS
-        self.chunk_seconds = chunk_seconds
-        self.rule = WindowRule.from_seconds(chunk_seconds, self.sampling_rate)
+        self.chunk_seconds = resolve_chunk_seconds(chunk_seconds, self.model.config)  # the audio-only rule
+        self.rule = WindowRule.from_seconds(self.chunk_seconds, self.sampling_rate)
         self.batch_size = batch_size
         id2label = self.model.config.id2label
         self.label_names = [id2label[i] for i in range(len(id2label))]
@@ -161,25 +152,17 @@ def predict_audio_text(
     `transcripts`: a CSV with a path column (`path_column`, default file_name or path) and `text_column`;
     without it, each audio file's sidecar `<stem><sidecar_suffix>` holds its transcript.
     """
-    from tqdm.auto import tqdm
-
-    if on_error not in ON_ERROR:
-        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}.")
-    if output is not None:
-        output_format(output)
+    check_on_error_and_output(on_error, output)
     files = collect_audio_files(inputs)
     table = read_transcript_table(transcripts, text_column, path_column) if transcripts is not None else None
     predictor = AudioTextPredictor(model_path, chunk_seconds=chunk_seconds, batch_size=batch_size, device=device)
-    results = []
-    for path in tqdm(files, desc="predict", unit="file", disable=not progress):
-        try:
-            text = transcript_for(Path(path), table, sidecar_suffix) if predictor.needs_text else None
-            results.append(predictor.predict(path, text))
-        except (AudioDecodeError, TranscriptError) as err:
-            if on_error == "fail":
-                raise
-            logger.warning("Skipping %s", err)
-            results.append(Prediction(path=str(path), label=None, score=None, error=str(err)))
+
+    def predict_one(path):
+        text = transcript_for(Path(path), table, sidecar_suffix) if predictor.needs_text else None
+        return predictor.predict(path, text)
+
+    results = predict_each(files, predict_one, on_error=on_error, progress=progress,
+                           errors=(AudioDecodeError, TranscriptError))
     if output is not None:
         write_predictions(results, output, predictor.label_names)
     return results

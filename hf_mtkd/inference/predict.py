@@ -48,6 +48,23 @@ class Prediction:
     error: Optional[str] = None
 
 
+def check_chunk_and_batch(chunk_seconds: Union[float, str, None], batch_size: int) -> None:
+    """`chunk_seconds`: a number > 0, None (whole files) or MODEL_WINDOW; `batch_size` >= 1."""
+    if isinstance(chunk_seconds, str) and chunk_seconds != MODEL_WINDOW:
+        raise ValueError(f"chunk_seconds must be a number, None or {MODEL_WINDOW!r}, got {chunk_seconds!r}.")
+    if not isinstance(chunk_seconds, str) and chunk_seconds is not None and chunk_seconds <= 0:
+        raise ValueError(f"chunk_seconds must be > 0 (or None for whole files), got {chunk_seconds}.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+
+
+def resolve_chunk_seconds(chunk_seconds: Union[float, str, None], config) -> Optional[float]:
+    """MODEL_WINDOW -> the training window recorded in the model config, else FALLBACK_CHUNK_SECONDS."""
+    if chunk_seconds == MODEL_WINDOW:
+        return window_seconds_from_config(config) or FALLBACK_CHUNK_SECONDS
+    return chunk_seconds
+
+
 class EmotionPredictor:
     """A saved audio-classification model (a path or Hub id) with its feature extractor, ready to score audio.
 
@@ -59,12 +76,7 @@ class EmotionPredictor:
         import torch
         from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-        if isinstance(chunk_seconds, str) and chunk_seconds != MODEL_WINDOW:
-            raise ValueError(f"chunk_seconds must be a number, None or {MODEL_WINDOW!r}, got {chunk_seconds!r}.")
-        if not isinstance(chunk_seconds, str) and chunk_seconds is not None and chunk_seconds <= 0:
-            raise ValueError(f"chunk_seconds must be > 0 (or None for whole files), got {chunk_seconds}.")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        check_chunk_and_batch(chunk_seconds, batch_size)
         model_path = str(model_path)  # hf_mtkd's own architectures are registered by `import hf_mtkd`
         self.model = AutoModelForAudioClassification.from_pretrained(model_path).eval()
         self.feature_extractor = AutoFeatureExtractor.from_pretrained(model_path)
@@ -73,10 +85,8 @@ class EmotionPredictor:
         self.sampling_rate = int(self.feature_extractor.sampling_rate)
         id2label = self.model.config.id2label
         self.label_names = [id2label[i] for i in range(len(id2label))]
-        if chunk_seconds == MODEL_WINDOW:
-            chunk_seconds = window_seconds_from_config(self.model.config) or FALLBACK_CHUNK_SECONDS
-        self.chunk_seconds = chunk_seconds
-        self.rule = WindowRule.from_seconds(chunk_seconds, self.sampling_rate)
+        self.chunk_seconds = resolve_chunk_seconds(chunk_seconds, self.model.config)
+        self.rule = WindowRule.from_seconds(self.chunk_seconds, self.sampling_rate)
         self.batch_size = batch_size
 
     def chunks(self, waveform: np.ndarray) -> list[np.ndarray]:
@@ -128,25 +138,37 @@ class EmotionPredictor:
                       output: Optional[str | os.PathLike] = None, on_error: str = "fail",
                       progress: bool = True) -> list[Prediction]:
         """Predict every audio file given or found (recursively) in the folders given; write CSV/JSON if `output`."""
-        from tqdm.auto import tqdm
-
-        if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}.")
-        if output is not None:
-            output_format(output)  # a bad extension fails before any work
-        files = collect_audio_files(inputs)
-        results = []
-        for path in tqdm(files, desc="predict", unit="file", disable=not progress):
-            try:
-                results.append(self.predict(path))
-            except AudioDecodeError as err:
-                if on_error == "fail":
-                    raise
-                logger.warning("Skipping %s", err)
-                results.append(Prediction(path=str(path), label=None, score=None, error=str(err)))
+        check_on_error_and_output(on_error, output)
+        results = predict_each(collect_audio_files(inputs), self.predict, on_error=on_error, progress=progress)
         if output is not None:
             write_predictions(results, output, self.label_names)
         return results
+
+
+def check_on_error_and_output(on_error: str, output: Optional[str | os.PathLike]) -> None:
+    """A bad `on_error` or output extension fails before any work."""
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}.")
+    if output is not None:
+        output_format(output)
+
+
+def predict_each(files: Sequence[Path], predict_one, *, on_error: str = "fail", progress: bool = True,
+                 errors: tuple[type[Exception], ...] = (AudioDecodeError,)) -> list[Prediction]:
+    """`predict_one(path)` for every file; a file raising one of `errors` stops the run (`on_error: fail`) or is
+    recorded as an error row and skipped (`skip`)."""
+    from tqdm.auto import tqdm
+
+    results = []
+    for path in tqdm(files, desc="predict", unit="file", disable=not progress):
+        try:
+            results.append(predict_one(path))
+        except errors as err:
+            if on_error == "fail":
+                raise
+            logger.warning("Skipping %s", err)
+            results.append(Prediction(path=str(path), label=None, score=None, error=str(err)))
+    return results
 
 
 def predict_files(model_path: str | os.PathLike, inputs, *, output: Optional[str | os.PathLike] = None,

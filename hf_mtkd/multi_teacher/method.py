@@ -9,7 +9,6 @@ from datasets import DatasetDict
 
 from ..data import check_teacher_languages
 from ..methods import register_method
-from ..training.evaluation import make_compute_metrics
 from ..training.method import Method, RunSetup
 from ..windowing import random_training_windows
 from .cache import add_teacher_logits, check_cache_allowed
@@ -77,16 +76,9 @@ class MultiTeacherMethod(Method):
     def build_trainer(self, setup: RunSetup, *, model, feature_extractor, splits, collators):
         args: MultiTeacherDistillationConfig = setup.training_args
         specs = args.teacher_specs()
-        train_collator, eval_collator = collators
         return MultiTeacherDistillationTrainer(
-            model=model,
-            args=args,
-            train_dataset=splits["train"],
-            eval_dataset=splits["validation"],
-            data_collator=train_collator,
-            eval_data_collator=eval_collator,
-            processing_class=feature_extractor,
-            compute_metrics=make_compute_metrics(list(setup.label_names)),
+            **self.trainer_kwargs(setup, model=model, feature_extractor=feature_extractor, splits=splits,
+                                  collators=collators),
             # From the cache, training runs no teacher.
             teachers=[] if args.use_teacher_logit_cache else self.teachers(setup, feature_extractor),
             teacher_names=[spec.name for spec in specs],

@@ -30,7 +30,7 @@ _EXPORTS = {
     "EarlyExitClassifierOutput": ".modeling_early_exit",
     "EarlyExitForAudioClassification": ".modeling_early_exit",
     "EarlyExitPrediction": ".modeling_early_exit",
-    "fuse_by_margin": ".modeling_early_exit",
+    "fuse_by_margin": ".exit_heads",
     "SelfDistillationTrainer": ".trainer",
     "make_exit_compute_metrics": ".trainer",
 }

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from ..windowing import CONFIG_KEY, WindowRule, average_by_clip, window_seconds_from_config
-from .modeling_early_exit import EarlyExitForAudioClassification, fuse_by_margin
+from .exit_heads import fuse_by_margin
+from .modeling_early_exit import EarlyExitForAudioClassification
 
 
 # ----------------------------------------------------------------------------------------------

@@ -124,8 +124,13 @@ class Method:
     # ------------------------------------------------------------------ fitting
     def build_trainer(self, setup: RunSetup, *, model, feature_extractor, splits, collators):
         """The Trainer of the standard flow (train on "train", select on "validation")."""
+        return self.trainer_class(**self.trainer_kwargs(setup, model=model, feature_extractor=feature_extractor,
+                                                        splits=splits, collators=collators))
+
+    def trainer_kwargs(self, setup: RunSetup, *, model, feature_extractor, splits, collators) -> dict:
+        """The keyword arguments every standard-flow trainer takes; a method's `build_trainer` adds its own."""
         train_collator, eval_collator = collators
-        return self.trainer_class(
+        return dict(
             model=model,
             args=setup.training_args,
             train_dataset=splits["train"],

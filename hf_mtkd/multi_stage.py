@@ -16,10 +16,10 @@ this invocation; otherwise it is retrained, and the reason is printed. `overwrit
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
+import re
 import textwrap
 import time
 from typing import Any, Optional
@@ -30,22 +30,16 @@ from .methods import get_method
 from .metrics import format_comparison_table, format_definitions, save_comparison
 from .run_summary import RunSummary
 from .training.run import FINISHED_MARKER, run
+from .training.run_record import changed_keys, recipe_values
 from .utils.atomic import write_json_atomic
 
 
 PIPELINE_KEYS = ("output_dir", "common", "stages", "compare")
 #: What a finished stage records about the run it holds.
 STAGE_RECORD = "pipeline_stage.json"
-#: Arguments that change where or how a run reports, not what it trains: a change does not retrain a stage.
-_NOT_IN_RECIPE_HASH = (
-    "output_dir", "overwrite_output_dir", "local_rank", "report_to", "run_name", "project", "disable_tqdm",
-    "log_level", "log_level_replica", "log_on_each_node", "logging_strategy", "logging_steps", "logging_first_step",
-    "push_to_hub",
-    # Machine-dependent (off without an accelerator) and no influence on the numbers.
-    "dataloader_pin_memory",
-    # When to warn about validation UR at chance level: what is reported, not what is trained.
-    "chance_level_patience", "chance_level_tolerance",
-)
+#: A stage's folder is `<output_dir>/<name>`: a name is one plain path component, so no stage writes (or, with
+#: --overwrite, removes) anything outside the pipeline's folder.
+_STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _substitute(value: Any, output_dir: str) -> Any:
@@ -94,6 +88,11 @@ def stage_recipes(pipeline: dict, output_dir: str) -> dict[str, dict]:
     common = pipeline.get("common") or {}
     recipes = {}
     for name, keys in stages.items():
+        if not isinstance(name, str) or not _STAGE_NAME.match(name) or ".." in name:
+            raise RecipeError(
+                f"Stage name {name!r} is not a plain name: stage names become folder names inside output_dir, so "
+                "they may hold letters, digits, '_', '-' and '.', start with a letter or digit, and not contain '..'."
+            )
         if not isinstance(keys, dict) or "method" not in keys:
             raise RecipeError(f"Stage {name!r} must be a mapping with a `method` key.")
         recipe = {**common, **keys, "output_dir": os.path.join(output_dir, name)}
@@ -124,28 +123,12 @@ def stage_state(parsed: tuple, pipeline_dir: str, dependencies: dict[str, dict])
     """What decides whether a finished stage still holds the right run: its resolved recipe (paths inside the
     pipeline's folder written relative to it, so a moved pipeline folder is still recognised), the data's
     fingerprint, and the states of the stages it depends on."""
-    values: dict[str, Any] = {}
-    for instance in parsed:
-        values.update(instance.to_dict() if hasattr(instance, "to_dict") else dataclasses.asdict(instance))
-    values = {key: value for key, value in values.items()
-              if key not in _NOT_IN_RECIPE_HASH and not key.startswith("hub_")}
-    recipe = _relative_to(json.loads(json.dumps(values, default=str)), pipeline_dir)
+    recipe = _relative_to(recipe_values(parsed), pipeline_dir)
     data = data_fingerprint(next(p for p in parsed if hasattr(p, "data_dir")))
     deps = {name: state["recipe_sha256"] + state["data_sha256"] for name, state in dependencies.items()}
     recipe_sha = hashlib.sha256(json.dumps({"recipe": recipe, "depends_on": deps}, sort_keys=True).encode()).hexdigest()
     return {"recipe_sha256": recipe_sha, "data_sha256": data.sha256, "recipe": recipe, "depends_on": deps,
             "data": {"source": data.source, "files": data.files}}
-
-
-def _changed_keys(old: dict, new: dict, limit: int = 5) -> str:
-    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-
-    def shown_value(value) -> str:
-        text = json.dumps(value, default=str)
-        return text if len(text) <= 200 else text[:197] + "..."
-
-    shown = [f"{k}: {shown_value(old.get(k))} -> {shown_value(new.get(k))}" for k in keys[:limit]]
-    return ", ".join(shown) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 def reuse_decision(stage_dir: str, state: dict, retrained: list[str], overwrite: bool) -> tuple[bool, str]:
@@ -164,8 +147,8 @@ def reuse_decision(stage_dir: str, state: dict, retrained: list[str], overwrite:
         return False, f"retraining: its folder has no readable {STAGE_RECORD} saying which recipe and data it ran with"
     reasons = []
     if record.get("recipe_sha256") != state["recipe_sha256"]:
-        keys = _changed_keys(record.get("recipe", {}), state["recipe"])
-        deps = _changed_keys(record.get("depends_on", {}), state["depends_on"])
+        keys = changed_keys(record.get("recipe", {}), state["recipe"])
+        deps = changed_keys(record.get("depends_on", {}), state["depends_on"])
         reasons.append("recipe changed (" + "; ".join(
             part for part in (keys, f"stages it reads from: {deps}" if deps else "") if part) + ")")
     if record.get("data_sha256") != state["data_sha256"]:

@@ -52,6 +52,8 @@ class RunSummary(Mapping):
     data_report: Optional[DataReport] = None
     #: What went wrong in training (e.g. validation UR at chance level for several evaluations in a row).
     training_warnings: list[str] = field(default_factory=list)
+    #: The checkpoint the run was resumed from ("checkpoint-N"), None for a run trained from the start.
+    resumed_from: Optional[str] = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):

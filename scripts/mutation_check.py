@@ -52,6 +52,35 @@ MTKD_LOSSES = "hf_mtkd/multi_teacher/losses.py"
 MTKD_TRAINER = "hf_mtkd/multi_teacher/trainer.py"
 
 MUTATIONS = [
+    # ------------------------------------------------------------------ issue 19: output_dir safety
+    m("stage_name_not_checked", "a stage name like ../../victim escapes the pipeline folder",
+      [("hf_mtkd/multi_stage.py", 'if not isinstance(name, str) or not _STAGE_NAME.match(name) or ".." in name:',
+        "if False:")],
+      ["tests/test_output_dir_safety.py::test_a_stage_name_that_leaves_the_pipeline_folder_is_refused_before_anything_runs"]),
+    m("overwrite_removes_foreign_files", "overwriting a finished run empties the whole folder, the user's files too",
+      [("hf_mtkd/training/run_record.py", "        if os.path.lexists(path) and not os.path.isdir(path):",
+        "        if False:")
+       , ("hf_mtkd/training/run_record.py", "    _remove_empty_parents(folder, removed)\n    return removed, files_in(folder)",
+          "    for name in os.listdir(folder):\n        p = os.path.join(folder, name)\n"
+          "        shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)\n    return removed, []")],
+      ["tests/test_output_dir_safety.py::test_overwrite_keeps_files_the_run_did_not_write"]),
+    m("foreign_checkpoint_resumed", "a checkpoint found in output_dir is resumed whatever run made it",
+      [("hf_mtkd/training/run.py", "            check_checkpoint(last, state)\n", "")],
+      ["tests/test_output_dir_safety.py::test_a_checkpoint_is_resumed_only_by_the_run_that_made_it"]),
+    m("checkpoint_without_run_record", "checkpoints are saved without the run's record",
+      [("hf_mtkd/training/trainer.py", "                copy_record_into(folder, self.args.output_dir)\n", "                pass\n")],
+      ["tests/test_output_dir_safety.py::test_a_checkpoint_is_resumed_only_by_the_run_that_made_it"]),
+    m("full_disk_partial_checkpoint_kept", "a checkpoint save that fails on a full disk leaves the partial checkpoint",
+      [("hf_mtkd/training/trainer.py", "            if self.args.should_save and os.path.isdir(folder):\n"
+        "                shutil.rmtree(folder)\n", "")],
+      ["tests/test_output_dir_safety.py::test_a_full_disk_names_the_checkpoint_and_leaves_no_partial_one"]),
+    m("dropped_rows_only_logged", "rows dropped for an unlisted label are only logged, not in data_warnings",
+      [("hf_mtkd/data/labels.py", "        report.warn(\n            f\"Dropped {sum(unlisted.values())}",
+        "        logger.warning(\n            f\"Dropped {sum(unlisted.values())}")],
+      ["tests/test_output_dir_safety.py::test_a_test_clip_dropped_for_its_label_is_in_the_metrics_and_card"]),
+    m("unseen_language_not_warned", "a test language with no training clips is scored without a warning",
+      [("hf_mtkd/data/prepare.py", "    check_language_coverage(splits, data_args.language_column_name, report)\n", "")],
+      ["tests/test_output_dir_safety.py::test_a_language_never_seen_in_training_is_a_warning"]),
     # ------------------------------------------------------------------ the four bugs of issue 16
     m("teacher_logits_not_reordered", "teachers' raw logits used, not reordered to the student's label order",
       [(MTKD_TEACHERS, "logits = logits[:, teacher.label_index.to(logits.device)]", "logits = logits")],

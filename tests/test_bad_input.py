@@ -245,11 +245,11 @@ def test_resume_from_a_half_written_checkpoint_is_refused_naming_it(tmp_path):
     killed = _half_written_checkpoint(tmp_path / "out", with_state=False)
     args = SERTrainingArguments(output_dir=str(tmp_path / "out"), resume_from_checkpoint=str(killed), report_to="none")
     with pytest.raises(ValueError, match=r"checkpoint-4' is incomplete: no readable trainer_state.json.*checkpoint-2"):
-        check_output_dir(args)
+        check_output_dir(args, {})
     damaged = _half_written_checkpoint(tmp_path / "other", with_state=True)
     args = SERTrainingArguments(output_dir=str(tmp_path / "other"), resume_from_checkpoint=str(damaged), report_to="none")
     with pytest.raises(ValueError, match=r"model.safetensors is damaged"):
-        check_output_dir(args)
+        check_output_dir(args, {})
     # Through the run: refused before the data (which does not exist) is touched.
     recipe = tiny_recipe(tmp_path / "no_such_data", tmp_path / "out", resume_from_checkpoint=str(killed))
     with pytest.raises(ValueError, match="is incomplete"):

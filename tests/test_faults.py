@@ -40,6 +40,7 @@ from hf_mtkd.training import SERTrainer, SERTrainingArguments
 from hf_mtkd.training.outputs import STAGING_DIR, last_complete_checkpoint, write_json_atomic
 from hf_mtkd.data import prepare_data
 from hf_mtkd.training.run import FINISHED_MARKER, check_output_dir, run
+from hf_mtkd.training.run_record import RUN_RECORD, RunMismatchError, finish_record, start_record
 from test_training import save_tiny_classifier
 
 
@@ -110,9 +111,14 @@ def test_json_outputs_are_replaced_whole(tmp_path, monkeypatch):
     assert json.loads(path.read_text()) == {"loss": 1.0}
 
 
+#: A run's recorded state (hf_mtkd.training.run_record.run_state) as these tests fake it.
+STATE = {"recipe_sha256": "r", "data_sha256": "d", "recipe": {"learning_rate": 0.1}, "data": {"source": "x", "files": 1}}
+
+
 def _checkpoint(out: Path, step: int, state: str | None = '{"global_step": 0}') -> Path:
     folder = out / f"checkpoint-{step}"
     folder.mkdir(parents=True)
+    (folder / RUN_RECORD).write_text(json.dumps(STATE))
     (folder / "model.safetensors").write_bytes(b"x")
     if state is not None:
         (folder / "trainer_state.json").write_text(state)
@@ -128,18 +134,81 @@ def test_checkpoint_being_written_when_killed_is_ignored(tmp_path, caplog):
         assert last_complete_checkpoint(str(out)) == str(good)
     assert "checkpoint-4: incomplete" in caplog.text and "checkpoint-6: incomplete" in caplog.text
     args = SERTrainingArguments(output_dir=str(out), report_to="none")
-    assert check_output_dir(args) == str(good)
+    assert check_output_dir(args, STATE) == str(good)
 
 
-def test_overwriting_a_finished_run_first_removes_its_marker_and_checkpoints(tmp_path):
+def test_overwriting_a_finished_run_removes_its_files_and_only_those(tmp_path):
     out = tmp_path / "run"
+    out.mkdir()
+    (out / "precious.txt").write_text("the user's")  # there before the run: never hf_mtkd's to delete
+    start_record(str(out), STATE)
     _checkpoint(out, 8)
+    (out / "sub").mkdir()
+    (out / "sub" / "figure.png").write_bytes(b"png")
+    (out / "model.safetensors").write_bytes(b"w")
+    finish_record(str(out))
     (out / FINISHED_MARKER).write_text("{}")
+    (out / "notes.md").write_text("added by the user after the run")
     with pytest.raises(FileExistsError, match="finished run"):
-        check_output_dir(SERTrainingArguments(output_dir=str(out), report_to="none"))
-    assert check_output_dir(SERTrainingArguments(output_dir=str(out), report_to="none", overwrite_output_dir=True)) is None
-    # A crash of the new run now leaves an unfinished folder, never the old marker over new files.
+        check_output_dir(SERTrainingArguments(output_dir=str(out), report_to="none"), STATE)
+    assert check_output_dir(SERTrainingArguments(output_dir=str(out), report_to="none", overwrite_output_dir=True),
+                            STATE) is None
+    # The run's files are gone (a crash of the new run leaves an unfinished folder, never the old marker over new
+    # files); the user's stay.
     assert not (out / FINISHED_MARKER).exists() and not (out / "checkpoint-8").exists()
+    assert not (out / "sub").exists() and not (out / "model.safetensors").exists()
+    assert (out / "precious.txt").read_text() == "the user's" and (out / "notes.md").exists()
+    # The new run's record lists the files it found as foreign.
+    assert json.loads((out / RUN_RECORD).read_text())["foreign"] == ["notes.md", "precious.txt"]
+
+
+def test_a_finished_run_without_a_file_list_is_not_overwritten(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "precious.txt").write_text("x")
+    (out / FINISHED_MARKER).write_text("{}")
+    args = SERTrainingArguments(output_dir=str(out), report_to="none", overwrite_output_dir=True)
+    with pytest.raises(FileExistsError, match="without the record of the files it wrote"):
+        check_output_dir(args, STATE)
+    assert (out / "precious.txt").exists() and (out / FINISHED_MARKER).exists()
+
+
+def test_a_checkpoint_of_another_run_is_refused_naming_what_differs(tmp_path):
+    out = tmp_path / "run"
+    other = _checkpoint(out, 3)
+    args = SERTrainingArguments(output_dir=str(out), report_to="none")
+    changed = {**STATE, "recipe_sha256": "r2", "recipe": {"learning_rate": 0.5}}
+    with pytest.raises(RunMismatchError, match=r"checkpoint-3 was written by another run.*learning_rate: 0.1 -> 0.5"):
+        check_output_dir(args, changed)
+    with pytest.raises(RunMismatchError, match=r"checkpoint-3 was written by another run: its data"):
+        check_output_dir(args, {**STATE, "data_sha256": "d2"})
+    (other / RUN_RECORD).unlink()  # copied from a Trainer outside hf_mtkd
+    with pytest.raises(RunMismatchError, match=r"checkpoint-3 records no recipe or data"):
+        check_output_dir(args, STATE)
+    # Explicitly named: the same check.
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, other / "model.safetensors")
+    explicit = SERTrainingArguments(output_dir=str(tmp_path / "b"), report_to="none", resume_from_checkpoint=str(other))
+    with pytest.raises(RunMismatchError, match="records no recipe"):
+        check_output_dir(explicit, STATE)
+    # Nothing was written while refusing.
+    assert not (out / RUN_RECORD).exists() and not (tmp_path / "b" / RUN_RECORD).exists()
+
+
+def test_an_unfinished_run_of_another_recipe_is_refused_then_overwritten_without_foreign_files(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "precious.txt").write_text("x")
+    start_record(str(out), STATE)
+    _checkpoint(out, 2)
+    changed = {**STATE, "recipe_sha256": "r2", "recipe": {"learning_rate": 0.5}}
+    with pytest.raises(RunMismatchError, match="unfinished run of another recipe"):
+        check_output_dir(SERTrainingArguments(output_dir=str(out), report_to="none"), changed)
+    args = SERTrainingArguments(output_dir=str(out), report_to="none", overwrite_output_dir=True)
+    assert check_output_dir(args, changed) is None
+    assert not (out / "checkpoint-2").exists() and (out / "precious.txt").exists()
+    assert json.loads((out / RUN_RECORD).read_text())["recipe_sha256"] == "r2"
 
 
 # The child process of the test below: builds the cache and dies by SIGKILL in its second batch. A fresh

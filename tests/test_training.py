@@ -58,10 +58,11 @@ def test_a_run_written_over_a_finished_run_keeps_nothing_of_it(tone_corpus, tmp_
 
     save_tiny_classifier(tmp_path / "t_en", LABELS, seed=1)
     out = tmp_path / "run"
-    run(get_method("mtkd"), recipe=tiny_recipe(tone_corpus, out, method="mtkd", max_steps=1,
+    run(get_method("mtkd"), recipe=tiny_recipe(tone_corpus, out, method="mtkd", max_steps=1, save_strategy="steps",
+                                               save_steps=1,
                                                teachers=[{"model": str(tmp_path / "t_en"), "language": "en"}]))
     assert (out / TEACHER_WEIGHTS_FILE).exists() and TEACHER_WEIGHTS_FILE in (out / "README.md").read_text()
-    (out / "checkpoint-1").mkdir()  # what a run with save_strategy leaves
+    assert (out / "checkpoint-1" / "trainer_state.json").exists()
     run(get_method("finetune"), recipe=tiny_recipe(tone_corpus, out, max_steps=1, overwrite_output_dir=True))
     assert not (out / TEACHER_WEIGHTS_FILE).exists() and not (out / "checkpoint-1").exists()
     assert TEACHER_WEIGHTS_FILE not in (out / "README.md").read_text()

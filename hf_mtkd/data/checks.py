@@ -81,6 +81,26 @@ def check_label_coverage(splits: DatasetDict, label_names: Sequence[str], column
             )
 
 
+def check_language_coverage(splits: DatasetDict, column: Optional[str], report: DataReport) -> None:
+    """A language in validation or test that training never saw is scored like the others in the per-language
+    tables: warn, naming it, so that a high or low number there is read as what it is (zero-shot)."""
+    if not column or any(column not in ds.column_names for ds in splits.values()):
+        return
+    trained = {str(lang) for lang in splits["train"].unique(column)}
+    for role in ("validation", "test"):
+        if role not in splits:
+            continue
+        counts = Counter(str(lang) for lang in splits[role][column])
+        unseen = {lang: n for lang, n in sorted(counts.items()) if lang not in trained}
+        if unseen:
+            report.warn(
+                f"Language(s) {list(unseen)} in the {role} split have no training clips ("
+                + ", ".join(f"{lang} {n} clip(s)" for lang, n in unseen.items())
+                + f"; training languages: {sorted(trained)}): their {role} scores measure a language the model "
+                "never heard."
+            )
+
+
 def check_speaker_overlap(splits: DatasetDict, data_args: DataArguments, report: DataReport) -> None:
     """Test speakers also heard in training (or validation) make test scores speaker-dependent."""
     column = data_args.speaker_column_name

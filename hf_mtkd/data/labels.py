@@ -123,11 +123,20 @@ def select_labels(
                 + ", ".join(f"{label!r} ({n} rows)" for label, n in sorted(unlisted.items()))
                 + ". Map them with label_map, list them in labels, or set drop_unlisted_labels."
             )
-        logger.warning(
-            "Dropping %d rows whose label is not in %s: %s",
-            sum(unlisted.values()),
-            label_names,
-            ", ".join(f"{label}={n}" for label, n in sorted(unlisted.items())),
+        # Every dropped row is named in the report (and so in the metrics files and the card): a test clip that
+        # vanishes without a trace makes the test numbers look complete when they are not.
+        split_column = data_args.split_column_name
+        per_split: dict[str, Counter] = {}
+        for split, ds in dataset.items():
+            roles = ds[split_column] if split_column and split_column in ds.column_names else [split] * len(ds)
+            for label, role in zip(ds[column], roles):
+                if label in unlisted:
+                    per_split.setdefault(str(role), Counter())[label] += 1
+        report.warn(
+            f"Dropped {sum(unlisted.values())} row(s) whose label is not in {label_names} (drop_unlisted_labels): "
+            + "; ".join(f"{role}: " + ", ".join(f"{label} {n}" for label, n in sorted(counts.items()))
+                        for role, counts in sorted(per_split.items()))
+            + "."
         )
         keep_labels = set(label_names)
         dataset = dataset.filter(lambda batch: [l in keep_labels for l in batch[column]], batched=True, desc="label set")

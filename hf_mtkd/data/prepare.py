@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from datasets import DatasetDict
 
 from ..arguments import DataArguments
-from .checks import check_duplicate_files, check_label_coverage, check_speaker_overlap, check_transcripts
+from .checks import (
+    check_duplicate_files,
+    check_label_coverage,
+    check_language_coverage,
+    check_speaker_overlap,
+    check_transcripts,
+)
 from .labels import select_labels
 from .preprocessing import prepare_audio_dataset
 from .report import DataReport
@@ -32,6 +38,7 @@ def prepare_data(data_args: DataArguments, sampling_rate: int) -> PreparedData:
     splits = make_splits(raw, data_args, report)
     check_speaker_overlap(splits, data_args, report)
     check_label_coverage(splits, label_names, data_args.label_column_name, report)
+    check_language_coverage(splits, data_args.language_column_name, report)
     if data_args.text_column_name:  # a method that reads transcripts: every clip needs one
         splits = check_transcripts(splits, data_args, report)
     splits = prepare_audio_dataset(splits, data_args, sampling_rate, label_names, report)

@@ -10,11 +10,13 @@ either as it was or complete, never half-written:
   parses, so a run killed while writing a checkpoint resumes from the one before.
 
 `run_summary.json`, written last of all, marks a finished run (see `hf_mtkd.training.run`); a run written
-over a finished one (`overwrite_output_dir`) first removes everything in the folder (`remove_finished_run`).
+over a finished one (`overwrite_output_dir`) first removes exactly the files that run wrote
+(`hf_mtkd.training.run_record`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -35,6 +37,36 @@ TRAINING_ARGS_JSON = "training_args.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # Weight files save_pretrained writes (single or sharded); stale ones are removed when a new save lands.
 _WEIGHTS = re.compile(r"^(pytorch_model|model)(-\d+-of-\d+)?\.(bin|safetensors)(\.index\.json)?$")
+
+
+#: What torch's zip writer says when the file system takes fewer bytes than it was given (a full disk, a quota).
+_SHORT_WRITE = "unexpected pos"
+#: Below this many free bytes a failed write is reported as a full disk.
+_NEARLY_FULL_BYTES = 64 * 2**20
+
+
+def _free_bytes(path: str) -> Optional[int]:
+    while path and not os.path.exists(path):
+        path = os.path.dirname(path)
+    try:
+        return shutil.disk_usage(path or ".").free
+    except OSError:
+        return None
+
+
+def disk_full_error(err: BaseException, path: str, what: str) -> Optional[OSError]:
+    """When writing `what` into `path` failed with `err` because the disk is full (ENOSPC, torch's "unexpected
+    pos" short write, or almost no free space left): an OSError(ENOSPC) that says so and names the path. Else
+    None, and `err` gets a note naming the path (the caller re-raises it)."""
+    free = _free_bytes(path)
+    full = (isinstance(err, OSError) and err.errno == errno.ENOSPC) or _SHORT_WRITE in str(err) or (
+        free is not None and free < _NEARLY_FULL_BYTES)
+    if not full:
+        err.add_note(f"hf_mtkd: while writing the {what} in {path}")
+        return None
+    left = f"{free / 2**20:.1f} MiB free" if free is not None else "free space unknown"
+    return OSError(errno.ENOSPC, f"No space left on device while writing the {what} in {path} ({left}; the write "
+                                 f"failed with: {err}). Free some space and rerun to resume.")
 
 
 def save_training_args_json(args, output_dir: str | os.PathLike) -> str:
@@ -67,23 +99,6 @@ def publish_staged(staging: str, target: str) -> list[str]:
     return names
 
 
-def remove_finished_run(folder: str, marker: str) -> list[str]:
-    """Empty `folder`, which holds a finished run (its `marker` file proves it), before another run is written
-    there: every file of the old run (figures such as MTKD's teacher-weight chart, exported exits, results,
-    checkpoints) would otherwise be embedded in the new card and uploaded with it. The marker goes first, so that
-    a crash half-way leaves an unfinished folder, never a mix that looks finished. Returns the removed paths."""
-    os.remove(os.path.join(folder, marker))
-    removed = [os.path.join(folder, marker)]
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.remove(path)
-        removed.append(path)
-    return removed
-
-
 def is_checkpoint_dir(path: str | os.PathLike) -> bool:
     """True for a Trainer checkpoint folder (`.../checkpoint-N`)."""
     return _CHECKPOINT.match(os.path.basename(os.path.normpath(os.fspath(path)))) is not None
@@ -99,17 +114,21 @@ def checkpoint_is_complete(path: str) -> bool:
     return True
 
 
-def last_complete_checkpoint(folder: str) -> Optional[str]:
-    """The highest-numbered complete `checkpoint-N` in `folder`; incomplete ones are named in a warning."""
+def checkpoint_folders(folder: str) -> list[str]:
+    """The `checkpoint-N` folders in `folder`, by step."""
     if not os.path.isdir(folder):
-        return None
+        return []
     steps = sorted(
         (int(match.group(1)), name)
         for name in os.listdir(folder)
         if (match := _CHECKPOINT.match(name)) and os.path.isdir(os.path.join(folder, name))
     )
-    for _, name in reversed(steps):
-        path = os.path.join(folder, name)
+    return [os.path.join(folder, name) for _, name in steps]
+
+
+def last_complete_checkpoint(folder: str) -> Optional[str]:
+    """The highest-numbered complete `checkpoint-N` in `folder`; incomplete ones are named in a warning."""
+    for path in reversed(checkpoint_folders(folder)):
         if checkpoint_is_complete(path):
             return path
         logger.warning("Ignoring %s: incomplete (no readable %s; the run died while saving it).", path, TRAINER_STATE_NAME)

@@ -25,12 +25,17 @@ from ..run_summary import SUMMARY_FILE, RunSummary, run_provenance
 from ..windowing import add_length_column, save_window_to_config
 from .evaluation import report_split
 from .method import Method, RunSetup
-from .outputs import (
-    last_complete_checkpoint,
+from .outputs import last_complete_checkpoint, require_complete_checkpoint, require_writable_dir, save_training_args_json
+from .run_record import (
+    RunMismatchError,
+    check_checkpoint,
+    finish_record,
+    read_record,
     remove_finished_run,
-    require_complete_checkpoint,
-    require_writable_dir,
-    save_training_args_json,
+    remove_unfinished_run,
+    run_state,
+    start_record,
+    state_differences,
 )
 
 logger = logging.getLogger("hf_mtkd")
@@ -75,30 +80,64 @@ def check_fsdp_device(training_args, environ=os.environ) -> None:
         )
 
 
-def check_output_dir(training_args) -> Optional[str]:
-    """Refuse to overwrite a finished run; return the checkpoint to resume an unfinished one from."""
+def check_output_dir(training_args, state: dict) -> Optional[str]:
+    """Check what is in `output_dir` against the run about to start (`state`: `run_record.run_state`) and record
+    the run there; return the checkpoint to resume from.
+
+    A finished run is replaced only with `overwrite_output_dir`, and then only the files it wrote are removed.
+    A checkpoint is resumed (explicitly or found in the folder) only when its record names this run's recipe
+    and data; one from another run is an error naming what differs. Nothing is written before every check passed.
+    """
     out = training_args.output_dir
+    overwrite = training_args.overwrite_output_dir
     if training_args.should_save:
         require_writable_dir(out)
-    if training_args.resume_from_checkpoint:
-        require_complete_checkpoint(training_args.resume_from_checkpoint)
-    if not os.path.isdir(out):
-        return None
-    if os.path.exists(os.path.join(out, FINISHED_MARKER)) and not training_args.overwrite_output_dir:
+    explicit = training_args.resume_from_checkpoint
+    if explicit:
+        require_complete_checkpoint(explicit)
+        check_checkpoint(explicit, state)
+    record = read_record(out)
+    finished = os.path.exists(os.path.join(out, FINISHED_MARKER))
+    if finished and not overwrite:
         raise FileExistsError(
             f"output_dir {out!r} holds a finished run ({FINISHED_MARKER}); pass --overwrite_output_dir true to replace it."
         )
-    if os.path.exists(os.path.join(out, FINISHED_MARKER)) and training_args.should_save:
-        # Overwriting: nothing of the old run may end up in the new one's card, figures or upload.
-        removed = remove_finished_run(out, FINISHED_MARKER)
-        logger.warning("Overwriting the finished run in %s (overwrite_output_dir): removed its %d file(s) and folder(s).",
-                       out, len(removed))
-    if training_args.resume_from_checkpoint is None and not training_args.overwrite_output_dir:
+    if finished:
+        if record is None:
+            raise FileExistsError(
+                f"output_dir {out!r} holds a finished run without the record of the files it wrote (written by an "
+                "older hf_mtkd, or not by hf_mtkd), so overwriting could delete files that are not the run's. "
+                "Remove that run by hand, or choose another output_dir."
+            )
+        if training_args.should_save:
+            # Nothing of the old run may end up in the new one's card, figures or upload; nothing else goes.
+            removed, kept = remove_finished_run(out, record, FINISHED_MARKER)
+            logger.warning("Overwriting the finished run in %s (overwrite_output_dir): removed the %d file(s) it "
+                           "wrote%s.", out, len(removed),
+                           f"; kept {len(kept)} file(s) hf_mtkd did not write there" if kept else "")
+        record = None
+    elif record is not None and state_differences(record, state):
+        if not overwrite:
+            raise RunMismatchError(
+                f"output_dir {out!r} holds an unfinished run of another " + "; ".join(state_differences(record, state))
+                + ". Pass --overwrite_output_dir true to replace it (its checkpoints are removed), or choose another "
+                "output_dir."
+            )
+        if training_args.should_save:
+            removed = remove_unfinished_run(out, record)
+            logger.warning("Overwriting the unfinished run in %s: removed %s.", out, ", ".join(removed))
+        record = None
+    resume = explicit
+    if explicit is None and not overwrite:
         last = last_complete_checkpoint(out)  # a checkpoint the run died while writing does not count
         if last is not None:
-            logger.info("Resuming the unfinished run in %s from %s.", out, last)
-            return last
-    return training_args.resume_from_checkpoint
+            check_checkpoint(last, state)
+            resume = last
+    if resume is not None:
+        logger.warning("Resuming from %s: its recipe and data match this run's.", resume)
+    if training_args.should_save and record is None:
+        start_record(out, state)
+    return resume
 
 
 def run(
@@ -118,7 +157,7 @@ def run(
     setup_logging(training_args)
     check_world_size(training_args)
     check_fsdp_device(training_args)
-    resume_from = check_output_dir(training_args)
+    resume_from = check_output_dir(training_args, run_state(parsed))
     transformers.set_seed(training_args.seed)
     setup = RunSetup(model_args, data_args, training_args, tuple(extra_args))
 
@@ -173,6 +212,7 @@ def run(
         method_info=method.card_info(),
         data_report=prepared.report,
         training_warnings=training_warnings,
+        resumed_from=os.path.basename(os.path.normpath(resume_from)) if resume_from else None,
         extras=dict(extras),
         **run_provenance(model_args, data_args),
     )
@@ -188,6 +228,7 @@ def run(
         else:
             save_training_args_json(training_args, out)
             write_run_card(summary, out, args=training_args.to_dict(), repo_id=training_args.hub_model_id)
+        finish_record(out)  # the files this run wrote: what --overwrite_output_dir may remove, and nothing else
         summary.save(os.path.join(out, FINISHED_MARKER))  # last: marks the run finished
     if training_args.push_to_hub:
         if is_trainer:

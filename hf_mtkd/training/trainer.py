@@ -20,7 +20,15 @@ from ..utils.atomic import write_json_atomic
 from ..utils.distributed import pool_totals
 from ..windowing import WindowedEvaluationMixin
 from .chance import ChanceLevelCallback
-from .outputs import STAGING_DIR, TRAINER_STATE_NAME, is_checkpoint_dir, publish_staged, save_training_args_json
+from .outputs import (
+    STAGING_DIR,
+    TRAINER_STATE_NAME,
+    disk_full_error,
+    is_checkpoint_dir,
+    publish_staged,
+    save_training_args_json,
+)
+from .run_record import copy_record_into
 
 #: FT-Mono / FT-Multi are the fine-tuning baselines of this paper, and MTKD its method.
 LANGUAGE_AWARE_MTKD_PAPER = Paper(
@@ -197,13 +205,40 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
         if self.args.should_save and os.path.exists(staging):
             shutil.rmtree(staging)  # left by a process that died while saving
         self.accelerator.wait_for_everyone()
-        super().save_model(staging, _internal_call=True)
+        try:
+            super().save_model(staging, _internal_call=True)
+        except (OSError, RuntimeError) as err:
+            if self.args.should_save and os.path.isdir(staging):
+                shutil.rmtree(staging)  # half-written: the model files in output_dir are still the last good ones
+            full = disk_full_error(err, output_dir, "model")
+            if full is not None:
+                raise full from err
+            raise
         self.accelerator.wait_for_everyone()
         if self.args.should_save:
             publish_staged(staging, output_dir)
         self.accelerator.wait_for_everyone()
         if self.args.push_to_hub and not _internal_call:
             self.push_to_hub(commit_message="Model save", revision=self.args.hub_revision)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """The Trainer's checkpoint, given the run's record first (which recipe and data made it, so that only a
+        matching run resumes it). A save that fails (a full disk, say) removes the partial checkpoint, so that no
+        resume picks it up, and says which folder it was writing."""
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+        folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+        try:
+            if self.args.should_save:
+                copy_record_into(folder, self.args.output_dir)
+            super()._save_checkpoint(model, trial)
+        except (OSError, RuntimeError) as err:
+            if self.args.should_save and os.path.isdir(folder):
+                shutil.rmtree(folder)
+            full = disk_full_error(err, folder, "checkpoint (the partial checkpoint was removed)")
+            if full is not None:
+                raise full from err
+            raise
 
     def _save(self, output_dir=None, state_dict=None) -> None:
         # The Trainer pickles its arguments (training_args.bin) beside the weights: never with a Hub token.

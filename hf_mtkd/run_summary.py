@@ -52,6 +52,9 @@ class RunSummary(Mapping):
     data_report: Optional[DataReport] = None
     #: What went wrong in training (e.g. validation UR at chance level for several evaluations in a row).
     training_warnings: list[str] = field(default_factory=list)
+    #: torch's intra-op threads during training and evaluation (`torch_num_threads` resolved; exact figures can
+    #: depend on it). None in a summary written before runs recorded it.
+    torch_num_threads: Optional[int] = None
     #: The checkpoint the run was resumed from ("checkpoint-N"), None for a run trained from the start.
     resumed_from: Optional[str] = None
     extras: dict[str, Any] = field(default_factory=dict)

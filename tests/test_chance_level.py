@@ -135,17 +135,19 @@ def test_a_run_at_chance_carries_the_warning_into_summary_metrics_and_card(tone_
     summary = run(get_method("finetune"), recipe=recipe)
     urs = [e["eval_UR"] for e in json.loads((out / "trainer_state.json").read_text())["log_history"] if "eval_UR" in e]
     assert urs == [0.25, 0.25, 0.25]
-    (warning,) = summary.training_warnings
+    # Every prediction is one class, so each split also reports a prediction collapse (test_model_selection.py).
+    (warning, *collapse) = summary.training_warnings
     assert "at 3 evaluations in a row" in warning and "up to the end of training" in warning
-    assert RunSummary.load(out / "run_summary.json").training_warnings == [warning]
-    for split in ("validation", "test"):
-        assert json.loads((out / f"{split}_metrics.json").read_text())["training_warnings"] == [warning]
+    assert [w.split(":")[0] for w in collapse] == ["Prediction collapse on validation", "Prediction collapse on test"]
+    assert RunSummary.load(out / "run_summary.json").training_warnings == [warning, *collapse]
+    for split, collapsed in zip(("validation", "test"), collapse):
+        assert json.loads((out / f"{split}_metrics.json").read_text())["training_warnings"] == [warning, collapsed]
     card = (out / "README.md").read_text()
     assert "## Training warnings" in card and f"- {warning}" in card
 
     # The same run with the warning turned off: nothing in the summary, the metrics or the card.
     quiet = tmp_path / "quiet"
     summary = run(get_method("finetune"), recipe={**recipe, "output_dir": str(quiet), "chance_level_patience": 0})
-    assert summary.training_warnings == [] and "## Training warnings" not in (quiet / "README.md").read_text()
-    assert json.loads((quiet / "test_metrics.json").read_text())["training_warnings"] == []
+    assert summary.training_warnings == collapse and warning not in (quiet / "README.md").read_text()
+    assert json.loads((quiet / "test_metrics.json").read_text())["training_warnings"] == collapse[1:]
 

@@ -51,6 +51,29 @@ class SERTrainingArguments(TrainingArguments):
     chance_level_tolerance: float = field(
         default=0.02, metadata={"help": "How close to chance level validation UR counts as chance (0.02 = 2 points)."}
     )
+    best_model_smoothing: int = field(
+        default=1,
+        metadata={
+            "help": "Select the best checkpoint on the mean of metric_for_best_model over this many consecutive "
+            "evaluations (the kept checkpoint is the last of the best window); 1: each evaluation alone. On a small "
+            "validation set one lucky evaluation otherwise decides which model is kept."
+        },
+    )
+    early_checkpoint_fraction: float = field(
+        default=0.2,
+        metadata={
+            "help": "Warn when the kept (best) checkpoint comes from the first this fraction of training: validation "
+            "picked a barely trained model, often noise on a small validation set. 0 turns the warning off."
+        },
+    )
+    torch_num_threads: str = field(
+        default="auto",
+        metadata={
+            "help": "torch intra-op threads for training and evaluation on CPU: a number, or auto (one thread for "
+            "models under 10 M parameters, whose steps are too small to share across cores; torch's default for "
+            "larger ones). Ignored on an accelerator."
+        },
+    )
 
     def __post_init__(self):
         # Before super(): these values pass TrainingArguments, then train nothing (yet a model, card and test
@@ -68,6 +91,13 @@ class SERTrainingArguments(TrainingArguments):
             raise ValueError(f"chance_level_patience must be >= 0 (0: no warning), got {self.chance_level_patience}.")
         if not 0.0 <= self.chance_level_tolerance < 1.0:
             raise ValueError(f"chance_level_tolerance must be in [0, 1), got {self.chance_level_tolerance}.")
+        if self.best_model_smoothing < 1:
+            raise ValueError(f"best_model_smoothing must be >= 1 (1: no smoothing), got {self.best_model_smoothing}.")
+        if not 0.0 <= self.early_checkpoint_fraction < 1.0:
+            raise ValueError(f"early_checkpoint_fraction must be in [0, 1), got {self.early_checkpoint_fraction}.")
+        from ..utils.threads import parse_num_threads
+
+        parse_num_threads(self.torch_num_threads)  # "auto" or a positive whole number, named in the error
         # Pinned memory only speeds up copies to an accelerator; without one torch ignores the flag and warns at
         # every DataLoader iterator (each epoch and each evaluation). TrainingArguments turns it off for use_cpu
         # the same way; here also on a machine that has no accelerator at all.

@@ -46,6 +46,19 @@ def predict_labels(fitted, dataset) -> np.ndarray:
     return np.argmax(predict_scores(fitted, dataset), axis=-1)
 
 
+def prediction_collapse_warning(predictions, label_names: list[str], split: str) -> Optional[str]:
+    """A warning when the model predicts at most half of the classes on `split`: it has collapsed onto a few of
+    them (UR can still look respectable: predicting 2 of 4 classes perfectly scores 50%)."""
+    predicted = sorted({int(p) for p in np.asarray(predictions).ravel()})
+    if len(label_names) < 2 or len(predicted) > len(label_names) / 2:
+        return None
+    never = [name for index, name in enumerate(label_names) if index not in predicted]
+    return (
+        f"Prediction collapse on {split}: the model predicts only {len(predicted)} of {len(label_names)} classes "
+        f"({', '.join(label_names[i] for i in predicted)}); it never predicts {', '.join(never)}."
+    )
+
+
 def report_split(
     fitted,
     dataset,
@@ -65,9 +78,15 @@ def report_split(
 
     With `data_report`, the metrics also hold the data's warnings (`data_warnings`) and this split's
     `skipped_clips`, so that the metrics file says what the numbers were measured on; with
-    `training_warnings`, what went wrong in training (`training_warnings`). What is returned is what the file holds.
+    `training_warnings`, what went wrong in training (`training_warnings`), to which a prediction collapse on this
+    split is added (`prediction_collapse_warning`). What is returned is what the file holds.
     """
     predictions = predict_labels(fitted, dataset)
+    collapse = prediction_collapse_warning(predictions, label_names, split)
+    if collapse:
+        if is_main_process:
+            logger.warning(collapse)
+        training_warnings = list(training_warnings or []) + [collapse]
     languages = dataset[language_column] if language_column and language_column in dataset.column_names else None
     results = compute_ser_metrics(
         predictions, np.asarray(dataset["labels"]), label_names, languages=languages, n_bootstrap=n_bootstrap, seed=seed,

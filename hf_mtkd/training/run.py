@@ -22,6 +22,7 @@ from ..hub.card import write_run_card
 from ..hub.push import push_to_hub as push_folder_to_hub
 from ..plots import plot_summary
 from ..run_summary import SUMMARY_FILE, RunSummary, run_provenance
+from ..utils.threads import apply_num_threads
 from ..windowing import add_length_column, save_window_to_config
 from .evaluation import report_split
 from .method import Method, RunSetup
@@ -171,6 +172,7 @@ def run(
 
     # Model, the method's splits and batches.
     model, feature_extractor = method.build_model(setup)
+    num_threads = apply_num_threads(training_args.torch_num_threads, model, training_args.device)
     splits = method.prepare_splits(setup, splits, model=model, feature_extractor=feature_extractor)
     missing = [name for name in REQUIRED_SPLITS if name not in splits]
     if missing:
@@ -201,6 +203,9 @@ def run(
         )
         for split in ("validation", "test")
     }
+    # A split's prediction collapse (added by report_split) goes with the run's other training warnings.
+    training_warnings += [w for split in ("validation", "test") for w in results[split].get("training_warnings", ())
+                          if w not in training_warnings]
     extras = method.summary_extras(setup, fitted, splits=splits, feature_extractor=feature_extractor,
                                    collators=collators) or {}
     summary = RunSummary(
@@ -212,6 +217,7 @@ def run(
         method_info=method.card_info(),
         data_report=prepared.report,
         training_warnings=training_warnings,
+        torch_num_threads=num_threads,
         resumed_from=os.path.basename(os.path.normpath(resume_from)) if resume_from else None,
         extras=dict(extras),
         **run_provenance(model_args, data_args),

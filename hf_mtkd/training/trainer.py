@@ -167,10 +167,27 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
 
     @property
     def training_warnings(self) -> list[str]:
-        """What went wrong in training that the results should carry (validation UR at chance level for
-        `chance_level_patience` evaluations in a row), read from the log history: a resumed run counts all."""
+        """What went wrong in training that the results should carry, read from the state and log history (a
+        resumed run counts all): validation UR at chance level for `chance_level_patience` evaluations in a row,
+        and a kept checkpoint from the first `early_checkpoint_fraction` of training."""
         callback = next((c for c in self.callback_handler.callbacks if isinstance(c, ChanceLevelCallback)), None)
-        return callback.warnings(self.state.log_history) if callback is not None else []
+        found = callback.warnings(self.state.log_history) if callback is not None else []
+        early = early_checkpoint_warning(self.state, self.args)
+        return found + ([early] if early else [])
+
+    def _determine_best_metric(self, metrics, trial) -> bool:
+        """The Trainer's choice of the best checkpoint, made on the mean of the last `best_model_smoothing`
+        evaluations of `metric_for_best_model` (the current one included), so that one lucky evaluation on a small
+        validation set does not decide which model is kept."""
+        k = getattr(self.args, "best_model_smoothing", 1)
+        key = self.args.metric_for_best_model
+        if k <= 1 or key is None:
+            return super()._determine_best_metric(metrics, trial)
+        key = key if key.startswith("eval_") else f"eval_{key}"
+        if key not in metrics:
+            return super()._determine_best_metric(metrics, trial)  # the Trainer's error naming the metric
+        smoothed = smoothed_metric(self.state.log_history, key, k, current=metrics[key])
+        return super()._determine_best_metric({**metrics, key: smoothed}, trial)
 
     def record(self, name: str, value) -> None:
         """Store a per-step number for the next log line."""
@@ -271,6 +288,32 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
                     all_metrics = json.load(handle)
             all_metrics.update(metrics)
             write_json_atomic(all_metrics, path, indent=4)
+
+
+def smoothed_metric(log_history, key: str, k: int, current: float) -> float:
+    """The mean of `key` over the last `k` evaluations: the `k - 1` before in `log_history` and `current` (the one
+    being judged; the Trainer logs it before it judges it, so it is not counted twice). Fewer at the start."""
+    logged = [entry[key] for entry in log_history if key in entry]
+    if logged and logged[-1] == current:
+        logged = logged[:-1]
+    window = logged[-(k - 1):] + [current] if k > 1 else [current]
+    return float(sum(window) / len(window))
+
+
+def early_checkpoint_warning(state, args) -> Optional[str]:
+    """A warning when the kept (best) checkpoint comes from the first `early_checkpoint_fraction` of training."""
+    fraction = getattr(args, "early_checkpoint_fraction", 0.0)
+    best, total = state.best_global_step, state.max_steps
+    if not (fraction > 0 and getattr(args, "load_best_model_at_end", False) and best and total):
+        return None
+    if best > fraction * total:
+        return None
+    return (
+        f"The kept checkpoint comes from step {best} of {total} ({100 * best / total:.0f}% of training; "
+        f"{args.metric_for_best_model} {state.best_metric:.4g} on validation): a barely trained model was selected, "
+        "often a lucky evaluation on a small validation set. Consider best_model_smoothing, a larger validation "
+        "split, or load_best_model_at_end: false."
+    )
 
 
 class CollatorEpochCallback(TrainerCallback):

@@ -1,0 +1,65 @@
+"""How many intra-op threads torch uses on CPU (`torch_num_threads`).
+
+torch starts with one intra-op thread per core. For the small models SER distillation produces (the compact
+log-mel student has well under a million parameters) a step is too short to split across cores: the threads
+spend their time synchronising, and on a 2-core machine that also runs anything else they wait for each other.
+Measured on such a machine (issue 21; `benchmarks/threads.py` records the cells): the compact student ran
+3x slower with two threads than with one under a load of 2.5, about 25x slower beside other jobs, and only
+1.18x faster on a quiet machine. So `auto` gives small models one thread, and larger ones torch's default.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+import torch
+
+logger = logging.getLogger("hf_mtkd")
+
+__all__ = ["SMALL_MODEL_PARAMETERS", "apply_num_threads", "parse_num_threads", "resolve_num_threads"]
+
+#: Below this many parameters `auto` runs one thread.
+SMALL_MODEL_PARAMETERS = 10_000_000
+#: torch's setting when hf_mtkd was imported (OMP_NUM_THREADS, or one per core): what `auto` restores for a large
+#: model after a small one ran in the same process (a pipeline's stages).
+_STARTING_THREADS = torch.get_num_threads()
+
+
+def parse_num_threads(value) -> Optional[int]:
+    """None for "auto", else the positive whole number `value` names; anything else is a ValueError naming the key."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = 0
+    if number < 1 or str(number) != str(value).strip():
+        raise ValueError(f"torch_num_threads must be 'auto' or a whole number >= 1, got {value!r}.")
+    return number
+
+
+def resolve_num_threads(value, num_parameters: Optional[int], default: Optional[int] = None) -> int:
+    """The thread count `value` ("auto" or a number) means for a model of `num_parameters` (None: unknown, taken
+    as large); `default` is torch's own (its setting when hf_mtkd was imported, when not given)."""
+    number = parse_num_threads(value)
+    if number is not None:
+        return number
+    default = default if default is not None else _STARTING_THREADS
+    if num_parameters is not None and num_parameters < SMALL_MODEL_PARAMETERS:
+        return 1
+    return default
+
+
+def apply_num_threads(value, model=None, device: Optional[torch.device] = None) -> int:
+    """Set torch's intra-op threads for `model` as `value` says (only on CPU: an accelerator's kernels do not use
+    them); returns the count in force."""
+    if device is not None and device.type != "cpu":
+        return torch.get_num_threads()
+    parameters = sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else None
+    threads = resolve_num_threads(value, parameters)
+    if threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
+    logger.info("torch intra-op threads: %d (torch_num_threads=%s, %s parameters).", threads, value,
+                f"{parameters:,}" if parameters is not None else "unknown")
+    return threads

@@ -11,6 +11,7 @@ from transformers import EvalPrediction, Trainer
 
 from ..data import DataReport
 from ..metrics import compute_ser_metrics, format_metrics_table, save_metrics_json
+from ..utils.atomic import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,10 @@ def report_split(
         results = {**results, "training_warnings": list(training_warnings)}
     if output_dir and is_main_process:
         save_metrics_json(results, os.path.join(output_dir, f"{split}_metrics.json"))
+        # Per clip, in the split's order: what a paired comparison of two models on the same clips needs.
+        write_json_atomic({"label_names": list(label_names), "references": np.asarray(dataset["labels"]).tolist(),
+                           "predictions": np.asarray(predictions).tolist()},
+                          os.path.join(output_dir, f"{split}_predictions.json"), indent=None)
     if is_main_process:
         print(format_metrics_table(results, title=title or f"{split} ({len(dataset)} clips)"))
     return results

@@ -22,19 +22,21 @@ import os
 import re
 import textwrap
 import time
+from collections.abc import Sequence
 from typing import Any, Optional
 
 from .config_parser import RecipeError, load_recipe, parse_config, recipe_to_argv  # noqa: F401  (recipe_to_argv: re-exported for tests)
 from .data.fingerprint import data_fingerprint
 from .methods import get_method
 from .metrics import format_comparison_table, format_definitions, save_comparison
+from .metrics.seeds import SeedRuns, format_seed_table, paired_verdicts, save_seed_comparison
 from .run_summary import RunSummary
 from .training.run import FINISHED_MARKER, run
 from .training.run_record import changed_keys, recipe_values
 from .utils.atomic import write_json_atomic
 
 
-PIPELINE_KEYS = ("output_dir", "common", "stages", "compare")
+PIPELINE_KEYS = ("output_dir", "common", "stages", "compare", "seeds", "baseline")
 #: What a finished stage records about the run it holds.
 STAGE_RECORD = "pipeline_stage.json"
 #: A stage's folder is `<output_dir>/<name>`: a name is one plain path component, so no stage writes (or, with
@@ -77,8 +79,8 @@ def _relative_to(value: Any, folder: str) -> Any:
     return value
 
 
-def stage_recipes(pipeline: dict, output_dir: str) -> dict[str, dict]:
-    """The flat recipe of every stage, in order."""
+def stage_recipes(pipeline: dict, output_dir: str, seed: Optional[int] = None) -> dict[str, dict]:
+    """The flat recipe of every stage, in order (with `seed`, every stage trains with that seed)."""
     unknown = set(pipeline) - set(PIPELINE_KEYS)
     if unknown:
         raise RecipeError(f"Pipeline has unknown key(s) {sorted(unknown)}; keys are {list(PIPELINE_KEYS)}.")
@@ -96,6 +98,8 @@ def stage_recipes(pipeline: dict, output_dir: str) -> dict[str, dict]:
         if not isinstance(keys, dict) or "method" not in keys:
             raise RecipeError(f"Stage {name!r} must be a mapping with a `method` key.")
         recipe = {**common, **keys, "output_dir": os.path.join(output_dir, name)}
+        if seed is not None:
+            recipe["seed"] = seed
         recipes[name] = _substitute(recipe, output_dir)
     return recipes
 
@@ -190,27 +194,93 @@ def wall_time_line(wall_times: dict[str, Optional[float]], reused: set[str]) -> 
     return "Wall time per stage: " + ", ".join(parts) + f"; this run {format_duration(total)} in all."
 
 
+def pipeline_seeds(pipeline: dict, override: Optional[Sequence[int]], config_path: str) -> Optional[list[int]]:
+    """The seeds to run every stage with (`seeds` in the pipeline, or `--seeds`); None: each stage's own seed."""
+    seeds = list(override) if override is not None else pipeline.get("seeds")
+    if seeds is None:
+        return None
+    if (not isinstance(seeds, list) or not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds)
+            or len(set(seeds)) != len(seeds)):
+        raise RecipeError(f"{config_path}: seeds must be a list of distinct whole numbers, got {seeds!r}.")
+    return seeds
+
+
 def run_pipeline(
     config_path: str,
     output_dir: Optional[str] = None,
     overrides: Optional[list[str]] = None,
     overwrite: bool = False,
+    seeds: Optional[Sequence[int]] = None,
 ) -> dict[str, RunSummary]:
     """Run every stage (reusing finished ones whose recipe and data are unchanged), then print the comparison
     table (also written as `comparison.md` and `comparison.csv` into the pipeline's folder), each stage's wall
-    time and training warnings, and each stage method's own tables (`Method.multi_stage_tables`); returns the
-    stage summaries."""
+    time and training warnings, and each stage method's own tables (`Method.multi_stage_tables`).
+
+    With `seeds` (or `seeds:` in the pipeline) every stage runs once per seed, in `<output_dir>/seed-<s>/<stage>`
+    (`{output_dir}` names the seed's folder, so a student is distilled from the same seed's teachers), and the
+    pipeline's folder gets the table over seeds (mean ± sd; `comparison_seeds.{md,csv}`). With `baseline:` (a
+    compared stage) each other compared stage gets its paired UR difference to it, with a bootstrap interval over
+    the same test clips pooled over seeds, and a verdict (`paired_verdicts.json`).
+
+    Returns the stage summaries by stage name, or by `seed-<s>/<stage>` with seeds."""
     pipeline = load_recipe(config_path)
     output_dir = output_dir or pipeline.get("output_dir")
     if not output_dir:
         raise RecipeError(f"{config_path}: give output_dir in the pipeline or on the command line.")
-    recipes = stage_recipes(pipeline, output_dir)
+    seed_list = pipeline_seeds(pipeline, seeds, config_path)
+    folders = {None: output_dir} if seed_list is None else {s: os.path.join(output_dir, f"seed-{s}") for s in seed_list}
+    recipes_by_seed = {s: stage_recipes(pipeline, folder, seed=s) for s, folder in folders.items()}
+    recipes = next(iter(recipes_by_seed.values()))
     compare = pipeline.get("compare") or list(recipes)
     missing = [name for name in compare if name not in recipes]
     if missing:
         raise RecipeError(f"compare names unknown stage(s) {missing}; stages are {list(recipes)}.")
-    parsed = parse_stages(recipes, config_path, list(overrides or []))
+    baseline = pipeline.get("baseline")
+    if baseline is not None and baseline not in compare:
+        raise RecipeError(f"{config_path}: baseline {baseline!r} is not a compared stage; compared: {compare}.")
+    # Every stage of every seed parsed before the first one trains.
+    parsed_by_seed = {s: parse_stages(r, config_path, list(overrides or [])) for s, r in recipes_by_seed.items()}
 
+    summaries: dict[str, RunSummary] = {}
+    runs = SeedRuns()
+    for s, stage_set in recipes_by_seed.items():
+        if s is not None:
+            print(f"\n########## Seed {s} ({folders[s]}) ##########", flush=True)
+        done = _run_stages(stage_set, parsed_by_seed[s], folders[s], config_path, overrides, overwrite, compare)
+        summaries.update(done if s is None else {f"seed-{s}/{name}": summary for name, summary in done.items()})
+        if seed_list is not None or baseline is not None:
+            for name in compare:
+                seed = s if s is not None else parsed_by_seed[s][name][2].seed
+                runs.setdefault(name, {})[seed] = {
+                    "results": done[name].results["test"],
+                    "predictions": _test_predictions(stage_set[name]["output_dir"], name),
+                }
+    if runs:
+        first = next(iter(parsed_by_seed.values()))[baseline or compare[0]][2]  # the training arguments
+        verdicts = paired_verdicts(runs, baseline, n_bootstrap=first.n_bootstrap, seed=first.seed) if baseline else {}
+        print(f"\nTest UR over seeds {sorted(next(iter(runs.values())))} (mean ± sd, %)"
+              + (f"; paired difference to {baseline} with a bootstrap interval over the same test clips, pooled "
+                 "over seeds, and the verdict it gives" if baseline else "") + ":")
+        print(format_seed_table(runs, verdicts, baseline))
+        if first.process_index == 0:
+            markdown, table_csv = save_seed_comparison(runs, verdicts, baseline, output_dir)
+            print(f"Also in {markdown.name} and {table_csv.name} (every seed's row), in\n  {markdown.parent}")
+    return summaries
+
+
+def _test_predictions(stage_dir: str, name: str) -> dict:
+    path = os.path.join(stage_dir, "test_predictions.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"Stage {name}: {path} is missing (the stage was trained by an older hf_mtkd); the "
+                                "paired comparison needs each clip's prediction. Rerun with --overwrite.") from err
+
+
+def _run_stages(recipes: dict[str, dict], parsed: dict[str, tuple], output_dir: str, config_path: str,
+                overrides: Optional[list[str]], overwrite: bool, compare: list[str]) -> dict[str, RunSummary]:
+    """One pass over the stages (one seed): train or reuse each, then print and save the comparison table."""
     summaries: dict[str, RunSummary] = {}
     states: dict[str, dict] = {}
     retrained: set[str] = set()

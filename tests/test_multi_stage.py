@@ -3,10 +3,12 @@ recipe, its data and the stages it reads from are unchanged (and the reason prin
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 import yaml
 
@@ -180,3 +182,47 @@ def test_wall_time_per_stage_comparison_files_and_training_warnings_without_brea
     run_pipeline(config, str(out))
     printed = capsys.readouterr().out
     assert trained == ["teacher", "student"] and "teacher (reused, not timed), student 3 s (reused" in printed
+
+
+def test_seeds_and_a_baseline_give_mean_sd_and_paired_verdicts(tmp_path, capsys):
+    from hf_mtkd.metrics.paired import paired_ur_difference
+    from hf_mtkd.metrics.seeds import SEEDS_CSV, VERDICTS_JSON
+
+    corpus = write_tone_corpus(tmp_path / "corpus", languages=("en",))
+    common = {**_common(corpus), "max_steps": 3, "n_bootstrap": 200}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"common": common, "seeds": [0, 1], "baseline": "slow",
+                                    "stages": {"slow": {"method": "finetune", "learning_rate": 1e-6},
+                                               "fast": {"method": "finetune", "learning_rate": 3e-3}}},
+                                   sort_keys=False))
+    out = tmp_path / "out"
+    summaries = run_pipeline(str(path), str(out))
+    assert sorted(summaries) == ["seed-0/fast", "seed-0/slow", "seed-1/fast", "seed-1/slow"]
+    for seed in (0, 1):  # each seed's stages trained with that seed, in its own folder
+        args = json.loads((out / f"seed-{seed}" / "fast" / "training_args.json").read_text())
+        assert args["seed"] == seed
+    rows = [row for row in csv.DictReader(open(out / SEEDS_CSV))]
+    assert {(r["model"], r["seed"]) for r in rows if r["language"] == "overall"} == {
+        ("slow", "0"), ("slow", "1"), ("fast", "0"), ("fast", "1")}
+    # The verdict is the paired bootstrap of the stages' own per-clip predictions.
+    preds = {(m, s): json.loads((out / f"seed-{s}" / m / "test_predictions.json").read_text())
+             for m in ("slow", "fast") for s in (0, 1)}
+    expected = paired_ur_difference(preds["slow", 0]["references"], [preds["slow", s]["predictions"] for s in (0, 1)],
+                                    [preds["fast", s]["predictions"] for s in (0, 1)], len(LABELS),
+                                    n_bootstrap=200, seed=0)
+    verdict = json.loads((out / VERDICTS_JSON).read_text())["verdicts"]["fast"]
+    assert verdict == expected.to_dict()
+    printed = capsys.readouterr().out
+    assert "Test UR over seeds [0, 1]" in printed and expected.verdict in printed
+    ur = [float(r["UR"]) for r in rows if r["model"] == "fast" and r["language"] == "overall"]
+    assert f"{np.mean(ur) * 100:.1f} ± {np.std(ur, ddof=1) * 100:.1f}" in printed
+
+
+def test_a_pipeline_run_twice_gives_identical_metrics(tmp_path):
+    corpus = write_tone_corpus(tmp_path / "corpus", languages=("en",))
+    config = _pipeline(tmp_path / "p.yaml", {**_common(corpus), "max_steps": 2}, {"ft": {"method": "finetune"}})
+    run_pipeline(config, str(tmp_path / "a"))
+    run_pipeline(config, str(tmp_path / "b"))
+    first, second = (json.loads((tmp_path / d / "ft" / "test_metrics.json").read_text()) for d in "ab")
+    assert first == second
+    assert (tmp_path / "a" / "ft" / "model.safetensors").read_bytes() == (tmp_path / "b" / "ft" / "model.safetensors").read_bytes()

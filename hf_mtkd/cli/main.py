@@ -27,10 +27,12 @@ def main(argv: Optional[list[str]] = None) -> None:
         parser.add_argument("--config", required=True, help="pipeline YAML (common / stages / compare)")
         parser.add_argument("--output_dir", help="overrides the pipeline's output_dir")
         parser.add_argument("--overwrite", action="store_true", help="retrain every stage (a stage whose recipe or data changed retrains anyway)")
+        parser.add_argument("--seeds", type=int, nargs="+", help="run every stage once per seed (overrides the "
+                            "pipeline's seeds); the table shows mean ± sd over seeds")
         known, overrides = parser.parse_known_args(rest)
         from ..multi_stage import run_pipeline
 
-        run_pipeline(known.config, known.output_dir, overrides, overwrite=known.overwrite)
+        run_pipeline(known.config, known.output_dir, overrides, overwrite=known.overwrite, seeds=known.seeds)
     elif command == "push":
         from .push import main as push_main
 

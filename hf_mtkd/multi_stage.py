@@ -101,6 +101,47 @@ def stage_recipes(pipeline: dict, output_dir: str) -> dict[str, dict]:
     return recipes
 
 
+#: Keys naming a path the run writes (or creates) rather than reads: it need not exist before the pipeline starts.
+_WRITTEN_KEYS = ("output_dir", "cache_dir")
+
+
+def _flag_values(overrides: list[str]) -> list[tuple[str, str]]:
+    """(key, value) of every value in command-line overrides (`--key value [value ...]`)."""
+    pairs, key = [], None
+    for token in overrides:
+        if token.startswith("--"):
+            key, _, inline = token[2:].partition("=")
+            if inline:
+                pairs.append((key, inline))
+        elif key is not None:
+            pairs.append((key, token))
+    return pairs
+
+
+def check_stage_references(recipes: dict[str, dict], output_dir: str, config_path: str, overrides: list[str]) -> None:
+    """A value naming a path inside the pipeline's folder (`{output_dir}/...`) must be the folder of an earlier
+    stage (or a path inside one) or exist already: a typo, or a stage that comes later, would otherwise fail only
+    when its stage starts, after every stage before it trained."""
+    prefix = output_dir.rstrip("/" + os.sep)
+    earlier: list[str] = []
+    for name, recipe in recipes.items():
+        pairs = [(key, text) for key, value in recipe.items() for text in _strings(value)] + _flag_values(overrides)
+        for key, text in pairs:
+            inside = any(text.startswith(prefix + sep) for sep in {"/", os.sep})
+            if key in _WRITTEN_KEYS or not inside or os.path.exists(text):
+                continue
+            path = os.path.normpath(text)
+            if any(path == folder or path.startswith(folder + os.sep) for folder in earlier):
+                continue
+            stages = [os.path.basename(folder) for folder in earlier]
+            raise RecipeError(
+                f"{config_path}: stage {name!r}: key {key!r} names {text!r}, inside the pipeline folder, but it is not "
+                f"the folder of a stage before {name!r} (" + (f"those are {stages}" if stages else "it is the first stage")
+                + ") and does not exist. Check the path, or the order of the stages."
+            )
+        earlier.append(os.path.normpath(recipe["output_dir"]))
+
+
 def parse_stages(recipes: dict[str, dict], config_path: str, overrides: list[str]) -> dict[str, tuple]:
     """Every stage's recipe (with the command-line overrides) parsed into its method's dataclasses: a bad key,
     value or method in any stage is an error before the first stage trains."""
@@ -227,6 +268,7 @@ def run_pipeline(
     if missing:
         raise RecipeError(f"compare names unknown stage(s) {missing}; stages are {list(recipes)}.")
     parsed = parse_stages(recipes, config_path, list(overrides or []))
+    check_stage_references(recipes, output_dir, config_path, list(overrides or []))
 
     summaries: dict[str, RunSummary] = {}
     states: dict[str, dict] = {}

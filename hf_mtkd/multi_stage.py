@@ -102,6 +102,7 @@ def stage_recipes(pipeline: dict, output_dir: str) -> dict[str, dict]:
 
 
 #: Keys naming a path the run writes (or creates) rather than reads: it need not exist before the pipeline starts.
+#: (Reporting keys, `_NOT_IN_RECIPE_HASH`, read nothing either.)
 _WRITTEN_KEYS = ("output_dir", "cache_dir")
 
 
@@ -128,7 +129,7 @@ def check_stage_references(recipes: dict[str, dict], output_dir: str, config_pat
         pairs = [(key, text) for key, value in recipe.items() for text in _strings(value)] + _flag_values(overrides)
         for key, text in pairs:
             inside = any(text.startswith(prefix + sep) for sep in {"/", os.sep})
-            if key in _WRITTEN_KEYS or not inside or os.path.exists(text):
+            if key in _WRITTEN_KEYS or key in _NOT_IN_RECIPE_HASH or not inside or os.path.exists(text):
                 continue
             path = os.path.normpath(text)
             if any(path == folder or path.startswith(folder + os.sep) for folder in earlier):

@@ -257,6 +257,8 @@ def test_predict_names_a_missing_model_folder_and_a_damaged_weights_file(tmp_pat
         EmotionPredictor("out/nope")
     with pytest.raises(FileNotFoundError, match="'out/nope': no such folder"):
         AudioTextPredictor("out/nope")
+    with pytest.raises(NotADirectoryError, match="--model 'clip.wav' is a file"):
+        predict_main(["--model", "clip.wav", "clip.wav", "--output", "p.csv", "--no_progress"])
     assert check_model_source("org/student") == "org/student"  # a Hub id: from_pretrained's to resolve
 
     save_tiny_classifier(tmp_path / "model", LABELS, seed=0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import sys
 import textwrap
 from typing import Optional
@@ -69,7 +70,7 @@ def method_help(method) -> str:
 
     def owner(cls: type, name: str) -> type:
         """The most derived class of `cls` that declares field `name` (a subclass may change a default)."""
-        return next(base for base in cls.__mro__ if name in vars(base).get("__annotations__", {}))
+        return next(base for base in cls.__mro__ if name in inspect.get_annotations(base))
 
     sections: dict[str, list[str]] = {}
     for index, cls in enumerate(types):  # model, data, training, then the method's extra dataclasses
@@ -91,7 +92,7 @@ def method_help(method) -> str:
     if shared:  # after the method's own keys: what sets this method apart comes first
         sections["training keys every method shares (SERTrainingArguments)"] = shared
     for title, names in sections.items():
-        formatter = parser._get_formatter()  # argparse's own layout of each key and its help
+        formatter = parser._get_formatter()  # argparse's own layout of each key and its help (what format_help uses)
         formatter.start_section(title)
         formatter.add_arguments([action for name in names for action in actions.get(name, [])])
         formatter.end_section()

@@ -138,8 +138,11 @@ def check_transcripts(splits: DatasetDict, data_args: DataArguments, report: Dat
 def _warn_single_transcript(splits: Mapping[str, Any], column: str, report: DataReport) -> None:
     """One transcript for every clip of a split (a placeholder, a column mix-up) leaves the text branch nothing to
     learn from or be scored on; the run still works, so this is a warning kept in the report."""
-    same = {split: texts.pop() for split, ds in splits.items()
-            if len(ds) > 1 and len(texts := {text.strip() for text in ds[column]}) == 1}
+    same = {}
+    for split, ds in splits.items():
+        texts = {text.strip() for text in ds[column]}
+        if len(ds) > 1 and len(texts) == 1:
+            same[split] = texts.pop()
     if same:
         shown = ", ".join(f"{split} ({len(splits[split])} clips: {text!r})" for split, text in same.items())
         report.warn(f"Every clip has the same transcript in column {column!r} in split(s) {shown}: the text carries "

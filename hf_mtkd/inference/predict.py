@@ -84,11 +84,13 @@ def check_model_source(model: str | os.PathLike, name: str = "model") -> str:
     model = os.fspath(model)
     if os.path.isdir(model):
         check_weight_files(model)
-    elif _looks_like_a_path(model) or os.path.exists(model):
-        what = "a file, not a folder" if os.path.exists(model) else "no such folder"
+    elif os.path.exists(model):
+        raise NotADirectoryError(f"{name} {model!r} is a file: give the folder of a saved model (a run's output_dir).")
+    elif _looks_like_a_path(model):
+        where = "" if os.path.isabs(model) else f" (relative to {os.getcwd()})"
         raise FileNotFoundError(
-            f"{name} {model!r}: {what} (looked in {os.getcwd()}). Give the folder of a saved model (a run's "
-            "output_dir) or a Hub id (org/name)."
+            f"{name} {model!r}: no such folder{where}. Give the folder of a saved model (a run's output_dir) or a "
+            "Hub id (org/name)."
         )
     return model
 

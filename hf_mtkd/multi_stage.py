@@ -134,11 +134,11 @@ def check_stage_references(recipes: dict[str, dict], output_dir: str, config_pat
             path = os.path.normpath(text)
             if any(path == folder or path.startswith(folder + os.sep) for folder in earlier):
                 continue
-            stages = [os.path.basename(folder) for folder in earlier]
+            before = f"those are {[os.path.basename(folder) for folder in earlier]}" if earlier else "it is the first"
             raise RecipeError(
                 f"{config_path}: stage {name!r}: key {key!r} names {text!r}, inside the pipeline folder, but it is not "
-                f"the folder of a stage before {name!r} (" + (f"those are {stages}" if stages else "it is the first stage")
-                + ") and does not exist. Check the path, or the order of the stages."
+                f"the folder of a stage before {name!r} ({before}) and does not exist. Check the path, or the order "
+                "of the stages."
             )
         earlier.append(os.path.normpath(recipe["output_dir"]))
 

@@ -206,7 +206,8 @@ def test_metadata_csv_with_another_delimiter_is_named(corpus, delimiter, shown):
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter=delimiter)
         writer.writeheader()
         writer.writerows(rows)
-    with pytest.raises(ValueError, match=rf"metadata.csv: its header .* is one column: the fields are separated by {shown}") as error:
+    separated = rf"metadata.csv: its header .* is one column: the fields are separated by {shown}"
+    with pytest.raises(ValueError, match=separated) as error:
         prepare(corpus)
     assert str(corpus / "metadata.csv") in str(error.value)
 

@@ -6,7 +6,8 @@ including its `method`) and `compare` (stages to put in the final table). Each s
 ordinary flat recipe; `{output_dir}` in a value names the pipeline's folder, so a stage can point
 at the models of earlier stages.
 
-Every stage's recipe is parsed into its method's dataclasses before the first stage trains, so a
+Every stage's recipe is parsed into its method's dataclasses before the first stage trains, and every path it
+names inside the pipeline's folder must be an earlier stage's folder (or inside one) or exist already, so a
 typo in the last stage costs no training. A finished stage records in its folder (`pipeline_stage.json`)
 a hash of its resolved recipe (every argument as parsed, command-line overrides and defaults included)
 and of its data (`hf_mtkd.data.fingerprint`: file list, sizes, modification times). It is reused only when

@@ -6,7 +6,8 @@ including its `method`) and `compare` (stages to put in the final table). Each s
 ordinary flat recipe; `{output_dir}` in a value names the pipeline's folder, so a stage can point
 at the models of earlier stages.
 
-Every stage's recipe is parsed into its method's dataclasses before the first stage trains, so a
+Every stage's recipe is parsed into its method's dataclasses before the first stage trains, and every path it
+names inside the pipeline's folder must be an earlier stage's folder (or inside one) or exist already, so a
 typo in the last stage costs no training. A finished stage records in its folder (`pipeline_stage.json`)
 a hash of its resolved recipe (every argument as parsed, command-line overrides and defaults included)
 and of its data (`hf_mtkd.data.fingerprint`: file list, sizes, modification times). It is reused only when
@@ -32,7 +33,7 @@ from .metrics import format_comparison_table, format_definitions, save_compariso
 from .metrics.seeds import SeedRuns, format_seed_table, paired_verdicts, save_seed_comparison
 from .run_summary import RunSummary
 from .training.run import FINISHED_MARKER, run
-from .training.run_record import changed_keys, recipe_values
+from .training.run_record import NOT_IN_RECIPE_HASH, changed_keys, recipe_values
 from .utils.atomic import write_json_atomic
 
 
@@ -102,6 +103,48 @@ def stage_recipes(pipeline: dict, output_dir: str, seed: Optional[int] = None) -
             recipe["seed"] = seed
         recipes[name] = _substitute(recipe, output_dir)
     return recipes
+
+
+#: Keys naming a path the run writes (or creates) rather than reads: it need not exist before the pipeline starts.
+#: (Reporting keys, `NOT_IN_RECIPE_HASH`, read nothing either.)
+_WRITTEN_KEYS = ("output_dir", "cache_dir")
+
+
+def _flag_values(overrides: list[str]) -> list[tuple[str, str]]:
+    """(key, value) of every value in command-line overrides (`--key value [value ...]`)."""
+    pairs, key = [], None
+    for token in overrides:
+        if token.startswith("--"):
+            key, _, inline = token[2:].partition("=")
+            if inline:
+                pairs.append((key, inline))
+        elif key is not None:
+            pairs.append((key, token))
+    return pairs
+
+
+def check_stage_references(recipes: dict[str, dict], output_dir: str, config_path: str, overrides: list[str]) -> None:
+    """A value naming a path inside the pipeline's folder (`{output_dir}/...`) must be the folder of an earlier
+    stage (or a path inside one) or exist already: a typo, or a stage that comes later, would otherwise fail only
+    when its stage starts, after every stage before it trained."""
+    prefix = output_dir.rstrip("/" + os.sep)
+    earlier: list[str] = []
+    for name, recipe in recipes.items():
+        pairs = [(key, text) for key, value in recipe.items() for text in _strings(value)] + _flag_values(overrides)
+        for key, text in pairs:
+            inside = any(text.startswith(prefix + sep) for sep in {"/", os.sep})
+            if key in _WRITTEN_KEYS or key in NOT_IN_RECIPE_HASH or not inside or os.path.exists(text):
+                continue
+            path = os.path.normpath(text)
+            if any(path == folder or path.startswith(folder + os.sep) for folder in earlier):
+                continue
+            before = f"those are {[os.path.basename(folder) for folder in earlier]}" if earlier else "it is the first"
+            raise RecipeError(
+                f"{config_path}: stage {name!r}: key {key!r} names {text!r}, inside the pipeline folder, but it is not "
+                f"the folder of a stage before {name!r} ({before}) and does not exist. Check the path, or the order "
+                "of the stages."
+            )
+        earlier.append(os.path.normpath(recipe["output_dir"]))
 
 
 def parse_stages(recipes: dict[str, dict], config_path: str, overrides: list[str]) -> dict[str, tuple]:
@@ -238,8 +281,10 @@ def run_pipeline(
     baseline = pipeline.get("baseline")
     if baseline is not None and baseline not in compare:
         raise RecipeError(f"{config_path}: baseline {baseline!r} is not a compared stage; compared: {compare}.")
-    # Every stage of every seed parsed before the first one trains.
+    # Every stage of every seed parsed, and its references resolved, before the first one trains.
     parsed_by_seed = {s: parse_stages(r, config_path, list(overrides or [])) for s, r in recipes_by_seed.items()}
+    for s, stage_set in recipes_by_seed.items():
+        check_stage_references(stage_set, folders[s], config_path, list(overrides or []))
 
     summaries: dict[str, RunSummary] = {}
     runs = SeedRuns()

@@ -53,6 +53,25 @@ def test_missing_transcripts_skipped_and_counted(tmp_path):
     assert all(text.strip() for ds in splits.values() for text in ds["text"])
 
 
+def test_one_transcript_for_every_clip_is_a_data_warning(tmp_path):
+    """A text column holding one value for every clip (a placeholder, a column mix-up) gives the text branch
+    nothing to learn from: the run goes on, and the data report (run summary, metrics, card) says so."""
+    root = write_text_corpus(tmp_path / "corpus")
+    args = DataArguments(data_dir=str(root), text_column_name="text")
+    assert not [w for w in prepare_data(args, 16000).report.warnings if "same transcript" in w]
+    with open(root / "metadata.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["text"] = "placeholder"
+    with open(root / "metadata.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    warnings = [w for w in prepare_data(args, 16000).report.warnings if "same transcript" in w]
+    assert len(warnings) == 1 and "'placeholder'" in warnings[0] and "column 'text'" in warnings[0]
+    assert "train" in warnings[0]
+
+
 def test_missing_text_column_names_the_flag(tmp_path):
     root = write_text_corpus(tmp_path / "corpus")
     with pytest.raises(ValueError, match=r"'transcript' \(--text_column_name\) not found"):

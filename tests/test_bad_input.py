@@ -58,6 +58,7 @@ def prepare(root, **kw):
     ({"max_steps": 0}, "max_steps"),
     ({"max_steps": -1, "num_train_epochs": 0}, "num_train_epochs"),
     ({"learning_rate": -0.001}, "learning_rate"),
+    ({"weight_decay": -5}, "weight_decay"),
     ({"per_device_train_batch_size": 0}, "per_device_train_batch_size"),
     ({"per_device_eval_batch_size": 0}, "per_device_eval_batch_size"),
     ({"gradient_accumulation_steps": 0}, "gradient_accumulation_steps"),
@@ -196,6 +197,19 @@ def test_empty_or_header_only_metadata_csv_is_named(corpus):
     (corpus / "metadata.csv").write_text("file_name,label,language,speaker,split\n")
     with pytest.raises(ValueError, match=r"metadata.csv has a header \(file_name,label,language,speaker,split\) but no rows"):
         prepare(corpus)
+
+
+@pytest.mark.parametrize("delimiter, shown", [(";", "';'"), ("\t", "tab")])
+def test_metadata_csv_with_another_delimiter_is_named(corpus, delimiter, shown):
+    rows = read_rows(corpus)
+    with open(corpus / "metadata.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    separated = rf"metadata.csv: its header .* is one column: the fields are separated by {shown}"
+    with pytest.raises(ValueError, match=separated) as error:
+        prepare(corpus)
+    assert str(corpus / "metadata.csv") in str(error.value)
 
 
 def test_duplicate_yaml_keys_are_an_error_naming_the_key_and_lines(tmp_path):

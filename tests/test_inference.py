@@ -3,6 +3,7 @@
 import csv
 import importlib.util
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from hf_mtkd.cli.predict import main as predict_main
 from hf_mtkd.data.audio import AudioDecodeError, decode_audio
 from hf_mtkd.hub import write_model_card
 from hf_mtkd.inference import EmotionPredictor, predict_files
+from hf_mtkd.inference.predict import check_model_source
 from hf_mtkd.methods import get_method
 from hf_mtkd.plots import TEACHER_WEIGHTS_FILE, matplotlib_available, plot_run
 from hf_mtkd.training.run import run
@@ -238,6 +240,35 @@ def test_predict_bad_input(ft_student, tmp_path):
         assert list(csv.DictReader(handle))[1]["error"].startswith(str(bad))
     with pytest.raises(ValueError, match="chunk_seconds must be > 0"):
         EmotionPredictor(ft_student, chunk_seconds=0)
+
+
+def test_predict_names_a_missing_model_folder_and_a_damaged_weights_file(tmp_path, monkeypatch):
+    """`--model out/nope` is a folder that is not there (not a Hub id to look up), and a truncated
+    model.safetensors is named in the error, for the command and for the Python API."""
+    from hf_mtkd.audio_text.predict import AudioTextPredictor
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    sf.write(tmp_path / "clip.wav", tone(0.5), 16000)
+    for missing in ("out/nope", "./nope", str(tmp_path / "nope"), "out/nope/"):
+        with pytest.raises(FileNotFoundError, match=rf"^--model '{re.escape(missing)}': no such folder"):
+            predict_main(["--model", missing, "clip.wav", "--output", "p.csv", "--no_progress"])
+    with pytest.raises(FileNotFoundError, match="'out/nope': no such folder"):
+        EmotionPredictor("out/nope")
+    with pytest.raises(FileNotFoundError, match="'out/nope': no such folder"):
+        AudioTextPredictor("out/nope")
+    with pytest.raises(NotADirectoryError, match="--model 'clip.wav' is a file"):
+        predict_main(["--model", "clip.wav", "clip.wav", "--output", "p.csv", "--no_progress"])
+    assert check_model_source("org/student") == "org/student"  # a Hub id: from_pretrained's to resolve
+
+    save_tiny_classifier(tmp_path / "model", LABELS, seed=0)
+    weights = tmp_path / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a copy that stopped half-way
+    with pytest.raises(OSError, match=re.escape(str(Path("model") / "model.safetensors")) + " is damaged"):
+        predict_main(["--model", "model", "clip.wav", "--output", "p.csv", "--no_progress"])
+    with pytest.raises(OSError, match=re.escape(str(weights)) + " is damaged"):
+        EmotionPredictor(tmp_path / "model")
+    assert not (tmp_path / "p.csv").exists()
 
 
 def private_copy(folder: Path, tmp_path: Path) -> Path:

@@ -288,3 +288,29 @@ def test_registry_errors_name_the_problem():
     with pytest.raises(TypeError, match="subclass hf_mtkd.training.method.Method"):
         register_method(NotAMethod)
     assert get_method("mtkd").card_info().display_name.startswith("language-aware multi-teacher")
+
+
+def test_train_help_exits_0_listing_the_methods_and_then_one_methods_keys(tmp_path, capsys):
+    """`hf-mtkd train --help` used to print every TrainingArguments flag of fine-tuning (800 lines, whatever the
+    method), then a traceback and exit 1."""
+    with pytest.raises(SystemExit) as done:
+        cli_main(["train", "--help"])
+    assert done.value.code == 0
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in method_names()) and "--method NAME --help" in printed
+
+    with pytest.raises(SystemExit) as done:
+        cli_main(["train", "--method", "mtkd", "--help"])
+    assert done.value.code == 0
+    printed = capsys.readouterr().out
+    assert "--teachers" in printed and "--kd_lambda" in printed  # the method's own keys, with their help
+    assert "--data_dir" in printed and "--learning_rate" in printed and "--exit_layers" not in printed
+    assert "eval_steps" in printed  # every other TrainingArguments key is named
+    assert len(printed.splitlines()) < 400
+
+    # The method comes from the recipe when --method is not given.
+    recipe = write_recipe(tmp_path / "sd.yaml", {"method": "self_distillation"})
+    with pytest.raises(SystemExit) as done:
+        cli_main(["train", "--config", str(recipe), "-h"])
+    printed = capsys.readouterr().out
+    assert done.value.code == 0 and "--exit_layers" in printed and "--teachers" not in printed

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -46,6 +47,37 @@ def test_every_stage_is_validated_before_the_first_trains(tmp_path):
     with pytest.raises(RecipeError, match=r"stage 'b': Unknown method 'finetun'"):
         run_pipeline(bad_method, str(tmp_path / "out"))
     assert not (tmp_path / "out" / "a").exists()  # stage a never started
+
+
+def test_a_path_in_the_pipeline_folder_names_an_earlier_stage_or_exists(tmp_path, fake_training):
+    """`{output_dir}/...` in a value is resolved while the pipeline is parsed: a typo, or a stage that comes later,
+    is an error naming the stage, the key and the path before the first stage trains."""
+    common = _common(tmp_path / "no_data_needed")
+    out = tmp_path / "out"
+    for student, where in (
+        ({"model_type": None, "model_name_or_path": "{output_dir}/nonexistent"}, "model_name_or_path"),
+        ({"model_type": None, "model_name_or_path": "{output_dir}/teacher"}, "model_name_or_path"),  # its own folder
+        ({"method": "mtkd", "teachers": [{"model": "{output_dir}/teacher_en", "language": "en"}]}, "teachers"),
+        ({"model_type": None, "model_name_or_path": "{output_dir}/later"}, "model_name_or_path"),  # a later stage
+    ):
+        stages = {"teacher_e": {"method": "finetune"},
+                  "teacher": {"method": "finetune", **student},
+                  "later": {"method": "finetune"}}
+        config = _pipeline(tmp_path / "p.yaml", common, stages)
+        bad = student.get("model_name_or_path") or student["teachers"][0]["model"]
+        path = bad.replace("{output_dir}", str(out))
+        with pytest.raises(RecipeError, match=re.escape(f"stage 'teacher': key '{where}' names {path!r}")):
+            run_pipeline(config, str(out))
+        assert fake_training == [] and not out.exists()
+
+    # An earlier stage's folder, a path inside one, or a path that exists already are fine.
+    corpus = write_tone_corpus(tmp_path / "corpus", languages=("en",), speakers_per_language=3, clips_per_label=1)
+    (out / "shared").mkdir(parents=True)
+    stages = {"teacher": {"method": "finetune"},
+              "student": {"method": "finetune", "model_type": None, "model_name_or_path": "{output_dir}/teacher/",
+                          "feature_extractor_name": "{output_dir}/teacher/.", "cache_dir": "{output_dir}/shared"}}
+    run_pipeline(_pipeline(tmp_path / "p.yaml", _common(corpus), stages), str(out))
+    assert fake_training == ["teacher", "student"]
 
 
 def test_rerun_after_changing_data_dir_and_learning_rate_retrains(tmp_path, capsys):

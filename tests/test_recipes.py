@@ -13,7 +13,7 @@ from conftest import LABELS, TINY_W2V2, write_tone_corpus
 from corpora_fakes import make_cafe, make_fesc, make_iemocap
 from hf_mtkd.config_parser import load_recipe, parse_config
 from hf_mtkd.methods import get_method
-from hf_mtkd.multi_stage import run_pipeline, stage_recipes
+from hf_mtkd.multi_stage import check_stage_references, run_pipeline, stage_recipes
 from hf_mtkd.plots import TEACHER_WEIGHTS_FILE, confusion_matrix_filename, matplotlib_available
 from hf_mtkd.training.run import run
 from test_training import save_tiny_classifier
@@ -77,8 +77,10 @@ def test_flat_recipe_parses(path):
 
 @pytest.mark.parametrize("path", PIPELINES, ids=lambda p: str(p.relative_to(RECIPES)))
 def test_pipeline_stages_parse(path, tmp_path):
-    for name, recipe in stage_recipes(load_recipe(path), str(tmp_path)).items():
+    recipes = stage_recipes(load_recipe(path), str(tmp_path))
+    for name, recipe in recipes.items():
         parse_config(get_method(recipe["method"]).dataclass_types(), f"{path}:{name}", recipe=recipe)
+    check_stage_references(recipes, str(tmp_path), str(path), [])  # every {output_dir}/... is an earlier stage
 
 
 def _tone(path: Path, k: int, rate: int = 16000):

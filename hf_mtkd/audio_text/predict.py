@@ -22,6 +22,7 @@ from ..inference.predict import (
     EmotionPredictor,
     Prediction,
     check_chunk_and_batch,
+    check_model_source,
     check_on_error_and_output,
     collect_audio_files,
     predict_each,
@@ -90,8 +91,9 @@ class AudioTextPredictor:
 
         register_auto_classes()
         check_chunk_and_batch(chunk_seconds, batch_size)
-        self.model = AudioTextForSequenceClassification.from_pretrained(str(model_path)).eval()
-        self.processor = AutoProcessor.from_pretrained(str(model_path))
+        model_path = check_model_source(model_path, "model_path")
+        self.model = AudioTextForSequenceClassification.from_pretrained(model_path).eval()
+        self.processor = AutoProcessor.from_pretrained(model_path)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device)
         self.sampling_rate = self.processor.sampling_rate

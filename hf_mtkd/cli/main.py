@@ -11,12 +11,14 @@ def main(argv: Optional[list[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = ("train", "pipeline", "push", "predict")
     if not argv or argv[0] not in commands:
+        asked = bool(argv) and argv[0] in ("-h", "--help")  # help asked for: stdout and success, else a usage error
         print(f"usage: hf-mtkd {{{','.join(commands)}}} ...\n"
-              "  train     --config recipes/<dataset>/<method>.yaml [--flag value ...]\n"
+              "  train     --config recipes/<dataset>/<method>.yaml [--flag value ...]   (--help: the methods)\n"
               "  pipeline  --config recipes/demo/pipeline.yaml [--output_dir DIR] [--overwrite]\n"
               "  push      OUTPUT_DIR REPO_ID [--private] [--commit_message MSG]\n"
-              "  predict   --model PATH_OR_ID INPUT [INPUT ...] --output predictions.csv|.json", file=sys.stderr)
-        raise SystemExit(2)
+              "  predict   --model PATH_OR_ID INPUT [INPUT ...] --output predictions.csv|.json",
+              file=sys.stdout if asked else sys.stderr)
+        raise SystemExit(0 if asked else 2)
     command, rest = argv[0], argv[1:]
     if command == "train":
         from .train import main as train_main

@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None):
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    from ..inference.predict import MODEL_WINDOW
+    from ..inference.predict import MODEL_WINDOW, check_model_source
+
+    check_model_source(args.model, "--model")  # before the saved config is read: a missing folder is no Hub id
 
     common = dict(output=args.output, chunk_seconds=MODEL_WINDOW if args.chunk_seconds is None else (args.chunk_seconds or None),
                   batch_size=args.batch_size, device=args.device, on_error=args.on_error, progress=not args.no_progress)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from datasets import Audio, DatasetDict
 
@@ -151,7 +151,22 @@ def check_transcripts(splits: DatasetDict, data_args: DataArguments, report: Dat
             report.warn(f"{split}: skipped {len(missing)} clip(s) without a transcript (on_missing_text: skip): "
                         f"{first_few(names, 3)}")
         out[split] = ds
+    _warn_single_transcript(out, column, report)
     return DatasetDict(out)
+
+
+def _warn_single_transcript(splits: Mapping[str, Any], column: str, report: DataReport) -> None:
+    """One transcript for every clip of a split (a placeholder, a column mix-up) leaves the text branch nothing to
+    learn from or be scored on; the run still works, so this is a warning kept in the report."""
+    same = {}
+    for split, ds in splits.items():
+        texts = {text.strip() for text in ds[column]}
+        if len(ds) > 1 and len(texts) == 1:
+            same[split] = texts.pop()
+    if same:
+        shown = ", ".join(f"{split} ({len(splits[split])} clips: {text!r})" for split, text in same.items())
+        report.warn(f"Every clip has the same transcript in column {column!r} in split(s) {shown}: the text carries "
+                    "no information about the emotion there. Check text_column_name and the transcripts.")
 
 
 def check_teacher_languages(teacher_languages: Mapping[str, Optional[str]], data_languages: Sequence[str],

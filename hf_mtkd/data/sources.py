@@ -92,13 +92,26 @@ def _load_audiofolder(data_dir: str) -> DatasetDict:
     return load_dataset("audiofolder", data_dir=data_dir, drop_labels=True)
 
 
+#: Separators a metadata.csv is sometimes written with instead of commas, as named in the error.
+_OTHER_DELIMITERS = {";": "';'", "\t": "tabs", "|": "'|'"}
+
+
 def _check_metadata_csv(path: str) -> None:
-    """An empty or header-only metadata.csv fails inside pandas or datasets with a message naming neither."""
+    """An empty or header-only metadata.csv, or one separated by something other than commas, fails inside pandas
+    or datasets with a message naming neither the file nor the cause."""
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header or not any(cell.strip() for cell in header):
             raise ValueError(f"{path} is empty: it needs a header row (file_name,label,...) and one row per clip.")
+        # A header read as one column that holds another separator: a spreadsheet's export (';' in many locales)
+        # or a TSV. datasets would fail on it naming neither the file nor the separator.
+        found = [name for sep, name in _OTHER_DELIMITERS.items() if len(header) == 1 and sep in header[0]]
+        if found:
+            raise ValueError(
+                f"{path}: its header {header[0]!r} is one column: the fields are separated by {found[0]}, not commas. "
+                "metadata.csv must be comma-separated (file_name,label,...); save it again with commas."
+            )
         if not any(any(cell.strip() for cell in row) for row in reader):
             raise ValueError(f"{path} has a header ({','.join(header)}) but no rows: list one clip per row.")
 

@@ -58,6 +58,57 @@ def check_chunk_and_batch(chunk_seconds: Union[float, str, None], batch_size: in
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
 
 
+def _looks_like_a_path(model: str) -> bool:
+    """True when `model` cannot be a Hub id (`name` or `org/name`), or its parent folder is here (`out/nope` beside
+    a local `out/`): from_pretrained would take such a value for a Hub id and report a failed download."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if os.path.isabs(model) or model.startswith(("~", ".")) or "\\" in model:
+        return True
+    parent = os.path.dirname(model)
+    if parent and os.path.isdir(parent):
+        return True
+    try:
+        validate_repo_id(model)
+    except HFValidationError:
+        return True
+    return False
+
+
+def check_model_source(model: str | os.PathLike, name: str = "model") -> str:
+    """`model` (a saved model's folder or a Hub id) as from_pretrained should get it, checked first: a path that is no
+    folder is a FileNotFoundError (not a Hub download that failed), and every safetensors file of a local folder
+    must open, so a truncated copy is an error naming the file (safetensors' own names none). `name`: the argument,
+    as the error shows it. Hub ids are left to from_pretrained."""
+    model = os.fspath(model)
+    if os.path.isdir(model):
+        check_weight_files(model)
+    elif os.path.exists(model):
+        raise NotADirectoryError(f"{name} {model!r} is a file: give the folder of a saved model (a run's output_dir).")
+    elif _looks_like_a_path(model):
+        where = "" if os.path.isabs(model) else f" (relative to {os.getcwd()})"
+        raise FileNotFoundError(
+            f"{name} {model!r}: no such folder{where}. Give the folder of a saved model (a run's output_dir) or a "
+            "Hub id (org/name)."
+        )
+    return model
+
+
+def check_weight_files(folder: str | os.PathLike) -> None:
+    """Open the header of every safetensors file in `folder`; a damaged one is an OSError naming its path."""
+    from safetensors import SafetensorError, safe_open
+
+    for entry in sorted(os.listdir(folder)):
+        if entry.endswith(".safetensors"):
+            path = os.path.join(folder, entry)
+            try:
+                with safe_open(path, framework="pt"):
+                    pass
+            except (SafetensorError, OSError) as err:
+                raise OSError(f"{path} is damaged ({err}): copy or save the model again.") from err
+
+
 def resolve_chunk_seconds(chunk_seconds: Union[float, str, None], config) -> Optional[float]:
     """MODEL_WINDOW -> the training window recorded in the model config, else FALLBACK_CHUNK_SECONDS."""
     if chunk_seconds == MODEL_WINDOW:
@@ -77,7 +128,7 @@ class EmotionPredictor:
         from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
         check_chunk_and_batch(chunk_seconds, batch_size)
-        model_path = str(model_path)  # hf_mtkd's own architectures are registered by `import hf_mtkd`
+        model_path = check_model_source(model_path, "model_path")  # hf_mtkd's architectures: registered on import
         self.model = AutoModelForAudioClassification.from_pretrained(model_path).eval()
         self.feature_extractor = AutoFeatureExtractor.from_pretrained(model_path)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

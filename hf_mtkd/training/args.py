@@ -87,6 +87,9 @@ class SERTrainingArguments(TrainingArguments):
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}.")
         if not self.learning_rate > 0:  # also catches NaN
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}.")
+        # AdamW takes a negative decay without complaint and pushes the weights away from zero every step.
+        if not self.weight_decay >= 0:  # also catches NaN
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}.")
         if self.chance_level_patience < 0:
             raise ValueError(f"chance_level_patience must be >= 0 (0: no warning), got {self.chance_level_patience}.")
         if not 0.0 <= self.chance_level_tolerance < 1.0:

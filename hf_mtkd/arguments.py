@@ -160,6 +160,11 @@ class DataArguments:
         metadata={"help": "Share of training speakers (or rows, without a speaker column) moved to validation when the data has no validation split."},
     )
     split_seed: int = field(default=0, metadata={"help": "Seed for the speaker draw that makes missing splits."})
+    validation_min_clips: int = field(
+        default=5,
+        metadata={"help": "Warn (naming the language) when a class has fewer clips than this in a language's "
+                  "validation data: model selection on so few clips follows noise. 0 turns the warning off."},
+    )
     on_speaker_overlap: str = field(
         default="warn",
         metadata={"help": "Test speakers also in training or validation (with a speaker column): 'warn' (recorded in "
@@ -222,6 +227,8 @@ class DataArguments:
             raise ValueError(f"max_duration_seconds must be > 0, got {self.max_duration_seconds}.")
         if self.train_window_seconds is not None and self.train_window_seconds < 0:
             raise ValueError(f"train_window_seconds must be > 0 (or 0 for whole clips), got {self.train_window_seconds}.")
+        if self.validation_min_clips < 0:
+            raise ValueError(f"validation_min_clips must be >= 0 (0: no warning), got {self.validation_min_clips}.")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}.")
         if self.validation_split_name == self.test_split_name:

@@ -97,6 +97,13 @@ MUTATIONS = [
     m("threads_auto_uses_torch_default", "torch_num_threads auto keeps torch's default for tiny models",
       [("hf_mtkd/utils/threads.py", "        return 1\n", "        return default\n")],
       ["tests/test_model_selection.py::test_thread_count_auto_gives_small_models_one_thread"]),
+    m("validation_one_speaker_per_language", "a drawn validation takes one speaker from a language with four or more",
+      [("hf_mtkd/data/splits.py", "        least = 2 if two_from is not None and drawable[key] >= two_from else 1",
+        "        least = 1")],
+      ["tests/test_data.py::test_a_drawn_validation_takes_two_speakers_from_a_language_with_four"]),
+    m("validation_min_clips_ignored", "no warning for classes with a handful of validation clips",
+      [("hf_mtkd/data/prepare.py", "    check_validation_size(splits, data_args, report)\n", "")],
+      ["tests/test_data.py::test_few_validation_clips_per_class_are_a_warning_naming_the_language"]),
     # ------------------------------------------------------------------ the four bugs of issue 16
     m("teacher_logits_not_reordered", "teachers' raw logits used, not reordered to the student's label order",
       [(MTKD_TEACHERS, "logits = logits[:, teacher.label_index.to(logits.device)]", "logits = logits")],

@@ -253,8 +253,8 @@ def test_drawn_validation_speakers_are_stratified_by_language(tmp_path, caplog):
 
 
 def test_drawn_validation_keeps_every_language_of_a_small_set(tmp_path):
-    # 2 languages x 5 training speakers, 2 speakers drawn: an unstratified draw misses a language in about half
-    # of the seeds (4/9: both from one language); stratified, never.
+    # 2 languages x 5 training speakers: an unstratified draw misses a language in some seeds; stratified, never,
+    # and (a language with four or more training speakers gives at least two) two from each.
     root = write_tone_corpus(tmp_path / "c", languages=("en", "fi"), speakers_per_language=6, clips_per_label=1)
     rows = [dict(r, split="test" if r["split"] == "test" else "train") for r in csv.DictReader(open(root / "metadata.csv"))]
     with open(root / "metadata.csv", "w", newline="") as handle:
@@ -265,7 +265,8 @@ def test_drawn_validation_keeps_every_language_of_a_small_set(tmp_path):
     raw, _ = select_labels(load_raw_dataset(args), args)
     for seed in range(20):
         splits = make_splits(raw, data_args(data_dir=str(root), validation_fraction=0.2, split_seed=seed), DataReport())
-        assert len(set(splits["validation"]["speaker"])) == 2, seed
+        speakers = set(splits["validation"]["speaker"])
+        assert sorted(s.split("_")[0] for s in speakers) == ["en", "en", "fi", "fi"], seed
         assert set(splits["validation"]["language"]) == {"en", "fi"}, seed
 
 
@@ -322,3 +323,45 @@ def test_audiofolder_with_split_subfolders(tmp_path, tone_corpus):
     (root / "test" / "metadata.csv").unlink()
     with pytest.raises(FileNotFoundError, match=r"test/metadata.csv' is missing"):
         load_splits(root)
+
+
+def test_a_drawn_validation_takes_two_speakers_from_a_language_with_four(tmp_path):
+    from hf_mtkd.data.splits import _allocate
+
+    # 5 speakers per language, validation_fraction 0.15: 2 draws in all by share, at least two per language now.
+    assert _allocate(2, {"en": 5, "fi": 5}, two_from=4) == {"en": 2, "fi": 2}
+    assert _allocate(2, {"en": 5, "fi": 5}) == {"en": 1, "fi": 1}  # the test split's draw: one each
+    assert _allocate(2, {"en": 3, "fi": 5}, two_from=4) == {"en": 1, "fi": 2}
+    root = write_tone_corpus(tmp_path / "c", speakers_per_language=6)
+    with open(root / "metadata.csv", newline="") as handle:
+        rows = [{**row, "split": "test" if row["split"] == "test" else "train"} for row in csv.DictReader(handle)]
+    with open(root / "metadata.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    report = DataReport()
+    args = data_args(data_dir=str(root))
+    raw, _ = select_labels(load_raw_dataset(args), args)
+    splits = make_splits(raw, args, report)
+    drawn = report.drawn_speakers["validation"]
+    assert sorted(s.split("_")[0] for s in drawn) == ["en", "en", "fi", "fi"]
+    assert set(splits["validation"]["speaker"]) == set(drawn)
+
+
+def test_few_validation_clips_per_class_are_a_warning_naming_the_language(tone_corpus):
+    from hf_mtkd.data.checks import check_validation_size
+
+    splits, _, args = load_splits(tone_corpus)  # validation: one speaker per language, 2 clips per class
+    report = DataReport()
+    check_validation_size(splits, args, report)
+    assert len(report.warnings) == 2
+    assert report.warnings[0].startswith("Validation data for language 'en' has fewer than 5 clips "
+                                         "(validation_min_clips) of angry (2), happy (2), neutral (2), sad (2)")
+    report = DataReport()
+    check_validation_size(splits, data_args(data_dir=str(tone_corpus), validation_min_clips=2), report)
+    assert report.warnings == []
+    # Every run checks it: it is in the data report that goes into the metrics files and the card.
+    from hf_mtkd.data import prepare_data
+
+    prepared = prepare_data(data_args(data_dir=str(tone_corpus)), 16000)
+    assert any(w.startswith("Validation data for language 'fi' has fewer than 5") for w in prepared.report.warnings)

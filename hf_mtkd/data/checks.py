@@ -81,6 +81,29 @@ def check_label_coverage(splits: DatasetDict, label_names: Sequence[str], column
             )
 
 
+def check_validation_size(splits: DatasetDict, data_args: DataArguments, report: DataReport) -> None:
+    """Warn, per language, about classes with fewer than `validation_min_clips` validation clips: the checkpoint kept
+    is the one with the best validation UR, and a recall measured on a handful of clips moves by tens of points."""
+    minimum = data_args.validation_min_clips
+    if not minimum or "validation" not in splits:
+        return
+    ds = splits["validation"]
+    labels = [str(label) for label in ds[data_args.label_column_name]]
+    column = data_args.language_column_name
+    languages = [str(v) for v in ds[column]] if column and column in ds.column_names else [""] * len(labels)
+    counts = Counter(zip(languages, labels))
+    for language in sorted(set(languages)):
+        few = {label: n for (lang, label), n in sorted(counts.items()) if lang == language and n < minimum}
+        if few:
+            where = f"language {language!r}" if language else "the validation split"
+            report.warn(
+                f"Validation data for {where} has fewer than {minimum} clips (validation_min_clips) of "
+                + ", ".join(f"{label} ({n})" for label, n in few.items())
+                + ": model selection on so few clips follows noise. Add validation speakers (validation_fraction), "
+                "or use best_model_smoothing."
+            )
+
+
 def check_language_coverage(splits: DatasetDict, column: Optional[str], report: DataReport) -> None:
     """A language in validation or test that training never saw is scored like the others in the per-language
     tables: warn, naming it, so that a high or low number there is read as what it is (zero-shot)."""

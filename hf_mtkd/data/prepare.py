@@ -12,6 +12,7 @@ from .checks import (
     check_label_coverage,
     check_language_coverage,
     check_speaker_overlap,
+    check_validation_size,
     check_transcripts,
 )
 from .labels import select_labels
@@ -39,6 +40,7 @@ def prepare_data(data_args: DataArguments, sampling_rate: int) -> PreparedData:
     check_speaker_overlap(splits, data_args, report)
     check_label_coverage(splits, label_names, data_args.label_column_name, report)
     check_language_coverage(splits, data_args.language_column_name, report)
+    check_validation_size(splits, data_args, report)
     if data_args.text_column_name:  # a method that reads transcripts: every clip needs one
         splits = check_transcripts(splits, data_args, report)
     splits = prepare_audio_dataset(splits, data_args, sampling_rate, label_names, report)

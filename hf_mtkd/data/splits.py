@@ -128,7 +128,9 @@ def _draw_by_speaker(ds: Dataset, data_args: DataArguments, role: str, report: D
     """Move a share of the speakers (or rows, without a speaker column) out of `ds` into a `role` split.
 
     The draw is stratified by language: each language with two or more speakers gives at least one,
-    in proportion to its number of speakers (largest remainders), and keeps at least one. Among
+    in proportion to its number of speakers (largest remainders), and keeps at least one. A drawn validation
+    split takes at least two speakers from a language with four or more: one speaker's clips are too few, and
+    too much one voice, to select a model on. Among
     seeded draws, the first that keeps every class in training and covers every (language, class)
     pair in the drawn split is taken, else the one covering most.
     """
@@ -159,7 +161,8 @@ def _draw_by_speaker(ds: Dataset, data_args: DataArguments, role: str, report: D
     if len(group_rows) < 2:
         raise ValueError(f"Cannot draw a speaker-independent {role} split from one speaker ({sorted(group_rows)}).")
     n_draw = math.ceil(data_args.validation_fraction * len(group_rows))
-    quotas = _allocate(n_draw, {lang: len(members) for lang, members in per_language.items()})
+    quotas = _allocate(n_draw, {lang: len(members) for lang, members in per_language.items()},
+                       two_from=_TWO_VALIDATION_SPEAKERS_FROM if role == "validation" else None)
     if not any(quotas.values()):  # every language has one speaker: draw across languages
         group_language = dict.fromkeys(group_rows, "")
         per_language = {"": sorted(group_rows)}
@@ -193,9 +196,14 @@ def _draw_by_speaker(ds: Dataset, data_args: DataArguments, role: str, report: D
     return ds.select(np.flatnonzero(~mask)), ds.select(np.flatnonzero(mask))
 
 
-def _allocate(total: int, sizes: dict[str, int]) -> dict[str, int]:
+#: A language with this many training speakers or more gives at least two to a drawn validation split.
+_TWO_VALIDATION_SPEAKERS_FROM = 4
+
+
+def _allocate(total: int, sizes: dict[str, int], two_from: Optional[int] = None) -> dict[str, int]:
     """Split `total` draws over strata of `sizes` groups: proportional (largest remainders), at least one
-    from each stratum with two or more groups, never all of a stratum."""
+    from each stratum with two or more groups (at least two from a stratum of `two_from` or more), never all of
+    a stratum."""
     drawable = {key: n for key, n in sizes.items() if n >= 2}
     quotas = {key: 0 for key in sizes}
     if not drawable:
@@ -204,7 +212,8 @@ def _allocate(total: int, sizes: dict[str, int]) -> dict[str, int]:
     pool = sum(drawable.values())
     shares = {key: total * n / pool for key, n in drawable.items()}
     for key, share in shares.items():
-        quotas[key] = min(drawable[key] - 1, max(1, math.floor(share)))
+        least = 2 if two_from is not None and drawable[key] >= two_from else 1
+        quotas[key] = min(drawable[key] - 1, max(least, math.floor(share)))
     # Remaining draws go to the largest remainders, ties to the larger stratum, then by name (deterministic).
     order = sorted(drawable, key=lambda key: (-(shares[key] - math.floor(shares[key])), -drawable[key], key))
     remaining = total - sum(quotas.values())

@@ -125,8 +125,22 @@ def plot_teacher_weights(weights: Mapping[str, Mapping[str, float]], path: str |
     axes.set_ylabel("mean weight")
     axes.set_ylim(0.0, 1.3)  # room for the legend above bars of weight 1
     axes.legend(title="teacher", fontsize=8, loc="upper center", ncols=min(len(teachers), 5))
-    axes.set_title(title)
+    set_title_within(figure, axes, title)
     return save_figure(figure, path)
+
+
+def set_title_within(figure, axes, title: str) -> None:
+    """Set `title`, wrapped onto more lines until it fits the figure's width (constrained layout makes room for
+    a taller title, not a wider one: a long title on a narrow chart was cut off at the right edge)."""
+    import textwrap
+
+    renderer = figure.canvas.get_renderer()
+    for width in range(len(title), 9, -4):
+        text = axes.set_title(textwrap.fill(title, width))
+        figure.draw_without_rendering()  # the constrained layout places the axes, and so the title
+        extent = text.get_window_extent(renderer)
+        if extent.x0 >= 0 and extent.x1 <= figure.bbox.x1:
+            return
 
 
 def plot_summary(summary, output_dir: str | os.PathLike, splits: Sequence[str] = ("test",), *,

@@ -104,6 +104,10 @@ MUTATIONS = [
     m("validation_min_clips_ignored", "no warning for classes with a handful of validation clips",
       [("hf_mtkd/data/prepare.py", "    check_validation_size(splits, data_args, report)\n", "")],
       ["tests/test_data.py::test_few_validation_clips_per_class_are_a_warning_naming_the_language"]),
+    m("console_prints_whole_log_dicts", "the console gets transformers' whole log dict per log",
+      [("hf_mtkd/training/trainer.py", "            if any(type(callback) is stock for callback in self.callback_handler.callbacks):",
+        "            if False:")],
+      ["tests/test_readable_logs.py::test_each_log_is_one_short_line_on_the_console"]),
     # ------------------------------------------------------------------ the four bugs of issue 16
     m("teacher_logits_not_reordered", "teachers' raw logits used, not reordered to the student's label order",
       [(MTKD_TEACHERS, "logits = logits[:, teacher.label_index.to(logits.device)]", "logits = logits")],

@@ -307,3 +307,28 @@ def test_run_provenance_keeps_local_paths_out_of_the_metadata(tmp_path):
     assert provenance["data_description"] == ["a local audiofolder (`my_corpus`)"]
     assert "transformers" in provenance["framework_versions"]
     assert str(tmp_path) not in json.dumps(provenance)  # the folder's name, never its full path
+
+
+def test_the_teacher_weight_chart_title_fits_inside_the_figure(tmp_path):
+    pytest.importorskip("matplotlib")
+    import hf_mtkd.plots as plots
+
+    drawn = {}
+    real_save = plots.save_figure
+
+    def keep(figure, path):
+        drawn["figure"] = figure
+        return real_save(figure, path)
+
+    plots.save_figure = keep
+    try:
+        plots.plot_teacher_weights({"de": {"t_de": 0.43, "t_en": 0.57}, "en": {"t_de": 0.4, "t_en": 0.6}},
+                                   tmp_path / "w.png")
+    finally:
+        plots.save_figure = real_save
+    figure = drawn["figure"]
+    renderer = figure.canvas.get_renderer()
+    title = figure.axes[0].title
+    extent = title.get_window_extent(renderer)
+    assert extent.x0 >= 0 and extent.x1 <= figure.bbox.x1, (extent, figure.bbox)
+    assert title.get_text().replace("\n", " ") == "Mean teacher weight per language (training steps)"

@@ -77,3 +77,21 @@ def test_a_run_that_rotates_checkpoints_logs_neither_warning(tone_corpus, tmp_pa
     assert not [message for message in handler.messages if "mtime" in message]
     if not torch.accelerator.is_available():
         assert not [w for w in caught if "pin_memory" in str(w.message)]
+
+
+def test_each_log_is_one_short_line_on_the_console(tone_corpus, tmp_path, capsys):
+    from hf_mtkd.training.console import concise_log_line
+
+    logs = {"eval_UR": 0.565, "eval_WR": 0.6012, "eval_loss": 1.23456, "epoch": 3.0,
+            **{f"eval_teacher_weight/{lang}/{t}": 0.5 for lang in ("de", "en") for t in range(5)}}
+    assert concise_log_line(logs, 3.0, 30) == "epoch 3.00 step 30 | eval UR 56.5 WR 60.1 loss 1.235 (+10 more logged)"
+    assert concise_log_line({"loss": 0.5, "learning_rate": 3e-5, "grad_norm": 1.0, "epoch": 0.5}, 0.5, 5) == (
+        "epoch 0.50 step 5 | loss 0.5 lr 3e-05 grad_norm 1")
+    out = tmp_path / "run"
+    for disable_tqdm in (False, True):
+        run(get_method("finetune"), recipe=tiny_recipe(tone_corpus, out / str(disable_tqdm), max_steps=2,
+                                                       logging_steps=1, eval_strategy="steps", eval_steps=1,
+                                                       disable_tqdm=disable_tqdm, n_bootstrap=0))
+        printed = capsys.readouterr().out
+        assert "{'loss'" not in printed and "{'eval_loss'" not in printed
+        assert "step 2 | eval UR" in printed and "step 1 | loss" in printed

@@ -12,6 +12,7 @@ from typing import ClassVar, Optional
 
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..data import AudioClassificationCollator
 from ..hub.card import StudentCard
@@ -20,6 +21,7 @@ from ..utils.atomic import write_json_atomic
 from ..utils.distributed import pool_totals
 from ..windowing import WindowedEvaluationMixin
 from .chance import ChanceLevelCallback
+from .console import ConcisePrinterCallback, ConciseProgressCallback
 from .outputs import (
     STAGING_DIR,
     TRAINER_STATE_NAME,
@@ -100,6 +102,11 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
         #: The finished run's summary (`hf_mtkd.run_summary.RunSummary`), set by the training entry for the card.
         self.run_summary = None
         self.add_callback(CollatorEpochCallback(self))
+        # One short line per log on the console (every number still goes to the log history and report_to).
+        for stock, concise in ((ProgressCallback, ConciseProgressCallback), (PrinterCallback, ConcisePrinterCallback)):
+            if any(type(callback) is stock for callback in self.callback_handler.callbacks):
+                self.remove_callback(stock)
+                self.add_callback(concise)
         num_labels = getattr(getattr(self.model, "config", None), "num_labels", None)
         patience = getattr(self.args, "chance_level_patience", 3)  # any TrainingArguments: the SER defaults
         if patience > 0 and num_labels is not None and num_labels >= 2:

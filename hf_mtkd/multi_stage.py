@@ -30,11 +30,13 @@ from .config_parser import RecipeError, load_recipe, parse_config, recipe_to_arg
 from .data.fingerprint import data_fingerprint
 from .methods import get_method
 from .metrics import format_comparison_table, format_definitions, save_comparison
+from .metrics.results_doc import PROVENANCE_JSON
 from .metrics.seeds import SeedRuns, format_seed_table, paired_verdicts, save_seed_comparison
 from .run_summary import RunSummary
 from .training.run import FINISHED_MARKER, run
 from .training.run_record import NOT_IN_RECIPE_HASH, changed_keys, recipe_values
 from .utils.atomic import write_json_atomic
+from .utils.provenance import machine_provenance
 
 
 PIPELINE_KEYS = ("output_dir", "common", "stages", "compare", "seeds", "baseline")
@@ -309,6 +311,11 @@ def run_pipeline(
         print(format_seed_table(runs, verdicts, baseline))
         if first.process_index == 0:
             markdown, table_csv = save_seed_comparison(runs, verdicts, baseline, output_dir)
+            threads = sorted({s.torch_num_threads for s in summaries.values() if s.torch_num_threads is not None})
+            write_json_atomic({**machine_provenance(), "seeds": sorted(next(iter(runs.values()))),
+                               "baseline": baseline, "pipeline": config_path,
+                               "torch_num_threads": threads[0] if len(threads) == 1 else threads},
+                              os.path.join(output_dir, PROVENANCE_JSON))
             print(f"Also in {markdown.name} and {table_csv.name} (every seed's row), in\n  {markdown.parent}")
     return summaries
 

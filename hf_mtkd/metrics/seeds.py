@@ -19,8 +19,8 @@ from .compute import OVERALL
 from .paired import PairedDifference, paired_ur_difference
 from .report import format_grid, format_percent
 
-__all__ = ["SEEDS_CSV", "SEEDS_MARKDOWN", "VERDICTS_JSON", "SeedRuns", "format_seed_table", "paired_verdicts",
-           "save_seed_comparison", "seed_rows"]
+__all__ = ["SEEDS_CSV", "SEEDS_MARKDOWN", "VERDICTS_JSON", "SeedRuns", "format_seed_markdown", "format_seed_table",
+           "paired_verdicts", "read_seed_csv", "save_seed_comparison", "seed_rows"]
 
 SEEDS_MARKDOWN = "comparison_seeds.md"
 SEEDS_CSV = "comparison_seeds.csv"
@@ -83,37 +83,64 @@ def paired_verdicts(runs: SeedRuns, baseline: str, *, n_bootstrap: int = 1000, s
     return verdicts
 
 
-def _table(runs: SeedRuns, verdicts: Mapping[str, PairedDifference], baseline: Optional[str]):
-    languages = _languages(runs)
+def _table(rows: Sequence[Mapping[str, Any]], verdicts: Mapping[str, Mapping[str, Any]], baseline: Optional[str]):
+    """Header and cells from every seed's rows (`seed_rows`, or the CSV read back) and the verdicts (as dicts)."""
+    models = list(dict.fromkeys(row["model"] for row in rows))
+    languages = sorted({row["language"] for row in rows if row["language"] != OVERALL})
+
+    def values(model, language, key):
+        return [float(row[key]) for row in rows if row["model"] == model and row["language"] == language
+                and row[key] not in (None, "")]
+
     header = ["model", "seeds", *[f"{language} UR" for language in languages], "overall UR", "overall WR"]
     if baseline:
-        level = f"{next(iter(verdicts.values())).confidence * 100:g}%" if verdicts else "95%"
+        level = f"{float(next(iter(verdicts.values()))['confidence']) * 100:g}%" if verdicts else "95%"
         header += [f"ΔUR vs {baseline} [{level} CI]", "verdict"]
-    rows = []
-    for model, seeds in runs.items():
-        row = [model, str(len(seeds)), *[mean_sd(_values(seeds, language)) for language in languages],
-               mean_sd(_values(seeds, OVERALL)), mean_sd(_values(seeds, OVERALL, "WR"))]
+    cells = []
+    for model in models:
+        seeds = {row["seed"] for row in rows if row["model"] == model}
+        row = [model, str(len(seeds)), *[mean_sd(values(model, language, "UR")) for language in languages],
+               mean_sd(values(model, OVERALL, "UR")), mean_sd(values(model, OVERALL, "WR"))]
         if baseline:
             verdict = verdicts.get(model)
-            row += (["(baseline)", ""] if model == baseline else [
-                f"{verdict.difference * 100:+.1f} [{verdict.ci_low * 100:+.1f}, {verdict.ci_high * 100:+.1f}]",
-                verdict.verdict])
-        rows.append(row)
-    return header, rows
+            if model == baseline:
+                row += ["(baseline)", ""]
+            elif verdict is None:
+                row += ["-", ""]
+            else:
+                row += [f"{verdict['difference'] * 100:+.1f} [{verdict['ci_low'] * 100:+.1f}, "
+                        f"{verdict['ci_high'] * 100:+.1f}]", verdict["verdict"]]
+        cells.append(row)
+    return header, cells
+
+
+def _as_dicts(verdicts: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {model: v.to_dict() if isinstance(v, PairedDifference) else v for model, v in verdicts.items()}
 
 
 def format_seed_table(runs: SeedRuns, verdicts: Mapping[str, PairedDifference], baseline: Optional[str]) -> str:
     """Models as rows: UR mean ± sd over seeds per language and overall, WR, and the paired verdict."""
-    header, rows = _table(runs, verdicts, baseline)
-    lines = format_grid([header], rows, left_columns=1, rule_above_last=False)
-    return "\n".join(lines)
+    header, rows = _table(seed_rows(runs), _as_dicts(verdicts), baseline)
+    return "\n".join(format_grid([header], rows, left_columns=1, rule_above_last=False))
 
 
-def format_seed_markdown(runs: SeedRuns, verdicts: Mapping[str, PairedDifference], baseline: Optional[str]) -> str:
-    header, rows = _table(runs, verdicts, baseline)
+def format_seed_markdown(rows: Sequence[Mapping[str, Any]], verdicts: Mapping[str, Any], baseline: Optional[str]) -> str:
+    """The same table as Markdown, from every seed's rows (`seed_rows` or `read_seed_csv`) and the verdicts."""
+    header, cells = _table(rows, _as_dicts(verdicts), baseline)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines) + "\n"
+
+
+def read_seed_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """`comparison_seeds.csv` back as `seed_rows` gives it."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != SEED_CSV_COLUMNS:
+            raise ValueError(f"{os.fspath(path)} has columns {reader.fieldnames}; expected {list(SEED_CSV_COLUMNS)}.")
+        return [{"model": row["model"], "seed": int(row["seed"]), "language": row["language"], "n": int(row["n"]),
+                 **{key: float(row[key]) if row[key] != "" else None for key in ("UR", "WR", "macro_f1")}}
+                for row in reader]
 
 
 def seed_rows(runs: SeedRuns) -> list[dict[str, Any]]:
@@ -134,7 +161,7 @@ def save_seed_comparison(runs: SeedRuns, verdicts: Mapping[str, PairedDifference
                          output_dir: str | os.PathLike, notes: Sequence[str] = ()) -> tuple[Path, Path]:
     """Write the seed table (Markdown, then `notes`), every seed's row (CSV) and the verdicts (JSON)."""
     out = Path(output_dir)
-    markdown = format_seed_markdown(runs, verdicts, baseline) + "".join(f"\n{note}\n" for note in notes)
+    markdown = format_seed_markdown(seed_rows(runs), verdicts, baseline) + "".join(f"\n{note}\n" for note in notes)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=SEED_CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()

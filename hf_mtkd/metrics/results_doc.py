@@ -1,0 +1,86 @@
+"""README result tables rendered from committed result files, never typed by hand.
+
+A multi-stage run with `seeds` or `baseline` writes `comparison_seeds.csv` (every seed's numbers),
+`paired_verdicts.json` and `provenance.json` (commit, CPU, torch, threads, seeds) into its folder. Those three files
+are copied to `results/<name>/` and committed; `scripts/render_results.py` writes each one's table into README.md
+between the markers `<!-- results:<name> -->` and `<!-- /results:<name> -->`, and `--check` (run by the tests)
+fails when README and a result file disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from .seeds import SEEDS_CSV, VERDICTS_JSON, format_seed_markdown, read_seed_csv
+
+__all__ = ["PROVENANCE_JSON", "RESULT_FILES", "collect_results", "render_block", "render_readme", "stale_blocks"]
+
+PROVENANCE_JSON = "provenance.json"
+RESULT_FILES = (SEEDS_CSV, VERDICTS_JSON, PROVENANCE_JSON)
+
+
+def _marker(name: str) -> tuple[str, str]:
+    return f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+
+
+def collect_results(pipeline_dir: str | os.PathLike, results_dir: str | os.PathLike) -> list[Path]:
+    """Copy a finished pipeline's result files into `results_dir` (to be committed)."""
+    source, target = Path(pipeline_dir), Path(results_dir)
+    missing = [name for name in RESULT_FILES if not (source / name).exists()]
+    if missing:
+        raise FileNotFoundError(f"{source} lacks {missing}: run the pipeline with seeds (or a baseline) first.")
+    target.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copyfile(source / name, target / name)) for name in RESULT_FILES]
+
+
+def render_block(results_dir: str | os.PathLike, shown_as: str | None = None) -> str:
+    """The Markdown a results folder renders to: a provenance line, then the seed table with paired verdicts
+    (`shown_as`: the folder as the text names it, e.g. `results/demo`)."""
+    folder = Path(results_dir)
+    shown_as = shown_as or folder.as_posix()
+    rows = read_seed_csv(folder / SEEDS_CSV)
+    verdicts = json.loads((folder / VERDICTS_JSON).read_text(encoding="utf-8"))
+    provenance = json.loads((folder / PROVENANCE_JSON).read_text(encoding="utf-8"))
+    threads = provenance.get("torch_num_threads")
+    line = (
+        f"Test split; seeds {', '.join(str(s) for s in provenance.get('seeds') or [])}; UR and WR as mean ± sd over "
+        f"seeds (%); ΔUR: paired bootstrap over the same test clips, pooled over seeds. Measured at commit "
+        f"`{provenance.get('commit')}` on {provenance.get('cpu_model')} ({provenance.get('cpu_cores')} cores), torch "
+        f"{provenance.get('torch_version')}, {threads} intra-op thread(s), {provenance.get('date_utc')} UTC. "
+        f"Rendered from `{shown_as}/` by `scripts/render_results.py`."
+    )
+    return line + "\n\n" + format_seed_markdown(rows, verdicts.get("verdicts") or {}, verdicts.get("baseline"))
+
+
+def _blocks(readme: str) -> list[str]:
+    return re.findall(r"<!-- results:([\w./-]+) -->", readme)
+
+
+def _rendered(name: str, root: str | os.PathLike) -> str:
+    return "\n" + render_block(Path(root) / "results" / name, shown_as=f"results/{name}")
+
+
+def render_readme(readme: str, root: str | os.PathLike) -> str:
+    """`readme` with every results block replaced by what `<root>/results/<name>/` renders to."""
+    for name in _blocks(readme):
+        start, end = _marker(name)
+        if end not in readme:
+            raise ValueError(f"README has {start} but no {end}.")
+        before, rest = readme.split(start, 1)
+        _, after = rest.split(end, 1)
+        readme = before + start + _rendered(name, root) + end + after
+    return readme
+
+
+def stale_blocks(readme: str, root: str | os.PathLike) -> list[str]:
+    """Names of the results blocks whose text in `readme` differs from what their result files render to."""
+    stale = []
+    for name in _blocks(readme):
+        start, end = _marker(name)
+        if readme.split(start, 1)[1].split(end, 1)[0] != _rendered(name, root):
+            stale.append(name)
+    return stale

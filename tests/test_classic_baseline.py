@@ -187,3 +187,25 @@ def test_method_classic_baseline_reports_like_every_stage(tone_corpus, tmp_path)
     loaded, extra = load_classic_baseline(tmp_path / "floor")
     assert extra["feature_set"] == "mfcc" and loaded.C == summary["classic_baseline"]["C"]
     assert (tmp_path / "floor" / "README.md").exists()  # the card
+
+
+def test_method_chooses_c_on_the_validation_split(tone_corpus, tmp_path):
+    # The validation UR reported for each C is that of a classifier fitted on the training split and scored on
+    # the validation split, computed here by hand; test scores would differ (the grid is chosen so they do).
+    grid = [0.001, 0.03, 1.0]
+    recipe = {"method": "classic_baseline", "data_dir": str(tone_corpus), "output_dir": str(tmp_path / "floor"),
+              "classic_c_grid": grid, "n_bootstrap": 0, "report_to": "none"}
+    summary = run(get_method("classic_baseline"), recipe=recipe)
+    splits = prepare_data(DataArguments(data_dir=str(tone_corpus)), RATE).splits
+    features = {name: split_features(splits[name], RATE, "mfcc") for name in ("train", "validation", "test")}
+    labels = {name: np.asarray(splits[name]["labels"]) for name in features}
+    by_hand = {}
+    for split in ("validation", "test"):
+        fitted = fit_classic_baseline(features["train"], labels["train"], features[split], labels[split], LABELS,
+                                      c_grid=grid)
+        by_hand[split] = fitted.validation_ur
+    assert by_hand["validation"] != by_hand["test"]
+    reported = summary["classic_baseline"]["validation_UR_per_C"]
+    assert reported == {str(c): pytest.approx(by_hand["validation"][c]) for c in grid}
+    best = max(by_hand["validation"].values())
+    assert summary["classic_baseline"]["C"] == min(c for c in grid if by_hand["validation"][c] == best)

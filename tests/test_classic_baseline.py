@@ -209,3 +209,21 @@ def test_method_chooses_c_on_the_validation_split(tone_corpus, tmp_path):
     assert reported == {str(c): pytest.approx(by_hand["validation"][c]) for c in grid}
     best = max(by_hand["validation"].values())
     assert summary["classic_baseline"]["C"] == min(c for c in grid if by_hand["validation"][c] == best)
+
+
+def test_balanced_class_weight_weighs_each_class_by_the_inverse_of_its_size():
+    # 40 clips of class 0, 5 of each other class, overlapping: "balanced" is the hand-computed weights
+    # n / (k * n_c) (0.34375 for class 0, 2.75 for the others); without weights the fit differs.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = blobs(40, 5, spread=1.5)
+    keep = np.concatenate([np.arange(40), *(np.arange(40 * c, 40 * c + 5) for c in (1, 2, 3))])
+    x, y = x[keep], y[keep]
+    weights = {0: 55 / (4 * 40), 1: 55 / (4 * 5), 2: 55 / (4 * 5), 3: 55 / (4 * 5)}
+    by_hand = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight=weights, max_iter=5000)).fit(x, y)
+    balanced = fit_classic_baseline(x, y, x, y, LABELS, c_grid=[1.0], class_weight="balanced")
+    plain = fit_classic_baseline(x, y, x, y, LABELS, c_grid=[1.0], class_weight=None)
+    np.testing.assert_allclose(balanced.pipeline[-1].coef_, by_hand[-1].coef_, rtol=1e-3, atol=1e-3)
+    assert np.abs(plain.pipeline[-1].coef_ - by_hand[-1].coef_).max() > 0.05

@@ -186,6 +186,21 @@ def test_bootstrap_intervals_are_the_95_percent_ones_of_ur_and_of_wr():
         assert out[f"{key}_ci"] == pytest.approx(expected, abs=0.004), key
 
 
+def test_bootstrap_ur_averages_over_the_classes_present_in_each_resample():
+    # One clip of class 3 (predicted right) among 20: about a third of the resamples lack it, and their UR is the
+    # mean recall of the three classes they hold (not a 0 for class 3 averaged in over four).
+    ref = np.array([0] * 7 + [1] * 6 + [2] * 6 + [3])
+    pred = np.array([0] * 5 + [1] * 2 + [1] * 4 + [2] * 2 + [2] * 3 + [0] * 3 + [3])
+    out = compute_ser_metrics(pred, ref, LABELS4, n_bootstrap=20000)["overall"]
+    idx = np.random.default_rng(11).integers(0, len(ref), (20000, len(ref)))
+    t, p = ref[idx], pred[idx]
+    support = np.stack([(t == c).sum(1) for c in range(4)], axis=1)
+    hits = np.stack([((t == c) & (p == c)).sum(1) for c in range(4)], axis=1)
+    ur = np.nanmean(np.where(support > 0, hits / np.maximum(support, 1), np.nan), axis=1)
+    assert (support[:, 3] == 0).mean() == pytest.approx((19 / 20) ** 20, abs=0.01)
+    assert out["UR_ci"] == pytest.approx(np.quantile(ur, [0.025, 0.975]), abs=0.01)
+
+
 # --------------------------------------------------------------------------- per language
 
 

@@ -23,8 +23,11 @@ def main(argv: Optional[list[str]] = None):
 
     from ..methods import get_method
     from ..training.run import run
+    from ..utils.distributed import end_process_group
 
-    return run(get_method(method_name), known.config, rest)
+    summary = run(get_method(method_name), known.config, rest)
+    end_process_group()  # under torchrun / accelerate launch: leaving gloo to interpreter exit can abort a process
+    return summary
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ The script exits non-zero if any bug survived, any run errored, any target text 
 in its file (the code moved: update the table, do not let it rot), or the tests fail on the unmutated copy
 (`--no-baseline` skips that check).
 
-Not part of the default test run: it trains tiny models over and over (about 15 minutes on 2 shared cores,
+Not part of the default test run: it trains tiny models over and over (about 20 minutes on 2 shared cores,
 the baseline run included).
 
     python scripts/mutation_check.py                 # every bug

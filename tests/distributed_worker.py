@@ -17,6 +17,8 @@ import sys
 
 import torch
 
+from hf_mtkd.utils.distributed import end_process_group
+
 
 def run_job(job: dict) -> dict:
     from hf_mtkd.methods import get_method
@@ -99,6 +101,9 @@ def main(jobs_path: str, out_dir: str) -> None:
         record = run_job(job)
         with open(os.path.join(out_dir, f"{job['name']}.rank{rank}.json"), "w", encoding="utf-8") as handle:
             json.dump(record, handle, default=str)
+    # Both processes are done (records written) before either tears its gloo group down; left to interpreter
+    # exit, one process's teardown while the other is still in a collective aborted it under load (exit -6).
+    end_process_group()
 
 
 if __name__ == "__main__":

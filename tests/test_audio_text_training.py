@@ -14,6 +14,7 @@ from hf_mtkd.audio_text import (
     AudioTextDistillationConfig,
     AudioTextForSequenceClassification,
     AudioTextModelArguments,
+    AudioTextProcessor,
     fit_audio_text,
 )
 from hf_mtkd.data import prepare_data
@@ -182,3 +183,38 @@ def test_demo_pipeline_smoke(tmp_path):
     assert summaries["teacher_text"]["audio_text"]["modalities"] == "text"
     card = (tmp_path / "out" / "student_2_kd" / "README.md").read_text()
     assert 'pipeline("audio-text-classification"' in card and "Enhancing Speech Emotion Recognition" in card
+
+
+@pytest.fixture(scope="module")
+def reversed_teacher(saved_teacher, tmp_path_factory):
+    """The saved teacher with its labels in reverse order and its classifier rows permuted to match: the same
+    function of the input once its logits are put into the student's label order."""
+    folder = tmp_path_factory.mktemp("reversed_teacher")
+    model = AudioTextForSequenceClassification.from_pretrained(saved_teacher)
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)][::-1]
+    order = torch.arange(model.config.num_labels).flip(0)
+    with torch.no_grad():
+        model.classifier.weight.copy_(model.classifier.weight[order])
+        model.classifier.bias.copy_(model.classifier.bias[order])
+    model.config.id2label = dict(enumerate(names))
+    model.config.label2id = {name: i for i, name in enumerate(names)}
+    model.save_pretrained(folder)
+    AudioTextProcessor.from_pretrained(saved_teacher).save_pretrained(folder)
+    return folder
+
+
+def test_teacher_with_another_label_order_gives_the_same_kd(data, saved_teacher, reversed_teacher, tmp_path):
+    # The student (built from the saved teacher) keeps the data's label order; a teacher listing the labels in
+    # reverse must have its logits reordered, online and cached, to give the KD terms of the teacher in order.
+    data_args, splits, labels, languages = data
+    logs = {}
+    for name, teacher, cache in (("in_order", saved_teacher, False), ("reversed", reversed_teacher, False),
+                                 ("reversed_cached", reversed_teacher, True)):
+        config = _config(tmp_path / name, transfer_epochs=0, num_train_epochs=1, gamma=0.0,
+                         teacher_model_name_or_path=str(teacher), use_teacher_output_cache=cache)
+        fit = fit_audio_text(config, ModelArguments(model_name_or_path=str(saved_teacher)), data_args, splits, labels,
+                             audio_text_args=AudioTextModelArguments(), languages=languages)
+        logs[name] = [entry[key] for entry in fit.trainer.state.log_history if "kd_kl" in entry for key in ("kd_kl", "ce_loss")]
+    assert len(logs["in_order"]) == 4 and logs["in_order"][2] > 1e-5  # (kd_kl, ce) x 2 steps; S starts as T
+    for name in ("reversed", "reversed_cached"):
+        assert logs[name] == pytest.approx(logs["in_order"], rel=1e-4, abs=1e-7), name

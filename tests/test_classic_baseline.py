@@ -187,3 +187,43 @@ def test_method_classic_baseline_reports_like_every_stage(tone_corpus, tmp_path)
     loaded, extra = load_classic_baseline(tmp_path / "floor")
     assert extra["feature_set"] == "mfcc" and loaded.C == summary["classic_baseline"]["C"]
     assert (tmp_path / "floor" / "README.md").exists()  # the card
+
+
+def test_method_chooses_c_on_the_validation_split(tone_corpus, tmp_path):
+    # The validation UR reported for each C is that of a classifier fitted on the training split and scored on
+    # the validation split, computed here by hand; test scores would differ (the grid is chosen so they do).
+    grid = [0.001, 0.03, 1.0]
+    recipe = {"method": "classic_baseline", "data_dir": str(tone_corpus), "output_dir": str(tmp_path / "floor"),
+              "classic_c_grid": grid, "n_bootstrap": 0, "report_to": "none"}
+    summary = run(get_method("classic_baseline"), recipe=recipe)
+    splits = prepare_data(DataArguments(data_dir=str(tone_corpus)), RATE).splits
+    features = {name: split_features(splits[name], RATE, "mfcc") for name in ("train", "validation", "test")}
+    labels = {name: np.asarray(splits[name]["labels"]) for name in features}
+    by_hand = {}
+    for split in ("validation", "test"):
+        fitted = fit_classic_baseline(features["train"], labels["train"], features[split], labels[split], LABELS,
+                                      c_grid=grid)
+        by_hand[split] = fitted.validation_ur
+    assert by_hand["validation"] != by_hand["test"]
+    reported = summary["classic_baseline"]["validation_UR_per_C"]
+    assert reported == {str(c): pytest.approx(by_hand["validation"][c]) for c in grid}
+    best = max(by_hand["validation"].values())
+    assert summary["classic_baseline"]["C"] == min(c for c in grid if by_hand["validation"][c] == best)
+
+
+def test_balanced_class_weight_weighs_each_class_by_the_inverse_of_its_size():
+    # 40 clips of class 0, 5 of each other class, overlapping: "balanced" is the hand-computed weights
+    # n / (k * n_c) (0.34375 for class 0, 2.75 for the others); without weights the fit differs.
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = blobs(40, 5, spread=1.5)
+    keep = np.concatenate([np.arange(40), *(np.arange(40 * c, 40 * c + 5) for c in (1, 2, 3))])
+    x, y = x[keep], y[keep]
+    weights = {0: 55 / (4 * 40), 1: 55 / (4 * 5), 2: 55 / (4 * 5), 3: 55 / (4 * 5)}
+    by_hand = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight=weights, max_iter=5000)).fit(x, y)
+    balanced = fit_classic_baseline(x, y, x, y, LABELS, c_grid=[1.0], class_weight="balanced")
+    plain = fit_classic_baseline(x, y, x, y, LABELS, c_grid=[1.0], class_weight=None)
+    np.testing.assert_allclose(balanced.pipeline[-1].coef_, by_hand[-1].coef_, rtol=1e-3, atol=1e-3)
+    assert np.abs(plain.pipeline[-1].coef_ - by_hand[-1].coef_).max() > 0.05

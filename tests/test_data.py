@@ -365,3 +365,40 @@ def test_few_validation_clips_per_class_are_a_warning_naming_the_language(tone_c
 
     prepared = prepare_data(data_args(data_dir=str(tone_corpus)), 16000)
     assert any(w.startswith("Validation data for language 'fi' has fewer than 5") for w in prepared.report.warnings)
+
+
+def test_split_seed_changes_the_drawn_validation_speakers(tmp_path):
+    # 2 languages x 6 speakers, no split column: the test and the validation speakers are drawn. The same seed
+    # draws the same speakers; over several seeds the draws differ (a seed-blind draw gives one set for all).
+    root = _without_split_column(write_tone_corpus(tmp_path / "c", speakers_per_language=6, clips_per_label=1))
+    args = data_args(data_dir=str(root))
+    raw, _ = select_labels(load_raw_dataset(args), args)
+
+    def drawn(seed):
+        report = DataReport()
+        make_splits(raw, data_args(data_dir=str(root), split_seed=seed), report)
+        return tuple(report.drawn_speakers["validation"]), tuple(report.drawn_speakers["test"])
+
+    draws = {seed: drawn(seed) for seed in range(5)}
+    assert drawn(3) == draws[3]
+    assert len({validation for validation, _ in draws.values()}) > 1
+    assert len({test for _, test in draws.values()}) > 1
+
+
+def test_leave_one_speaker_out_without_validation_fold_keeps_test_speakers_out(tmp_path):
+    # test_fold only: the validation speakers are drawn from the speakers left after the test fold is taken out.
+    root = _without_split_column(write_tone_corpus(tmp_path / "c", speakers_per_language=4, clips_per_label=1))
+    for seed in range(4):
+        splits, _, _ = load_splits(root, fold_column_name="speaker", test_fold=["en_spk1", "fi_spk2"], split_seed=seed)
+        assert set(splits["test"]["speaker"]) == {"en_spk1", "fi_spk2"}
+        assert splits["test"].num_rows == 2 * len(LABELS)
+        assert not {"en_spk1", "fi_spk2"} & (set(splits["train"]["speaker"]) | set(splits["validation"]["speaker"]))
+        assert splits["validation"].num_rows > 0 and splits["train"].num_rows > 0
+        total = splits["train"].num_rows + splits["validation"].num_rows + splits["test"].num_rows
+        assert total == 2 * 4 * len(LABELS)  # every clip in exactly one split
+
+
+def test_zero_length_clip_error_names_the_file():
+    # An already-decoded cell with no samples (torchcodec rejects an empty WAV file before this check).
+    with pytest.raises(AudioDecodeError, match=r"^silent_clip\.wav: zero-length clip$"):
+        decode_audio({"array": np.zeros(0, dtype=np.float32), "sampling_rate": 16000, "path": "silent_clip.wav"}, 16000)

@@ -12,7 +12,7 @@ from datasets import DatasetDict
 from hf_mtkd.arguments import DataArguments, ModelArguments
 from hf_mtkd.meta_curriculum import MetaCurriculumConfig, WaveformStudentForAudioClassification
 from hf_mtkd.meta_curriculum.curriculum import CurriculumPolicy, make_buckets, run_curriculum
-from hf_mtkd.meta_curriculum.features import INPUT_FEATURES
+from hf_mtkd.meta_curriculum.features import INPUT_FEATURES, TEACHER_FEATURES
 from hf_mtkd.meta_curriculum.fit import (
     WaveformModelPredictor,
     _objective,
@@ -215,3 +215,68 @@ def test_the_shared_reports_score_the_export_as_the_student_on_cached_features(p
     scores = WaveformModelPredictor(export, caches.feature_extractor, batch_size=3).predict_scores(validation)
     assert scores.shape == (len(validation), len(LABELS))
     np.testing.assert_allclose(scores, student_logits(student, validation, batch_size=5), rtol=1e-5, atol=1e-5)
+
+
+class _FixedMetaTeacher(torch.nn.Module):
+    """A stand-in T' whose logits on a quiz batch are its teacher-features column as given (the tests write there
+    +-50 on the true class: a true-class probability of 1 or 0); through its head the student's features score 0."""
+
+    def __init__(self, num_labels: int):
+        super().__init__()
+        self.num_labels = num_labels
+        self.unused = torch.nn.Linear(1, 1)
+
+    def forward(self, teacher_features):
+        return teacher_features
+
+    def classify_student(self, pooled, trainable=False):
+        return torch.zeros(pooled.shape[0], self.num_labels, device=pooled.device)
+
+
+@pytest.mark.parametrize("sign, reward", [(50.0, 0.0), (-50.0, 1.0)])
+def test_curriculum_reward_is_the_students_win_rate_over_the_meta_teacher_on_quiz_batches(phase_setup, sign, reward):
+    # Eq. 13: r = share of quiz samples where S' gives the true class a higher probability than T'. A T' that is
+    # sure of the true class (p = 1) is never beaten: r = 0 at every step; one sure of a wrong class (p = 0) always is.
+    config, model_args, caches = phase_setup
+    quiz = caches.splits["quiz"]
+    labels = np.asarray(quiz["labels"])
+    fixed = (sign * np.eye(len(LABELS))[labels]).astype(np.float32).tolist()
+    quiz = quiz.remove_columns(TEACHER_FEATURES).add_column(TEACHER_FEATURES, fixed)
+    student = build_student(model_args, caches.upstream_config, LABELS)
+    buckets = make_buckets(caches.splits["train"], None, [], num_buckets=2)
+    result = run_curriculum(
+        student, _FixedMetaTeacher(len(LABELS)), caches.splits["train"], quiz, buckets, _objective(config), episodes=2,
+        batch_size=4, student_learning_rate=1e-2, policy_learning_rate=0.5, gamma=0.99, steps_per_episode=3,
+        score=lambda m: 0.0, seed=0,
+    )
+    assert [e["mean_reward"] for e in result.episodes] == [reward, reward]
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_meta_teacher_learns_on_the_quiz_split_and_the_curriculum_is_rewarded_there(phase_setup, monkeypatch, tmp_path):
+    # fit_phases hands T''s passes the quiz split (not train), and the curriculum's rewards the quiz split (not
+    # validation or test); the run stops once the curriculum is called.
+    from hf_mtkd.meta_curriculum import fit
+
+    config, model_args, caches = phase_setup
+    seen = {}
+    real_callback = fit.MetaTeacherCallback
+
+    def recording_callback(trainer, meta, quiz_loader, *args, **kwargs):
+        seen["meta_teacher_data"] = quiz_loader.dataset
+        return real_callback(trainer, meta, quiz_loader, *args, **kwargs)
+
+    def recording_curriculum(distilled, meta_teacher, train, quiz, *args, **kwargs):
+        seen["curriculum_train"], seen["curriculum_quiz"] = train, quiz
+        raise _Stop
+
+    monkeypatch.setattr(fit, "MetaTeacherCallback", recording_callback)
+    monkeypatch.setattr(fit, "run_curriculum", recording_curriculum)
+    config = tiny_config(tmp_path, teacher_model_name_or_path=config.teacher_model_name_or_path)
+    with pytest.raises(_Stop):
+        fit.fit_phases(config, model_args, DataArguments(dataset_path="unused", max_duration_seconds=0.6), caches, LABELS)
+    assert seen["meta_teacher_data"] is caches.splits["quiz"]
+    assert seen["curriculum_quiz"] is caches.splits["quiz"] and seen["curriculum_train"] is caches.splits["train"]

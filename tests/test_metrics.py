@@ -165,6 +165,42 @@ def test_bootstrap_agrees_with_resampling_indices():
     assert out["WR_ci"] == pytest.approx(np.quantile(wr, [0.025, 0.975]), abs=0.012)
 
 
+def test_bootstrap_intervals_are_the_95_percent_ones_of_ur_and_of_wr():
+    # Imbalanced classes with unequal recalls, so UR (0.475) and WR (0.69) and their spreads differ: an interval
+    # of one metric given for the other, or a 90% interval for the 95% one, is far outside the tolerance.
+    # class sizes 60/20/10/10, correct 54/10/3/2 (recalls 0.9/0.5/0.3/0.2), the errors predicted as another class
+    ref = np.repeat([0, 1, 2, 3], [60, 20, 10, 10])
+    pred = np.concatenate([[0] * 54 + [1] * 6, [1] * 10 + [0] * 10, [2] * 3 + [0] * 7, [3] * 2 + [0] * 8])
+    out = compute_ser_metrics(pred, ref, LABELS4, n_bootstrap=20000)["overall"]
+    assert out["UR"] == pytest.approx(0.475) and out["WR"] == pytest.approx(0.69)
+    # The textbook bootstrap: resample sample indices, recompute UR over the classes present in the resample.
+    idx = np.random.default_rng(7).integers(0, len(ref), (20000, len(ref)))
+    t, p = ref[idx], pred[idx]
+    support = np.stack([(t == c).sum(1) for c in range(4)], axis=1)
+    hits = np.stack([((t == c) & (p == c)).sum(1) for c in range(4)], axis=1)
+    recall = np.where(support > 0, hits / np.maximum(support, 1), np.nan)
+    textbook = {"UR": np.nanmean(recall, axis=1), "WR": (t == p).mean(1)}
+    for key, values in textbook.items():
+        expected, ninety = np.quantile(values, [0.025, 0.975]), np.quantile(values, [0.05, 0.95])
+        assert np.abs(expected - ninety).min() > 0.008, key  # the tolerance below cannot absorb a 90% interval
+        assert out[f"{key}_ci"] == pytest.approx(expected, abs=0.004), key
+
+
+def test_bootstrap_ur_averages_over_the_classes_present_in_each_resample():
+    # One clip of class 3 (predicted right) among 20: about a third of the resamples lack it, and their UR is the
+    # mean recall of the three classes they hold (not a 0 for class 3 averaged in over four).
+    ref = np.array([0] * 7 + [1] * 6 + [2] * 6 + [3])
+    pred = np.array([0] * 5 + [1] * 2 + [1] * 4 + [2] * 2 + [2] * 3 + [0] * 3 + [3])
+    out = compute_ser_metrics(pred, ref, LABELS4, n_bootstrap=20000)["overall"]
+    idx = np.random.default_rng(11).integers(0, len(ref), (20000, len(ref)))
+    t, p = ref[idx], pred[idx]
+    support = np.stack([(t == c).sum(1) for c in range(4)], axis=1)
+    hits = np.stack([((t == c) & (p == c)).sum(1) for c in range(4)], axis=1)
+    ur = np.nanmean(np.where(support > 0, hits / np.maximum(support, 1), np.nan), axis=1)
+    assert (support[:, 3] == 0).mean() == pytest.approx((19 / 20) ** 20, abs=0.01)
+    assert out["UR_ci"] == pytest.approx(np.quantile(ur, [0.025, 0.975]), abs=0.01)
+
+
 # --------------------------------------------------------------------------- per language
 
 

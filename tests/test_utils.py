@@ -8,7 +8,7 @@ import pytest
 from hf_mtkd.data.audio import AUDIO_EXTENSIONS, has_audio_extension
 from hf_mtkd.metrics import format_percent, format_with_ci
 from hf_mtkd.utils.atomic import atomic_path, write_json_atomic, write_text_atomic
-from hf_mtkd.utils.distributed import pool_totals
+from hf_mtkd.utils.distributed import end_process_group, pool_totals
 
 
 class Killed(BaseException):
@@ -89,3 +89,19 @@ def test_one_weight_hash_for_the_teacher_and_upstream_fingerprints():
     trained = copy.deepcopy(norm)
     trained.num_batches_tracked += 1
     assert digest(norm) != digest(trained)
+
+
+def test_end_process_group_destroys_the_group_and_is_a_no_op_without_one(tmp_path):
+    # Scripts launched on several processes end with it (barrier, then destroy): a gloo group left to interpreter
+    # exit aborted a process now and then ("terminate called without an active exception", exit -6).
+    import torch.distributed as dist
+
+    end_process_group()  # nothing initialised: nothing to do
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        end_process_group()
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

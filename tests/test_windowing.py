@@ -170,3 +170,14 @@ def test_validation_metrics_are_clip_level(logmel_run, tone_corpus):
     np.testing.assert_allclose(seen["predictions"], expected, atol=1e-6)
     np.testing.assert_array_equal(seen["labels"], splits["validation"]["labels"])
     assert trainer.compute_metrics is compute_metrics  # restored afterwards
+
+
+def test_saved_window_is_capped_at_max_duration_seconds(tone_corpus, tmp_path):
+    # train_window_seconds 3.0 with the audio cut at 0.5 s per clip: training sees 0.5 s windows at most, and
+    # evaluation and predict must use that length, not 3.0 s (one window per clip where training saw two).
+    out = tmp_path / "capped"
+    run(get_method("finetune"), recipe=tiny_recipe(
+        tone_corpus, out, model_type="hf_mtkd_logmel_cnn", config_overrides=TINY_LOGMEL, freeze_feature_encoder=False,
+        train_window_seconds=3.0, max_duration_seconds=0.5, max_steps=1, n_bootstrap=0))
+    assert AutoConfig.from_pretrained(out).train_window_seconds == 0.5
+    assert EmotionPredictor(out).chunk_seconds == 0.5

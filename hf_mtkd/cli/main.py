@@ -34,7 +34,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         known, overrides = parser.parse_known_args(rest)
         from ..multi_stage import run_pipeline
 
+        from ..utils.distributed import end_process_group
+
         run_pipeline(known.config, known.output_dir, overrides, overwrite=known.overwrite, seeds=known.seeds)
+        end_process_group()  # as `train` does: leaving gloo to interpreter exit can abort a process
     elif command == "push":
         from .push import main as push_main
 

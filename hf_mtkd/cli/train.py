@@ -38,8 +38,11 @@ def main(argv: Optional[list[str]] = None):
         raise SystemExit(0)
 
     from ..training.run import run
+    from ..utils.distributed import end_process_group
 
-    return run(get_method(method_name or "finetune"), known.config, rest)
+    summary = run(get_method(method_name or "finetune"), known.config, rest)
+    end_process_group()  # under torchrun / accelerate launch: leaving gloo to interpreter exit can abort a process
+    return summary
 
 
 def methods_help() -> str:

@@ -7,7 +7,7 @@ from typing import Union
 
 Total = Union[float, Sequence[float]]
 
-__all__ = ["pool_totals"]
+__all__ = ["end_process_group", "pool_totals"]
 
 
 def pool_totals(totals: Mapping[str, tuple[Total, int]], num_processes: int = 1) -> dict[str, tuple[Total, int]]:
@@ -34,3 +34,18 @@ def pool_totals(totals: Mapping[str, tuple[Total, int]], num_processes: int = 1)
                 entry[0] = [a + b for a, b in zip(previous, total)]
             entry[1] += count
     return {name: (total, count) for name, (total, count) in pooled.items()}
+
+
+def end_process_group() -> None:
+    """Wait for every process, then destroy the default process group (no-op when none is initialised).
+
+    Call it last in a script launched on several processes. Left to interpreter exit, a process's gloo group is torn
+    down while its peer may still be in the last collective or tearing down its own: under load this aborts a
+    process ("terminate called without an active exception", exit -6). The barrier makes every process finish its
+    collectives (and whatever it wrote before) first; the explicit destroy joins the group's threads in order.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

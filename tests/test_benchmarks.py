@@ -4,6 +4,7 @@ The report is written here by hand, with round numbers: the test never reads ben
 rerun of the benchmarks rewrites on whatever machine it ran.
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -76,3 +77,18 @@ def test_markdown_report_holds_the_summary_and_every_row():
     assert text.startswith("# Benchmarks: hand-made\n") and run_all.summary_table(report()) in text
     assert "| MTKD, 3 online fp32 teachers | 1750 | 1.75 |" in text
     assert "| exit 3 | 3 | 30.0 M | 200 | 0.500 | 0.520 | -4.0% | yes |" in text
+
+
+def test_threads_benchmark_records_every_cell_and_judges_auto(tmp_path):
+    import threads
+
+    out = tmp_path / "threads.json"
+    assert threads.main(["--output", str(out), "--seconds", "0.05", "--models", "compact student",
+                         "--threads", "1", "2"]) == 0
+    report = json.loads(out.read_text())
+    assert {(c["condition"], c["threads"]) for c in report["cells"]} == {("quiet", 1), ("quiet", 2), ("busy", 1),
+                                                                         ("busy", 2)}
+    for verdict in report["auto"]:
+        assert verdict["auto_threads"] == 1  # the compact student is small
+        rates = {c["threads"]: c["steps_per_s"] for c in report["cells"] if c["condition"] == verdict["condition"]}
+        assert verdict["best_over_auto"] == max(rates.values()) / rates[1]

@@ -10,7 +10,7 @@ import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
 import hf_mtkd  # noqa: F401  (registers the Auto classes)
-from conftest import LABELS, SHARED_DATA
+from conftest import LABELS, SHARED_DATA, tiny_recipe
 from hf_mtkd.models import GE2EConfig, GE2EFeatureExtractor, GE2EForAudioClassification
 
 RATE = 16000
@@ -155,6 +155,10 @@ def test_tiny_round_trip_keeps_the_trained_encoder(tmp_path):
     loaded = AutoModelForAudioClassification.from_pretrained(tmp_path)
     assert torch.equal(loaded.ge2e.projection.bias, model.ge2e.projection.bias)
     assert all(p.requires_grad for p in loaded.ge2e.parameters())
+    frozen = tiny_model(freeze_encoder=True)
+    frozen.save_pretrained(tmp_path / "frozen")
+    loaded = AutoModelForAudioClassification.from_pretrained(tmp_path / "frozen")  # still frozen once loaded
+    assert not any(p.requires_grad for p in loaded.ge2e.parameters()) and all(p.requires_grad for p in loaded.classifier.parameters())
 
 
 def test_frozen_encoder_and_its_own_learning_rate(tmp_path):
@@ -186,3 +190,127 @@ def test_config_errors_name_the_field():
         GE2EConfig(encoder_learning_rate=0.0)
     with pytest.raises(ValueError, match=r"input_values must be \(batch, windows, frames, 40\)"):
         tiny_model()(input_values=torch.zeros(1, 16000))
+
+
+# ---------------------------------------------------------------- the encoder in each role: tiny recipe runs
+
+
+def save_tiny_ge2e(path, labels=LABELS, seed=1, **overrides):
+    model = tiny_model(seed=seed, **overrides)
+    model.config.id2label, model.config.label2id = dict(enumerate(labels)), {label: i for i, label in enumerate(labels)}
+    model.save_pretrained(path)
+    GE2EFeatureExtractor().save_pretrained(path)
+    return model
+
+
+def changed_parameters(before: dict, model) -> set[str]:
+    return {name for name, p in model.named_parameters() if not torch.equal(p.detach(), before[name])}
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_student_finetune_frozen_or_at_its_own_rate(freeze, tone_corpus, tmp_path):
+    from hf_mtkd.methods import get_method
+    from hf_mtkd.training.run import run
+
+    initial = save_tiny_ge2e(tmp_path / "init", freeze_encoder=freeze, encoder_learning_rate=None if freeze else 1e-2)
+    before = {name: p.detach().clone() for name, p in initial.named_parameters()}
+    out = tmp_path / "ft"
+    run(get_method("finetune"), recipe=tiny_recipe(tone_corpus, out, model_type=None, config_overrides=None,
+                                                   model_name_or_path=str(tmp_path / "init"),
+                                                   max_steps=3))
+    trained = AutoModelForAudioClassification.from_pretrained(out)
+    assert type(trained) is GE2EForAudioClassification and type(AutoFeatureExtractor.from_pretrained(out)) is GE2EFeatureExtractor
+    changed = changed_parameters(before, trained)
+    assert any(name.startswith("classifier.") for name in changed)
+    assert any(name.startswith("ge2e.lstm.") for name in changed) == (not freeze)
+
+
+def test_student_from_model_type_keeps_the_wheels_encoder_when_frozen(tone_corpus, tmp_path):
+    # `model_type: hf_mtkd_ge2e` with no overrides: the pretrained encoder, frozen; only the classifier trains.
+    from hf_mtkd.methods import get_method
+    from hf_mtkd.models.ge2e.modeling_ge2e import load_resemblyzer_state
+    from hf_mtkd.training.run import run
+
+    pytest.importorskip("resemblyzer", reason="the pretrained GE2E weights ship in the resemblyzer wheel (hf_mtkd[ge2e])")
+    out = tmp_path / "fresh"
+    run(get_method("finetune"), recipe=tiny_recipe(tone_corpus, out, model_type="hf_mtkd_ge2e", config_overrides=None,
+                                                   max_steps=2))
+    trained = AutoModelForAudioClassification.from_pretrained(out)
+    for name, tensor in load_resemblyzer_state().items():
+        assert torch.equal(trained.ge2e.state_dict()[name], tensor), name
+    assert AutoFeatureExtractor.from_pretrained(out).to_dict() == GE2EFeatureExtractor().to_dict()
+
+
+def test_teacher_of_mtkd(tone_corpus, tmp_path):
+    # A GE2E classifier teaches a tiny wav2vec2 student: its own front end, its logits in the KD term.
+    from hf_mtkd.methods import get_method
+    from hf_mtkd.multi_teacher.teachers import load_teacher, teacher_logits_for_batch
+    from hf_mtkd.multi_teacher.config import TeacherSpec
+    from hf_mtkd.training.run import run
+    from transformers import Wav2Vec2FeatureExtractor
+
+    teacher = save_tiny_ge2e(tmp_path / "teacher", labels=list(reversed(LABELS)))  # aligned by label name
+    out = tmp_path / "mtkd"
+    run(get_method("mtkd"), recipe=tiny_recipe(tone_corpus, out, method="mtkd", kd_lambda=0.5, logging_steps=1,
+                                               teachers=[{"model": str(tmp_path / "teacher"), "language": "en"}]))
+    import json
+
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    assert any(entry.get("kd_loss", 0) > 0 for entry in history)
+
+    loaded = load_teacher(TeacherSpec(model=str(tmp_path / "teacher"), name="en"), LABELS, Wav2Vec2FeatureExtractor())
+    assert not loaded.shares_student_inputs and isinstance(loaded.feature_extractor, GE2EFeatureExtractor)
+    waves = tones([8000, 20000])
+    inputs = GE2EFeatureExtractor()(waves, sampling_rate=RATE, return_tensors="pt")
+    logits = teacher_logits_for_batch([loaded], {}, [dict(inputs)])[0]
+    with torch.no_grad():
+        expected = teacher(**inputs).logits.flip(-1)  # reversed label order, back in the student's
+    torch.testing.assert_close(logits, expected, atol=1e-6, rtol=0)
+
+
+def test_teacher_of_the_meta_teacher_method(tmp_path):
+    # The demo meta_curriculum recipe with a GE2E teacher: T' clones its `classifier` on the window statistics.
+    from pathlib import Path
+
+    from conftest import write_tone_corpus
+    from hf_mtkd.config_parser import load_recipe
+    from hf_mtkd.methods import get_method
+    from hf_mtkd.training.run import run
+
+    corpus = write_tone_corpus(tmp_path / "corpus", speakers_per_language=4)
+    save_tiny_ge2e(tmp_path / "teacher")
+    recipe = {key: value for key, value in load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "demo" /
+                                                       "meta_curriculum.yaml").items()
+              if key not in ("output_dir", "demo_corpus")}
+    recipe.update(num_train_epochs=1, meta_epochs=1, curriculum_episodes=2, curriculum_steps_per_episode=2,
+                  per_device_train_batch_size=8, n_bootstrap=10, report_to="none", data_dir=str(corpus),
+                  teacher_model_name_or_path=str(tmp_path / "teacher"), output_dir=str(tmp_path / "out"))
+    summary = run(get_method("meta_curriculum"), recipe=recipe)
+    assert summary.method == "meta_curriculum"
+    assert {"teacher", "meta_teacher"} <= set(summary["stage_results"])
+
+
+def test_pretrained_floor_of_the_classic_baseline(tone_corpus, tmp_path):
+    pytest.importorskip("resemblyzer", reason="the pretrained GE2E weights ship in the resemblyzer wheel (hf_mtkd[ge2e])")
+    import json
+
+    from hf_mtkd.classic_baseline import clip_features, load_classic_baseline
+    from hf_mtkd.methods import get_method
+    from hf_mtkd.training.run import run
+
+    wave = tones([24000])[0]
+    model, fe = pretrained_model(), GE2EFeatureExtractor()
+    with torch.no_grad():
+        windows, mask = model.ge2e(**fe(wave, sampling_rate=RATE, return_tensors="pt"))
+    from hf_mtkd.models.ge2e.modeling_ge2e import window_statistics
+
+    features = clip_features(wave, RATE, "ge2e")
+    assert features.shape == (512,)
+    np.testing.assert_allclose(features, window_statistics(windows, mask)[0].numpy(), atol=1e-6, rtol=0)
+
+    recipe = {"method": "classic_baseline", "classic_feature_set": "ge2e", "data_dir": str(tone_corpus),
+              "output_dir": str(tmp_path / "floor"), "classic_c_grid": [0.1, 1.0], "n_bootstrap": 20, "report_to": "none"}
+    summary = run(get_method("classic_baseline"), recipe=recipe)
+    test = json.loads((tmp_path / "floor" / "test_metrics.json").read_text())
+    assert summary["classic_baseline"]["feature_set"] == "ge2e" and test["overall"]["n"] == 16
+    assert load_classic_baseline(tmp_path / "floor")[1]["feature_set"] == "ge2e"

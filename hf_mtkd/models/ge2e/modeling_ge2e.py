@@ -120,8 +120,19 @@ class GE2EForAudioClassification(GE2EPreTrainedModel):
         # classifier at the usual learning rates would take many steps to scale up to.
         self.classifier = nn.Sequential(nn.LayerNorm(width), *layers)
         self.post_init()
-        if config.freeze_encoder:
-            self.ge2e.requires_grad_(False)
+        self.apply_freeze_encoder()
+
+    def apply_freeze_encoder(self) -> None:
+        """The encoder's requires_grad as `config.freeze_encoder` says."""
+        self.ge2e.requires_grad_(not self.config.freeze_encoder)
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        # transformers builds the model on the meta device and then puts the loaded weights in as new parameters,
+        # which drops the requires_grad set in __init__: set it again on the loaded model.
+        loaded = super().from_pretrained(*args, **kwargs)
+        (loaded[0] if isinstance(loaded, tuple) else loaded).apply_freeze_encoder()
+        return loaded
 
     def freeze_feature_encoder(self):
         """The mel front end has no weights: nothing to freeze (`freeze_encoder` in the config fixes the LSTM)."""

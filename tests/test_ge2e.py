@@ -314,3 +314,17 @@ def test_pretrained_floor_of_the_classic_baseline(tone_corpus, tmp_path):
     test = json.loads((tmp_path / "floor" / "test_metrics.json").read_text())
     assert summary["classic_baseline"]["feature_set"] == "ge2e" and test["overall"]["n"] == 16
     assert load_classic_baseline(tmp_path / "floor")[1]["feature_set"] == "ge2e"
+
+
+def test_cost_benchmark_writes_its_table(tmp_path):
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import ge2e_cost
+
+    report = ge2e_cost.main(["--output", str(tmp_path / "ge2e.json"), "--rounds", "1", "--warmup", "0",
+                             "--clip-seconds", "1"])
+    teacher, student = report["rows"]
+    assert teacher["encoder_parameters"] == 1_423_616 and student["time_over_student"] == 1.0
+    assert teacher["real_time_factor"] == pytest.approx(1.0 / teacher["cpu_seconds"])
+    assert "| GE2E teacher" in (tmp_path / "ge2e.md").read_text()

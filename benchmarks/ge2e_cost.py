@@ -59,7 +59,8 @@ def parameters(module) -> int:
 
 def measure(args) -> dict:
     torch.manual_seed(0)
-    waveform = np.random.default_rng(0).standard_normal(int(SAMPLING_RATE * args.clip_seconds)).astype(np.float32) * 0.1
+    samples = int(SAMPLING_RATE * args.clip_seconds)
+    waveform = np.random.default_rng(0).standard_normal(samples).astype(np.float32) * 0.1
     pretrained = importlib.util.find_spec("resemblyzer") is not None
     teacher = GE2EForAudioClassification(GE2EConfig(num_labels=args.num_labels,
                                                     pretrained_encoder="resemblyzer" if pretrained else None)).eval()
@@ -103,7 +104,8 @@ def markdown(report: dict) -> str:
     ]
     for row in report["rows"]:
         lines.append(f"| {row['model']} | {row['parameters'] / 1e6:.2f} M | {row['parameters_over_student']:.1f} "
-                     f"| {row['cpu_seconds'] * 1e3:.1f} ms | {row['time_over_student']:.1f} | {row['real_time_factor']:.0f} |")
+                     f"| {row['cpu_seconds'] * 1e3:.1f} ms | {row['time_over_student']:.1f} "
+                     f"| {row['real_time_factor']:.0f} |")
     return "\n".join(lines)
 
 

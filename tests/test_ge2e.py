@@ -1,23 +1,39 @@
 """The GE2E encoder (hf_mtkd/models/ge2e): equal to Resemblyzer's embeddings on real speech, weights in
-model.safetensors (reload without resemblyzer), Auto classes and pipeline, the encoder's learning rate."""
+model.safetensors (reload without resemblyzer), Auto classes and pipeline, the encoder's learning rate; then the
+encoder in each role (finetune student, MTKD and meta-teacher teacher, classic floor) on tiny recipe runs."""
 
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor, pipeline
 
 import hf_mtkd  # noqa: F401  (registers the Auto classes)
-from conftest import LABELS, SHARED_DATA, tiny_recipe
+from conftest import LABELS, SHARED_DATA, tiny_recipe, write_tone_corpus
+from hf_mtkd.classic_baseline import clip_features, load_classic_baseline
+from hf_mtkd.config_parser import load_recipe
+from hf_mtkd.methods import get_method
 from hf_mtkd.models import GE2EConfig, GE2EFeatureExtractor, GE2EForAudioClassification
+from hf_mtkd.models.ge2e.feature_extraction_ge2e import normalize_volume
+from hf_mtkd.models.ge2e.modeling_ge2e import load_resemblyzer_state, window_statistics
+from hf_mtkd.multi_teacher.config import TeacherSpec
+from hf_mtkd.multi_teacher.teachers import load_teacher, teacher_logits_for_batch
+from hf_mtkd.training.args import SERTrainingArguments
+from hf_mtkd.training.run import run
+from hf_mtkd.training.trainer import SERTrainer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 RATE = 16000
 #: A tiny encoder of another shape: random init, no resemblyzer needed.
 TINY = {"num_mel_bins": 40, "hidden_size": 16, "num_hidden_layers": 2, "embedding_size": 8,
         "pretrained_encoder": None, "classifier_hidden_size": 8}
 #: Real clips of several lengths (one to several partial windows; the last window kept or dropped).
+# The fourth is at -38 dBFS: the -30 dBFS volume normalisation raises it (the others are louder and left as they are).
 REAL_CLIPS = ["emodb/wav/03a01Fa.flac", "emodb/wav/16b10Tb.flac",
               "ravdess/Audio_Speech_Actors_01-24/Actor_01/03-01-05-02-01-01-01.flac",
               "ravdess/Audio_Speech_Actors_01-24/Actor_03/03-01-06-01-02-02-03.flac",
@@ -47,8 +63,12 @@ def real_clips():
     return clips + [clips[0][: RATE]]  # and one shorter than a window
 
 
+def needs_resemblyzer():
+    pytest.importorskip("resemblyzer", reason="the GE2E weights ship in the resemblyzer wheel (hf_mtkd[ge2e])")
+
+
 def pretrained_model(**overrides) -> GE2EForAudioClassification:
-    pytest.importorskip("resemblyzer", reason="the pretrained GE2E weights ship in the resemblyzer wheel (hf_mtkd[ge2e])")
+    needs_resemblyzer()
     torch.manual_seed(0)
     return GE2EForAudioClassification(GE2EConfig(num_labels=4, id2label=dict(enumerate(LABELS)), **overrides)).eval()
 
@@ -56,14 +76,15 @@ def pretrained_model(**overrides) -> GE2EForAudioClassification:
 def test_embeddings_equal_resemblyzers_on_real_speech():
     model = pretrained_model()
     from resemblyzer import VoiceEncoder
-    from resemblyzer.audio import normalize_volume
+    from resemblyzer.audio import normalize_volume as reference_normalize_volume
 
     reference = VoiceEncoder("cpu", verbose=False)
     fe = GE2EFeatureExtractor()
     clips = real_clips()
     expected, expected_partials = [], []
     for wave in clips:
-        embedding, partials, _ = reference.embed_utterance(normalize_volume(wave, -30, increase_only=True), return_partials=True)
+        prepared = reference_normalize_volume(wave, -30, increase_only=True)
+        embedding, partials, _ = reference.embed_utterance(prepared, return_partials=True)
         expected.append(embedding)
         expected_partials.append(partials)
     assert sorted({len(p) for p in expected_partials}) == [1, 2, 3, 4, 5]  # several window counts, padded in one batch
@@ -78,8 +99,6 @@ def test_embeddings_equal_resemblyzers_on_real_speech():
         assert int(mask[i].sum()) == len(partials)
         np.testing.assert_allclose(windows[i, : len(partials)].numpy(), partials, atol=1e-4, rtol=0)
     # The classifier's input: mean and standard deviation (the shared pooling's sqrt(var + 1e-5)) of the windows.
-    from hf_mtkd.models.ge2e.modeling_ge2e import window_statistics
-
     for i, partials in enumerate(expected_partials):
         partials = torch.from_numpy(partials)
         stats = torch.cat([partials.mean(0), torch.sqrt(partials.var(0, unbiased=False) + 1e-5)])
@@ -100,8 +119,6 @@ def test_volume_is_raised_to_minus_30_dbfs_never_lowered():
     fe = GE2EFeatureExtractor()
     quiet, loud = tones([16000])[0] * 0.01, tones([16000])[0] * 5
     level = lambda w: 20 * np.log10(np.sqrt(np.mean((w * 32767.0) ** 2)) / 32767.0)  # noqa: E731
-    from hf_mtkd.models.ge2e.feature_extraction_ge2e import normalize_volume
-
     assert level(normalize_volume(quiet, -30.0)) == pytest.approx(-30.0, abs=1e-6)
     np.testing.assert_array_equal(normalize_volume(loud, -30.0), loud.astype(np.float64))
     np.testing.assert_array_equal(normalize_volume(np.zeros(100), -30.0), np.zeros(100))
@@ -158,13 +175,11 @@ def test_tiny_round_trip_keeps_the_trained_encoder(tmp_path):
     frozen = tiny_model(freeze_encoder=True)
     frozen.save_pretrained(tmp_path / "frozen")
     loaded = AutoModelForAudioClassification.from_pretrained(tmp_path / "frozen")  # still frozen once loaded
-    assert not any(p.requires_grad for p in loaded.ge2e.parameters()) and all(p.requires_grad for p in loaded.classifier.parameters())
+    assert not any(p.requires_grad for p in loaded.ge2e.parameters())
+    assert all(p.requires_grad for p in loaded.classifier.parameters())
 
 
 def test_frozen_encoder_and_its_own_learning_rate(tmp_path):
-    from hf_mtkd.training.trainer import SERTrainer
-    from hf_mtkd.training.args import SERTrainingArguments
-
     frozen = tiny_model()
     assert not any(p.requires_grad for p in frozen.ge2e.parameters())
     assert all(p.requires_grad for p in frozen.classifier.parameters())
@@ -197,7 +212,8 @@ def test_config_errors_name_the_field():
 
 def save_tiny_ge2e(path, labels=LABELS, seed=1, **overrides):
     model = tiny_model(seed=seed, **overrides)
-    model.config.id2label, model.config.label2id = dict(enumerate(labels)), {label: i for i, label in enumerate(labels)}
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {label: i for i, label in enumerate(labels)}
     model.save_pretrained(path)
     GE2EFeatureExtractor().save_pretrained(path)
     return model
@@ -209,17 +225,14 @@ def changed_parameters(before: dict, model) -> set[str]:
 
 @pytest.mark.parametrize("freeze", [True, False])
 def test_student_finetune_frozen_or_at_its_own_rate(freeze, tone_corpus, tmp_path):
-    from hf_mtkd.methods import get_method
-    from hf_mtkd.training.run import run
-
     initial = save_tiny_ge2e(tmp_path / "init", freeze_encoder=freeze, encoder_learning_rate=None if freeze else 1e-2)
     before = {name: p.detach().clone() for name, p in initial.named_parameters()}
     out = tmp_path / "ft"
     run(get_method("finetune"), recipe=tiny_recipe(tone_corpus, out, model_type=None, config_overrides=None,
-                                                   model_name_or_path=str(tmp_path / "init"),
-                                                   max_steps=3))
+                                                   model_name_or_path=str(tmp_path / "init"), max_steps=3))
     trained = AutoModelForAudioClassification.from_pretrained(out)
-    assert type(trained) is GE2EForAudioClassification and type(AutoFeatureExtractor.from_pretrained(out)) is GE2EFeatureExtractor
+    assert type(trained) is GE2EForAudioClassification
+    assert type(AutoFeatureExtractor.from_pretrained(out)) is GE2EFeatureExtractor
     changed = changed_parameters(before, trained)
     assert any(name.startswith("classifier.") for name in changed)
     assert any(name.startswith("ge2e.lstm.") for name in changed) == (not freeze)
@@ -227,11 +240,7 @@ def test_student_finetune_frozen_or_at_its_own_rate(freeze, tone_corpus, tmp_pat
 
 def test_student_from_model_type_keeps_the_wheels_encoder_when_frozen(tone_corpus, tmp_path):
     # `model_type: hf_mtkd_ge2e` with no overrides: the pretrained encoder, frozen; only the classifier trains.
-    from hf_mtkd.methods import get_method
-    from hf_mtkd.models.ge2e.modeling_ge2e import load_resemblyzer_state
-    from hf_mtkd.training.run import run
-
-    pytest.importorskip("resemblyzer", reason="the pretrained GE2E weights ship in the resemblyzer wheel (hf_mtkd[ge2e])")
+    needs_resemblyzer()
     out = tmp_path / "fresh"
     run(get_method("finetune"), recipe=tiny_recipe(tone_corpus, out, model_type="hf_mtkd_ge2e", config_overrides=None,
                                                    max_steps=2))
@@ -243,18 +252,10 @@ def test_student_from_model_type_keeps_the_wheels_encoder_when_frozen(tone_corpu
 
 def test_teacher_of_mtkd(tone_corpus, tmp_path):
     # A GE2E classifier teaches a tiny wav2vec2 student: its own front end, its logits in the KD term.
-    from hf_mtkd.methods import get_method
-    from hf_mtkd.multi_teacher.teachers import load_teacher, teacher_logits_for_batch
-    from hf_mtkd.multi_teacher.config import TeacherSpec
-    from hf_mtkd.training.run import run
-    from transformers import Wav2Vec2FeatureExtractor
-
     teacher = save_tiny_ge2e(tmp_path / "teacher", labels=list(reversed(LABELS)))  # aligned by label name
     out = tmp_path / "mtkd"
     run(get_method("mtkd"), recipe=tiny_recipe(tone_corpus, out, method="mtkd", kd_lambda=0.5, logging_steps=1,
                                                teachers=[{"model": str(tmp_path / "teacher"), "language": "en"}]))
-    import json
-
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
     assert any(entry.get("kd_loss", 0) > 0 for entry in history)
 
@@ -270,17 +271,9 @@ def test_teacher_of_mtkd(tone_corpus, tmp_path):
 
 def test_teacher_of_the_meta_teacher_method(tmp_path):
     # The demo meta_curriculum recipe with a GE2E teacher: T' clones its `classifier` on the window statistics.
-    from pathlib import Path
-
-    from conftest import write_tone_corpus
-    from hf_mtkd.config_parser import load_recipe
-    from hf_mtkd.methods import get_method
-    from hf_mtkd.training.run import run
-
     corpus = write_tone_corpus(tmp_path / "corpus", speakers_per_language=4)
     save_tiny_ge2e(tmp_path / "teacher")
-    recipe = {key: value for key, value in load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "demo" /
-                                                       "meta_curriculum.yaml").items()
+    recipe = {key: value for key, value in load_recipe(ROOT / "recipes" / "demo" / "meta_curriculum.yaml").items()
               if key not in ("output_dir", "demo_corpus")}
     recipe.update(num_train_epochs=1, meta_epochs=1, curriculum_episodes=2, curriculum_steps_per_episode=2,
                   per_device_train_batch_size=8, n_bootstrap=10, report_to="none", data_dir=str(corpus),
@@ -291,25 +284,18 @@ def test_teacher_of_the_meta_teacher_method(tmp_path):
 
 
 def test_pretrained_floor_of_the_classic_baseline(tone_corpus, tmp_path):
-    pytest.importorskip("resemblyzer", reason="the pretrained GE2E weights ship in the resemblyzer wheel (hf_mtkd[ge2e])")
-    import json
-
-    from hf_mtkd.classic_baseline import clip_features, load_classic_baseline
-    from hf_mtkd.methods import get_method
-    from hf_mtkd.training.run import run
-
+    needs_resemblyzer()
     wave = tones([24000])[0]
     model, fe = pretrained_model(), GE2EFeatureExtractor()
     with torch.no_grad():
         windows, mask = model.ge2e(**fe(wave, sampling_rate=RATE, return_tensors="pt"))
-    from hf_mtkd.models.ge2e.modeling_ge2e import window_statistics
-
     features = clip_features(wave, RATE, "ge2e")
     assert features.shape == (512,)
     np.testing.assert_allclose(features, window_statistics(windows, mask)[0].numpy(), atol=1e-6, rtol=0)
 
     recipe = {"method": "classic_baseline", "classic_feature_set": "ge2e", "data_dir": str(tone_corpus),
-              "output_dir": str(tmp_path / "floor"), "classic_c_grid": [0.1, 1.0], "n_bootstrap": 20, "report_to": "none"}
+              "output_dir": str(tmp_path / "floor"), "classic_c_grid": [0.1, 1.0], "n_bootstrap": 20,
+              "report_to": "none"}
     summary = run(get_method("classic_baseline"), recipe=recipe)
     test = json.loads((tmp_path / "floor" / "test_metrics.json").read_text())
     assert summary["classic_baseline"]["feature_set"] == "ge2e" and test["overall"]["n"] == 16
@@ -317,9 +303,7 @@ def test_pretrained_floor_of_the_classic_baseline(tone_corpus, tmp_path):
 
 
 def test_cost_benchmark_writes_its_table(tmp_path):
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
     import ge2e_cost
 
     report = ge2e_cost.main(["--output", str(tmp_path / "ge2e.json"), "--rounds", "1", "--warmup", "0",

@@ -89,7 +89,8 @@ class GE2EConfig(LazyAutoModelsMixin, PretrainedConfig):
         if self.id2label is not None and not self.label2id:
             self.label2id = {label: index for index, label in self.id2label.items()}
         if self.pretrained_encoder not in PRETRAINED_ENCODERS:
-            raise ValueError(f"pretrained_encoder must be one of {PRETRAINED_ENCODERS}, got {self.pretrained_encoder!r}.")
+            raise ValueError(
+                f"pretrained_encoder must be one of {PRETRAINED_ENCODERS}, got {self.pretrained_encoder!r}.")
         for name in ("num_mel_bins", "hidden_size", "num_hidden_layers", "embedding_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
@@ -103,7 +104,8 @@ class GE2EConfig(LazyAutoModelsMixin, PretrainedConfig):
         if not 0.0 <= self.classifier_dropout < 1.0:
             raise ValueError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}.")
         if self.encoder_learning_rate is not None and not self.encoder_learning_rate > 0:
-            raise ValueError(f"encoder_learning_rate must be > 0 (or None: the trainer's), got {self.encoder_learning_rate}.")
+            raise ValueError(
+                f"encoder_learning_rate must be > 0 (or None: the trainer's), got {self.encoder_learning_rate}.")
 
 
 __all__ = ["GE2EConfig", "PRETRAINED_ENCODERS", "RESEMBLYZER_SHAPE", "resemblyzer_weights_path"]

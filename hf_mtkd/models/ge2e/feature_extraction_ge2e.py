@@ -104,7 +104,8 @@ class GE2EFeatureExtractor(SequenceFeatureExtractor):
         self.pad_mode = pad_mode
         step = self.frame_step
         if not 0 < step <= partial_frames:
-            raise ValueError(f"partial_rate {partial_rate} puts {step} frames between windows; it must be in 1..{partial_frames}.")
+            raise ValueError(
+                f"partial_rate {partial_rate} puts {step} frames between windows; it must be in 1..{partial_frames}.")
 
     @classmethod
     def for_config(cls, config, **kwargs) -> "GE2EFeatureExtractor":
@@ -166,7 +167,8 @@ class GE2EFeatureExtractor(SequenceFeatureExtractor):
         padded to the clip with the most windows (the only padding there is)."""
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
             raise ValueError(
-                f"{type(self).__name__} expects audio at {self.sampling_rate} Hz, got {sampling_rate} Hz; resample first."
+                f"{type(self).__name__} expects audio at {self.sampling_rate} Hz, got {sampling_rate} Hz; "
+                "resample first."
             )
         if padding not in (True, "longest"):
             raise ValueError(f"{type(self).__name__} pads to the clip with the most windows; got padding={padding!r}.")

@@ -112,8 +112,9 @@ class GE2EForAudioClassification(GE2EPreTrainedModel):
         self.ge2e = GE2EModel(config)
         width = 2 * config.embedding_size
         if config.classifier_hidden_size > 0:
-            layers = [nn.Dropout(config.classifier_dropout), nn.Linear(width, config.classifier_hidden_size), nn.ReLU(),
-                      nn.Dropout(config.classifier_dropout), nn.Linear(config.classifier_hidden_size, config.num_labels)]
+            hidden = config.classifier_hidden_size
+            layers = [nn.Dropout(config.classifier_dropout), nn.Linear(width, hidden), nn.ReLU(),
+                      nn.Dropout(config.classifier_dropout), nn.Linear(hidden, config.num_labels)]
         else:
             layers = [nn.Dropout(config.classifier_dropout), nn.Linear(width, config.num_labels)]
         # LayerNorm first: window statistics of unit-norm embeddings are small numbers (~0.06 and ~0.01) that a
@@ -166,4 +167,10 @@ class GE2EForAudioClassification(GE2EPreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=states)
 
 
-__all__ = ["GE2EForAudioClassification", "GE2EModel", "GE2EPreTrainedModel", "load_resemblyzer_state", "window_statistics"]
+__all__ = [
+    "GE2EForAudioClassification",
+    "GE2EModel",
+    "GE2EPreTrainedModel",
+    "load_resemblyzer_state",
+    "window_statistics",
+]

@@ -70,7 +70,7 @@ def needs_resemblyzer():
 def pretrained_model(**overrides) -> GE2EForAudioClassification:
     needs_resemblyzer()
     torch.manual_seed(0)
-    return GE2EForAudioClassification(GE2EConfig(num_labels=4, id2label=dict(enumerate(LABELS)), **overrides)).eval()
+    return GE2EForAudioClassification.from_resemblyzer(id2label=dict(enumerate(LABELS)), **overrides).eval()
 
 
 def test_embeddings_equal_resemblyzers_on_real_speech():

@@ -123,6 +123,13 @@ class GE2EForAudioClassification(GE2EPreTrainedModel):
         self.post_init()
         self.apply_freeze_encoder()
 
+    @classmethod
+    def from_resemblyzer(cls, **config_kwargs) -> "GE2EForAudioClassification":
+        """A new classifier on the installed resemblyzer wheel's encoder; `config_kwargs` go to GE2EConfig (labels,
+        freeze_encoder, encoder_learning_rate, the head). The same as building from a config with the default
+        `pretrained_encoder: resemblyzer`."""
+        return cls(GE2EConfig(**{**config_kwargs, "pretrained_encoder": "resemblyzer"}))
+
     def apply_freeze_encoder(self) -> None:
         """The encoder's requires_grad as `config.freeze_encoder` says."""
         self.ge2e.requires_grad_(not self.config.freeze_encoder)

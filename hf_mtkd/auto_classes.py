@@ -68,6 +68,13 @@ AUTO_MODELS: dict[str, AutoModelEntry] = {
                 "AutoModelForAudioClassification": "hf_mtkd.models.logmel_cnn.modeling_logmel_cnn:LogMelCNNForAudioClassification"},
         feature_extractor="hf_mtkd.models.logmel_cnn.feature_extraction_logmel_cnn:LogMelFeatureExtractor",
     ),
+    # The GE2E voice encoder (hf_mtkd/models/ge2e): Resemblyzer's pretrained LSTM, frozen or fine-tuned, + a classifier.
+    "hf_mtkd_ge2e": AutoModelEntry(
+        config="hf_mtkd.models.ge2e.configuration_ge2e:GE2EConfig",
+        models={"AutoModel": "hf_mtkd.models.ge2e.modeling_ge2e:GE2EModel",
+                "AutoModelForAudioClassification": "hf_mtkd.models.ge2e.modeling_ge2e:GE2EForAudioClassification"},
+        feature_extractor="hf_mtkd.models.ge2e.feature_extraction_ge2e:GE2EFeatureExtractor",
+    ),
     "hf_mtkd_waveform_student": AutoModelEntry(
         config="hf_mtkd.meta_curriculum.configuration_meta_curriculum:WaveformStudentConfig",
         models={"AutoModelForAudioClassification":

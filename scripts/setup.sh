@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up, safe to re-run: system packages (FFmpeg for torchcodec's audio decoding,
-# espeak-ng for the embedded demo corpus), then a virtualenv in .venv with hf_mtkd[dev].
+# espeak-ng for the embedded demo corpus), then a virtualenv in .venv with hf_mtkd[dev] (and the plots,
+# tensorboard and ge2e extras).
 # Re-installs only when setup.cfg changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +25,8 @@ fi
 stamp=.venv/.hf_mtkd-setup
 want=$(sha256sum setup.cfg | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "[setup] installing hf_mtkd[dev,plots,tensorboard] into .venv (first time: a few minutes)"
+  echo "[setup] installing hf_mtkd[dev,plots,tensorboard,ge2e] into .venv (first time: a few minutes)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev,plots,tensorboard]"
+  .venv/bin/python -m pip install -q -e ".[dev,plots,tensorboard,ge2e]"
   echo "$want" > "$stamp"
 fi

@@ -14,7 +14,9 @@ class ClassicBaselineArguments:
     classic_feature_set: str = field(
         default="mfcc",
         metadata={"help": "Utterance statistics: 'mfcc' (mean/std/delta-std of 20 MFCCs, torchaudio) or 'egemaps' "
-                          "(88 eGeMAPS v02 functionals; needs pip install 'hf_mtkd[classic]')."},
+                          "(88 eGeMAPS v02 functionals; needs pip install 'hf_mtkd[classic]') or 'ge2e' (mean/std of the frozen "
+                          "pretrained GE2E voice encoder's window embeddings, a pretrained floor; needs pip install "
+                          "'hf_mtkd[ge2e]')."},
     )
     classic_c_grid: list[float] = field(
         default_factory=lambda: list(DEFAULT_C_GRID),

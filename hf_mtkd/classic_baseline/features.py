@@ -2,7 +2,9 @@
 
 `mfcc` (torchaudio): per MFCC coefficient, the mean and standard deviation over frames and the
 standard deviation of its deltas. `egemaps` (the optional `opensmile` package): the 88 eGeMAPS v02
-functionals. `split_features` stores the vectors in a `datasets` column, so they are computed once
+functionals. `ge2e`: the mean and standard deviation of the frozen pretrained GE2E voice encoder's window
+embeddings (hf_mtkd.models.ge2e, weights from the `resemblyzer` wheel: `pip install 'hf_mtkd[ge2e]'`), a
+pretrained floor. `split_features` stores the vectors in a `datasets` column, so they are computed once
 per split and read back from the datasets cache afterwards (opensmile costs ~0.1 s per clip).
 """
 
@@ -19,7 +21,7 @@ from datasets import Dataset, Features, List, Value
 from ..data.preprocessing import WAVEFORM
 
 FEATURES = "classic_features"
-FEATURE_SETS = ("mfcc", "egemaps")
+FEATURE_SETS = ("mfcc", "egemaps", "ge2e")
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,37 @@ def egemaps_functionals(waveform: np.ndarray, sampling_rate: int) -> np.ndarray:
     return frame.to_numpy(dtype=np.float32).reshape(-1)
 
 
+@lru_cache(maxsize=1)
+def _ge2e_encoder():
+    import torch
+
+    from ..models.ge2e import GE2EConfig, GE2EFeatureExtractor, GE2EModel
+
+    torch.manual_seed(0)  # nothing random is used (the encoder is the wheel's), but keep construction deterministic
+    return GE2EModel(GE2EConfig(pretrained_encoder="resemblyzer")).eval(), GE2EFeatureExtractor()
+
+
+def ge2e_statistics(waveform: np.ndarray, sampling_rate: int) -> np.ndarray:
+    """[mean, std] of the frozen pretrained GE2E encoder's window embeddings of one clip (2 x 256 floats)."""
+    import torch
+
+    from ..data.audio import resample
+    from ..models.ge2e.modeling_ge2e import window_statistics
+
+    encoder, feature_extractor = _ge2e_encoder()
+    waveform = resample(np.asarray(waveform, dtype=np.float32), int(sampling_rate), feature_extractor.sampling_rate)
+    inputs = feature_extractor(waveform, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt")
+    with torch.no_grad():
+        return window_statistics(*encoder(**inputs))[0].numpy().astype(np.float32)
+
+
 def clip_features(waveform: np.ndarray, sampling_rate: int, feature_set: str = "mfcc",
                   mfcc_settings: MfccSettings = MfccSettings()) -> np.ndarray:
     check_feature_set(feature_set)
     if feature_set == "mfcc":
         return mfcc_statistics(waveform, sampling_rate, mfcc_settings)
+    if feature_set == "ge2e":
+        return ge2e_statistics(waveform, sampling_rate)
     return egemaps_functionals(waveform, sampling_rate)
 
 

@@ -19,7 +19,8 @@ from .model import ClassicBaseline, fit_classic_baseline, predict_log_probabilit
 
 DESCRIPTION = (
     "The classic floor of speech emotion recognition: one vector of utterance statistics per clip (MFCC mean, "
-    "standard deviation and delta standard deviation, or the 88 eGeMAPS functionals), standardised, then a "
+    "standard deviation and delta standard deviation, the 88 eGeMAPS functionals, or the mean and standard deviation "
+    "of a frozen pretrained GE2E voice encoder's window embeddings), standardised, then a "
     "multinomial logistic regression whose inverse regularisation C is chosen on validation UR."
 )
 
@@ -55,7 +56,7 @@ class ClassicBaselineMethod(Method):
     extra_dataclasses = (ClassicBaselineArguments,)
     trainer_class = None  # fit is the method's own
     info = MethodInfo(display_name="classic floor (utterance statistics + logistic regression)",
-                      description=DESCRIPTION, tags=("classic-baseline", "logistic-regression", "mfcc", "egemaps"))
+                      description=DESCRIPTION, tags=("classic-baseline", "logistic-regression", "mfcc", "egemaps", "ge2e"))
 
     def __init__(self):
         self._baseline = None

@@ -5,6 +5,10 @@ model=path)` loads saved models. The names below import on first use."""
 from ..utils.lazy import lazy_exports
 
 _EXPORTS = {
+    "GE2EConfig": ".ge2e.configuration_ge2e",
+    "GE2EFeatureExtractor": ".ge2e.feature_extraction_ge2e",
+    "GE2EForAudioClassification": ".ge2e.modeling_ge2e",
+    "GE2EModel": ".ge2e.modeling_ge2e",
     "LogMelCNNConfig": ".logmel_cnn.configuration_logmel_cnn",
     "LogMelFeatureExtractor": ".logmel_cnn.feature_extraction_logmel_cnn",
     "LogMelCNNForAudioClassification": ".logmel_cnn.modeling_logmel_cnn",

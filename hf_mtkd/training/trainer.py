@@ -125,6 +125,15 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
         return MethodInfo(display_name=cls._name, description=cls._description, paper=cls._paper,
                           tags=tuple(cls._tag_names))
 
+    def create_optimizer(self, model=None):
+        """The Trainer's optimizer; parameters to which the model gives a learning rate of their own (its
+        `parameter_learning_rates()`, e.g. a pretrained encoder fine-tuned slower than its head) get their own groups."""
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        if fresh:
+            split_learning_rates(optimizer, self.accelerator.unwrap_model(self.model if model is None else model))
+        return optimizer
+
     def _get_dataloader(self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None):
         if is_training or self.eval_data_collator is None:
             return super()._get_dataloader(dataset, description, batch_size, sampler_fn, is_training, dataloader_key)
@@ -321,6 +330,28 @@ def early_checkpoint_warning(state, args) -> Optional[str]:
         "often a lucky evaluation on a small validation set. Consider best_model_smoothing, a larger validation "
         "split, or load_best_model_at_end: false."
     )
+
+
+def split_learning_rates(optimizer: torch.optim.Optimizer, model: torch.nn.Module) -> None:
+    """Move the parameters named in `model.parameter_learning_rates()` ({name: lr}; absent or empty: nothing to do)
+    into groups of their own with that learning rate, each keeping the rest of its group's settings (weight decay).
+    Before the first step, so the scheduler scales every group from its own rate."""
+    own_rates = getattr(model, "parameter_learning_rates", None)
+    own_rates = own_rates() if callable(own_rates) else {}
+    if not own_rates:
+        return
+    rate_of = {id(p): own_rates[name] for name, p in model.named_parameters() if name in own_rates}
+    for group in list(optimizer.param_groups):
+        moved = defaultdict(list)
+        for param in group["params"]:
+            if id(param) in rate_of:
+                moved[rate_of[id(param)]].append(param)
+        if not moved:
+            continue
+        group["params"] = [p for p in group["params"] if id(p) not in rate_of]
+        for lr, params in moved.items():
+            optimizer.add_param_group({**{k: v for k, v in group.items() if k != "params"}, "params": params, "lr": lr})
+    optimizer.param_groups[:] = [group for group in optimizer.param_groups if group["params"]]
 
 
 class CollatorEpochCallback(TrainerCallback):

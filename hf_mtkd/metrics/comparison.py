@@ -9,7 +9,6 @@ wide. The per-language CIs, WR and F1s are in the CSV (and in each model's metri
 from __future__ import annotations
 
 import csv
-import io
 import os
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -18,7 +17,7 @@ from typing import Any
 
 from ..utils.atomic import write_text_atomic
 from .compute import OVERALL
-from .report import format_definitions, format_grid, format_percent, format_with_ci
+from .report import csv_text, format_definitions, format_grid, format_percent, format_with_ci, markdown_table
 
 __all__ = [
     "COMPARISON_CSV",
@@ -132,10 +131,8 @@ def format_comparison_markdown(results_by_model: Mapping[str, Mapping[str, Any]]
     header, rows = _cells(results_by_model, blocks, languages)
     header = [f"model ({split})", *header[2:]]
     rows = [[row[0], *row[2:]] for row in rows]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     counts = _clip_counts(blocks, languages)
-    return "\n".join(lines) + "\n" + (f"\n{counts}\n" if counts else "")
+    return markdown_table(header, rows) + (f"\n{counts}\n" if counts else "")
 
 
 def comparison_rows(results_by_model: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -159,15 +156,10 @@ def save_comparison(results_by_model: Mapping[str, Mapping[str, Any]], output_di
     floats written exactly) into `output_dir`, atomically; returns their paths."""
     markdown = format_comparison_markdown(results_by_model, split=split)
     markdown += "".join(f"\n{note}\n" for note in notes)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in comparison_rows(results_by_model):
-        writer.writerow({key: "" if value is None else (repr(value) if isinstance(value, float) else value)
-                         for key, value in row.items()})
     out = Path(output_dir)
     return (write_text_atomic(out / COMPARISON_MARKDOWN, markdown),
-            write_text_atomic(out / COMPARISON_CSV, buffer.getvalue(), newline=""))
+            write_text_atomic(out / COMPARISON_CSV, csv_text(CSV_COLUMNS, comparison_rows(results_by_model)),
+                              newline=""))
 
 
 def read_comparison_csv(path: str | os.PathLike) -> list[dict[str, Any]]:

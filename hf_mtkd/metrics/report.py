@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -52,6 +54,24 @@ def save_metrics_json(results: Mapping[str, Any], path: str | os.PathLike) -> No
     the new one, never half of one). Missing parent directories are created. NaN/inf are refused (strict JSON).
     """
     write_json_atomic(results, path, allow_nan=False)
+
+
+def csv_text(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+    """`rows` (dicts keyed by `columns`) as CSV text: floats written exactly (repr), None as an empty cell."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: "" if value is None else (repr(value) if isinstance(value, float) else value)
+                         for key, value in row.items()})
+    return buffer.getvalue()
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table (`|` inside a cell escaped), ending with a newline."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 def format_percent(value: float | None) -> str:

@@ -6,7 +6,6 @@ prints and writes; README's result tables are rendered from the CSV it writes.
 from __future__ import annotations
 
 import csv
-import io
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 from ..utils.atomic import write_json_atomic, write_text_atomic
 from .compute import OVERALL
 from .paired import PairedDifference, paired_ur_difference
-from .report import format_grid, format_percent
+from .report import csv_text, format_grid, format_percent, markdown_table
 
 __all__ = ["SEEDS_CSV", "SEEDS_MARKDOWN", "VERDICTS_JSON", "SeedRuns", "format_seed_markdown", "format_seed_table",
            "paired_verdicts", "read_seed_csv", "save_seed_comparison", "seed_rows"]
@@ -127,9 +126,7 @@ def format_seed_table(runs: SeedRuns, verdicts: Mapping[str, PairedDifference], 
 def format_seed_markdown(rows: Sequence[Mapping[str, Any]], verdicts: Mapping[str, Any], baseline: Optional[str]) -> str:
     """The same table as Markdown, from every seed's rows (`seed_rows` or `read_seed_csv`) and the verdicts."""
     header, cells = _table(rows, _as_dicts(verdicts), baseline)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in cells]
-    return "\n".join(lines) + "\n"
+    return markdown_table(header, cells)
 
 
 def read_seed_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -162,13 +159,7 @@ def save_seed_comparison(runs: SeedRuns, verdicts: Mapping[str, PairedDifference
     """Write the seed table (Markdown, then `notes`), every seed's row (CSV) and the verdicts (JSON)."""
     out = Path(output_dir)
     markdown = format_seed_markdown(seed_rows(runs), verdicts, baseline) + "".join(f"\n{note}\n" for note in notes)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=SEED_CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in seed_rows(runs):
-        writer.writerow({key: "" if value is None else (repr(value) if isinstance(value, float) else value)
-                         for key, value in row.items()})
     write_json_atomic({"baseline": baseline, "verdicts": {m: v.to_dict() for m, v in verdicts.items()}},
                       out / VERDICTS_JSON)
     return (write_text_atomic(out / SEEDS_MARKDOWN, markdown),
-            write_text_atomic(out / SEEDS_CSV, buffer.getvalue(), newline=""))
+            write_text_atomic(out / SEEDS_CSV, csv_text(SEED_CSV_COLUMNS, seed_rows(runs)), newline=""))

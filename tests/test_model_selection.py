@@ -96,5 +96,25 @@ def test_thread_count_auto_gives_small_models_one_thread(tone_corpus, tmp_path):
         assert summary.torch_num_threads == 2 and torch.get_num_threads() == 2
         summary = run(get_method("finetune"), recipe=tiny_recipe(tone_corpus, tmp_path / "b", n_bootstrap=0))
         assert summary.torch_num_threads == 1 and torch.get_num_threads() == 1  # auto: a tiny model
+        summary = run(get_method("classic_baseline"), recipe=tiny_recipe(tone_corpus, tmp_path / "c", n_bootstrap=0,
+                                                                         method="classic_baseline", torch_num_threads="2"))
+        assert summary.torch_num_threads == 2
+        summary = run(get_method("classic_baseline"), recipe=tiny_recipe(tone_corpus, tmp_path / "d", n_bootstrap=0,
+                                                                         method="classic_baseline"))
+        assert summary.torch_num_threads == 1  # auto: no torch model, features clip by clip
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_auto_threads_for_a_method_without_a_torch_model_is_one(monkeypatch):
+    import hf_mtkd.utils.threads as threads
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "_STARTING_THREADS", 2)
+    try:
+        assert threads.apply_num_threads("auto", None) == 1  # the classic floor: features clip by clip
+        assert threads.apply_num_threads("auto", object()) == 2  # something of unknown size: torch's default
+        big = torch.nn.Linear(4000, 3000)  # 12 M parameters
+        assert threads.apply_num_threads("auto", big) == 2
     finally:
         torch.set_num_threads(before)

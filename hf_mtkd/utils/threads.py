@@ -53,10 +53,14 @@ def resolve_num_threads(value, num_parameters: Optional[int], default: Optional[
 
 def apply_num_threads(value, model=None, device: Optional[torch.device] = None) -> int:
     """Set torch's intra-op threads for `model` as `value` says (only on CPU: an accelerator's kernels do not use
-    them); returns the count in force."""
+    them); returns the count in force. `model` None: a method that fits without a torch model."""
     if device is not None and device.type != "cpu":
         return torch.get_num_threads()
-    parameters = sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else None
+    # A method without a torch model (the classic floor) does its torch work clip by clip (features of one clip
+    # at a time): as small as it gets. Measured: the floor took 9 min 47 s on 2,471 clips with two threads beside
+    # other jobs, 10 s on 1,011 clips with one.
+    parameters = sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else (
+        0 if model is None else None)
     threads = resolve_num_threads(value, parameters)
     if threads != torch.get_num_threads():
         torch.set_num_threads(threads)

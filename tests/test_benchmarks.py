@@ -92,3 +92,13 @@ def test_threads_benchmark_records_every_cell_and_judges_auto(tmp_path):
         assert verdict["auto_threads"] == 1  # the compact student is small
         rates = {c["threads"]: c["steps_per_s"] for c in report["cells"] if c["condition"] == verdict["condition"]}
         assert verdict["best_over_auto"] == max(rates.values()) / rates[1]
+
+
+def test_stage_step_clock_counts_cpu_seconds_per_step():
+    import stage_step_time
+
+    clock = stage_step_time.StepClock()
+    clock.on_step_begin(None, None, None)
+    sum(i * i for i in range(200_000))  # some CPU work inside the step
+    clock.on_step_end(None, None, None)
+    assert clock.steps == 1 and clock.seconds > 0

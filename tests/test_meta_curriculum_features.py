@@ -144,3 +144,21 @@ def test_make_buckets_falls_back_to_the_teacher_without_two_levels(tmp_path):
     buckets = make_buckets(dataset, "intensity", ["strong", "normal"], num_buckets=3)
     assert buckets.source == "teacher probability" and len(buckets.names) == 3
     assert make_buckets(dataset, "missing_column", ["strong"], 2).source == "teacher probability"
+
+
+def test_buckets_run_from_easy_to_hard_with_unrated_clips_spread_by_the_teacher(tmp_path):
+    # RAVDESS rows carry intensity, EmoDB rows none: the unrated clips join the levels by the teacher's confidence
+    # (most confident to the easiest level) instead of forming one last "hardest" bucket of a whole corpus.
+    intensity = ["strong", "normal", "strong", "normal", "", "", "", ""]
+    dataset = waveform_dataset(tmp_path / "data", n=8, intensity=intensity)
+    labels = np.asarray(dataset["labels"])
+    confidence = [0.0, 0.0, 0.0, 0.0, 5.0, -5.0, 3.0, -3.0]  # teacher logit of the true class for rows 4-7
+    logits = np.zeros((8, 4), dtype=np.float32)
+    logits[np.arange(8), labels] = confidence
+    dataset = dataset.add_column("teacher_logits", logits.tolist())
+    buckets = make_buckets(dataset, "intensity", ["strong", "normal"], num_buckets=3)
+    assert buckets.names == ["strong", "normal"]
+    assert [idx.tolist() for idx in buckets.indices] == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    assert buckets.teacher_confidence[0] > buckets.teacher_confidence[1]
+    only_one_level = dataset.remove_columns("intensity").add_column("intensity", ["normal"] * 4 + [""] * 4)
+    assert make_buckets(only_one_level, "intensity", ["strong", "normal"], 3).source == "teacher probability"

@@ -247,7 +247,7 @@ def test_curriculum_reward_is_the_students_win_rate_over_the_meta_teacher_on_qui
     result = run_curriculum(
         student, _FixedMetaTeacher(len(LABELS)), caches.splits["train"], quiz, buckets, _objective(config), episodes=2,
         batch_size=4, student_learning_rate=1e-2, policy_learning_rate=0.5, gamma=0.99, steps_per_episode=3,
-        score=lambda m: 0.0, seed=0,
+        score=lambda m: 0.0, seed=0, reward="win_rate",
     )
     assert [e["mean_reward"] for e in result.episodes] == [reward, reward]
 

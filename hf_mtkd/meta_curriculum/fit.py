@@ -85,12 +85,18 @@ class MetaCurriculumResult:
             STAGE_RESULTS_KEY: self.stage_results,
             "curriculum": {
                 # A list, in action order (easy to hard): actions_per_episode counts index into it.
-                "buckets": [{"name": name, "size": int(len(idx))} for name, idx in zip(self.buckets.names, self.buckets.indices)],
+                "buckets": [{"name": name, "size": int(len(idx)), "teacher_confidence": confidence}
+                            for name, idx, confidence in zip(self.buckets.names, self.buckets.indices,
+                                                             self.buckets.teacher_confidence or [None] * len(self.buckets.names))],
                 "bucket_source": self.buckets.source,
                 "best_episode": self.curriculum.best_episode,
                 "actions_per_episode": [np.bincount(e["actions"], minlength=len(self.buckets.names)).tolist()
                                         for e in self.curriculum.episodes],
                 "mean_reward_per_episode": [e["mean_reward"] for e in self.curriculum.episodes],
+                # 0 = the easiest bucket: the mean drawn bucket per episode shows whether the draws move to harder ones.
+                "mean_bucket_per_episode": [e["mean_action"] for e in self.curriculum.episodes],
+                "action_probabilities_per_episode": [e["action_probabilities"] for e in self.curriculum.episodes],
+                "student_updates": int(sum(len(e["actions"]) for e in self.curriculum.episodes)),
             },
             "meta_teacher": self.meta_teacher_history,
         }
@@ -303,6 +309,8 @@ def fit_phases(
         episodes=config.curriculum_episodes, batch_size=config.per_device_train_batch_size,
         student_learning_rate=config.curriculum_learning_rate, policy_learning_rate=config.policy_learning_rate,
         gamma=config.curriculum_gamma, steps_per_episode=config.curriculum_steps_per_episode,
+        reward=config.curriculum_reward, baseline=config.curriculum_baseline, exploration=config.policy_exploration,
+        entropy_weight=config.policy_entropy_weight,
         consistency_gradient=config.consistency_gradient, max_grad_norm=config.max_grad_norm,
         greater_is_better=config.greater_is_better is not False, weight_decay=config.weight_decay, seed=config.seed,
         device=device, progress=not config.disable_tqdm,

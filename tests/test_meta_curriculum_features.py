@@ -4,6 +4,9 @@ the intensity column through the corpus readers; curriculum buckets."""
 import numpy as np
 import pytest
 import torch
+from meta_curriculum_helpers import LABELS, RATE, save_tiny_hubert, waveform_dataset
+from test_recipes import write_emodb, write_ravdess
+from test_training import save_tiny_classifier
 
 from hf_mtkd.arguments import DataArguments
 from hf_mtkd.data import load_raw_dataset
@@ -11,9 +14,6 @@ from hf_mtkd.meta_curriculum.curriculum import UNRATED, buckets_by_column, bucke
 from hf_mtkd.meta_curriculum.features import INPUT_FEATURES, TEACHER_FEATURES, TEACHER_LOGITS, add_upstream_features
 from hf_mtkd.meta_curriculum.teacher import add_teacher_outputs, classifier_of, load_frozen_teacher
 from hf_mtkd.meta_curriculum.upstream import fix_frames, load_upstream
-from meta_curriculum_helpers import LABELS, RATE, save_tiny_hubert, waveform_dataset
-from test_recipes import write_emodb, write_ravdess
-from test_training import save_tiny_classifier
 
 
 class ForwardCounter:

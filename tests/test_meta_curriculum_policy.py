@@ -4,11 +4,12 @@ settings under which REINFORCE cannot learn are refused."""
 
 import numpy as np
 import pytest
+import torch
+from meta_curriculum_helpers import FixedMetaTeacher, easy_first_task, tiny_student
 
 from hf_mtkd.meta_curriculum.contrastive import ContrastiveStudentObjective
 from hf_mtkd.meta_curriculum.curriculum import Buckets, check_curriculum_settings, run_curriculum
 from hf_mtkd.meta_curriculum.losses import reinforce_loss
-from meta_curriculum_helpers import FixedMetaTeacher, easy_first_task, tiny_student
 
 EPISODES, STEPS = 60, 8
 
@@ -53,7 +54,7 @@ def test_the_policy_moves_its_draws_from_easy_to_hard_whatever_the_bucket_order(
     shares = []
     for easy_first_order in (True, False):
         for seed in (0, 1, 2):
-            result, drawn_easy, _, easy = _run(easy_first_order, seed)
+            result, drawn_easy, _, _ = _run(easy_first_order, seed)
             shares.append((drawn_easy[early].mean(), drawn_easy[late].mean()))
             probabilities = np.asarray([e["action_probabilities"] for e in result.episodes])
             assert np.abs(probabilities - probabilities[0]).max() > 0.2  # the policy's probabilities move
@@ -70,11 +71,10 @@ def test_a_policy_that_does_not_learn_draws_the_same_early_and_late():
 
 
 def test_one_step_per_episode_with_a_mean_baseline_is_refused():
-    log_probs = np.log([0.3])
-    import torch
-
-    loss = reinforce_loss(torch.tensor(log_probs, requires_grad=True), torch.tensor([0.7]), 0.99)
-    loss.backward()
+    # Why: the one return is its own baseline, so the policy gradient is exactly zero.
+    log_probs = torch.tensor([-1.2], requires_grad=True)
+    reinforce_loss(log_probs, torch.tensor([0.7]), 0.99).backward()
+    assert log_probs.grad.item() == 0.0
     with pytest.raises(ValueError, match="advantage is exactly 0"):
         check_curriculum_settings(1, "mean", "progress")
     check_curriculum_settings(1, "running", "progress")

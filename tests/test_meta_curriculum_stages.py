@@ -280,3 +280,35 @@ def test_meta_teacher_learns_on_the_quiz_split_and_the_curriculum_is_rewarded_th
         fit.fit_phases(config, model_args, DataArguments(dataset_path="unused", max_duration_seconds=0.6), caches, LABELS)
     assert seen["meta_teacher_data"] is caches.splits["quiz"]
     assert seen["curriculum_quiz"] is caches.splits["quiz"] and seen["curriculum_train"] is caches.splits["train"]
+
+
+def test_a_collapsed_stage_is_warned_about_with_its_name(phase_setup):
+    # Issue 23, item 1: the distilled student predicted only angry and sad (validation UR exactly 50) without a word.
+    from hf_mtkd.meta_curriculum.fit import score_stages
+
+    _, _, caches = phase_setup
+
+    def collapsed(dataset):  # angry for even labels, sad for odd: 2 of 4 classes
+        labels = np.asarray(dataset["labels"])
+        return np.eye(len(LABELS))[np.where(labels % 2 == 0, 0, 3)]
+
+    def perfect(dataset):
+        return np.eye(len(LABELS))[np.asarray(dataset["labels"])]
+
+    results, warnings = score_stages({"student": perfect, "distilled_student": collapsed}, caches.splits, LABELS,
+                                     language_column="language", n_bootstrap=0, seed=0)
+    assert set(results) == {"student", "distilled_student"} and set(results["student"]) == {"validation", "test"}
+    assert len(warnings) == 2 and all(w.startswith("distilled_student stage: Prediction collapse on ") for w in warnings)
+    assert "never predicts happy, neutral" in warnings[0]
+
+
+def test_fit_phases_hands_the_stages_collapse_warnings_to_the_run(phase_setup, monkeypatch, tmp_path):
+    from hf_mtkd.meta_curriculum import fit
+
+    config, model_args, caches = phase_setup
+    config = tiny_config(tmp_path, teacher_model_name_or_path=config.teacher_model_name_or_path, curriculum_episodes=1,
+                         curriculum_steps_per_episode=2)
+    monkeypatch.setattr(fit, "student_logits", lambda model, dataset, *a, **k: np.eye(len(LABELS))[np.zeros(len(dataset), int)])
+    result = fit.fit_phases(config, model_args, DataArguments(dataset_path="unused", max_duration_seconds=0.6), caches, LABELS)
+    stages = {w.split(" stage:")[0] for w in result.training_warnings if "Prediction collapse" in w}
+    assert {"student", "distilled_student"} <= stages

@@ -31,7 +31,7 @@ from ..arguments import DataArguments, ModelArguments
 from ..data.collator import feature_extractor_inputs
 from ..data.preprocessing import WAVEFORM
 from ..modeling_utils import hub_kwargs, label_config_kwargs, load_pretrained
-from ..training.evaluation import make_compute_metrics
+from ..training.evaluation import make_compute_metrics, prediction_collapse_warning
 from ..training.outputs import STAGING_DIR, publish_staged
 from .config import MetaCurriculumConfig
 from .configuration_meta_curriculum import InvertedTransformerConfig, WaveformStudentConfig
@@ -249,6 +249,25 @@ def train_student_phase(config: MetaCurriculumConfig, student, splits: DatasetDi
     return trainer.model.eval(), callback
 
 
+def score_stages(logits_of: dict, prepared, label_names: Sequence[str], *, language_column: Optional[str],
+                 n_bootstrap: int, seed: int) -> tuple[dict[str, dict[str, dict]], list[str]]:
+    """(stage_results[stage][split] = `split_metrics`, warnings): every stage scored on validation and test, and a
+    prediction-collapse warning (the shared one) for each stage and split where it predicts half the classes or fewer,
+    logged and prefixed with the stage."""
+    results, warnings = {}, []
+    for stage, logits_fn in logits_of.items():
+        results[stage] = {}
+        for split in EVAL_SPLITS:
+            logits = np.asarray(logits_fn(prepared[split]))
+            results[stage][split] = split_metrics(logits, prepared[split], label_names, language_column=language_column,
+                                                  n_bootstrap=n_bootstrap, seed=seed)
+            warning = prediction_collapse_warning(logits.argmax(-1), list(label_names), split)
+            if warning:
+                warnings.append(f"{stage} stage: {warning}")
+                logger.warning("%s stage: %s", stage, warning)
+    return results, warnings
+
+
 def fit_phases(
     config: MetaCurriculumConfig,
     model_args: ModelArguments,
@@ -325,12 +344,9 @@ def fit_phases(
         "meta_teacher": lambda ds: meta_teacher_logits(meta_teacher, ds, device),
         "distilled_student": lambda ds: student_logits(distilled, ds, config.per_device_eval_batch_size, device),
     }
-    stage_results = {
-        stage: {split: split_metrics(logits(prepared[split]), prepared[split], label_names,
-                                     language_column=data_args.language_column_name,
-                                     n_bootstrap=config.n_bootstrap, seed=config.seed) for split in EVAL_SPLITS}
-        for stage, logits in logits_of.items()
-    }
+    stage_results, collapse = score_stages(logits_of, prepared, label_names, language_column=data_args.language_column_name,
+                                           n_bootstrap=config.n_bootstrap, seed=config.seed)
+    training_warnings.extend(collapse)
     for split in EVAL_SPLITS:
         n = len(prepared[split])
         print("\n" + format_stage_table({stage: by_split[split] for stage, by_split in stage_results.items()},
@@ -403,4 +419,5 @@ __all__ = [
     "load_run_upstream",
     "prepare_caches",
     "save_export",
+    "score_stages",
 ]

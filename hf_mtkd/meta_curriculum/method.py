@@ -25,6 +25,7 @@ from .fit import (
     save_export,
 )
 from .report import ACTIONS_PLOT, format_stage_markdown, format_stage_table, stage_results_of
+from .teacher import check_teacher_head
 from .trainer import FeatureCollator
 from .upstream import upstream_feature_extractor
 
@@ -73,7 +74,10 @@ class MetaCurriculumMethod(Method):
         self._result = None  # MetaCurriculumResult, made by fit
 
     def probe_feature_extractor(self, setup: RunSetup):
-        """The upstream's feature extractor: the data is decoded at its rate."""
+        """The upstream's feature extractor: the data is decoded at its rate. The teacher's head is found first (on
+        its architecture alone), so that a teacher the meta-teacher cannot clone fails before any audio is read."""
+        check_teacher_head(setup.training_args.teacher_model_name_or_path,
+                           trust_remote_code=setup.model_args.trust_remote_code, cache_dir=setup.model_args.cache_dir)
         return upstream_feature_extractor(setup.training_args, hub_kwargs(setup.model_args))
 
     def build_model(self, setup: RunSetup):

@@ -175,7 +175,7 @@ def test_carve_quiz_split_is_disjoint_and_stratified(tmp_path):
     assert Counter(zip(np.asarray(quiz["labels"]).tolist(), quiz["language"])) == {(0, "fi"): 2, (1, "en"): 2, (2, "fi"): 2, (3, "en"): 2}
     waves = {tuple(np.asarray(w)[:5]) for w in train["waveform"]}
     assert not any(tuple(np.asarray(w)[:5]) in waves for w in quiz["waveform"])
-    with pytest.raises(ValueError, match="No quiz split"):
+    with pytest.raises(ValueError, match="label 0 has 1 training clip"):
         carve_quiz_split(data.select(range(4)), 0.25, seed=0)
 
 
@@ -312,3 +312,19 @@ def test_fit_phases_hands_the_stages_collapse_warnings_to_the_run(phase_setup, m
     result = fit.fit_phases(config, model_args, DataArguments(dataset_path="unused", max_duration_seconds=0.6), caches, LABELS)
     stages = {w.split(" stage:")[0] for w in result.training_warnings if "Prediction collapse" in w}
     assert {"student", "distilled_student"} <= stages
+
+
+def test_the_quiz_split_holds_every_class_or_the_run_stops_naming_it(tmp_path):
+    # Issue 23, item 5. Class 3 ("sad") has one clip in each language: no (label, language) stratum has two clips,
+    # yet the class has two, so one of them goes to the quiz.
+    data = waveform_dataset(tmp_path / "d", n=16)
+    labels, languages = np.asarray(data["labels"]), list(data["language"])
+    keep = [i for i in range(16) if labels[i] != 3] + [3, 7]
+    data = data.select(keep)
+    data = data.remove_columns("language").add_column("language", [languages[i] for i in keep[:-1]] + ["fi"])
+    train, quiz = carve_quiz_split(data, 0.25, seed=0, strata_columns=("labels", "language"), label_names=LABELS)
+    assert set(np.asarray(quiz["labels"]).tolist()) == {0, 1, 2, 3} and len(train) + len(quiz) == len(data)
+    assert 3 in np.asarray(train["labels"]).tolist()
+    single = data.select(range(len(data) - 1))
+    with pytest.raises(ValueError, match="'sad' has 1 training clip"):
+        carve_quiz_split(single, 0.25, seed=0, strata_columns=("labels", "language"), label_names=LABELS)

@@ -102,12 +102,25 @@ class MetaCurriculumResult:
         }
 
 
-def carve_quiz_split(train, fraction: float, seed: int, strata_columns: Sequence[str] = ("labels",)):
+def carve_quiz_split(train, fraction: float, seed: int, strata_columns: Sequence[str] = ("labels",),
+                     label_names: Optional[Sequence[str]] = None):
     """(train without the quiz clips, quiz): `fraction` of the clips of every stratum (label x language), at least
-    one per stratum with two clips or more, drawn with `seed`."""
+    one per stratum with two clips or more, drawn with `seed`. Every class of `train` reaches the quiz (a class whose
+    strata hold one clip each gives one of them); a class with a single clip, which cannot be in both, stops the run
+    with its name."""
     plain = train.with_format(None)
     columns = [c for c in strata_columns if c and c in train.column_names]
     keys = list(zip(*(plain[c] for c in columns))) if columns else [()] * len(train)
+    labels = np.asarray(plain["labels"])
+    name_of = (lambda y: repr(label_names[y])) if label_names is not None else (lambda y: f"label {y}")
+    counts = {int(y): int(n) for y, n in zip(*np.unique(labels, return_counts=True))}
+    single = [y for y, n in counts.items() if n < 2]
+    if single:
+        raise ValueError(
+            "The quiz split needs a clip of every class and the training split one more: "
+            + ", ".join(f"{name_of(y)} has {counts[y]} training clip" for y in single)
+            + ". Add clips of it or leave the class out (labels)."
+        )
     rng = np.random.default_rng(seed)
     strata: dict[tuple, list[int]] = {}
     for row, key in enumerate(keys):
@@ -119,8 +132,8 @@ def carve_quiz_split(train, fraction: float, seed: int, strata_columns: Sequence
             continue
         take = min(len(rows) - 1, max(1, int(round(fraction * len(rows)))))
         quiz_rows += rng.choice(rows, size=take, replace=False).tolist()
-    if not quiz_rows:
-        raise ValueError(f"No quiz split can be carved from {len(train)} training clips (quiz_fraction={fraction}).")
+    for y in sorted(set(counts) - set(labels[quiz_rows].tolist())):
+        quiz_rows.append(int(rng.choice(np.flatnonzero(labels == y))))
     in_quiz = np.zeros(len(train), dtype=bool)
     in_quiz[quiz_rows] = True
     return train.select(np.flatnonzero(~in_quiz)), train.select(np.flatnonzero(in_quiz))
@@ -160,7 +173,7 @@ def prepare_caches(config: MetaCurriculumConfig, model_args: ModelArguments, dat
     teacher = load_frozen_teacher(config.teacher_model_name_or_path, list(label_names), feature_extractor,
                                   trust_remote_code=model_args.trust_remote_code)
     train, quiz = carve_quiz_split(splits["train"], config.quiz_fraction, config.seed,
-                                   strata_columns=("labels", data_args.language_column_name))
+                                   strata_columns=("labels", data_args.language_column_name), label_names=label_names)
     prepared = {}
     for name, dataset in (("train", train), ("quiz", quiz), ("validation", splits["validation"]), ("test", splits["test"])):
         dataset = add_teacher_outputs(dataset, teacher, sampling_rate=rate, device=device, batch_size=config.feature_batch_size)

@@ -328,3 +328,20 @@ def test_the_quiz_split_holds_every_class_or_the_run_stops_naming_it(tmp_path):
     single = data.select(range(len(data) - 1))
     with pytest.raises(ValueError, match="'sad' has 1 training clip"):
         carve_quiz_split(single, 0.25, seed=0, strata_columns=("labels", "language"), label_names=LABELS)
+
+
+def test_an_episode_is_an_epoch_of_the_training_split_by_default(phase_setup):
+    # Issue 23, item 3: the paper's 100 S' epochs had become 100 x ceil(quiz / batch) steps. By default an episode is
+    # ceil(train / batch) updates, so curriculum_episodes counts epochs; curriculum_steps_per_episode sets it.
+    config, model_args, caches = phase_setup
+    student = build_student(model_args, caches.upstream_config, LABELS)
+    buckets = make_buckets(caches.splits["train"], None, [], num_buckets=2)
+    common = dict(episodes=2, batch_size=4, student_learning_rate=1e-2, policy_learning_rate=0.5, gamma=0.0,
+                  score=lambda m: 0.0, seed=0)
+    train, quiz = caches.splits["train"], caches.splits["quiz"]
+    assert len(train) == 12 and len(quiz) == 4
+    result = run_curriculum(student, _FixedMetaTeacher(len(LABELS)), train, quiz, buckets, _objective(config), **common)
+    assert [len(e["actions"]) for e in result.episodes] == [3, 3]  # ceil(12 / 4), not ceil(4 / 4)
+    result = run_curriculum(student, _FixedMetaTeacher(len(LABELS)), train, quiz, buckets, _objective(config),
+                            steps_per_episode=5, **common)
+    assert [len(e["actions"]) for e in result.episodes] == [5, 5]

@@ -334,7 +334,12 @@ def fit_phases(
 
     # 3. Curriculum (eq. 10-13).
     buckets = make_buckets(prepared["train"], config.difficulty_column, config.difficulty_levels, config.num_difficulty_buckets)
-    logger.info("Curriculum buckets (%s, easy to hard): %s", buckets.source, buckets.sizes())
+    logger.info("Curriculum buckets (%s, easy to hard): %s; mean teacher p(y) %s", buckets.source, buckets.sizes(),
+                np.round(buckets.teacher_confidence, 3).tolist())
+    steps = config.curriculum_steps_per_episode or int(np.ceil(len(prepared["train"]) / config.per_device_train_batch_size))
+    logger.info("Curriculum: %d episodes x %d S' updates = %d (%.1f epochs of the training split)",
+                config.curriculum_episodes, steps, config.curriculum_episodes * steps,
+                config.curriculum_episodes * steps * config.per_device_train_batch_size / len(prepared["train"]))
     validation = prepared["validation"]
     curriculum = run_curriculum(
         distilled, meta_teacher, prepared["train"], prepared["quiz"], buckets, _objective(config),

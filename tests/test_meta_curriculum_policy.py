@@ -79,3 +79,11 @@ def test_one_step_per_episode_with_a_mean_baseline_is_refused():
         check_curriculum_settings(1, "mean", "progress")
     check_curriculum_settings(1, "running", "progress")
     check_curriculum_settings(2, "mean", "win_rate")
+
+
+def test_the_card_says_which_way_the_draws_moved():
+    from hf_mtkd.meta_curriculum.method import curriculum_movement
+
+    assert "moved to harder buckets" in curriculum_movement([0.2, 0.3, 0.5, 0.6, 0.9, 1.0])
+    assert "moved to easier buckets" in curriculum_movement([1.0, 0.9, 0.5, 0.5, 0.1, 0.0])
+    assert "did not move" in curriculum_movement([0.5] * 6) and curriculum_movement([0.5]) == ""

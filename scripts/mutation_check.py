@@ -457,6 +457,21 @@ MUTATIONS = [
       [("hf_mtkd/meta_curriculum/curriculum.py", "steps = steps_per_episode or max(1, int(np.ceil(len(train) / batch_size)))",
         "steps = steps_per_episode or max(1, int(np.ceil(len(quiz) / batch_size)))")],
       ["tests/test_meta_curriculum_stages.py::test_an_episode_is_an_epoch_of_the_training_split_by_default"]),
+    m("student_init_pretrained_ignored", "student_init: pretrained still copies the fine-tuned teacher's text layers",
+      [("hf_mtkd/audio_text/students.py", '    if init == "pretrained":\n        found =', '    if False:\n        found =')],
+      ["tests/test_audio_text_model.py::test_student_from_the_pretrained_text_encoder_as_the_authors_built_it"]),
+    m("student_init_pretrained_keeps_teacher_head", "student_init: pretrained keeps the teacher's fusion block and head",
+      [("hf_mtkd/audio_text/students.py", "        copy_fusion = False\n", "")],
+      ["tests/test_audio_text_model.py::test_student_from_the_pretrained_text_encoder_as_the_authors_built_it"]),
+    m("token_axis_time_ignored", "token_axis: time still embeds one token per channel",
+      [("hf_mtkd/meta_curriculum/modeling_inverted_transformer.py",
+        '        if getattr(self.config, "token_axis", "channels") == "time":\n            x = x.transpose(1, 2)',
+        '        if False:\n            x = x.transpose(1, 2)')],
+      ["tests/test_meta_curriculum_model.py::test_the_non_inverted_student_takes_one_token_per_time_step"]),
+    m("card_movement_reversed", "the card reports the curriculum's draws moving the wrong way",
+      [("hf_mtkd/meta_curriculum/method.py", 'verdict = ("moved to harder buckets" if last > first + 0.1',
+        'verdict = ("moved to harder buckets" if last < first - 0.1')],
+      ["tests/test_meta_curriculum_policy.py::test_the_card_says_which_way_the_draws_moved"]),
 ]
 
 

@@ -302,6 +302,17 @@ def test_a_collapsed_stage_is_warned_about_with_its_name(phase_setup):
     assert "never predicts happy, neutral" in warnings[0]
 
 
+def test_a_stage_that_predicts_a_class_once_in_a_while_counts_as_collapsed():
+    # The demo's distilled student: angry and sad, and neutral once in 96 clips (validation UR 50.0).
+    from hf_mtkd.meta_curriculum.fit import STAGE_COLLAPSE_MIN_SHARE
+    from hf_mtkd.training.evaluation import prediction_collapse_warning
+
+    predictions = np.array([0] * 47 + [3] * 48 + [2])
+    assert prediction_collapse_warning(predictions, LABELS, "validation") is None  # 3 of 4 classes, once each
+    warning = prediction_collapse_warning(predictions, LABELS, "validation", min_share=STAGE_COLLAPSE_MIN_SHARE)
+    assert warning and "never predicts happy, neutral" in warning and "2%" in warning
+
+
 def test_fit_phases_hands_the_stages_collapse_warnings_to_the_run(phase_setup, monkeypatch, tmp_path):
     from hf_mtkd.meta_curriculum import fit
 

@@ -58,6 +58,8 @@ from .upstream import load_upstream, upstream_feature_extractor
 logger = logging.getLogger("hf_mtkd")
 
 EVAL_SPLITS = ("validation", "test")
+#: A stage that predicts a class for under this share of a split's clips counts as never predicting it.
+STAGE_COLLAPSE_MIN_SHARE = 0.02
 
 
 @dataclass
@@ -274,7 +276,8 @@ def score_stages(logits_of: dict, prepared, label_names: Sequence[str], *, langu
             logits = np.asarray(logits_fn(prepared[split]))
             results[stage][split] = split_metrics(logits, prepared[split], label_names, language_column=language_column,
                                                   n_bootstrap=n_bootstrap, seed=seed)
-            warning = prediction_collapse_warning(logits.argmax(-1), list(label_names), split)
+            warning = prediction_collapse_warning(logits.argmax(-1), list(label_names), split,
+                                                  min_share=STAGE_COLLAPSE_MIN_SHARE)
             if warning:
                 warnings.append(f"{stage} stage: {warning}")
                 logger.warning("%s stage: %s", stage, warning)

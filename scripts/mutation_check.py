@@ -472,6 +472,10 @@ MUTATIONS = [
       [("hf_mtkd/meta_curriculum/method.py", 'verdict = ("moved to harder buckets" if last > first + 0.1',
         'verdict = ("moved to harder buckets" if last < first - 0.1')],
       ["tests/test_meta_curriculum_policy.py::test_the_card_says_which_way_the_draws_moved"]),
+    m("stage_collapse_min_share_dropped", "a stage that predicts a third class once in 96 clips passes as uncollapsed",
+      [("hf_mtkd/training/evaluation.py", "    predicted = [i for i, n in enumerate(counts) if n > 0 and n >= min_share * values.size]",
+        "    predicted = [i for i, n in enumerate(counts) if n > 0]")],
+      ["tests/test_meta_curriculum_stages.py::test_a_stage_that_predicts_a_class_once_in_a_while_counts_as_collapsed"]),
 ]
 
 

@@ -87,3 +87,14 @@ def test_the_card_says_which_way_the_draws_moved():
     assert "moved to harder buckets" in curriculum_movement([0.2, 0.3, 0.5, 0.6, 0.9, 1.0])
     assert "moved to easier buckets" in curriculum_movement([1.0, 0.9, 0.5, 0.5, 0.1, 0.0])
     assert "did not move" in curriculum_movement([0.5] * 6) and curriculum_movement([0.5]) == ""
+
+
+def test_the_config_refuses_one_step_per_episode_with_a_mean_baseline(tmp_path):
+    from hf_mtkd.meta_curriculum import MetaCurriculumConfig
+
+    common = dict(output_dir=str(tmp_path), report_to="none", teacher_model_name_or_path="t")
+    with pytest.raises(ValueError, match="advantage is exactly 0"):
+        MetaCurriculumConfig(**common, curriculum_steps_per_episode=1)
+    assert MetaCurriculumConfig(**common, curriculum_steps_per_episode=1, curriculum_baseline="running")
+    with pytest.raises(ValueError, match="curriculum reward"):
+        MetaCurriculumConfig(**common, curriculum_reward="accuracy")

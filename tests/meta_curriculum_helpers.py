@@ -66,3 +66,50 @@ def state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def changed(before: dict, module: torch.nn.Module) -> set[str]:
     after = module.state_dict()
     return {name for name, tensor in before.items() if not torch.equal(tensor, after[name])}
+
+
+class FixedMetaTeacher(torch.nn.Module):
+    """A stand-in T': logits = the teacher-features column as given; through its head every student scores 0."""
+
+    def __init__(self, num_labels: int):
+        super().__init__()
+        self.num_labels = num_labels
+        self.unused = torch.nn.Linear(1, 1)
+
+    def forward(self, teacher_features):
+        return teacher_features
+
+    def classify_student(self, pooled, trainable=False):
+        return torch.zeros(pooled.shape[0], self.num_labels, device=pooled.device)
+
+
+def easy_first_task(n: int = 160, frames: int = 8, channels: int = 6, seed: int = 0):
+    """(train, quiz, easy rows, hard rows) of a feature-level task built so that easy-first helps.
+
+    Four classes, one random prototype each. Easy clips ("intense"): 3 x the prototype + little noise, true labels.
+    Hard clips ("subtle"): the prototype + 0.8 x another class's prototype (a mixed expression), a quarter of them
+    with a wrong label (annotators disagree on subtle clips). The quiz holds both kinds (32 + 32), correctly labelled.
+    Early on, hard batches mostly teach the confusions and the label noise, easy ones the prototypes; once the easy
+    clips are learnt, only hard batches still move the quiz's mixed clips."""
+    rng = np.random.default_rng(seed)
+    prototypes = rng.standard_normal((4, frames, channels))
+
+    def make(m, scale, noise, mixed):
+        y = np.arange(m) % 4
+        x = scale * prototypes[y] + noise * rng.standard_normal((m, frames, channels))
+        if mixed:
+            x = x + 0.8 * prototypes[(y + rng.integers(1, 4, m)) % 4]
+        return x.astype(np.float32), y
+
+    easy_x, easy_y = make(n, 3.0, 0.1, False)
+    hard_x, hard_y = make(n, 1.0, 0.3, True)
+    wrong = rng.random(n) < 0.25
+    hard_y = np.where(wrong, (hard_y + rng.integers(1, 4, n)) % 4, hard_y)
+    quiz_hard_x, quiz_hard_y = make(32, 1.0, 0.3, True)
+    quiz_easy_x, quiz_easy_y = make(32, 3.0, 0.1, False)
+    train = Dataset.from_dict({"input_features": np.concatenate([easy_x, hard_x]).tolist(),
+                               "labels": np.concatenate([easy_y, hard_y]).tolist()})
+    quiz = Dataset.from_dict({"input_features": np.concatenate([quiz_hard_x, quiz_easy_x]).tolist(),
+                              "labels": np.concatenate([quiz_hard_y, quiz_easy_y]).tolist(),
+                              "teacher_features": np.zeros((64, 4), dtype=np.float32).tolist()})
+    return numeric_format(train), numeric_format(quiz), np.arange(n), np.arange(n, 2 * n)

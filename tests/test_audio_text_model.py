@@ -209,3 +209,55 @@ def test_import_hf_mtkd_is_enough_for_the_pipeline_and_stays_light(processor, tm
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     printed = json.loads(out.stdout.strip().splitlines()[-1])
     assert printed["light"] and sorted(printed["labels"]) == sorted(LABELS)
+
+
+def test_student_from_the_pretrained_text_encoder_as_the_authors_built_it(processor, tmp_path):
+    # Issue 23, item 8: DistilSER builds a student from the bottom k layers of the *pretrained* text encoder, with a
+    # fresh fusion block and head; `student_init: teacher` copies the fine-tuned teacher's instead.
+    from transformers import BertModel
+
+    teacher = tiny_model(processor, text_layers=6)
+    torch.manual_seed(7)
+    pretrained = BertModel(BertConfig(**teacher.config.text_config.to_dict()))
+    student = make_student(teacher, 2, "bottom", init="pretrained", pretrained_text_encoder=pretrained)
+    for j in range(2):
+        for (name, s), (_, p) in zip(student.text_encoder.encoder.layer[j].state_dict().items(),
+                                     pretrained.encoder.layer[j].state_dict().items()):
+            assert torch.equal(s, p), (j, name)
+    assert torch.equal(student.text_encoder.embeddings.word_embeddings.weight, pretrained.embeddings.word_embeddings.weight)
+    assert not torch.equal(student.text_encoder.embeddings.word_embeddings.weight,
+                           teacher.text_encoder.embeddings.word_embeddings.weight)
+    assert not torch.equal(student.classifier.weight, teacher.classifier.weight)  # fresh head
+    fusion = [n for n in student.state_dict() if not n.startswith(("text_encoder.", "audio_encoder."))]
+    teacher_state = teacher.state_dict()
+    assert fusion and not any(torch.equal(student.state_dict()[n], teacher_state[n]) for n in fusion if n.endswith("weight")
+                              and student.state_dict()[n].dim() > 1)
+    for name, tensor in student.audio_encoder.state_dict().items():  # the frozen audio encoder is the teacher's
+        assert torch.equal(tensor, teacher.audio_encoder.state_dict()[name])
+    with pytest.raises(ValueError, match="pretrained text encoder"):
+        make_student(teacher, 2, "bottom", init="pretrained")
+    with pytest.raises(ValueError, match="student_init"):
+        make_student(teacher, 2, "bottom", init="random")
+
+
+def test_a_student_recipe_with_student_init_pretrained_reads_the_text_encoder(processor, tmp_path):
+    from transformers import BertModel
+
+    from hf_mtkd.arguments import ModelArguments
+    from hf_mtkd.audio_text.build import build_audio_text_model
+    from hf_mtkd.audio_text.config import AudioTextModelArguments
+
+    teacher = tiny_model(processor, text_layers=4)
+    teacher.save_pretrained(tmp_path / "teacher")
+    processor.save_pretrained(tmp_path / "teacher")
+    torch.manual_seed(3)
+    pretrained = BertModel(BertConfig(**teacher.config.text_config.to_dict()))
+    pretrained.save_pretrained(tmp_path / "bert")
+    model_args = ModelArguments(model_name_or_path=str(tmp_path / "teacher"))
+    at_args = AudioTextModelArguments(num_text_layers=2, student_init="pretrained", text_encoder=str(tmp_path / "bert"))
+    student, _ = build_audio_text_model(model_args, at_args, list(LABELS))
+    assert torch.equal(student.text_encoder.encoder.layer[1].output.dense.weight, pretrained.encoder.layer[1].output.dense.weight)
+    with pytest.raises(ValueError, match="set text_encoder"):
+        build_audio_text_model(model_args, AudioTextModelArguments(num_text_layers=2, student_init="pretrained"), list(LABELS))
+    with pytest.raises(ValueError, match="student_init"):
+        AudioTextModelArguments(student_init="fresh")

@@ -4,6 +4,9 @@ the intensity column through the corpus readers; curriculum buckets."""
 import numpy as np
 import pytest
 import torch
+from meta_curriculum_helpers import LABELS, RATE, save_tiny_hubert, waveform_dataset
+from test_recipes import write_emodb, write_ravdess
+from test_training import save_tiny_classifier
 
 from hf_mtkd.arguments import DataArguments
 from hf_mtkd.data import load_raw_dataset
@@ -11,9 +14,6 @@ from hf_mtkd.meta_curriculum.curriculum import UNRATED, buckets_by_column, bucke
 from hf_mtkd.meta_curriculum.features import INPUT_FEATURES, TEACHER_FEATURES, TEACHER_LOGITS, add_upstream_features
 from hf_mtkd.meta_curriculum.teacher import add_teacher_outputs, classifier_of, load_frozen_teacher
 from hf_mtkd.meta_curriculum.upstream import fix_frames, load_upstream
-from meta_curriculum_helpers import LABELS, RATE, save_tiny_hubert, waveform_dataset
-from test_recipes import write_emodb, write_ravdess
-from test_training import save_tiny_classifier
 
 
 class ForwardCounter:
@@ -109,7 +109,7 @@ def test_teacher_cache_holds_logits_and_the_classifier_input(tmp_path):
 
 
 def test_teacher_without_classifier_is_refused():
-    with pytest.raises(ValueError, match="no `classifier`"):
+    with pytest.raises(ValueError, match="no classification head"):
         classifier_of(torch.nn.Linear(2, 2))
 
 
@@ -144,3 +144,94 @@ def test_make_buckets_falls_back_to_the_teacher_without_two_levels(tmp_path):
     buckets = make_buckets(dataset, "intensity", ["strong", "normal"], num_buckets=3)
     assert buckets.source == "teacher probability" and len(buckets.names) == 3
     assert make_buckets(dataset, "missing_column", ["strong"], 2).source == "teacher probability"
+
+
+def test_buckets_run_from_easy_to_hard_with_unrated_clips_spread_by_the_teacher(tmp_path):
+    # RAVDESS rows carry intensity, EmoDB rows none: the unrated clips join the levels by the teacher's confidence
+    # (most confident to the easiest level) instead of forming one last "hardest" bucket of a whole corpus.
+    intensity = ["strong", "normal", "strong", "normal", "", "", "", ""]
+    dataset = waveform_dataset(tmp_path / "data", n=8, intensity=intensity)
+    labels = np.asarray(dataset["labels"])
+    confidence = [0.0, 0.0, 0.0, 0.0, 5.0, -5.0, 3.0, -3.0]  # teacher logit of the true class for rows 4-7
+    logits = np.zeros((8, 4), dtype=np.float32)
+    logits[np.arange(8), labels] = confidence
+    dataset = dataset.add_column("teacher_logits", logits.tolist())
+    buckets = make_buckets(dataset, "intensity", ["strong", "normal"], num_buckets=3)
+    assert buckets.names == ["strong", "normal"]
+    assert [idx.tolist() for idx in buckets.indices] == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    assert buckets.teacher_confidence[0] > buckets.teacher_confidence[1]
+    only_one_level = dataset.remove_columns("intensity").add_column("intensity", ["normal"] * 4 + [""] * 4)
+    assert make_buckets(only_one_level, "intensity", ["strong", "normal"], 3).source == "teacher probability"
+
+
+def _save_logmel_teacher(path):
+    from hf_mtkd.models.logmel_cnn import LogMelCNNConfig, LogMelCNNForAudioClassification, LogMelFeatureExtractor
+    from test_logmel_cnn import TINY
+
+    torch.manual_seed(0)
+    labels = ["angry", "happy", "neutral", "sad"]
+    config = LogMelCNNConfig(**TINY, num_labels=4, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    model = LogMelCNNForAudioClassification(config)
+    model.save_pretrained(path)
+    LogMelFeatureExtractor(num_mel_bins=TINY.get("num_mel_bins", 16)).save_pretrained(path)
+    return model
+
+
+def test_a_log_mel_cnn_teacher_has_its_head_found_and_its_pooled_features_cached(tmp_path):
+    # Issue 23, item 4: 'has no classifier module' after data decoding for the log-mel CNN (its head is `head`).
+    from hf_mtkd.meta_curriculum.teacher import load_frozen_teacher, teacher_outputs
+
+    model = _save_logmel_teacher(tmp_path / "teacher")
+    assert classifier_of(model) is model.head
+    from transformers import Wav2Vec2FeatureExtractor
+
+    fe = Wav2Vec2FeatureExtractor()
+    teacher = load_frozen_teacher(str(tmp_path / "teacher"), ["angry", "happy", "neutral", "sad"], fe)
+    inputs = teacher.feature_extractor(np.zeros(8000, dtype=np.float32), sampling_rate=16000, return_tensors="pt")
+    logits, pooled = teacher_outputs(teacher, dict(inputs))
+    assert logits.shape == (1, 4) and pooled.shape == (1, model.logmel_cnn.pooled_size)
+
+
+def test_a_teacher_without_a_findable_head_is_refused_before_the_data_is_read(tmp_path, monkeypatch):
+    # The shared flow calls probe_feature_extractor before it reads any audio: the head check runs there.
+    from hf_mtkd.arguments import DataArguments, ModelArguments
+    from hf_mtkd.meta_curriculum import MetaCurriculumConfig
+    from hf_mtkd.meta_curriculum import teacher as teacher_module
+    from hf_mtkd.meta_curriculum.method import MetaCurriculumMethod
+    from hf_mtkd.training.method import RunSetup
+
+    _save_logmel_teacher(tmp_path / "teacher")
+    config = MetaCurriculumConfig(output_dir=str(tmp_path / "out"), report_to="none",
+                                  teacher_model_name_or_path=str(tmp_path / "teacher"))
+    setup = RunSetup(ModelArguments(model_type="hf_mtkd_inverted_transformer"), DataArguments(dataset_path="unused"), config, ())
+    assert MetaCurriculumMethod().probe_feature_extractor(setup) is not None
+    def no_head(model):
+        raise ValueError(f"{type(model).__name__}: no classification head")
+
+    monkeypatch.setattr(teacher_module, "classifier_of", no_head)
+    with pytest.raises(ValueError, match="LogMelCNNForAudioClassification: no classification head"):
+        MetaCurriculumMethod().probe_feature_extractor(setup)
+
+
+def test_the_head_is_found_by_declaration_by_name_or_as_the_one_module_ending_in_one_output_per_label():
+    class Config:
+        num_labels = 3
+
+    class Custom(torch.nn.Module):
+        base_model_prefix = "encoder"
+
+        def __init__(self):
+            super().__init__()
+            self.config = Config()
+            self.encoder = torch.nn.Sequential(torch.nn.Linear(5, 3))  # the encoder's own 3 outputs do not count
+            self.projector = torch.nn.Linear(3, 8)
+            self.out = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(8, 3))
+
+    model = Custom()
+    assert classifier_of(model) is model.out
+    type(model).classifier_module_name = "projector"
+    assert classifier_of(model) is model.projector
+    del type(model).classifier_module_name
+    model.extra = torch.nn.Linear(8, 3)  # two candidates: ambiguous
+    with pytest.raises(ValueError, match="classifier_module_name"):
+        classifier_of(model)

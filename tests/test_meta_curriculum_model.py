@@ -115,3 +115,21 @@ def test_export_crops_long_inputs_like_the_training_clips(tmp_path):
     short = long[:4000]
     logits = [model(**fe(w, sampling_rate=RATE, return_tensors="pt")).logits for w in (long, short)]
     torch.testing.assert_close(logits[0], logits[1])
+
+
+def test_the_non_inverted_student_takes_one_token_per_time_step(tmp_path):
+    # Issue 23, item 7 (Table 4): the same transformer over time steps instead of channels.
+    from hf_mtkd.meta_curriculum import InvertedTransformerConfig, InvertedTransformerForFeatureClassification
+
+    common = dict(num_frames=10, num_channels=6, d_model=8, num_hidden_layers=1, num_attention_heads=2,
+                  intermediate_size=16, classifier_hidden_size=8, contrastive_dim=4, num_labels=4)
+    inverted = InvertedTransformerForFeatureClassification(InvertedTransformerConfig(**common))
+    over_time = InvertedTransformerForFeatureClassification(InvertedTransformerConfig(**common, token_axis="time"))
+    assert tuple(inverted.embedding.weight.shape) == (8, 10) and tuple(over_time.embedding.weight.shape) == (8, 6)
+    seen = []
+    over_time.encoder.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape)))
+    assert over_time(torch.randn(3, 10, 6)).logits.shape == (3, 4) and seen == [(3, 10, 8)]
+    over_time.save_pretrained(tmp_path)
+    assert InvertedTransformerForFeatureClassification.from_pretrained(tmp_path).config.token_axis == "time"
+    with pytest.raises(ValueError, match="token_axis"):
+        InvertedTransformerConfig(**common, token_axis="frames")

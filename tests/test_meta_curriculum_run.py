@@ -105,7 +105,7 @@ def test_train_entry_runs_the_demo_recipe_to_a_finished_run_with_its_card(pipeli
     assert "import hf_mtkd  # registers this model's architecture" in text  # the template's Quick start
     assert "## Loading this model" in text and "run `import hf_mtkd` before" in text
     assert "## Results of every stage" in text and "| updated student S' (curriculum) |" in text
-    assert "curriculum_actions.png" in text and "@article{zhao_kd_ser," in text and "| kd_beta | 100 |" in text
+    assert "curriculum_actions.png" in text and "@article{zhao_kd_ser," in text and "| kd_beta | 1 |" in text
     s_prime = summary.results["test"]["overall"]
     assert f"{s_prime['UR'] * 100:.1f} [{s_prime['UR_ci'][0] * 100:.1f}, {s_prime['UR_ci'][1] * 100:.1f}]" in text
 

@@ -175,7 +175,7 @@ def test_carve_quiz_split_is_disjoint_and_stratified(tmp_path):
     assert Counter(zip(np.asarray(quiz["labels"]).tolist(), quiz["language"])) == {(0, "fi"): 2, (1, "en"): 2, (2, "fi"): 2, (3, "en"): 2}
     waves = {tuple(np.asarray(w)[:5]) for w in train["waveform"]}
     assert not any(tuple(np.asarray(w)[:5]) in waves for w in quiz["waveform"])
-    with pytest.raises(ValueError, match="No quiz split"):
+    with pytest.raises(ValueError, match="label 0 has 1 training clip"):
         carve_quiz_split(data.select(range(4)), 0.25, seed=0)
 
 
@@ -247,7 +247,7 @@ def test_curriculum_reward_is_the_students_win_rate_over_the_meta_teacher_on_qui
     result = run_curriculum(
         student, _FixedMetaTeacher(len(LABELS)), caches.splits["train"], quiz, buckets, _objective(config), episodes=2,
         batch_size=4, student_learning_rate=1e-2, policy_learning_rate=0.5, gamma=0.99, steps_per_episode=3,
-        score=lambda m: 0.0, seed=0,
+        score=lambda m: 0.0, seed=0, reward="win_rate",
     )
     assert [e["mean_reward"] for e in result.episodes] == [reward, reward]
 
@@ -280,3 +280,79 @@ def test_meta_teacher_learns_on_the_quiz_split_and_the_curriculum_is_rewarded_th
         fit.fit_phases(config, model_args, DataArguments(dataset_path="unused", max_duration_seconds=0.6), caches, LABELS)
     assert seen["meta_teacher_data"] is caches.splits["quiz"]
     assert seen["curriculum_quiz"] is caches.splits["quiz"] and seen["curriculum_train"] is caches.splits["train"]
+
+
+def test_a_collapsed_stage_is_warned_about_with_its_name(phase_setup):
+    # Issue 23, item 1: the distilled student predicted only angry and sad (validation UR exactly 50) without a word.
+    from hf_mtkd.meta_curriculum.fit import score_stages
+
+    _, _, caches = phase_setup
+
+    def collapsed(dataset):  # angry for even labels, sad for odd: 2 of 4 classes
+        labels = np.asarray(dataset["labels"])
+        return np.eye(len(LABELS))[np.where(labels % 2 == 0, 0, 3)]
+
+    def perfect(dataset):
+        return np.eye(len(LABELS))[np.asarray(dataset["labels"])]
+
+    results, warnings = score_stages({"student": perfect, "distilled_student": collapsed}, caches.splits, LABELS,
+                                     language_column="language", n_bootstrap=0, seed=0)
+    assert set(results) == {"student", "distilled_student"} and set(results["student"]) == {"validation", "test"}
+    assert len(warnings) == 2 and all(w.startswith("distilled_student stage: Prediction collapse on ") for w in warnings)
+    assert "never predicts happy, neutral" in warnings[0]
+
+
+def test_a_stage_that_predicts_a_class_once_in_a_while_counts_as_collapsed():
+    # The demo's distilled student: angry and sad, and neutral once in 96 clips (validation UR 50.0).
+    from hf_mtkd.meta_curriculum.fit import STAGE_COLLAPSE_MIN_SHARE
+    from hf_mtkd.training.evaluation import prediction_collapse_warning
+
+    predictions = np.array([0] * 47 + [3] * 48 + [2])
+    assert prediction_collapse_warning(predictions, LABELS, "validation") is None  # 3 of 4 classes, once each
+    warning = prediction_collapse_warning(predictions, LABELS, "validation", min_share=STAGE_COLLAPSE_MIN_SHARE)
+    assert warning and "never predicts happy, neutral" in warning and "2%" in warning
+
+
+def test_fit_phases_hands_the_stages_collapse_warnings_to_the_run(phase_setup, monkeypatch, tmp_path):
+    from hf_mtkd.meta_curriculum import fit
+
+    config, model_args, caches = phase_setup
+    config = tiny_config(tmp_path, teacher_model_name_or_path=config.teacher_model_name_or_path, curriculum_episodes=1,
+                         curriculum_steps_per_episode=2)
+    monkeypatch.setattr(fit, "student_logits", lambda model, dataset, *a, **k: np.eye(len(LABELS))[np.zeros(len(dataset), int)])
+    result = fit.fit_phases(config, model_args, DataArguments(dataset_path="unused", max_duration_seconds=0.6), caches, LABELS)
+    stages = {w.split(" stage:")[0] for w in result.training_warnings if "Prediction collapse" in w}
+    assert {"student", "distilled_student"} <= stages
+
+
+def test_the_quiz_split_holds_every_class_or_the_run_stops_naming_it(tmp_path):
+    # Issue 23, item 5. Class 3 ("sad") has one clip in each language: no (label, language) stratum has two clips,
+    # yet the class has two, so one of them goes to the quiz.
+    data = waveform_dataset(tmp_path / "d", n=16)
+    labels, languages = np.asarray(data["labels"]), list(data["language"])
+    keep = [i for i in range(16) if labels[i] != 3] + [3, 7]
+    data = data.select(keep)
+    data = data.remove_columns("language").add_column("language", [languages[i] for i in keep[:-1]] + ["fi"])
+    train, quiz = carve_quiz_split(data, 0.25, seed=0, strata_columns=("labels", "language"), label_names=LABELS)
+    assert set(np.asarray(quiz["labels"]).tolist()) == {0, 1, 2, 3} and len(train) + len(quiz) == len(data)
+    assert 3 in np.asarray(train["labels"]).tolist()
+    single = data.select(range(len(data) - 1))
+    with pytest.raises(ValueError, match="'sad' has 1 training clip"):
+        carve_quiz_split(single, 0.25, seed=0, strata_columns=("labels", "language"), label_names=LABELS)
+
+
+def test_an_episode_is_an_epoch_of_the_training_split_by_default(phase_setup):
+    # Issue 23, item 3: the paper's 100 S' epochs had become 100 x ceil(quiz / batch) steps. By default an episode is
+    # ceil(train / batch) updates, so curriculum_episodes counts epochs; curriculum_steps_per_episode sets it.
+    config, model_args, caches = phase_setup
+    student = build_student(model_args, caches.upstream_config, LABELS)
+    buckets = make_buckets(caches.splits["train"], None, [], num_buckets=2)
+    common = dict(episodes=2, batch_size=4, student_learning_rate=1e-2, policy_learning_rate=0.5, gamma=0.0,
+                  score=lambda m: 0.0, seed=0)
+    train, quiz = caches.splits["train"], caches.splits["quiz"]
+    assert len(train) == 12 and len(quiz) == 4
+    result = run_curriculum(student, _FixedMetaTeacher(len(LABELS)), train, quiz, buckets, _objective(config), **common)
+    assert [len(e["actions"]) for e in result.episodes] == [3, 3]  # ceil(12 / 4), not ceil(4 / 4)
+    result = run_curriculum(student, _FixedMetaTeacher(len(LABELS)), train, quiz, buckets, _objective(config),
+                            steps_per_episode=5, **common)
+    assert [len(e["actions"]) for e in result.episodes] == [5, 5]

@@ -13,7 +13,7 @@ import logging
 from typing import Iterable, Optional
 
 import torch
-from transformers import AutoConfig, AutoFeatureExtractor, AutoProcessor, AutoTokenizer
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoProcessor, AutoTokenizer
 
 from ..arguments import ModelArguments
 from ..modeling_utils import default_feature_extractor, load_pretrained
@@ -45,6 +45,9 @@ def _check_model_args(model_args: ModelArguments, at_args: AudioTextModelArgumen
         )
     if model_args.model_name_or_path is not None and model_args.config_overrides:
         raise ValueError("config_overrides applies to a new audio_text model (model_type), not to a saved one.")
+    if model_args.model_name_or_path is not None and at_args.text_encoder and not (
+            at_args.makes_student and at_args.student_init == "pretrained"):
+        raise ValueError("text_encoder with model_name_or_path is read only by a student with student_init: pretrained.")
     if model_args.model_name_or_path is None and at_args.makes_student:
         raise ValueError("num_text_layers / a layer list cuts a student from a saved model: give model_name_or_path (the teacher).")
 
@@ -94,8 +97,15 @@ def build_audio_text_model(
         processor = _load_processor(path, hub)
         processor = AudioTextProcessor(feature_extractor, processor.tokenizer)
         if at_args.makes_student:
+            pretrained = None
+            if at_args.student_init == "pretrained":
+                if not at_args.text_encoder:
+                    raise ValueError("student_init: pretrained takes the student's text layers from the pretrained text "
+                                     "encoder the teacher started from: set text_encoder (e.g. bert-base-uncased).")
+                pretrained = load_pretrained(AutoModel, at_args.text_encoder, "pretrained text encoder", **hub)
             model = make_student(base, at_args.num_text_layers, at_args.layer_selection,
-                                 copy_fusion=at_args.copy_fusion_from_teacher)
+                                 copy_fusion=at_args.copy_fusion_from_teacher, init=at_args.student_init,
+                                 pretrained_text_encoder=pretrained)
             logger.info("Student of %s: text layers %s of %d", path, model.config.text_layers_kept,
                         base.config.text_config.num_hidden_layers)
         else:

@@ -10,7 +10,7 @@ from typing import Optional
 from ..arguments import JSONField, _parse_json_field
 from ..training.args import SERTrainingArguments
 from .configuration_audio_text import MODALITIES
-from .students import parse_layer_selection
+from .students import STUDENT_INITS, parse_layer_selection
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +66,15 @@ class AudioTextModelArguments:
         default="bottom",
         metadata={"help": "Which teacher layers a student keeps: bottom (authors' code), uniform, or a list of 1-based layers like [2, 4, 6]."},
     )
+    student_init: str = field(
+        default="teacher",
+        metadata={"help": "Where a student's text layers come from: pretrained (the authors' code: the bottom k layers "
+                  "of the pretrained text encoder, `text_encoder`, with a fresh fusion block and head) or teacher (the "
+                  "fine-tuned teacher's layers, and its fusion block and head unless copy_fusion_from_teacher is false)."},
+    )
     copy_fusion_from_teacher: bool = field(
         default=True,
-        metadata={"help": "A student starts with the teacher's fusion block and head (false: random init, as the authors' students)."},
+        metadata={"help": "With student_init teacher: a student starts with the teacher's fusion block and head (false: fresh ones)."},
     )
 
     def __post_init__(self):
@@ -86,6 +92,8 @@ class AudioTextModelArguments:
         if self.max_text_length is not None and self.max_text_length < 2:
             raise ValueError(f"max_text_length must be >= 2 ([CLS] and [SEP]), got {self.max_text_length}.")
         self.layer_selection = parse_layer_selection(self.layer_selection)
+        if self.student_init not in STUDENT_INITS:
+            raise ValueError(f"student_init must be one of {STUDENT_INITS}, got {self.student_init!r}.")
         if self.num_text_layers is not None and self.num_text_layers < 1:
             raise ValueError(f"num_text_layers must be >= 1, got {self.num_text_layers}.")
 

@@ -1,8 +1,10 @@
 """Students: the teacher with its text encoder cut to k layers (paper: BERT-6, BERT-4, BERT-2).
 
-The kept layers are copied from the teacher's text encoder; embeddings, the audio branch (frozen),
-and by default the fusion block and head are the teacher's too, so a student differs from its
-teacher only in the text layers it lacks. Which layers are kept:
+Two initialisations (`student_init`): "pretrained", as the authors' code (DistilSER): the kept layers and the
+embeddings are the *pretrained* text encoder's (the one the teacher started from), the fusion block and head fresh;
+"teacher": the kept layers, embeddings, and by default the fusion block and head are the fine-tuned teacher's, so a
+student differs from its teacher only in the text layers it lacks. The audio branch is the teacher's, frozen, either
+way. Which layers are kept:
 
 - ``bottom``: layers 1..k (the authors' code: `BertConfig(num_hidden_layers=k)` loads the bottom k);
 - ``uniform``: k layers evenly spaced and ending at the top layer (12 -> 6: 2, 4, ..., 12);
@@ -74,18 +76,31 @@ def find_layer_list(encoder: nn.Module, num_layers: int) -> str:
     return found[0]
 
 
+STUDENT_INITS = ("pretrained", "teacher")
+
+
 def make_student(
     teacher: AudioTextForSequenceClassification,
     num_text_layers: int | None,
     layer_selection: LayerSelection = "bottom",
     *,
     copy_fusion: bool = True,
+    init: str = "teacher",
+    pretrained_text_encoder: nn.Module | None = None,
 ) -> AudioTextForSequenceClassification:
     """A student whose text encoder keeps `num_text_layers` of the teacher's layers (see module docstring).
 
-    `copy_fusion=False` leaves the fusion block and head at random init (the authors' students started
-    there); the encoders always come from the teacher, and the audio encoder is frozen.
+    init "teacher": the kept layers and embeddings are the fine-tuned teacher's, and so are the fusion block and head
+    unless `copy_fusion=False`. init "pretrained" (the authors' code, DistilSER modules.py / train_distillation.py): the
+    kept layers and embeddings come from `pretrained_text_encoder` (the pretrained encoder the teacher started from,
+    e.g. bert-base-uncased), the fusion block and head are freshly initialised. The audio encoder is the teacher's
+    (frozen) either way.
     """
+    if init not in STUDENT_INITS:
+        raise ValueError(f"student_init must be one of {STUDENT_INITS}, got {init!r}.")
+    if init == "pretrained" and pretrained_text_encoder is None:
+        raise ValueError("student_init 'pretrained' needs the pretrained text encoder the teacher started from "
+                         "(text_encoder: its hub id or path).")
     config = teacher.config
     if not config.uses_text:
         raise ValueError(f"The teacher has no text encoder (modalities={config.modalities!r}): nothing to truncate.")
@@ -99,6 +114,15 @@ def make_student(
 
     prefix = "text_encoder." + find_layer_list(teacher.text_encoder, teacher_layers) + "."
     source = teacher.state_dict()
+    if init == "pretrained":
+        found = int(getattr(pretrained_text_encoder.config, "num_hidden_layers", -1))
+        if found != teacher_layers:
+            raise ValueError(f"The pretrained text encoder has {found} layers, the teacher's {teacher_layers}: "
+                             "it is not the encoder the teacher started from.")
+        find_layer_list(pretrained_text_encoder, teacher_layers)  # the same layout as the teacher's text encoder
+        source = {**{k: v for k, v in source.items() if k.startswith("audio_encoder.")},
+                  **{f"text_encoder.{k}": v for k, v in pretrained_text_encoder.state_dict().items()}}
+        copy_fusion = False
     mapped = {}
     for key in student.state_dict():
         if not copy_fusion and not key.startswith(("text_encoder.", "audio_encoder.")):
@@ -117,4 +141,4 @@ def make_student(
     return student
 
 
-__all__ = ["LAYER_SELECTIONS", "find_layer_list", "make_student", "parse_layer_selection", "select_text_layers"]
+__all__ = ["LAYER_SELECTIONS", "STUDENT_INITS", "find_layer_list", "make_student", "parse_layer_selection", "select_text_layers"]

@@ -8,6 +8,7 @@ from typing import Optional
 
 from ..training.args import SERTrainingArguments
 from .features import FEATURE_DTYPES
+from .curriculum import check_curriculum_settings
 from .losses import SOFT_LOSSES
 from .configuration_meta_curriculum import FILTERBANKS
 
@@ -97,13 +98,46 @@ class MetaCurriculumConfig(SERTrainingArguments):
     )
 
     # Curriculum (eq. 10-13).
-    curriculum_episodes: int = field(default=100, metadata={"help": "Episodes of the curriculum (Table 3 updated-student epochs: 100)."})
+    curriculum_episodes: int = field(
+        default=100,
+        metadata={"help": "Episodes of the curriculum (Table 3 updated-student epochs: 100). S' takes "
+                  "curriculum_episodes x curriculum_steps_per_episode updates in all."},
+    )
     curriculum_steps_per_episode: Optional[int] = field(
-        default=None, metadata={"help": "Student steps per episode; default: the number of quiz batches (MPDistil)."}
+        default=None,
+        metadata={"help": "S' updates (one batch each) per episode. Default: ceil(training clips / batch size), one "
+                  "epoch, so that curriculum_episodes counts epochs as the paper's 100 do; MPDistil takes one per "
+                  "quiz batch (about 10x fewer). With curriculum_baseline mean it must be 2 or more."},
     )
     curriculum_learning_rate: float = field(default=1e-3, metadata={"help": "Learning rate of the updated student S' (Table 3: 1e-3)."})
-    policy_learning_rate: float = field(default=1e-3, metadata={"help": "Learning rate of the policy network (MPDistil: 1e-3)."})
-    curriculum_gamma: float = field(default=0.99, metadata={"help": "Discount of the REINFORCE returns."})
+    curriculum_reward: str = field(
+        default="progress",
+        metadata={"help": "progress: the step's gain in eq. 13's soft margin mean[p_S'(y) - p_T'(y)] on a quiz batch "
+                  "scored just before and after the step (what the chosen bucket did); win_rate: eq. 13 after the "
+                  "step (MPDistil), whose level reflects S''s state more than the step's bucket."},
+    )
+    curriculum_baseline: str = field(
+        default="mean",
+        metadata={"help": "REINFORCE baseline: mean (the episode's mean return; needs 2 steps or more per episode) or "
+                  "running (an exponential average of earlier episodes' returns)."},
+    )
+    policy_learning_rate: float = field(
+        default=1.0,
+        metadata={"help": "SGD learning rate of the policy on advantages standardised per episode (so the step does "
+                  "not depend on the rewards' scale). MPDistil's 1e-3 (Adam) moves the action probabilities by "
+                  "about 0.02 in 30 episodes: the policy then draws at random."},
+    )
+    policy_exploration: float = field(
+        default=0.1, metadata={"help": "Share of uniform draws mixed into the policy: every bucket keeps a chance."}
+    )
+    policy_entropy_weight: float = field(
+        default=0.1, metadata={"help": "Entropy bonus of the policy loss: keeps the softmax from saturating on one bucket."}
+    )
+    curriculum_gamma: float = field(
+        default=0.0,
+        metadata={"help": "Discount of the REINFORCE returns G_t = sum_{i>=t} gamma^i r_i. 0 with progress rewards: "
+                  "each step is credited with its own gain (MPDistil: 0.99 with win-rate rewards)."},
+    )
     consistency_gradient: bool = field(
         default=False,
         metadata={"help": "Let eq. 12's meta-teacher term back-propagate into S' through the frozen T' (MPDistil computes "
@@ -144,6 +178,8 @@ class MetaCurriculumConfig(SERTrainingArguments):
             "curriculum_episodes": self.curriculum_episodes >= 0,
             "curriculum_learning_rate": self.curriculum_learning_rate > 0.0,
             "policy_learning_rate": self.policy_learning_rate > 0.0,
+            "policy_exploration": 0.0 <= self.policy_exploration < 1.0,
+            "policy_entropy_weight": self.policy_entropy_weight >= 0.0,
             "curriculum_gamma": 0.0 <= self.curriculum_gamma <= 1.0,
             "num_difficulty_buckets": self.num_difficulty_buckets >= 2,
             "max_frames": self.max_frames >= 1,
@@ -156,6 +192,7 @@ class MetaCurriculumConfig(SERTrainingArguments):
             raise ValueError("Out of range: " + ", ".join(f"{name}={getattr(self, name)!r}" for name in bad) + ".")
         if self.curriculum_steps_per_episode is not None and self.curriculum_steps_per_episode < 1:
             raise ValueError(f"curriculum_steps_per_episode must be >= 1 (or unset), got {self.curriculum_steps_per_episode}.")
+        check_curriculum_settings(self.curriculum_steps_per_episode or 2, self.curriculum_baseline, self.curriculum_reward)
         if self.soft_loss not in SOFT_LOSSES:
             raise ValueError(f"soft_loss must be one of {SOFT_LOSSES}, got {self.soft_loss!r}.")
         if self.filterbank not in FILTERBANKS:

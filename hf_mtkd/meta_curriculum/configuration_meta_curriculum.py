@@ -52,6 +52,10 @@ class InvertedTransformerConfig(LazyAutoModelsMixin, PretrainedConfig):
     normalize_series (`bool`, *optional*, defaults to `True`):
         Standardise each channel over time before embedding it (iTransformer's `use_norm`, from the
         Non-stationary Transformer).
+    token_axis (`str`, *optional*, defaults to `"channels"`):
+        "channels": each feature channel (its whole time series) is one token, the inverted transformer;
+        "time": each time step (all channels) is one token, the same transformer not inverted (the paper's Table 4
+        ablation).
     classifier_hidden_size (`int`, *optional*, defaults to 256):
         Hidden width of the MLP classifier (Linear -> activation -> dropout -> Linear). Its first layer's
         weight is the state the curriculum policy reads.
@@ -77,6 +81,7 @@ class InvertedTransformerConfig(LazyAutoModelsMixin, PretrainedConfig):
     hidden_dropout: float = 0.1
     hidden_act: str = "gelu"
     normalize_series: bool = True
+    token_axis: str = "channels"
     classifier_hidden_size: int = 256
     contrastive_dim: int = 128
     layer_norm_eps: float = 1e-5
@@ -94,6 +99,8 @@ class InvertedTransformerConfig(LazyAutoModelsMixin, PretrainedConfig):
             raise ValueError(f"num_attention_heads ({self.num_attention_heads}) must divide d_model ({self.d_model}).")
         if not 0.0 <= self.hidden_dropout < 1.0:
             raise ValueError(f"hidden_dropout must be in [0, 1), got {self.hidden_dropout}.")
+        if self.token_axis not in ("channels", "time"):
+            raise ValueError(f"token_axis must be 'channels' (inverted) or 'time', got {self.token_axis!r}.")
         if self.hidden_act not in ACTIVATIONS:
             raise ValueError(f"hidden_act must be one of {ACTIVATIONS}, got {self.hidden_act!r}.")
 

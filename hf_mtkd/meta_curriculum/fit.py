@@ -31,7 +31,7 @@ from ..arguments import DataArguments, ModelArguments
 from ..data.collator import feature_extractor_inputs
 from ..data.preprocessing import WAVEFORM
 from ..modeling_utils import hub_kwargs, label_config_kwargs, load_pretrained
-from ..training.evaluation import make_compute_metrics
+from ..training.evaluation import make_compute_metrics, prediction_collapse_warning
 from ..training.outputs import STAGING_DIR, publish_staged
 from .config import MetaCurriculumConfig
 from .configuration_meta_curriculum import InvertedTransformerConfig, WaveformStudentConfig
@@ -58,6 +58,8 @@ from .upstream import load_upstream, upstream_feature_extractor
 logger = logging.getLogger("hf_mtkd")
 
 EVAL_SPLITS = ("validation", "test")
+#: A stage that predicts a class for under this share of a split's clips counts as never predicting it.
+STAGE_COLLAPSE_MIN_SHARE = 0.02
 
 
 @dataclass
@@ -85,23 +87,42 @@ class MetaCurriculumResult:
             STAGE_RESULTS_KEY: self.stage_results,
             "curriculum": {
                 # A list, in action order (easy to hard): actions_per_episode counts index into it.
-                "buckets": [{"name": name, "size": int(len(idx))} for name, idx in zip(self.buckets.names, self.buckets.indices)],
+                "buckets": [{"name": name, "size": int(len(idx)), "teacher_confidence": confidence}
+                            for name, idx, confidence in zip(self.buckets.names, self.buckets.indices,
+                                                             self.buckets.teacher_confidence or [None] * len(self.buckets.names))],
                 "bucket_source": self.buckets.source,
                 "best_episode": self.curriculum.best_episode,
                 "actions_per_episode": [np.bincount(e["actions"], minlength=len(self.buckets.names)).tolist()
                                         for e in self.curriculum.episodes],
                 "mean_reward_per_episode": [e["mean_reward"] for e in self.curriculum.episodes],
+                # 0 = the easiest bucket: the mean drawn bucket per episode shows whether the draws move to harder ones.
+                "mean_bucket_per_episode": [e["mean_action"] for e in self.curriculum.episodes],
+                "action_probabilities_per_episode": [e["action_probabilities"] for e in self.curriculum.episodes],
+                "student_updates": int(sum(len(e["actions"]) for e in self.curriculum.episodes)),
             },
             "meta_teacher": self.meta_teacher_history,
         }
 
 
-def carve_quiz_split(train, fraction: float, seed: int, strata_columns: Sequence[str] = ("labels",)):
+def carve_quiz_split(train, fraction: float, seed: int, strata_columns: Sequence[str] = ("labels",),
+                     label_names: Optional[Sequence[str]] = None):
     """(train without the quiz clips, quiz): `fraction` of the clips of every stratum (label x language), at least
-    one per stratum with two clips or more, drawn with `seed`."""
+    one per stratum with two clips or more, drawn with `seed`. Every class of `train` reaches the quiz (a class whose
+    strata hold one clip each gives one of them); a class with a single clip, which cannot be in both, stops the run
+    with its name."""
     plain = train.with_format(None)
     columns = [c for c in strata_columns if c and c in train.column_names]
     keys = list(zip(*(plain[c] for c in columns))) if columns else [()] * len(train)
+    labels = np.asarray(plain["labels"])
+    name_of = (lambda y: repr(label_names[y])) if label_names is not None else (lambda y: f"label {y}")
+    counts = {int(y): int(n) for y, n in zip(*np.unique(labels, return_counts=True))}
+    single = [y for y, n in counts.items() if n < 2]
+    if single:
+        raise ValueError(
+            "The quiz split needs a clip of every class and the training split one more: "
+            + ", ".join(f"{name_of(y)} has {counts[y]} training clip" for y in single)
+            + ". Add clips of it or leave the class out (labels)."
+        )
     rng = np.random.default_rng(seed)
     strata: dict[tuple, list[int]] = {}
     for row, key in enumerate(keys):
@@ -113,8 +134,8 @@ def carve_quiz_split(train, fraction: float, seed: int, strata_columns: Sequence
             continue
         take = min(len(rows) - 1, max(1, int(round(fraction * len(rows)))))
         quiz_rows += rng.choice(rows, size=take, replace=False).tolist()
-    if not quiz_rows:
-        raise ValueError(f"No quiz split can be carved from {len(train)} training clips (quiz_fraction={fraction}).")
+    for y in sorted(set(counts) - set(labels[quiz_rows].tolist())):
+        quiz_rows.append(int(rng.choice(np.flatnonzero(labels == y))))
     in_quiz = np.zeros(len(train), dtype=bool)
     in_quiz[quiz_rows] = True
     return train.select(np.flatnonzero(~in_quiz)), train.select(np.flatnonzero(in_quiz))
@@ -154,7 +175,7 @@ def prepare_caches(config: MetaCurriculumConfig, model_args: ModelArguments, dat
     teacher = load_frozen_teacher(config.teacher_model_name_or_path, list(label_names), feature_extractor,
                                   trust_remote_code=model_args.trust_remote_code)
     train, quiz = carve_quiz_split(splits["train"], config.quiz_fraction, config.seed,
-                                   strata_columns=("labels", data_args.language_column_name))
+                                   strata_columns=("labels", data_args.language_column_name), label_names=label_names)
     prepared = {}
     for name, dataset in (("train", train), ("quiz", quiz), ("validation", splits["validation"]), ("test", splits["test"])):
         dataset = add_teacher_outputs(dataset, teacher, sampling_rate=rate, device=device, batch_size=config.feature_batch_size)
@@ -243,6 +264,26 @@ def train_student_phase(config: MetaCurriculumConfig, student, splits: DatasetDi
     return trainer.model.eval(), callback
 
 
+def score_stages(logits_of: dict, prepared, label_names: Sequence[str], *, language_column: Optional[str],
+                 n_bootstrap: int, seed: int) -> tuple[dict[str, dict[str, dict]], list[str]]:
+    """(stage_results[stage][split] = `split_metrics`, warnings): every stage scored on validation and test, and a
+    prediction-collapse warning (the shared one) for each stage and split where it predicts half the classes or fewer,
+    logged and prefixed with the stage."""
+    results, warnings = {}, []
+    for stage, logits_fn in logits_of.items():
+        results[stage] = {}
+        for split in EVAL_SPLITS:
+            logits = np.asarray(logits_fn(prepared[split]))
+            results[stage][split] = split_metrics(logits, prepared[split], label_names, language_column=language_column,
+                                                  n_bootstrap=n_bootstrap, seed=seed)
+            warning = prediction_collapse_warning(logits.argmax(-1), list(label_names), split,
+                                                  min_share=STAGE_COLLAPSE_MIN_SHARE)
+            if warning:
+                warnings.append(f"{stage} stage: {warning}")
+                logger.warning("%s stage: %s", stage, warning)
+    return results, warnings
+
+
 def fit_phases(
     config: MetaCurriculumConfig,
     model_args: ModelArguments,
@@ -296,13 +337,20 @@ def fit_phases(
 
     # 3. Curriculum (eq. 10-13).
     buckets = make_buckets(prepared["train"], config.difficulty_column, config.difficulty_levels, config.num_difficulty_buckets)
-    logger.info("Curriculum buckets (%s, easy to hard): %s", buckets.source, buckets.sizes())
+    logger.info("Curriculum buckets (%s, easy to hard): %s; mean teacher p(y) %s", buckets.source, buckets.sizes(),
+                np.round(buckets.teacher_confidence, 3).tolist())
+    steps = config.curriculum_steps_per_episode or int(np.ceil(len(prepared["train"]) / config.per_device_train_batch_size))
+    logger.info("Curriculum: %d episodes x %d S' updates = %d (%.1f epochs of the training split)",
+                config.curriculum_episodes, steps, config.curriculum_episodes * steps,
+                config.curriculum_episodes * steps * config.per_device_train_batch_size / len(prepared["train"]))
     validation = prepared["validation"]
     curriculum = run_curriculum(
         distilled, meta_teacher, prepared["train"], prepared["quiz"], buckets, _objective(config),
         episodes=config.curriculum_episodes, batch_size=config.per_device_train_batch_size,
         student_learning_rate=config.curriculum_learning_rate, policy_learning_rate=config.policy_learning_rate,
         gamma=config.curriculum_gamma, steps_per_episode=config.curriculum_steps_per_episode,
+        reward=config.curriculum_reward, baseline=config.curriculum_baseline, exploration=config.policy_exploration,
+        entropy_weight=config.policy_entropy_weight,
         consistency_gradient=config.consistency_gradient, max_grad_norm=config.max_grad_norm,
         greater_is_better=config.greater_is_better is not False, weight_decay=config.weight_decay, seed=config.seed,
         device=device, progress=not config.disable_tqdm,
@@ -317,12 +365,9 @@ def fit_phases(
         "meta_teacher": lambda ds: meta_teacher_logits(meta_teacher, ds, device),
         "distilled_student": lambda ds: student_logits(distilled, ds, config.per_device_eval_batch_size, device),
     }
-    stage_results = {
-        stage: {split: split_metrics(logits(prepared[split]), prepared[split], label_names,
-                                     language_column=data_args.language_column_name,
-                                     n_bootstrap=config.n_bootstrap, seed=config.seed) for split in EVAL_SPLITS}
-        for stage, logits in logits_of.items()
-    }
+    stage_results, collapse = score_stages(logits_of, prepared, label_names, language_column=data_args.language_column_name,
+                                           n_bootstrap=config.n_bootstrap, seed=config.seed)
+    training_warnings.extend(collapse)
     for split in EVAL_SPLITS:
         n = len(prepared[split])
         print("\n" + format_stage_table({stage: by_split[split] for stage, by_split in stage_results.items()},
@@ -395,4 +440,5 @@ __all__ = [
     "load_run_upstream",
     "prepare_caches",
     "save_export",
+    "score_stages",
 ]

@@ -133,12 +133,19 @@ def discounted_returns(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
     return weighted.flip(0).cumsum(0).flip(0).to(rewards.dtype if rewards.is_floating_point() else torch.float32)
 
 
-def reinforce_loss(log_probs: torch.Tensor, rewards: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Policy-gradient loss of one episode: -mean_t[(G_t - mean G) * log pi(a_t | s_t)] (mean baseline)."""
+def reinforce_loss(log_probs: torch.Tensor, rewards: torch.Tensor, gamma: float,
+                   baseline: torch.Tensor | float | None = None, normalize: bool = False) -> torch.Tensor:
+    """Policy-gradient loss of one episode: -mean_t[(G_t - b) * log pi(a_t | s_t)], b = `baseline` (a number from
+    outside the episode) or, when None, the episode's mean return (then one step gives an advantage of exactly 0).
+    normalize: advantages divided by the episode's standard deviation of returns (the step size then does not depend
+    on the rewards' scale)."""
     if log_probs.shape != rewards.shape or log_probs.dim() != 1:
         raise ValueError(f"log_probs and rewards must be (T,) each, got {tuple(log_probs.shape)} and {tuple(rewards.shape)}.")
     returns = discounted_returns(rewards.detach().float(), gamma)
-    advantage = returns - returns.mean()
+    reference = returns.mean() if baseline is None else torch.as_tensor(baseline, dtype=returns.dtype).detach()
+    advantage = returns - reference
+    if normalize and len(returns) > 1:
+        advantage = advantage / (returns.std() + 1e-8)
     return -(advantage * log_probs).mean()
 
 

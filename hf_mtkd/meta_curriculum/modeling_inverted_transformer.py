@@ -44,7 +44,8 @@ class InvertedTransformerForFeatureClassification(InvertedTransformerPreTrainedM
     def __init__(self, config: InvertedTransformerConfig):
         super().__init__(config)
         self.layer_weights = nn.Parameter(torch.zeros(config.num_upstream_layers)) if config.num_upstream_layers > 1 else None
-        self.embedding = nn.Linear(config.num_frames, config.d_model)
+        inverted = getattr(config, "token_axis", "channels") == "channels"
+        self.embedding = nn.Linear(config.num_frames if inverted else config.num_channels, config.d_model)
         self.embedding_dropout = nn.Dropout(config.hidden_dropout)
         layer = nn.TransformerEncoderLayer(
             config.d_model,
@@ -96,6 +97,8 @@ class InvertedTransformerForFeatureClassification(InvertedTransformerPreTrainedM
             # Each channel standardised over time (iTransformer's use_norm; statistics are not learnt).
             x = x - x.mean(dim=1, keepdim=True).detach()
             x = x / torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).detach()
+        if getattr(self.config, "token_axis", "channels") == "time":
+            x = x.transpose(1, 2)  # (B, N, T): one token per time step (Table 4's non-inverted student)
         tokens = self.embedding_dropout(self.embedding(x.transpose(1, 2)))  # (B, N, d_model): one token per channel
         return self.encoder(tokens).mean(dim=1)
 

@@ -35,19 +35,54 @@ def load_frozen_teacher(name_or_path: str, label_names: list[str], upstream_feat
     """The teacher in eval mode without gradients, its labels aligned to `label_names` by name."""
     teacher = load_teacher(TeacherSpec(model=name_or_path, name="teacher"), label_names, upstream_feature_extractor,
                            trust_remote_code=trust_remote_code)
-    classifier_of(teacher.model)  # fail now, not after the feature cache, for a model without `classifier`
+    classifier_of(teacher.model)  # fail now, not after the feature cache, for a model without a findable head
     return teacher
 
 
+#: Names under which audio classifiers keep their head (transformers: classifier; hf_mtkd's log-mel CNN: head).
+HEAD_NAMES = ("classifier", "head", "score", "classification_head")
+
+
 def classifier_of(model: nn.Module) -> nn.Module:
-    head = getattr(model, "classifier", None)
-    if not isinstance(head, nn.Module):
-        raise ValueError(
-            f"The teacher ({type(model).__name__}) has no `classifier` module; the meta-teacher clones the teacher's "
-            "classifier and trains it on the pooled features that enter it (wav2vec2, HuBERT, WavLM, data2vec-audio, "
-            "AST and Whisper audio classifiers have one)."
-        )
-    return head
+    """The teacher's classification head: the module its class names in `classifier_module_name`, else the first of
+    `HEAD_NAMES` it has, else its only top-level submodule (the encoder, `base_model_prefix`, aside) whose last
+    Linear layer gives one output per label."""
+    declared = getattr(type(model), "classifier_module_name", None)
+    if declared:
+        head = getattr(model, declared, None)
+        if isinstance(head, nn.Module):
+            return head
+    for name in HEAD_NAMES:
+        head = getattr(model, name, None)
+        if isinstance(head, nn.Module):
+            return head
+    num_labels = getattr(getattr(model, "config", None), "num_labels", None)
+    encoder = getattr(model, "base_model_prefix", None)
+    candidates = []
+    for name, child in model.named_children():
+        linears = [m for m in child.modules() if isinstance(m, nn.Linear)]
+        if name != encoder and linears and linears[-1].out_features == num_labels:
+            candidates.append(name)
+    if len(candidates) == 1:
+        return getattr(model, candidates[0])
+    raise ValueError(
+        f"The teacher ({type(model).__name__}) has no classification head the meta-teacher can clone: none of "
+        f"{list(HEAD_NAMES)}, no `classifier_module_name` on its class, and {len(candidates)} top-level modules "
+        f"ending in a Linear layer with {num_labels} outputs ({candidates}) among {[n for n, _ in model.named_children()]}. "
+        "Set `classifier_module_name = '<attribute>'` on the model class (the module that maps pooled "
+        "(batch, width) features to the logits)."
+    )
+
+
+def check_teacher_head(name_or_path: str, trust_remote_code: bool = False, **hub) -> str:
+    """Find the teacher's head on its architecture alone (built on the meta device: no weights read, no data touched);
+    returns the head's class name. Raises `classifier_of`'s error."""
+    from transformers import AutoConfig, AutoModelForAudioClassification
+
+    config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, **hub)
+    with torch.device("meta"):
+        model = AutoModelForAudioClassification.from_config(config, trust_remote_code=trust_remote_code)
+    return type(classifier_of(model)).__name__
 
 
 @torch.no_grad()
@@ -141,7 +176,9 @@ __all__ = [
     "MetaTeacher",
     "TEACHER_FEATURES",
     "TEACHER_LOGITS",
+    "HEAD_NAMES",
     "add_teacher_outputs",
+    "check_teacher_head",
     "classifier_of",
     "load_frozen_teacher",
     "teacher_outputs",

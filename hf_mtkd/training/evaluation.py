@@ -47,16 +47,20 @@ def predict_labels(fitted, dataset) -> np.ndarray:
     return np.argmax(predict_scores(fitted, dataset), axis=-1)
 
 
-def prediction_collapse_warning(predictions, label_names: list[str], split: str) -> Optional[str]:
+def prediction_collapse_warning(predictions, label_names: list[str], split: str, min_share: float = 0.0) -> Optional[str]:
     """A warning when the model predicts at most half of the classes on `split`: it has collapsed onto a few of
-    them (UR can still look respectable: predicting 2 of 4 classes perfectly scores 50%)."""
-    predicted = sorted({int(p) for p in np.asarray(predictions).ravel()})
+    them (UR can still look respectable: predicting 2 of 4 classes perfectly scores 50%). With `min_share`, a class
+    predicted for a smaller share of the clips counts as never predicted (one stray neutral in 96 clips)."""
+    values = np.asarray(predictions).ravel().astype(int)
+    counts = np.bincount(values, minlength=len(label_names)) if values.size else np.zeros(len(label_names), int)
+    predicted = [i for i, n in enumerate(counts) if n > 0 and n >= min_share * values.size]
     if len(label_names) < 2 or len(predicted) > len(label_names) / 2:
         return None
     never = [name for index, name in enumerate(label_names) if index not in predicted]
+    rule = f" (a class predicted for under {min_share:.0%} of the clips counts as never)" if min_share else ""
     return (
         f"Prediction collapse on {split}: the model predicts only {len(predicted)} of {len(label_names)} classes "
-        f"({', '.join(label_names[i] for i in predicted)}); it never predicts {', '.join(never)}."
+        f"({', '.join(label_names[i] for i in predicted)}); it never predicts {', '.join(never)}{rule}."
     )
 
 

@@ -30,7 +30,8 @@ import sys
 import torch
 from transformers import AutoConfig, BertConfig
 
-from hf_mtkd.audio_text import AudioTextForSequenceClassification, make_student
+from hf_mtkd.audio_text import make_student
+from hf_mtkd.models.audio_text import AudioTextForSequenceClassification
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the sibling benchmark scripts
 from self_distillation_latency import timed  # noqa: E402  (one wall + CPU timer for every benchmark)

@@ -33,13 +33,13 @@ from transformers import HubertConfig, HubertForSequenceClassification, HubertMo
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from self_distillation_latency import CLOCKS, run_interleaved, summarize  # noqa: E402  (the same clock as the other benchmarks)
 
-from hf_mtkd.meta_curriculum import (  # noqa: E402
+from hf_mtkd.models.inverted_transformer import (
     InvertedTransformerConfig,
     InvertedTransformerForFeatureClassification,
     WaveformStudentConfig,
     WaveformStudentForAudioClassification,
 )
-from hf_mtkd.meta_curriculum.upstream import build_upstream  # noqa: E402
+from hf_mtkd.models.inverted_transformer.upstream import build_upstream  # noqa: E402
 
 RATE = 16000
 HUBERT_LARGE = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,

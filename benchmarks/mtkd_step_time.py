@@ -66,8 +66,8 @@ def _teachers(n_teachers: int, dtype) -> list:
     import torch
     from transformers import Wav2Vec2FeatureExtractor
 
-    from hf_mtkd.multi_teacher.config import TeacherSpec
-    from hf_mtkd.multi_teacher.teachers import Teacher, freeze
+    from hf_mtkd.distillation.teachers import TeacherSpec
+    from hf_mtkd.distillation.teachers import Teacher, freeze
 
     fe = Wav2Vec2FeatureExtractor()
     return [

@@ -29,7 +29,7 @@ import torch
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
 
 from hf_mtkd.models import LogMelCNNConfig, LogMelCNNForAudioClassification, LogMelFeatureExtractor
-from hf_mtkd.self_distillation import EarlyExitAudioConfig, EarlyExitForAudioClassification
+from hf_mtkd.models.early_exit import EarlyExitAudioConfig, EarlyExitForAudioClassification
 
 SAMPLING_RATE = 16000
 #: The compact student must be at least this many times faster than wav2vec2-base (issue target).

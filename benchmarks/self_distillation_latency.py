@@ -31,13 +31,9 @@ import time
 import torch
 from transformers import Wav2Vec2Config, Wav2Vec2ForSequenceClassification
 
-from hf_mtkd.self_distillation import (
-    EarlyExitAudioConfig,
-    EarlyExitForAudioClassification,
-    SelfDistillationConfig,
-    self_distillation_loss,
-)
-from hf_mtkd.self_distillation.modeling_early_exit import _EncoderState
+from hf_mtkd.self_distillation import SelfDistillationConfig, self_distillation_loss
+from hf_mtkd.models.early_exit import EarlyExitAudioConfig, EarlyExitForAudioClassification
+from hf_mtkd.models.early_exit.modeling_early_exit import _EncoderState
 
 CLOCKS = ("wall", "cpu")
 

@@ -2,10 +2,10 @@
 
 Public names import on first use (PEP 562). Importing `hf_mtkd` registers hf_mtkd's model types with
 transformers' Auto classes (`hf_mtkd.auto_classes`), so that `AutoModelForAudioClassification` and
-`pipeline("audio-classification")` load saved self-distillation, meta_curriculum and log-mel CNN models.
+`pipeline("audio-classification")` load saved models of `hf_mtkd.models`.
 """
 
-from .auto_classes import register_auto_classes
+from .auto_classes import register_auto_configs
 from .utils.lazy import lazy_exports
 
 __version__ = "0.1.0"
@@ -27,14 +27,14 @@ _EXPORTS = {
     "MultiTeacherDistillationTrainer": "hf_mtkd.multi_teacher",
     "SelfDistillationConfig": "hf_mtkd.self_distillation",
     "SelfDistillationTrainer": "hf_mtkd.self_distillation",
-    "EarlyExitAudioConfig": "hf_mtkd.self_distillation",
-    "EarlyExitForAudioClassification": "hf_mtkd.self_distillation",
+    "EarlyExitAudioConfig": "hf_mtkd.models",
+    "EarlyExitForAudioClassification": "hf_mtkd.models",
     "MetaCurriculumConfig": "hf_mtkd.meta_curriculum",
-    "WaveformStudentForAudioClassification": "hf_mtkd.meta_curriculum",
+    "WaveformStudentForAudioClassification": "hf_mtkd.models",
     "AudioTextDistillationConfig": "hf_mtkd.audio_text",
     "AudioTextDistillationTrainer": "hf_mtkd.audio_text",
-    "AudioTextForSequenceClassification": "hf_mtkd.audio_text",
-    "AudioTextProcessor": "hf_mtkd.audio_text",
+    "AudioTextForSequenceClassification": "hf_mtkd.models",
+    "AudioTextProcessor": "hf_mtkd.models",
     "LogMelCNNConfig": "hf_mtkd.models",
     "LogMelCNNForAudioClassification": "hf_mtkd.models",
     "LogMelFeatureExtractor": "hf_mtkd.models",
@@ -46,4 +46,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-register_auto_classes()
+register_auto_configs()

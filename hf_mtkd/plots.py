@@ -7,7 +7,6 @@ drawn. Figures are drawn on an Agg canvas of their own: no pyplot, no change to 
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import re
@@ -136,19 +135,6 @@ def plot_summary(summary, output_dir: str | os.PathLike, splits: Sequence[str] =
     Returns the files written. With `skip_without_matplotlib`, a missing matplotlib logs a warning and draws nothing."""
     return _plot(dict(summary.results), summary.get("teacher_weights_per_language"), output_dir, splits,
                  skip_without_matplotlib)
-
-
-def plot_run(output_dir: str | os.PathLike, splits: Sequence[str] = ("test",), *,
-             skip_without_matplotlib: bool = False) -> list[Path]:
-    """Every picture of a finished run from what it wrote: confusion matrices from `<split>_metrics.json`, and the
-    teacher-weight chart from `run_summary.json` when it has `teacher_weights_per_language`."""
-    out = Path(output_dir)
-    results = {split: json.loads((out / f"{split}_metrics.json").read_text(encoding="utf-8"))
-               for split in splits if (out / f"{split}_metrics.json").is_file()}
-    summary_file = out / "run_summary.json"
-    weights = json.loads(summary_file.read_text(encoding="utf-8")).get("teacher_weights_per_language") \
-        if summary_file.is_file() else None
-    return _plot(results, weights, out, splits, skip_without_matplotlib)
 
 
 def _plot(results: Mapping, weights: Optional[Mapping], output_dir, splits, skip_without_matplotlib: bool) -> list[Path]:

@@ -47,7 +47,7 @@ def m(name, bug, edits, tests) -> Mutation:
     return Mutation(name, bug, tuple(edits), tuple(tests))
 
 
-MTKD_TEACHERS = "hf_mtkd/multi_teacher/teachers.py"
+MTKD_TEACHERS = "hf_mtkd/distillation/teachers.py"
 MTKD_LOSSES = "hf_mtkd/multi_teacher/losses.py"
 MTKD_TRAINER = "hf_mtkd/multi_teacher/trainer.py"
 
@@ -110,7 +110,7 @@ MUTATIONS = [
       [(MTKD_TEACHERS, "    hash_weights(teacher.model, digest)\n", "")],
       ["tests/test_teacher_cache.py"]),
     m("cache_key_ignores_teachers", "the teacher-logit cache key holds the teacher's name, not its fingerprint",
-      [("hf_mtkd/multi_teacher/cache.py", "key.update(teacher_fingerprint(teacher).encode())",
+      [("hf_mtkd/distillation/cache.py", "key.update(teacher_fingerprint(teacher).encode())",
         "key.update(teacher.name.encode())")],
       ["tests/test_teacher_cache.py"]),
     m("collator_epoch_from_process", "after a resume the collator's epoch counts the epochs begun in this process, "
@@ -131,7 +131,7 @@ MUTATIONS = [
       [(MTKD_LOSSES, "kl_term = weighted.mean() * temperature**2", "kl_term = weighted.mean()")],
       ["tests/test_mtkd_losses.py"]),
     m("kl_direction_swapped", "forward KL computes KL(student || teacher)",
-      [("hf_mtkd/kd_losses.py", 'if direction == "forward":', 'if direction == "reverse":')],
+      [("hf_mtkd/distillation/losses.py", 'if direction == "forward":', 'if direction == "reverse":')],
       ["tests/test_kd_losses.py", "tests/test_mtkd_losses.py"]),
     m("mtkd_label_smoothing_ignored", "MTKD's CE ignores label_smoothing_factor",
       [(MTKD_TRAINER, "label_smoothing=args.label_smoothing_factor,", "label_smoothing=0.0,")],
@@ -153,7 +153,7 @@ MUTATIONS = [
       ["tests/test_gradient_accumulation.py"]),
     # ------------------------------------------------------------------ self-distillation model
     m("early_exit_runs_all_layers", "an exit runs every transformer layer, not only those below it",
-      [("hf_mtkd/self_distillation/modeling_early_exit.py", "for index in range(stop):",
+      [("hf_mtkd/models/early_exit/modeling_early_exit.py", "for index in range(stop):",
         "for index in range(self.num_hidden_layers):")],
       ["tests/test_self_distillation_modeling.py::test_exit_runs_only_the_layers_below_it"]),
     m("export_takes_the_wrong_head", "exporting an exit copies the first exit's head",
@@ -234,7 +234,7 @@ MUTATIONS = [
       [("hf_mtkd/self_distillation/trainer.py", "gamma=self.args.gamma,", "gamma=1.0,")],
       ["tests/test_self_distillation_run.py::test_self_distillation_run_reports_and_exports_exits"]),
     m("exit_pooling_counts_padding", "an exit's mean pooling divides by every frame, padded ones included",
-      [("hf_mtkd/self_distillation/exit_heads.py",
+      [("hf_mtkd/models/early_exit/exit_heads.py",
         "return hidden_states.sum(dim=1) / frame_mask.sum(dim=1, keepdim=True).to(hidden_states.dtype)",
         "return hidden_states.sum(dim=1) / hidden_states.shape[1]")],
       ["tests/test_self_distillation_modeling.py::test_exit_probabilities_are_the_head_on_the_backbone_layer_output"]),

@@ -10,7 +10,7 @@ import soundfile as sf
 from transformers import BertConfig, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
 from conftest import LABELS, TINY_W2V2
-from hf_mtkd.audio_text import AudioTextForSequenceClassification, AudioTextProcessor, train_wordpiece_tokenizer
+from hf_mtkd.models.audio_text import AudioTextForSequenceClassification, AudioTextProcessor, train_wordpiece_tokenizer
 
 # Layer-norm feature encoder: the tiny wav2vec2 takes an attention mask (padding-invariant).
 TINY_AUDIO = {**TINY_W2V2, "feat_extract_norm": "layer", "mask_time_prob": 0.0}

@@ -20,7 +20,7 @@ import torch
 
 def run_job(job: dict) -> dict:
     from hf_mtkd.methods import get_method
-    from hf_mtkd.multi_teacher import cache
+    from hf_mtkd.distillation import cache
     from hf_mtkd.training.evaluation import predict_labels
     from hf_mtkd.training.run import run
 

@@ -9,7 +9,7 @@ import torch
 from datasets import Dataset, Features, List, Value, load_from_disk
 from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
-from hf_mtkd.meta_curriculum import InvertedTransformerConfig, InvertedTransformerForFeatureClassification
+from hf_mtkd.models.inverted_transformer import InvertedTransformerConfig, InvertedTransformerForFeatureClassification
 from hf_mtkd.meta_curriculum.features import numeric_format
 
 LABELS = ["angry", "happy", "neutral", "sad"]

@@ -9,14 +9,9 @@ from transformers import AutoModelForSequenceClassification, AutoProcessor, Bert
 
 from audio_text_fakes import tiny_model, tiny_processor
 from conftest import LABELS
-from hf_mtkd.audio_text import (
-    AudioTextConfig,
-    AudioTextForSequenceClassification,
-    AudioTextProcessor,
-    make_student,
-    register_auto_classes,
-    select_text_layers,
-)
+from hf_mtkd.audio_text import make_student, select_text_layers
+from hf_mtkd.auto_classes import register_auto_models
+from hf_mtkd.models.audio_text import AudioTextConfig, AudioTextForSequenceClassification, AudioTextProcessor
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +51,7 @@ def test_padding_changes_logits_without_masks(processor):
 
 
 def test_save_load_round_trip_through_auto_classes(processor, tmp_path):
-    register_auto_classes()
+    register_auto_models(AudioTextConfig.model_type)
     model = tiny_model(processor)
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
@@ -72,7 +67,7 @@ def test_save_load_round_trip_through_auto_classes(processor, tmp_path):
 
 
 def test_pipeline_round_trip(processor, tmp_path):
-    register_auto_classes()
+    register_auto_models(AudioTextConfig.model_type)
     model = tiny_model(processor)
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)

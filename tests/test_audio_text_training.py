@@ -10,12 +10,8 @@ import torch
 
 from audio_text_fakes import tiny_model, tiny_processor, write_text_corpus
 from hf_mtkd.arguments import DataArguments, ModelArguments
-from hf_mtkd.audio_text import (
-    AudioTextDistillationConfig,
-    AudioTextForSequenceClassification,
-    AudioTextModelArguments,
-    fit_audio_text,
-)
+from hf_mtkd.audio_text import AudioTextDistillationConfig, AudioTextModelArguments, fit_audio_text
+from hf_mtkd.models.audio_text import AudioTextForSequenceClassification
 from hf_mtkd.data import prepare_data
 from hf_mtkd.audio_text.schedule import TRANSFER_DIR, TRANSFER_DONE
 

@@ -76,7 +76,7 @@ def toy_model_type(tmp_path, monkeypatch):
 
 
 def test_a_row_in_the_table_is_all_a_new_model_type_needs(toy_model_type, tmp_path):
-    auto_classes.register_auto_classes()
+    auto_classes.register_auto_configs()
     assert "toy_modeling" not in sys.modules  # registering imported the config and feature extractor only
     config = AutoConfig.for_model(TOY_TYPE, num_labels=4, id2label=dict(enumerate(LABELS)),
                                   label2id={label: i for i, label in enumerate(LABELS)})
@@ -99,7 +99,7 @@ def test_a_table_row_whose_config_disagrees_is_an_error(toy_model_type, monkeypa
     monkeypatch.setitem(auto_classes.AUTO_MODELS, "another_type",
                         auto_classes.AutoModelEntry(config="toy_config:ToyConfig"))
     with pytest.raises(ValueError, match=r"AUTO_MODELS\['another_type'\]: toy_config:ToyConfig has model_type"):
-        auto_classes.register_auto_classes()
+        auto_classes.register_auto_configs()
 
 
 @pytest.mark.parametrize("model_type", sorted(auto_classes.AUTO_MODELS))
@@ -117,7 +117,7 @@ def test_every_row_of_the_table_resolves_to_its_classes(model_type):
 
 @pytest.mark.slow  # a fresh interpreter imports torch and transformers: 10-30 s on a busy 2-core machine
 def test_import_hf_mtkd_registers_without_loading_models_and_pipeline_loads_an_early_exit_model(tmp_path):
-    from hf_mtkd.self_distillation import EarlyExitForAudioClassification
+    from hf_mtkd.models.early_exit import EarlyExitForAudioClassification
     from transformers import Wav2Vec2FeatureExtractor
 
     model = EarlyExitForAudioClassification.from_backbone(
@@ -131,9 +131,9 @@ def test_import_hf_mtkd_registers_without_loading_models_and_pipeline_loads_an_e
         import hf_mtkd
         loaded = {{name: name in sys.modules for name in
                   ("transformers.modeling_utils", "transformers.trainer", "datasets",
-                   "hf_mtkd.self_distillation.modeling_early_exit", "hf_mtkd.training",
-                   "hf_mtkd.meta_curriculum.modeling_inverted_transformer",
-                   "hf_mtkd.meta_curriculum.modeling_waveform_student", "torchaudio")}}
+                   "hf_mtkd.models.early_exit.modeling_early_exit", "hf_mtkd.training",
+                   "hf_mtkd.models.inverted_transformer.modeling_inverted_transformer",
+                   "hf_mtkd.models.inverted_transformer.modeling_waveform_student", "torchaudio")}}
         from transformers import pipeline
         classifier = pipeline("audio-classification", model={str(tmp_path / 'ee')!r})
         print(json.dumps({{"loaded": loaded, "class": type(classifier.model).__name__}}))

@@ -11,7 +11,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from conftest import LABELS
 from hf_mtkd.arguments import DataArguments, ModelArguments
 from hf_mtkd.data import DataReport
-from hf_mtkd.hub import TEMPLATE_PATH, ModelCardError, StudentCard, run_provenance, write_model_card
+from hf_mtkd.hub import TEMPLATE_PATH, ModelCardError, StudentCard, run_provenance
 from hf_mtkd.hub.card import OPTIONAL_FIELDS, REQUIRED_FIELDS
 from hf_mtkd.metrics import compute_ser_metrics
 from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig
@@ -242,7 +242,7 @@ def test_card_from_an_output_dir(tmp_path):
     save_training_args_json(args, out)  # what the trainer writes beside its pickle; the card reads only JSON
     (out / "test_confusion_matrix_en.png").write_bytes(b"\x89PNG")
 
-    path = write_model_card(out, repo_id="org/ser-student")
+    path = StudentCard.from_output_dir(out, repo_id="org/ser-student").save(out)
     text = path.read_text(encoding="utf-8")
     card = ModelCard(text)
     assert card.data.base_model == "facebook/wav2vec2-base" and card.data.datasets == ["org/emotional-speech"]
@@ -275,7 +275,7 @@ def test_card_from_an_output_dir_reports_the_data_report_of_the_run_summary(tmp_
         "train": [], "validation": [], "test": report["skipped_files"]["test"]}, drawn_speakers=report["drawn_speakers"])
     assert loaded.to_dict()["data_report"] == report  # the JSON form round-trips
 
-    text = write_model_card(out, repo_id="org/ser-student").read_text(encoding="utf-8")
+    text = StudentCard.from_output_dir(out, repo_id="org/ser-student").save(out).read_text(encoding="utf-8")
     assert "- Clips: train 40, validation 8, test 12 (2 clips skipped)" in text
     assert "- Validation speakers (drawn from the training data, `split_seed`): spk3" in text
     assert "- Test speakers (drawn from the training data, `split_seed`): spk1, spk7" in text
@@ -285,7 +285,7 @@ def test_card_from_an_output_dir_reports_the_data_report_of_the_run_summary(tmp_
     # A summary written before runs recorded the data report still makes a card, without those lines.
     del summary["data_report"]
     (out / "run_summary.json").write_text(json.dumps(summary))
-    text = write_model_card(out, repo_id="org/ser-student").read_text(encoding="utf-8")
+    text = StudentCard.from_output_dir(out, repo_id="org/ser-student").save(out).read_text(encoding="utf-8")
     assert "## Data warnings" not in text and "skipped" not in text and "drawn from" not in text
 
 

@@ -31,10 +31,10 @@ from hf_mtkd.arguments import DataArguments, ModelArguments
 from hf_mtkd.config_parser import RecipeError, load_recipe, parse_config
 from hf_mtkd.data import AudioClassificationCollator, AudioDecodeError, decode_audio
 from hf_mtkd.methods import get_method
-from hf_mtkd.multi_teacher.cache import add_teacher_logits
-from hf_mtkd.multi_teacher.config import TeacherSpec
+from hf_mtkd.distillation.cache import add_teacher_logits
+from hf_mtkd.distillation.teachers import TeacherSpec
 from hf_mtkd.multi_teacher.losses import cosine_teacher_weights, language_teacher_weights, multi_teacher_kd_loss
-from hf_mtkd.multi_teacher.teachers import load_teacher, teacher_label_index
+from hf_mtkd.distillation.teachers import load_teacher, teacher_label_index
 from hf_mtkd.self_distillation.losses import SIMILARITIES, self_distillation_loss
 from hf_mtkd.training import SERTrainer, SERTrainingArguments
 from hf_mtkd.training.outputs import STAGING_DIR, last_complete_checkpoint, write_json_atomic
@@ -217,9 +217,9 @@ CACHE_BUILD_KILLED = """
 import os, signal, sys
 from datasets import load_from_disk
 from transformers import Wav2Vec2FeatureExtractor
-import hf_mtkd.multi_teacher.cache as cache
-from hf_mtkd.multi_teacher.config import TeacherSpec
-from hf_mtkd.multi_teacher.teachers import load_teacher
+import hf_mtkd.distillation.cache as cache
+from hf_mtkd.distillation.teachers import TeacherSpec
+from hf_mtkd.distillation.teachers import load_teacher
 
 labels, teacher_dir, dataset_dir = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
 fe = Wav2Vec2FeatureExtractor(return_attention_mask=False)
@@ -402,7 +402,7 @@ def test_teachers_of_other_architectures_get_their_own_inputs(tone_corpus, tmp_p
                   max_length=64, num_mel_bins=32)
     _save_teacher(tmp_path / "hubert", "hubert", LABELS, Wav2Vec2FeatureExtractor(sampling_rate=8000, return_attention_mask=True),
                   seed=2, **TINY_W2V2)
-    import hf_mtkd.multi_teacher.cache as cache
+    import hf_mtkd.distillation.cache as cache
     import hf_mtkd.multi_teacher.trainer as trainer
 
     seen = []
@@ -469,7 +469,7 @@ def test_remote_code_is_off_by_default_and_passed_through(tmp_path, monkeypatch)
 
     save_tiny_classifier(tmp_path / "m", LABELS)
     import hf_mtkd.modeling_utils as modeling_utils
-    import hf_mtkd.multi_teacher.teachers as teachers
+    import hf_mtkd.distillation.teachers as teachers
 
     calls = []
     original = modeling_utils.load_pretrained
@@ -513,9 +513,9 @@ def test_hub_token_never_written_or_logged(tone_corpus, tmp_path, monkeypatch, c
                          n_bootstrap=0)
     with caplog.at_level(logging.INFO):
         run(get_method("finetune"), recipe=recipe)
-    from hf_mtkd.hub.card import write_model_card
+    from hf_mtkd.hub.card import StudentCard
 
-    write_model_card(out, repo_id="someone/student")
+    StudentCard.from_output_dir(out, repo_id="someone/student").save(out)
     captured = capfd.readouterr()
     assert token not in captured.out + captured.err + caplog.text
     files = [p for p in out.rglob("*") if p.is_file()]

@@ -16,8 +16,9 @@ from transformers import AutoConfig, AutoModelForAudioClassification, TrainerCal
 
 from conftest import LABELS, TINY_W2V2
 from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
-from hf_mtkd.multi_teacher.cache import add_teacher_logits
-from hf_mtkd.self_distillation import EarlyExitForAudioClassification, SelfDistillationConfig, SelfDistillationTrainer
+from hf_mtkd.distillation.cache import add_teacher_logits
+from hf_mtkd.self_distillation import SelfDistillationConfig, SelfDistillationTrainer
+from hf_mtkd.models.early_exit import EarlyExitForAudioClassification
 from hf_mtkd.training import SERTrainingArguments
 from hf_mtkd.training.trainer import SERTrainer
 from test_mtkd_trainer import clips

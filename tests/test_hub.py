@@ -27,9 +27,9 @@ from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2Fe
 
 from conftest import LABELS, TINY_W2V2
 from hf_mtkd.cli.push import main as push_main
-from hf_mtkd.hub import HubPushError, ModelCardError, TEMPLATE_PATH, push_to_hub, push_trainer_to_hub
+from hf_mtkd.hub import HubPushError, ModelCardError, TEMPLATE_PATH, push_to_hub
 from hf_mtkd.metrics import compute_ser_metrics
-from hf_mtkd.training import SERTrainer, SERTrainingArguments
+from hf_mtkd.training import SERTrainingArguments
 
 TOKEN = "hf_standInTokenDoNotLeak0123456789"
 USER = "stand-in-user"
@@ -303,21 +303,6 @@ def test_bad_input_fails_before_any_request(hub, student, tmp_path, monkeypatch,
     assert TOKEN not in str(raised.value)
 
 
-def test_trainer_push_uploads_what_the_trainer_saved(hub, tmp_path):
-    student = save_student(tmp_path / "trainer_out")
-    model = AutoModelForAudioClassification.from_pretrained(student)
-    args = SERTrainingArguments(output_dir=str(student), hub_model_id="org/trainer-student", hub_token=TOKEN,
-                                hub_private_repo=True, report_to="none", eval_strategy="no",
-                                save_strategy="no", load_best_model_at_end=False)
-    trainer = SERTrainer(model=model, args=args, processing_class=Wav2Vec2FeatureExtractor.from_pretrained(student))
-    push_trainer_to_hub(trainer)
-    uploaded = hub.files["org/trainer-student"]
-    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= set(uploaded)
-    assert hub.repos["org/trainer-student"]["visibility"] == "private"
-    assert not any(TOKEN.encode() in content for content in uploaded.values())
-    assert (student / "training_args.bin").read_bytes().find(TOKEN.encode()) == -1  # not even written locally
-
-
 def test_push_command(hub, student, no_saved_token, monkeypatch, capsys):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     push_main([str(student), "org/cli-student", "--private", "--endpoint", hub.url, "--commit_message", "cli"])
@@ -353,9 +338,9 @@ def test_pushing_a_folder_with_a_malicious_pickle_never_runs_it(hub, tmp_path):
     uploaded = hub.files["org/received"]
     assert "README.md" in uploaded and "training_args.bin" not in uploaded
     assert 'model="org/received"' in uploaded["README.md"].decode()
-    from hf_mtkd.hub import write_model_card
+    from hf_mtkd.hub import StudentCard
 
-    write_model_card(folder)
+    StudentCard.from_output_dir(folder).save(folder)
     assert not marker.exists()
 
 

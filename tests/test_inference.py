@@ -23,11 +23,12 @@ from transformers import (
 from conftest import LABELS, TINY_W2V2, tiny_recipe
 from hf_mtkd.cli.predict import main as predict_main
 from hf_mtkd.data.audio import AudioDecodeError, decode_audio
-from hf_mtkd.hub import write_model_card
+from hf_mtkd.hub import StudentCard
 from hf_mtkd.inference import EmotionPredictor, predict_files
 from hf_mtkd.inference.predict import check_model_source
 from hf_mtkd.methods import get_method
-from hf_mtkd.plots import TEACHER_WEIGHTS_FILE, matplotlib_available, plot_run
+from hf_mtkd.plots import TEACHER_WEIGHTS_FILE, matplotlib_available, plot_summary
+from hf_mtkd.run_summary import RunSummary
 from hf_mtkd.training.run import run
 
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
@@ -279,12 +280,12 @@ def private_copy(folder: Path, tmp_path: Path) -> Path:
 @pytest.mark.skipif(not matplotlib_available(), reason="matplotlib (hf_mtkd[plots]) is not installed")
 def test_plots_and_card_of_an_mtkd_run(mtkd_student, tmp_path):
     mtkd_student = private_copy(mtkd_student, tmp_path)
-    written = {p.name for p in plot_run(mtkd_student)}
+    written = {p.name for p in plot_summary(RunSummary.load(mtkd_student / "run_summary.json"), mtkd_student)}
     assert written == {"test_confusion_matrix_en.png", "test_confusion_matrix_fi.png",
                        "test_confusion_matrix_overall.png", TEACHER_WEIGHTS_FILE}
     for name in written:
         assert (mtkd_student / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    text = write_model_card(mtkd_student, repo_id="org/mtkd-student").read_text()
+    text = StudentCard.from_output_dir(mtkd_student, repo_id="org/mtkd-student").save(mtkd_student).read_text()
     assert "![teacher weights](teacher_weights.png)" in text and "## Teachers" in text
     assert "| en | en | local checkpoint `teacher_en` |" in text and "| kd_lambda | 0.5 |" in text
 
@@ -293,12 +294,12 @@ def test_cards_of_a_self_distillation_run_and_of_an_exported_exit(sd_student, tm
     sd_student = private_copy(sd_student, tmp_path)
     sd_exit_student = sd_student / "exits" / "layer_1"
     summary = json.loads((sd_student / "run_summary.json").read_text())
-    full = write_model_card(sd_student, repo_id="org/sd-student").read_text()
+    full = StudentCard.from_output_dir(sd_student, repo_id="org/sd-student").save(sd_student).read_text()
     assert "import hf_mtkd" in full and "Every head of the self-distillation model" in full
     heads = [line.split(" | ")[0].lstrip("| ") for line in full.splitlines()
              if line.startswith(("| layer_", "| deepest", "| fusion"))]
     assert heads[:3] == ["layer_1", "layer_2", "deepest"] and "fusion" in heads
-    exit_card = write_model_card(sd_exit_student, repo_id="org/sd-exit-1").read_text()
+    exit_card = StudentCard.from_output_dir(sd_exit_student, repo_id="org/sd-exit-1").save(sd_exit_student).read_text()
     assert "the exit after transformer layer 1" in exit_card and "import hf_mtkd" not in exit_card
     ur = summary["exits"]["layer_1"]["metrics"]["overall"]["UR"]
     assert f"| overall | {summary['sizes']['test']} | {100 * ur:.1f}" in exit_card
@@ -309,9 +310,10 @@ def test_plots_without_matplotlib(mtkd_student, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
-    assert plot_run(mtkd_student, skip_without_matplotlib=True) == []
+    summary = RunSummary.load(mtkd_student / "run_summary.json")
+    assert plot_summary(summary, tmp_path, skip_without_matplotlib=True) == []
     with pytest.raises(ImportError, match=r"hf_mtkd\[plots\]"):
-        plot_run(mtkd_student)
+        plot_summary(summary, tmp_path)
 
 
 @pytest.mark.skipif(not HAS_TENSORBOARD, reason="tensorboard (hf_mtkd[tensorboard]) is not installed")

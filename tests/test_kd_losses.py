@@ -1,11 +1,11 @@
-"""The one temperature-softened KL (`hf_mtkd.kd_losses.softened_kl_terms`) and the two methods pinned to it."""
+"""The one temperature-softened KL (`hf_mtkd.distillation.losses.softened_kl_terms`) and the two methods pinned to it."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from hf_mtkd.kd_losses import softened_kl_terms
-from hf_mtkd.multi_teacher.losses import kl_per_sample, multi_teacher_kd_loss
+from hf_mtkd.distillation.losses import kl_per_sample, softened_kl_terms
+from hf_mtkd.multi_teacher.losses import multi_teacher_kd_loss
 from hf_mtkd.self_distillation.losses import kl_divergence, self_distillation_loss
 
 

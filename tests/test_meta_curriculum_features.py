@@ -9,8 +9,8 @@ from hf_mtkd.arguments import DataArguments
 from hf_mtkd.data import load_raw_dataset
 from hf_mtkd.meta_curriculum.curriculum import UNRATED, buckets_by_column, buckets_by_teacher_probability, make_buckets
 from hf_mtkd.meta_curriculum.features import INPUT_FEATURES, TEACHER_FEATURES, TEACHER_LOGITS, add_upstream_features
-from hf_mtkd.meta_curriculum.teacher import add_teacher_outputs, classifier_of, load_frozen_teacher
-from hf_mtkd.meta_curriculum.upstream import fix_frames, load_upstream
+from hf_mtkd.meta_curriculum.teacher import add_teacher_logits_and_features, classifier_of, load_frozen_teacher
+from hf_mtkd.models.inverted_transformer.upstream import fix_frames, load_upstream
 from meta_curriculum_helpers import LABELS, RATE, save_tiny_hubert, waveform_dataset
 from test_recipes import write_emodb, write_ravdess
 from test_training import save_tiny_classifier
@@ -89,7 +89,7 @@ def test_teacher_cache_holds_logits_and_the_classifier_input(tmp_path):
     _, _, fe = load_upstream(None, None, max_frames=10, max_input_samples=None)
     teacher = load_frozen_teacher(str(tmp_path / "teacher"), LABELS, fe)
     counter = ForwardCounter(teacher.model)
-    cached = add_teacher_outputs(dataset, teacher, sampling_rate=RATE)
+    cached = add_teacher_logits_and_features(dataset, teacher, sampling_rate=RATE)
     assert counter.calls == 3  # clip by clip
     logits = np.asarray(cached[TEACHER_LOGITS])
     features = torch.as_tensor(np.asarray(cached[TEACHER_FEATURES]))
@@ -100,11 +100,11 @@ def test_teacher_cache_holds_logits_and_the_classifier_input(tmp_path):
     np.testing.assert_allclose(logits[0], own.numpy()[::-1], atol=1e-5)  # student order = reversed teacher order
     np.testing.assert_allclose(logits, from_features.numpy()[:, ::-1], atol=1e-5)
     calls = counter.calls
-    add_teacher_outputs(dataset, teacher, sampling_rate=RATE)
+    add_teacher_logits_and_features(dataset, teacher, sampling_rate=RATE)
     assert counter.calls == calls  # reused
     with torch.no_grad():
         teacher.model.classifier.bias.add_(1.0)
-    add_teacher_outputs(dataset, teacher, sampling_rate=RATE)
+    add_teacher_logits_and_features(dataset, teacher, sampling_rate=RATE)
     assert counter.calls > calls  # a changed teacher recomputes
 
 

@@ -10,13 +10,13 @@ import soundfile as sf
 import torch
 from transformers import AutoModelForAudioClassification, pipeline
 
-from hf_mtkd.meta_curriculum import (
+from hf_mtkd.models.inverted_transformer import (
     InvertedTransformerConfig,
     WaveformStudentConfig,
     WaveformStudentForAudioClassification,
 )
 from hf_mtkd.meta_curriculum.features import INPUT_FEATURES, add_upstream_features
-from hf_mtkd.meta_curriculum.upstream import load_upstream
+from hf_mtkd.models.inverted_transformer.upstream import load_upstream
 from meta_curriculum_helpers import LABELS, RATE, TINY_STUDENT, save_tiny_hubert, tiny_student, tones, waveform_dataset
 
 

@@ -10,7 +10,8 @@ import torch
 from datasets import DatasetDict
 
 from hf_mtkd.arguments import DataArguments, ModelArguments
-from hf_mtkd.meta_curriculum import MetaCurriculumConfig, WaveformStudentForAudioClassification
+from hf_mtkd.meta_curriculum import MetaCurriculumConfig
+from hf_mtkd.models.inverted_transformer import WaveformStudentForAudioClassification
 from hf_mtkd.meta_curriculum.curriculum import CurriculumPolicy, make_buckets, run_curriculum
 from hf_mtkd.meta_curriculum.features import INPUT_FEATURES
 from hf_mtkd.meta_curriculum.fit import (

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hf_mtkd.distillation.losses import kl_per_sample
 from hf_mtkd.multi_teacher.losses import (
     cosine_teacher_weights,
-    kl_per_sample,
     language_teacher_weights,
     multi_teacher_kd_loss,
 )

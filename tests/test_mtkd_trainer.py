@@ -13,7 +13,7 @@ from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2Fe
 
 from conftest import LABELS, TINY_W2V2
 from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
-from hf_mtkd.multi_teacher.teachers import Teacher
+from hf_mtkd.distillation.teachers import Teacher
 from hf_mtkd.training import SERTrainingArguments
 from test_training import save_tiny_classifier
 
@@ -176,7 +176,7 @@ class SeenRows:
 def _loss_with_every_teacher_on_every_sample(trainer, batch):
     """The loss as it was computed before routing: every teacher's logits for every sample."""
     from hf_mtkd.multi_teacher.losses import multi_teacher_kd_loss
-    from hf_mtkd.multi_teacher.teachers import teacher_logits_for_batch
+    from hf_mtkd.distillation.teachers import teacher_logits_for_batch
 
     args = trainer.args
     logits = trainer.model(input_values=batch["input_values"]).logits

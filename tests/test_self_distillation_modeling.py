@@ -19,15 +19,8 @@ from transformers import (
     pipeline,
 )
 
-from hf_mtkd.self_distillation import (
-    EarlyExitAudioConfig,
-    EarlyExitForAudioClassification,
-    build_exit_model,
-    early_exit_from_logits,
-    evaluate_exits,
-    export_exit,
-    fuse_by_margin,
-)
+from hf_mtkd.self_distillation import build_exit_model, early_exit_from_logits, evaluate_exits, export_exit
+from hf_mtkd.models.early_exit import EarlyExitAudioConfig, EarlyExitForAudioClassification, fuse_by_margin
 
 LABELS = {0: "angry", 1: "happy", 2: "neutral", 3: "sad"}
 
@@ -235,26 +228,6 @@ def test_margin_fusion():
     fused, chosen = fuse_by_margin([a, b, c])
     assert chosen.tolist() == [2, 1]
     torch.testing.assert_close(fused, torch.stack([c[0], b[1]]))
-    model = tiny_model()
-    values, mask = waveforms()
-    fused, layers = model.predict_fusion(values, mask, include_deepest=True)
-    out = model(values, attention_mask=mask)
-    expected, chosen = fuse_by_margin([*out.exit_logits, out.logits])
-    torch.testing.assert_close(fused, expected)
-    assert layers.tolist() == [[1, 3, 4][i] for i in chosen.tolist()]
-
-
-def test_fusion_of_the_exits_stops_at_the_last_exit():
-    model = tiny_model().eval()  # 4 layers, exits after 1 and 3
-    values, mask = waveforms()
-    counter = LayerCounter(model)
-    fused, layers = model.predict_fusion(values, mask)
-    assert [index for index, _ in counter.calls] == [0, 1, 2]  # layer 4 (index 3) never runs
-    counter.close()
-    out = model(values, attention_mask=mask)
-    expected, chosen = fuse_by_margin(list(out.exit_logits))
-    torch.testing.assert_close(fused, expected)
-    assert layers.tolist() == [model.config.exit_layers[i] for i in chosen.tolist()]
 
 
 def test_evaluate_exits_scores_clips_by_the_models_window_rule():

@@ -7,13 +7,12 @@ from torch.nn import functional as F
 from transformers import AutoConfig, HfArgumentParser
 
 from hf_mtkd.self_distillation import (
-    EarlyExitForAudioClassification,
     EarlyExitModelArguments,
     SelfDistillationConfig,
     SelfDistillationTrainer,
-    fuse_by_margin,
     make_exit_compute_metrics,
 )
+from hf_mtkd.models.early_exit import EarlyExitForAudioClassification, fuse_by_margin
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -13,9 +13,9 @@ from transformers import Wav2Vec2FeatureExtractor
 
 from conftest import LABELS
 from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
-from hf_mtkd.multi_teacher.cache import add_teacher_logits
-from hf_mtkd.multi_teacher.config import TeacherSpec
-from hf_mtkd.multi_teacher.teachers import load_teacher, teacher_label_index, teacher_logits_for_batch
+from hf_mtkd.distillation.cache import add_teacher_logits
+from hf_mtkd.distillation.teachers import TeacherSpec
+from hf_mtkd.distillation.teachers import load_teacher, teacher_label_index, teacher_logits_for_batch
 from test_mtkd_trainer import clips, student
 from test_training import save_tiny_classifier
 

@@ -12,9 +12,9 @@ from datasets import load_from_disk
 from transformers import Wav2Vec2FeatureExtractor
 
 from conftest import LABELS
-from hf_mtkd.multi_teacher.cache import add_teacher_logits
-from hf_mtkd.multi_teacher.config import TeacherSpec
-from hf_mtkd.multi_teacher.teachers import load_teacher, teacher_fingerprint
+from hf_mtkd.distillation.cache import add_teacher_logits
+from hf_mtkd.distillation.teachers import TeacherSpec
+from hf_mtkd.distillation.teachers import load_teacher, teacher_fingerprint
 from test_mtkd_trainer import clips
 from test_training import save_tiny_classifier
 
@@ -61,7 +61,7 @@ def test_a_fill_killed_half_way_leaves_tmp_files_the_next_fill_removes(tmp_path,
 
     from filelock import FileLock
 
-    from hf_mtkd.multi_teacher import cache
+    from hf_mtkd.distillation import cache
 
     save_tiny_classifier(tmp_path / "t", LABELS, seed=1)
     teacher = _teacher(tmp_path / "t")
@@ -105,7 +105,7 @@ def test_a_fill_killed_half_way_leaves_tmp_files_the_next_fill_removes(tmp_path,
 def test_the_cache_is_rebuilt_when_one_teacher_weight_changes_and_reused_otherwise(tmp_path, on_disk, monkeypatch):
     from transformers import AutoModelForAudioClassification
 
-    from hf_mtkd.multi_teacher import cache
+    from hf_mtkd.distillation import cache
 
     save_tiny_classifier(tmp_path / "t", LABELS, seed=1)
     real, forwards = cache.teacher_logits_for_batch, [0]

@@ -16,16 +16,16 @@ import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoProcessor, AutoTokenizer
 
 from ..arguments import ModelArguments
+from ..auto_classes import register_auto_models
 from ..modeling_utils import default_feature_extractor, load_pretrained
-from ..multi_teacher.teachers import teacher_label_index
+from ..distillation.teachers import teacher_label_index
 from .cache import processor_key
 from .config import AudioTextModelArguments
-from .configuration_audio_text import AudioTextConfig
-from .modeling_audio_text import AudioTextForSequenceClassification
-from .processing_audio_text import AudioTextProcessor
-from .registration import register_auto_classes
+from ..models.audio_text.configuration_audio_text import AudioTextConfig
+from ..models.audio_text.modeling_audio_text import AudioTextForSequenceClassification
+from ..models.audio_text.processing_audio_text import AudioTextProcessor
+from ..models.audio_text.tokenization_audio_text import train_wordpiece_tokenizer
 from .students import make_student
-from .tokenizer import train_wordpiece_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def _check_model_args(model_args: ModelArguments, at_args: AudioTextModelArgumen
 
 def load_audio_feature_extractor(model_args: ModelArguments, at_args: AudioTextModelArguments):
     """The audio feature extractor of the run (it fixes the sampling rate the data is decoded at)."""
-    register_auto_classes()
+    register_auto_models(AudioTextConfig.model_type)
     _check_model_args(model_args, at_args)
     hub = _hub_kwargs(model_args)
     if model_args.feature_extractor_name:
@@ -83,7 +83,7 @@ def build_audio_text_model(
     train_texts: Optional[Iterable[str]] = None,
 ) -> tuple[AudioTextForSequenceClassification, AudioTextProcessor]:
     """The model to train and its processor (see the module docstring); `train_texts` feed a learnt vocabulary."""
-    register_auto_classes()
+    register_auto_models(AudioTextConfig.model_type)
     _check_model_args(model_args, at_args)
     hub = _hub_kwargs(model_args)
     feature_extractor = load_audio_feature_extractor(model_args, at_args)
@@ -177,7 +177,7 @@ def load_teacher(
 
     Teacher and student get the same batch, so their processors must agree (same vocabulary and audio features).
     """
-    register_auto_classes()
+    register_auto_models(AudioTextConfig.model_type)
     hub = _hub_kwargs(model_args)
     teacher = load_pretrained(AudioTextForSequenceClassification, path, "teacher", **hub)
     teacher_processor = _load_processor(path, hub)

@@ -9,7 +9,7 @@ from typing import Optional
 
 from ..arguments import JSONField, _parse_json_field
 from ..training.args import SERTrainingArguments
-from .configuration_audio_text import MODALITIES
+from ..models.audio_text.configuration_audio_text import MODALITIES
 from .students import parse_layer_selection
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..multi_teacher.losses import kl_per_sample
+from ..distillation.losses import kl_per_sample
 
 
 def masked_mse(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:

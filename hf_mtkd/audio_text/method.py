@@ -31,7 +31,7 @@ class AudioTextMethod(Method):
 
     @classmethod
     def file_predictor(cls, config):
-        from .configuration_audio_text import AudioTextConfig
+        from ..models.audio_text.configuration_audio_text import AudioTextConfig
 
         if not isinstance(config, AudioTextConfig):
             return None

@@ -86,10 +86,8 @@ class AudioTextPredictor:
         import torch
         from transformers import AutoProcessor
 
-        from .modeling_audio_text import AudioTextForSequenceClassification
-        from .registration import register_auto_classes
+        from ..models.audio_text.modeling_audio_text import AudioTextForSequenceClassification
 
-        register_auto_classes()
         check_chunk_and_batch(chunk_seconds, batch_size)
         model_path = check_model_source(model_path, "model_path")
         self.model = AudioTextForSequenceClassification.from_pretrained(model_path).eval()

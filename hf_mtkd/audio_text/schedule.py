@@ -28,11 +28,12 @@ from ..training.outputs import last_complete_checkpoint
 from ..utils.atomic import write_json_atomic
 from ..windowing import random_training_windows
 from .build import build_audio_text_model, load_teacher
-from .cache import add_teacher_outputs, check_cache_allowed
+from ..distillation.cache import check_cache_allowed
+from .cache import add_audio_text_teacher_outputs
 from .config import AudioTextDistillationConfig, AudioTextModelArguments
 from .data import AudioTextCollator
-from .modeling_audio_text import AudioTextForSequenceClassification
-from .processing_audio_text import AudioTextProcessor
+from ..models.audio_text.modeling_audio_text import AudioTextForSequenceClassification
+from ..models.audio_text.processing_audio_text import AudioTextProcessor
 from .trainer import AudioTextDistillationTrainer
 
 logger = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ def fit_audio_text(
             check_cache_allowed(random_training_windows(data_args))
             with config.main_process_first(desc="teacher-output cache"):
                 splits = DatasetDict({
-                    name: add_teacher_outputs(
+                    name: add_audio_text_teacher_outputs(
                         ds, teacher.to(config.device), processor, label_index=teacher_index, text_column=text_column,
                         max_samples=collator.max_samples, max_text_length=audio_text_args.max_text_length,
                         with_text_hidden=config.gamma > 0, batch_size=config.teacher_batch_size,

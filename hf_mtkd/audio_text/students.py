@@ -16,8 +16,8 @@ from typing import Sequence, Union
 
 from torch import nn
 
-from .configuration_audio_text import AudioTextConfig
-from .modeling_audio_text import AudioTextForSequenceClassification
+from ..models.audio_text.configuration_audio_text import AudioTextConfig
+from ..models.audio_text.modeling_audio_text import AudioTextForSequenceClassification
 
 LAYER_SELECTIONS = ("bottom", "uniform")
 LayerSelection = Union[str, Sequence[int]]

@@ -77,10 +77,6 @@ def predict_log_probabilities(baseline: ClassicBaseline, features: np.ndarray) -
     return _log_probabilities(baseline.pipeline, np.asarray(features, dtype=np.float64), len(baseline.label_names))
 
 
-def predict_probabilities(baseline: ClassicBaseline, features: np.ndarray) -> np.ndarray:
-    return np.exp(predict_log_probabilities(baseline, features))
-
-
 def predict_labels(baseline: ClassicBaseline, features: np.ndarray) -> np.ndarray:
     return np.argmax(predict_log_probabilities(baseline, features), axis=-1)
 

@@ -296,12 +296,6 @@ class StudentCard:
         return path
 
 
-def write_model_card(output_dir: str | os.PathLike, *, repo_id: Optional[str] = None,
-                     template_path: str | os.PathLike = TEMPLATE_PATH, **overrides) -> Path:
-    """Build the card from the JSON a finished run wrote to `output_dir` and write `output_dir/README.md`."""
-    return StudentCard.from_output_dir(output_dir, repo_id=repo_id, **overrides).save(output_dir, template_path)
-
-
 def write_run_card(summary: RunSummary, output_dir: str | os.PathLike, *, args: Optional[Mapping[str, Any]] = None,
                    repo_id: Optional[str] = None, template_path: str | os.PathLike = TEMPLATE_PATH, **overrides) -> Path:
     """The card of a run in memory that has no Trainer (a method that fits on its own): `output_dir/README.md`.

@@ -9,7 +9,7 @@ from typing import Optional
 from ..training.args import SERTrainingArguments
 from .features import FEATURE_DTYPES
 from .losses import SOFT_LOSSES
-from .configuration_meta_curriculum import FILTERBANKS
+from ..models.inverted_transformer.configuration_inverted_transformer import FILTERBANKS
 
 STUDENT_INITS = ("scratch", "student")
 WEIGHTED_LAYERS = "weighted"

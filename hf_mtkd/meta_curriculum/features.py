@@ -19,8 +19,8 @@ from torch import nn
 
 from ..data.collator import feature_extractor_inputs
 from ..data.preprocessing import LABELS, WAVEFORM
-from .configuration_meta_curriculum import WaveformStudentConfig
-from .upstream import clip_features, upstream_fingerprint
+from ..models.inverted_transformer.configuration_inverted_transformer import WaveformStudentConfig
+from ..models.inverted_transformer.upstream import clip_features, upstream_fingerprint
 
 INPUT_FEATURES = "input_features"
 TEACHER_LOGITS = "teacher_logits"

@@ -34,12 +34,12 @@ from ..modeling_utils import hub_kwargs, label_config_kwargs, load_pretrained
 from ..training.evaluation import make_compute_metrics
 from ..training.outputs import STAGING_DIR, publish_staged
 from .config import MetaCurriculumConfig
-from .configuration_meta_curriculum import InvertedTransformerConfig, WaveformStudentConfig
+from ..models.inverted_transformer.configuration_inverted_transformer import InvertedTransformerConfig, WaveformStudentConfig
 from .contrastive import ContrastiveStudentObjective
 from .curriculum import Buckets, CurriculumResult, make_buckets, run_curriculum
 from .features import TEACHER_FEATURES, add_upstream_features
-from .modeling_inverted_transformer import InvertedTransformerForFeatureClassification
-from .modeling_waveform_student import WaveformStudentForAudioClassification
+from ..models.inverted_transformer.modeling_inverted_transformer import InvertedTransformerForFeatureClassification
+from ..models.inverted_transformer.modeling_waveform_student import WaveformStudentForAudioClassification
 from .report import (
     ACTIONS_PLOT,
     FINAL_STAGE,
@@ -51,9 +51,9 @@ from .report import (
     split_metrics,
     student_logits,
 )
-from .teacher import MetaTeacher, add_teacher_outputs, load_frozen_teacher
+from .teacher import MetaTeacher, add_teacher_logits_and_features, load_frozen_teacher
 from .trainer import DistillationSettings, FeatureCollator, MetaCurriculumStudentTrainer, MetaTeacherCallback
-from .upstream import load_upstream, upstream_feature_extractor
+from ..models.inverted_transformer.upstream import load_upstream, upstream_feature_extractor
 
 logger = logging.getLogger("hf_mtkd")
 
@@ -140,7 +140,7 @@ class PreparedCaches:
     upstream: torch.nn.Module
     upstream_config: WaveformStudentConfig
     feature_extractor: Any
-    teacher: Any  # multi_teacher.teachers.Teacher
+    teacher: Any  # hf_mtkd.distillation.teachers.Teacher
 
 
 def prepare_caches(config: MetaCurriculumConfig, model_args: ModelArguments, data_args: DataArguments,
@@ -157,7 +157,7 @@ def prepare_caches(config: MetaCurriculumConfig, model_args: ModelArguments, dat
                                    strata_columns=("labels", data_args.language_column_name))
     prepared = {}
     for name, dataset in (("train", train), ("quiz", quiz), ("validation", splits["validation"]), ("test", splits["test"])):
-        dataset = add_teacher_outputs(dataset, teacher, sampling_rate=rate, device=device, batch_size=config.feature_batch_size)
+        dataset = add_teacher_logits_and_features(dataset, teacher, sampling_rate=rate, device=device, batch_size=config.feature_batch_size)
         prepared[name] = add_upstream_features(dataset, upstream, upstream_config, feature_extractor,
                                                feature_dtype=config.feature_dtype, device=device,
                                                batch_size=config.feature_batch_size)

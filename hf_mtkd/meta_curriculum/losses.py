@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..multi_teacher.losses import kl_per_sample
+from ..distillation.losses import kl_per_sample
 
 SOFT_LOSSES = ("kl", "mse")
 

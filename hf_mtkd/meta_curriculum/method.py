@@ -26,7 +26,7 @@ from .fit import (
 )
 from .report import ACTIONS_PLOT, format_stage_markdown, format_stage_table, stage_results_of
 from .trainer import FeatureCollator
-from .upstream import upstream_feature_extractor
+from ..models.inverted_transformer.upstream import upstream_feature_extractor
 
 CITATION = """@article{zhao_kd_ser,
   title  = {A Knowledge Distillation-based Approach to Speech Emotion Recognition},

@@ -2,8 +2,8 @@
 
 The teacher is any `AutoModelForAudioClassification` checkpoint fine-tuned on the task (the paper: HuBERT-large).
 Its encoder stays frozen for the whole method, so what it says about a clip (logits, and the pooled feature
-that enters its `classifier`) is computed once, clip by clip, and stored with the dataset like the MTKD
-teacher-logit cache. T' is the paper's "clone of the fine-tuned teacher whose encoder is frozen": the frozen
+that enters its `classifier`) is computed once, clip by clip, and stored with the dataset in the shared
+teacher-output cache (`hf_mtkd.distillation.cache`). T' is the paper's "clone of the fine-tuned teacher whose encoder is frozen": the frozen
 encoder is the teacher's own (its pooled features come from the cache), and T' owns a trainable copy of the
 teacher's `classifier`, plus a learnable projection that brings the student's pooled features to the
 teacher's width when the two differ (item 4 of the issue).
@@ -24,8 +24,8 @@ from torch.func import functional_call
 from ..data.audio import resample
 from ..data.collator import feature_extractor_inputs
 from ..data.preprocessing import WAVEFORM
-from ..multi_teacher.config import TeacherSpec
-from ..multi_teacher.teachers import Teacher, load_teacher, teacher_fingerprint
+from ..distillation.cache import cache_teacher_outputs
+from ..distillation.teachers import Teacher, TeacherSpec, load_teacher, teacher_fingerprint
 from .features import TEACHER_FEATURES, TEACHER_LOGITS, numeric_format
 
 logger = logging.getLogger(__name__)
@@ -77,8 +77,8 @@ def _clip_outputs(teacher: Teacher, waveform: np.ndarray, sampling_rate: int, de
     return logits[0].cpu().numpy(), features[0].cpu().numpy()
 
 
-def add_teacher_outputs(dataset: Dataset, teacher: Teacher, *, sampling_rate: int, device="cpu",
-                        batch_size: int = 32) -> Dataset:
+def add_teacher_logits_and_features(dataset: Dataset, teacher: Teacher, *, sampling_rate: int, device="cpu",
+                                    batch_size: int = 32) -> Dataset:
     """`dataset` with `teacher_logits` (K,) and `teacher_features` (D,) float32 columns, computed clip by clip
     (what the teacher says about the clip alone) under a fingerprint of the split, the teacher's weights, label
     order and feature extractor, and the waveforms' rate."""
@@ -95,10 +95,8 @@ def add_teacher_outputs(dataset: Dataset, teacher: Teacher, *, sampling_rate: in
     features = dataset.features.copy()
     features[TEACHER_LOGITS] = List(Value("float32"))
     features[TEACHER_FEATURES] = List(Value("float32"))
-    out = dataset.with_format(None).map(
-        batch_outputs, batched=True, batch_size=batch_size, features=features, new_fingerprint=key.hexdigest()[:32],
-        desc="Teacher logits and pooled features",
-    )
+    out = cache_teacher_outputs(dataset, batch_outputs, features=features, fingerprint=key.hexdigest()[:32],
+                                batch_size=batch_size, desc="Teacher logits and pooled features")
     return numeric_format(out)
 
 
@@ -141,7 +139,7 @@ __all__ = [
     "MetaTeacher",
     "TEACHER_FEATURES",
     "TEACHER_LOGITS",
-    "add_teacher_outputs",
+    "add_teacher_logits_and_features",
     "classifier_of",
     "load_frozen_teacher",
     "teacher_outputs",

@@ -11,8 +11,8 @@ import torch
 
 from ..data.collator import AudioClassificationCollator
 from ..data.preprocessing import WAVEFORM
-from .cache import TEACHER_LOGITS
-from .teachers import own_feature_extractor_inputs
+from ..distillation.cache import TEACHER_LOGITS
+from ..distillation.teachers import own_feature_extractor_inputs
 
 
 @dataclass

@@ -11,23 +11,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..kd_losses import KL_DIRECTIONS, softened_kl_terms  # noqa: F401  (KL_DIRECTIONS: the config validates with it)
+from ..distillation.losses import kl_per_sample
 
 KL_REDUCTIONS = ("batchmean", "mean")
-
-
-def kl_per_sample(
-    student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor,
-    temperature: float,
-    direction: str = "forward",
-) -> torch.Tensor:
-    """KL between softened distributions, summed over classes: shape (..., B).
-
-    forward = KL(P_T || P_S), what the authors' code computes (`KLDivLoss(log P_S, P_T)`);
-    reverse = KL(P_S || P_T), the paper's equation as written.
-    """
-    return softened_kl_terms(student_logits, teacher_logits, temperature, direction).sum(-1)
 
 
 def cosine_teacher_weights(

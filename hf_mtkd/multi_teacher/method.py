@@ -8,13 +8,13 @@ import logging
 from datasets import DatasetDict
 
 from ..data import check_teacher_languages
+from ..distillation.cache import add_teacher_logits, check_cache_allowed
+from ..distillation.teachers import Teacher, load_teacher
 from ..methods import register_method
 from ..training.method import Method, RunSetup
 from ..windowing import random_training_windows
-from .cache import add_teacher_logits, check_cache_allowed
 from .collator import MultiTeacherCollator
 from .config import MultiTeacherDistillationConfig
-from .teachers import Teacher, load_teacher
 from .trainer import MultiTeacherDistillationTrainer
 
 logger = logging.getLogger(__name__)

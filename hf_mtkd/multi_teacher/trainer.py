@@ -10,11 +10,18 @@ import torch
 from transformers import PreTrainedModel
 
 from ..training.trainer import LANGUAGE_AWARE_MTKD_PAPER, SERTrainer
+from ..distillation.teachers import (
+    Teacher,
+    TeacherSpec,
+    freeze,
+    load_teacher,
+    teacher_label_index,
+    teacher_logits_for_batch,
+)
 from ..utils.distributed import pool_totals
 from .collator import MultiTeacherCollator
-from .config import MultiTeacherDistillationConfig, TeacherSpec
+from .config import MultiTeacherDistillationConfig
 from .losses import cosine_teacher_weights, language_teacher_weights, multi_teacher_kd_loss
-from .teachers import Teacher, freeze, load_teacher, teacher_label_index, teacher_logits_for_batch
 
 
 class MultiTeacherDistillationTrainer(SERTrainer):
@@ -24,7 +31,7 @@ class MultiTeacherDistillationTrainer(SERTrainer):
     the ids/paths in `args.teachers`, loaded here (the student's `processing_class` decides which teachers
     need inputs of their own), and may instead hold, per entry of `args.teachers`, a loaded `Teacher`, a
     model (fed the student's inputs) or an id/path. With `use_teacher_logit_cache` and no `teachers`, every
-    batch must carry `teacher_logits` (`hf_mtkd.multi_teacher.cache.add_teacher_logits`). Without a
+    batch must carry `teacher_logits` (`hf_mtkd.distillation.cache.add_teacher_logits`). Without a
     `data_collator`, rows holding `waveform`, `labels` (and `language_column`) are batched with each teacher's
     own inputs. `languages` lists the language tags in the order of the batches' `language_id`.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..training.args import SERTrainingArguments
-from .configuration_early_exit import EXIT_BLOCKS, validate_block, validate_exit_layers
+from ..models.early_exit.configuration_early_exit import EXIT_BLOCKS, validate_block, validate_exit_layers
 from .losses import SIMILARITY_LEVELS, parse_similarity
 
 

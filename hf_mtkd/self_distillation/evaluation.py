@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..windowing import CONFIG_KEY, WindowRule, average_by_clip, window_seconds_from_config
-from .exit_heads import fuse_by_margin
-from .modeling_early_exit import EarlyExitForAudioClassification
+from ..models.early_exit.exit_heads import fuse_by_margin
+from ..models.early_exit.modeling_early_exit import EarlyExitForAudioClassification
 
 
 # ----------------------------------------------------------------------------------------------

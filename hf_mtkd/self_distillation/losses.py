@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import torch
 from torch.nn import functional as F
 
-from ..kd_losses import softened_kl_terms
+from ..distillation.losses import softened_kl_terms
 
 SIMILARITY_TERMS = ("l1", "l2", "cosine")
 #: The similarity names accepted (the paper's single losses and the sums it compares).

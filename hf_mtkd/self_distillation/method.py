@@ -16,7 +16,7 @@ from ..training.method import Method, RunSetup
 from .config import EarlyExitModelArguments, SelfDistillationConfig
 from .export import export_exit
 from .evaluation import evaluate_exits_with_trainer
-from .modeling_early_exit import EarlyExitForAudioClassification
+from ..models.early_exit.modeling_early_exit import EarlyExitForAudioClassification
 from .trainer import SelfDistillationTrainer
 
 logger = logging.getLogger(__name__)

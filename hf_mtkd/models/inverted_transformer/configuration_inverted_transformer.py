@@ -21,7 +21,7 @@ from typing import ClassVar
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ..auto_classes import LazyAutoModelsMixin
+from ...auto_classes import LazyAutoModelsMixin
 
 FILTERBANKS = ("log_mel", "mfcc")
 ACTIVATIONS = ("gelu", "relu")

@@ -11,7 +11,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .configuration_meta_curriculum import InvertedTransformerConfig
+from .configuration_inverted_transformer import InvertedTransformerConfig
 
 
 @dataclass

@@ -16,7 +16,7 @@ from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .modeling_inverted_transformer import InvertedTransformerForFeatureClassification
-from .configuration_meta_curriculum import WaveformStudentConfig
+from .configuration_inverted_transformer import WaveformStudentConfig
 from .upstream import build_upstream, clip_features
 
 

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from transformers import AutoFeatureExtractor, AutoModel, PreTrainedModel, Wav2Vec2FeatureExtractor
 
-from ..modeling_utils import hash_weights, load_pretrained
-from .configuration_meta_curriculum import WaveformStudentConfig
+from ...modeling_utils import hash_weights, load_pretrained
+from .configuration_inverted_transformer import WaveformStudentConfig
 
 
 class FilterbankUpstream(nn.Module):

@@ -1,4 +1,9 @@
-"""Loading frozen teachers and aligning their label orders to the student's."""
+"""Teachers every distillation method shares: specs, loading, freezing, label alignment and fingerprints.
+
+A `TeacherSpec` says where a teacher comes from; `load_teacher` loads it frozen (eval mode, no gradients) with
+its own feature extractor and the permutation of its classes into the student's label order;
+`teacher_fingerprint` hashes everything that changes its logits (the key of the teacher-output cache).
+"""
 
 from __future__ import annotations
 
@@ -17,11 +22,57 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, 
 from ..data.audio import resample
 from ..data.collator import feature_extractor_inputs
 from ..modeling_utils import hash_weights, load_pretrained
-from .config import TeacherSpec
 
 logger = logging.getLogger(__name__)
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class TeacherSpec:
+    """One frozen teacher: where to load it from and the language it speaks for."""
+
+    model: str
+    language: Optional[str] = None
+    feature_extractor: Optional[str] = None
+    name: Optional[str] = None
+
+    def __post_init__(self):
+        if not self.model:
+            raise ValueError("A teacher needs `model` (a Hub id or local path).")
+        if self.name is None:
+            self.name = self.language or self.model.rstrip("/").split("/")[-1]
+
+
+def parse_teachers(value) -> list[TeacherSpec]:
+    """Teachers from a list of {model, language, ...} mappings, `language=path` strings, or that list as JSON."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"teachers must be a JSON list of {{model, language}} objects, got {value!r}: {err}") from err
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"teachers must be a list, got {type(value).__name__}.")
+    specs = []
+    for i, item in enumerate(value):
+        if isinstance(item, TeacherSpec):
+            specs.append(item)
+        elif isinstance(item, dict):
+            unknown = set(item) - {"model", "language", "feature_extractor", "name"}
+            if unknown:
+                raise ValueError(f"teachers[{i}] has unknown key(s) {sorted(unknown)}; keys are model, language, feature_extractor, name.")
+            if "model" not in item:
+                raise ValueError(f"teachers[{i}] has no `model` key.")
+            specs.append(TeacherSpec(**item))
+        elif isinstance(item, str) and "=" in item:
+            language, model = item.split("=", 1)
+            specs.append(TeacherSpec(model=model, language=language or None))
+        else:
+            raise ValueError(f"teachers[{i}] must be a mapping {{model, language}} or 'language=path', got {item!r}.")
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Teacher names must be unique, got {names}; set `name` for teachers sharing a language.")
+    return specs
 
 
 @dataclass

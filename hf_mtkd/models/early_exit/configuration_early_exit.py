@@ -19,7 +19,7 @@ from typing import ClassVar
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ..auto_classes import LazyAutoModelsMixin
+from ...auto_classes import LazyAutoModelsMixin
 
 #: Backbone ``model_type`` values whose layer loop :class:`EarlyExitForAudioClassification` re-implements.
 SUPPORTED_BACKBONES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")

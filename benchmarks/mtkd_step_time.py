@@ -80,8 +80,8 @@ def _trainer(kind: str, n_teachers: int, tmp: str, device: str, student, teacher
     """A trainer for `kind` around `student`; online kinds build their teachers unless given."""
     import torch
 
-    from hf_mtkd.multi_teacher.config import MultiTeacherDistillationConfig
-    from hf_mtkd.multi_teacher.trainer import MultiTeacherDistillationTrainer
+    from hf_mtkd.mtkd.config import MultiTeacherDistillationConfig
+    from hf_mtkd.mtkd.trainer import MultiTeacherDistillationTrainer
     from hf_mtkd.training import SERTrainer, SERTrainingArguments
 
     common = dict(output_dir=tmp, report_to="none", use_cpu=device == "cpu", eval_strategy="no", save_strategy="no",

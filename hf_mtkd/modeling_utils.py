@@ -93,8 +93,9 @@ def probe_feature_extractor(model_args: ModelArguments):
     return default_feature_extractor(AutoConfig.for_model(model_args.model_type, **(model_args.config_overrides or {})))
 
 
-def build_student(model_args: ModelArguments, label_names: list[str]) -> tuple[PreTrainedModel, object]:
-    """The student (from a checkpoint, or a fresh config) and its feature extractor."""
+def build_audio_classifier(model_args: ModelArguments, label_names: list[str]) -> tuple[PreTrainedModel, object]:
+    """The audio classifier of `model_args` (the student: from a checkpoint, or a fresh config) and its feature
+    extractor."""
     labels = label_config_kwargs(label_names)
     if model_args.model_name_or_path is not None:
         config = load_pretrained(AutoConfig, model_args.model_name_or_path, "student config", **hub_kwargs(model_args))

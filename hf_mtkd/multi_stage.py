@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 from .config_parser import RecipeError, load_recipe, parse_config, recipe_to_argv  # noqa: F401  (recipe_to_argv: re-exported for tests)
 from .data.fingerprint import data_fingerprint
-from .methods import get_method
+from .registry import get_method
 from .metrics import format_comparison_table, format_definitions, save_comparison
 from .metrics.seeds import SeedRuns, format_seed_table, paired_verdicts, save_seed_comparison
 from .run_summary import RunSummary

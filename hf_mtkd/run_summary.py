@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .data.report import DataReport
-from .methods import CardSection, MethodInfo
+from .registry import CardSection, MethodInfo
 from .utils.atomic import write_json_atomic
 
 SUMMARY_FILE = "run_summary.json"

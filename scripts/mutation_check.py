@@ -48,8 +48,8 @@ def m(name, bug, edits, tests) -> Mutation:
 
 
 MTKD_TEACHERS = "hf_mtkd/distillation/teachers.py"
-MTKD_LOSSES = "hf_mtkd/multi_teacher/losses.py"
-MTKD_TRAINER = "hf_mtkd/multi_teacher/trainer.py"
+MTKD_LOSSES = "hf_mtkd/mtkd/losses.py"
+MTKD_TRAINER = "hf_mtkd/mtkd/trainer.py"
 
 MUTATIONS = [
     # ------------------------------------------------------------------ issue 19: output_dir safety

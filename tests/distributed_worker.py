@@ -19,7 +19,7 @@ import torch
 
 
 def run_job(job: dict) -> dict:
-    from hf_mtkd.methods import get_method
+    from hf_mtkd.registry import get_method
     from hf_mtkd.distillation import cache
     from hf_mtkd.training.evaluation import predict_labels
     from hf_mtkd.training.run import run

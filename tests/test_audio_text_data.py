@@ -18,7 +18,7 @@ from hf_mtkd.audio_text.data import AudioTextCollator, require_text_column
 from hf_mtkd.data import DataReport, load_raw_dataset, make_splits, prepare_data, select_labels
 from hf_mtkd.data.checks import check_transcripts
 from hf_mtkd.audio_text.predict import TranscriptError, predict_audio_text
-from hf_mtkd.data import demo_corpus
+from hf_mtkd.corpora import synthetic_demo as demo_corpus
 
 
 def test_audiofolder_transcripts_survive_preparation(tmp_path):

@@ -13,7 +13,7 @@ from hf_mtkd.arguments import DataArguments, ModelArguments
 from hf_mtkd.audio_text import AudioTextDistillationConfig, AudioTextModelArguments, fit_audio_text
 from hf_mtkd.models.audio_text import AudioTextForSequenceClassification
 from hf_mtkd.data import prepare_data
-from hf_mtkd.audio_text.schedule import TRANSFER_DIR, TRANSFER_DONE
+from hf_mtkd.audio_text.fit import TRANSFER_DIR, TRANSFER_DONE
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_config_checks():
 
 def test_recipes_parse():
     from hf_mtkd.config_parser import load_recipe, parse_config
-    from hf_mtkd.methods import get_method
+    from hf_mtkd.registry import get_method
     from hf_mtkd.multi_stage import stage_recipes
 
     DATACLASSES = get_method("audio_text").dataclass_types()

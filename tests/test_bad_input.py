@@ -24,7 +24,7 @@ from hf_mtkd.config_parser import RecipeError, load_recipe, parse_config
 from hf_mtkd.data import TruncatedAudioWarning, check_teacher_languages, decode_audio, prepare_data
 from hf_mtkd.data.audio import as_sampling_rate
 from hf_mtkd.data.wav_header import wav_shortfall
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.training import SERTrainingArguments
 from hf_mtkd.training.run import check_output_dir, run
 

@@ -14,7 +14,7 @@ from hf_mtkd.data import DataReport
 from hf_mtkd.hub import TEMPLATE_PATH, ModelCardError, StudentCard, run_provenance
 from hf_mtkd.hub.card import OPTIONAL_FIELDS, REQUIRED_FIELDS
 from hf_mtkd.metrics import compute_ser_metrics
-from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig
+from hf_mtkd.mtkd import MultiTeacherDistillationConfig
 from hf_mtkd.run_summary import RunSummary
 from hf_mtkd.training.outputs import save_training_args_json
 

@@ -21,7 +21,7 @@ from hf_mtkd.classic_baseline import (
     save_classic_baseline,
     split_features,
 )
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.training.run import run
 
 RATE = 16000

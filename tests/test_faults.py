@@ -30,10 +30,10 @@ from conftest import LABELS, TINY_W2V2, tiny_recipe, write_tone_corpus
 from hf_mtkd.arguments import DataArguments, ModelArguments
 from hf_mtkd.config_parser import RecipeError, load_recipe, parse_config
 from hf_mtkd.data import AudioClassificationCollator, AudioDecodeError, decode_audio
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.distillation.cache import add_teacher_logits
 from hf_mtkd.distillation.teachers import TeacherSpec
-from hf_mtkd.multi_teacher.losses import cosine_teacher_weights, language_teacher_weights, multi_teacher_kd_loss
+from hf_mtkd.mtkd.losses import cosine_teacher_weights, language_teacher_weights, multi_teacher_kd_loss
 from hf_mtkd.distillation.teachers import load_teacher, teacher_label_index
 from hf_mtkd.self_distillation.losses import SIMILARITIES, self_distillation_loss
 from hf_mtkd.training import SERTrainer, SERTrainingArguments
@@ -403,7 +403,7 @@ def test_teachers_of_other_architectures_get_their_own_inputs(tone_corpus, tmp_p
     _save_teacher(tmp_path / "hubert", "hubert", LABELS, Wav2Vec2FeatureExtractor(sampling_rate=8000, return_attention_mask=True),
                   seed=2, **TINY_W2V2)
     import hf_mtkd.distillation.cache as cache
-    import hf_mtkd.multi_teacher.trainer as trainer
+    import hf_mtkd.mtkd.trainer as trainer
 
     seen = []
     for module in (trainer, cache):
@@ -483,7 +483,7 @@ def test_remote_code_is_off_by_default_and_passed_through(tmp_path, monkeypatch)
     for trust in (False, True):
         calls.clear()
         model_args = ModelArguments(model_name_or_path=str(tmp_path / "m"), trust_remote_code=trust)
-        _, fe = modeling_utils.build_student(model_args, LABELS)
+        _, fe = modeling_utils.build_audio_classifier(model_args, LABELS)
         load_teacher(TeacherSpec(model=str(tmp_path / "m")), LABELS, fe, trust_remote_code=model_args.trust_remote_code)
         assert {what for what, _ in calls} >= {"student", "student config", "feature extractor", "teacher 'm'"}
         assert all(flag is trust for _, flag in calls), calls

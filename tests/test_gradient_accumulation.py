@@ -15,7 +15,7 @@ import torch
 from transformers import AutoConfig, AutoModelForAudioClassification, TrainerCallback, Wav2Vec2FeatureExtractor
 
 from conftest import LABELS, TINY_W2V2
-from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
+from hf_mtkd.mtkd import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
 from hf_mtkd.distillation.cache import add_teacher_logits
 from hf_mtkd.self_distillation import SelfDistillationConfig, SelfDistillationTrainer
 from hf_mtkd.models.early_exit import EarlyExitForAudioClassification

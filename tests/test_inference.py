@@ -26,7 +26,7 @@ from hf_mtkd.data.audio import AudioDecodeError, decode_audio
 from hf_mtkd.hub import StudentCard
 from hf_mtkd.inference import EmotionPredictor, predict_files
 from hf_mtkd.inference.predict import check_model_source
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.plots import TEACHER_WEIGHTS_FILE, matplotlib_available, plot_summary
 from hf_mtkd.run_summary import RunSummary
 from hf_mtkd.training.run import run

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from hf_mtkd.distillation.losses import kl_per_sample, softened_kl_terms
-from hf_mtkd.multi_teacher.losses import multi_teacher_kd_loss
+from hf_mtkd.mtkd.losses import multi_teacher_kd_loss
 from hf_mtkd.self_distillation.losses import kl_divergence, self_distillation_loss
 
 

@@ -1,13 +1,14 @@
 """Imports inside hf_mtkd go one way: no module imports from a layer above its own (function-level imports count).
 
 Layers, lowest first:
-  foundation  utils, arguments, config_parser, methods (the registry: bookkeeping only)
-  domain      data, corpora, metrics, modeling_utils, auto_classes, run_summary, plots, inference,
+  foundation  utils, arguments, config_parser, registry (the method registry: bookkeeping only)
+  corpora     native corpus readers and the synthetic demo corpus (below data: data loads corpora, never back)
+  domain      data, metrics, modeling_utils, auto_classes, run_summary, plots, inference,
               windowing (the whole-utterance window rule), models (the architectures, whatever method trains them)
   hub         model cards and pushing a saved folder (the trainer writes its own card: hub sits below training)
   training    TrainingArguments, SERTrainer, the Method base class, the training entry (`training.run`)
   distillation  the floor under the methods: teachers, the KL pieces, the teacher-output cache
-  methods     every other subpackage: one folder per method (finetune, multi_teacher, self_distillation, ...); a
+  methods     every other subpackage: one folder per method (finetune, mtkd, self_distillation, ...); a
               method folder imports no other method folder
   entries     the multi-stage runner, the command line, the package's lazy `__init__`
 The registry finds method folders and the Auto-class table finds model classes by module name at run time:
@@ -21,8 +22,9 @@ import hf_mtkd
 
 PACKAGE = Path(hf_mtkd.__file__).resolve().parent
 LAYERS = {
-    "foundation": ("hf_mtkd.utils", "hf_mtkd.arguments", "hf_mtkd.config_parser", "hf_mtkd.methods"),
-    "domain": ("hf_mtkd.data", "hf_mtkd.corpora", "hf_mtkd.metrics", "hf_mtkd.modeling_utils",
+    "foundation": ("hf_mtkd.utils", "hf_mtkd.arguments", "hf_mtkd.config_parser", "hf_mtkd.registry"),
+    "corpora": ("hf_mtkd.corpora",),
+    "domain": ("hf_mtkd.data", "hf_mtkd.metrics", "hf_mtkd.modeling_utils",
                "hf_mtkd.auto_classes", "hf_mtkd.run_summary", "hf_mtkd.plots", "hf_mtkd.inference", "hf_mtkd.windowing",
                "hf_mtkd.models"),
     "hub": ("hf_mtkd.hub",),
@@ -89,7 +91,7 @@ def test_no_module_imports_from_a_layer_above_its_own():
 
 
 def test_the_layer_map_knows_the_method_folders():
-    assert layer_of("hf_mtkd.multi_teacher.trainer") == "methods"
+    assert layer_of("hf_mtkd.mtkd.trainer") == "methods"
     assert layer_of("hf_mtkd.self_distillation") == "methods"
     assert layer_of("hf_mtkd.training.run") == "training" and layer_of("hf_mtkd") == "entries"
     assert layer_of("hf_mtkd.cli.train") == "entries" and layer_of("hf_mtkd.hub.card") == "hub"

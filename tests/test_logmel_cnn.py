@@ -8,7 +8,7 @@ from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClas
 
 import hf_mtkd  # noqa: F401  (registers the Auto classes)
 from conftest import LABELS, TINY_W2V2, tiny_recipe
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.models import LogMelCNNConfig, LogMelCNNForAudioClassification, LogMelFeatureExtractor
 from hf_mtkd.models.logmel_cnn.modeling_logmel_cnn import MaskedBatchNorm1d, SpecAugment
 from hf_mtkd.training.run import run

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hf_mtkd.config_parser import load_recipe, parse_config
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 
 ROOT = Path(__file__).resolve().parents[1]
 DATACLASSES = get_method("meta_curriculum").dataclass_types()

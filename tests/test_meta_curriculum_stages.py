@@ -17,7 +17,7 @@ from hf_mtkd.meta_curriculum.features import INPUT_FEATURES
 from hf_mtkd.meta_curriculum.fit import (
     WaveformModelPredictor,
     _objective,
-    build_student,
+    build_feature_student,
     carve_quiz_split,
     prepare_caches,
     train_student_phase,
@@ -85,7 +85,7 @@ def test_caches_and_quiz_split(phase_setup):
 def test_student_phase_changes_the_student_only(phase_setup):
     config, model_args, caches = phase_setup
     teacher_before, upstream_before = state(caches.teacher.model), state(caches.upstream)
-    student = build_student(model_args, caches.upstream_config, LABELS)
+    student = build_feature_student(model_args, caches.upstream_config, LABELS)
     before = state(student)
     trained, _ = train_student_phase(config, student, caches.splits, LABELS, "student_test", epochs=1)
     assert changed(before, trained) == set(before)  # every student parameter moved (CE + SupCon)
@@ -94,7 +94,7 @@ def test_student_phase_changes_the_student_only(phase_setup):
 
 def test_kd_steps_never_touch_the_meta_teacher(phase_setup, tmp_path):
     config, model_args, caches = phase_setup
-    student = build_student(model_args, caches.upstream_config, LABELS)
+    student = build_feature_student(model_args, caches.upstream_config, LABELS)
     meta = _meta_teacher(caches, student)
     student_before, meta_before = state(student), state(meta)
     args = tiny_config(tmp_path, teacher_model_name_or_path="unset", max_steps=2, eval_strategy="no", save_strategy="no",
@@ -114,7 +114,7 @@ def test_kd_steps_never_touch_the_meta_teacher(phase_setup, tmp_path):
 def test_distillation_phase_trains_the_meta_teacher_head_and_projection_only(phase_setup):
     config, model_args, caches = phase_setup
     teacher_before = state(caches.teacher.model)
-    student = build_student(model_args, caches.upstream_config, LABELS)
+    student = build_feature_student(model_args, caches.upstream_config, LABELS)
     meta = _meta_teacher(caches, student)
     assert isinstance(meta.projection, torch.nn.Linear)  # student width 8, teacher width 32
     meta_before = state(meta)
@@ -133,7 +133,7 @@ def test_distillation_phase_trains_the_meta_teacher_head_and_projection_only(pha
 def test_meta_teacher_pass_changes_the_meta_teacher_only(phase_setup):
     """Eq. 9 on the quiz split: T''s head and projection learn; the student (read without gradient) stays."""
     _, model_args, caches = phase_setup
-    student = build_student(model_args, caches.upstream_config, LABELS).train()
+    student = build_feature_student(model_args, caches.upstream_config, LABELS).train()
     meta = _meta_teacher(caches, student)
     student_before, meta_before, teacher_before = state(student), state(meta), state(caches.teacher.model)
     optimizer = torch.optim.AdamW(meta.parameters(), lr=1e-2, weight_decay=0.0)
@@ -146,7 +146,7 @@ def test_meta_teacher_pass_changes_the_meta_teacher_only(phase_setup):
 
 def test_curriculum_changes_the_updated_student_and_the_policy_only(phase_setup):
     config, model_args, caches = phase_setup
-    student = build_student(model_args, caches.upstream_config, LABELS)
+    student = build_feature_student(model_args, caches.upstream_config, LABELS)
     meta = _meta_teacher(caches, student).eval().requires_grad_(False)
     buckets = make_buckets(caches.splits["train"], None, [], num_buckets=2)
     torch.manual_seed(0)
@@ -201,16 +201,16 @@ def test_config_checks(tmp_path):
 def test_student_settings_the_upstream_decides_are_refused(phase_setup):
     _, _, caches = phase_setup
     with pytest.raises(ValueError, match="upstream decides"):
-        build_student(ModelArguments(model_type=STUDENT_TYPE, config_overrides={"num_channels": 3}), caches.upstream_config, LABELS)
+        build_feature_student(ModelArguments(model_type=STUDENT_TYPE, config_overrides={"num_channels": 3}), caches.upstream_config, LABELS)
     with pytest.raises(ValueError, match="inverted-transformer student"):
-        build_student(ModelArguments(model_type="wav2vec2"), caches.upstream_config, LABELS)
+        build_feature_student(ModelArguments(model_type="wav2vec2"), caches.upstream_config, LABELS)
 
 
 def test_the_shared_reports_score_the_export_as_the_student_on_cached_features(phase_setup):
     """S''s validation and test numbers come from the shared reports through `WaveformModelPredictor` (the saved
     waveform model, clip by clip); they must be the numbers of S' on the cached features the phases scored with."""
     config, model_args, caches = phase_setup
-    student = build_student(model_args, caches.upstream_config, LABELS).eval()
+    student = build_feature_student(model_args, caches.upstream_config, LABELS).eval()
     export = WaveformStudentForAudioClassification.from_parts(caches.upstream, caches.upstream_config, student)
     validation = caches.splits["validation"]
     scores = WaveformModelPredictor(export, caches.feature_extractor, batch_size=3).predict_scores(validation)

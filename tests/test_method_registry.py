@@ -27,7 +27,7 @@ from huggingface_hub import ModelCard
 from conftest import tiny_recipe
 from hf_mtkd.cli.main import main as cli_main
 from hf_mtkd.data import WAVEFORM, AudioClassificationCollator
-from hf_mtkd.methods import (
+from hf_mtkd.registry import (
     CardSection,
     MethodInfo,
     Paper,

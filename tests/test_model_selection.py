@@ -10,7 +10,7 @@ import torch
 from transformers import AutoConfig, AutoModelForAudioClassification
 
 from conftest import LABELS, TINY_W2V2, tiny_recipe
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.training.args import SERTrainingArguments
 from hf_mtkd.training.evaluation import prediction_collapse_warning
 from hf_mtkd.training.run import run

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from hf_mtkd.distillation.losses import kl_per_sample
-from hf_mtkd.multi_teacher.losses import (
+from hf_mtkd.mtkd.losses import (
     cosine_teacher_weights,
     language_teacher_weights,
     multi_teacher_kd_loss,

@@ -12,7 +12,7 @@ from huggingface_hub import ModelCard
 from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
 
 from conftest import LABELS, TINY_W2V2
-from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
+from hf_mtkd.mtkd import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
 from hf_mtkd.distillation.teachers import Teacher
 from hf_mtkd.training import SERTrainingArguments
 from test_training import save_tiny_classifier
@@ -126,7 +126,7 @@ def test_standalone_errors_name_what_is_missing(tmp_path, teacher_paths):
 
 
 def test_label_smoothing_factor_is_honoured(tmp_path, teacher_paths):
-    from hf_mtkd.multi_teacher.losses import multi_teacher_kd_loss
+    from hf_mtkd.mtkd.losses import multi_teacher_kd_loss
 
     fe = Wav2Vec2FeatureExtractor(return_attention_mask=False)
     losses = {}
@@ -175,7 +175,7 @@ class SeenRows:
 
 def _loss_with_every_teacher_on_every_sample(trainer, batch):
     """The loss as it was computed before routing: every teacher's logits for every sample."""
-    from hf_mtkd.multi_teacher.losses import multi_teacher_kd_loss
+    from hf_mtkd.mtkd.losses import multi_teacher_kd_loss
     from hf_mtkd.distillation.teachers import teacher_logits_for_batch
 
     args = trainer.args

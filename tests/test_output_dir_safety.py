@@ -13,7 +13,7 @@ import yaml
 
 from conftest import tiny_recipe, write_tone_corpus
 from hf_mtkd.config_parser import RecipeError
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.multi_stage import run_pipeline
 from hf_mtkd.training.run import FINISHED_MARKER, run
 from hf_mtkd.training.run_record import RUN_RECORD, RunMismatchError

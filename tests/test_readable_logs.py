@@ -12,7 +12,7 @@ import transformers.trainer_utils
 from transformers.utils import logging as transformers_logging
 
 from conftest import tiny_recipe
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.training.args import SERTrainingArguments
 from hf_mtkd.training.run import run
 from hf_mtkd.training.trainer import _CHECKPOINT_MTIME_WARNING

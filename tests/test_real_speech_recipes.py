@@ -3,7 +3,7 @@
 import pytest
 
 from hf_mtkd.config_parser import load_recipe
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.training.run import run
 from test_recipes import RECIPES, SMOKE, write_emodb, write_ravdess
 

@@ -12,7 +12,7 @@ from huggingface_hub import ModelCard
 from conftest import LABELS, TINY_W2V2, write_tone_corpus
 from corpora_fakes import make_cafe, make_fesc, make_iemocap
 from hf_mtkd.config_parser import load_recipe, parse_config
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.multi_stage import check_stage_references, run_pipeline, stage_recipes
 from hf_mtkd.plots import TEACHER_WEIGHTS_FILE, confusion_matrix_filename, matplotlib_available
 from hf_mtkd.training.run import run

@@ -23,7 +23,7 @@ import yaml
 from safetensors.torch import load_file
 
 from conftest import LABELS, TINY_W2V2, tiny_recipe
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.training.outputs import checkpoint_is_complete
 from hf_mtkd.training.run import FINISHED_MARKER, run
 from test_training import save_tiny_classifier

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from transformers import Wav2Vec2FeatureExtractor
 
 from conftest import LABELS
-from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
+from hf_mtkd.mtkd import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
 from hf_mtkd.distillation.cache import add_teacher_logits
 from hf_mtkd.distillation.teachers import TeacherSpec
 from hf_mtkd.distillation.teachers import load_teacher, teacher_label_index, teacher_logits_for_batch

@@ -9,7 +9,7 @@ from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2Fe
 
 from conftest import LABELS, TINY_W2V2, tiny_recipe
 from hf_mtkd.config_parser import RecipeError, parse_config
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.training.run import FINISHED_MARKER, run
 
 

@@ -13,7 +13,7 @@ from conftest import LABELS, tiny_recipe
 from hf_mtkd.arguments import DataArguments
 from hf_mtkd.data import AudioClassificationCollator
 from hf_mtkd.inference import EmotionPredictor
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.metrics import compute_ser_metrics
 from hf_mtkd.training import SERTrainer, SERTrainingArguments
 from hf_mtkd.data import prepare_data

@@ -17,8 +17,8 @@ _EXPORTS = {
     "select_text_layers": ".students",
     "AudioTextDistillationTrainer": ".trainer",
     "AudioTextCollator": ".data",
-    "AudioTextFitResult": ".schedule",
-    "fit_audio_text": ".schedule",
+    "AudioTextFitResult": ".fit",
+    "fit_audio_text": ".fit",
     "predict_audio_text": ".predict",
     "AudioTextMethod": ".method",
 }

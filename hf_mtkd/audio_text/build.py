@@ -170,7 +170,7 @@ def align_labels(model: AudioTextForSequenceClassification, label_names: list[st
     return model
 
 
-def load_teacher(
+def load_audio_text_teacher(
     path: str, label_names: list[str], student_processor: AudioTextProcessor, model_args: ModelArguments
 ) -> tuple[AudioTextForSequenceClassification, torch.Tensor]:
     """The frozen teacher and the index that puts its logits into the student's label order.
@@ -192,4 +192,4 @@ def load_teacher(
     return teacher.eval(), index
 
 
-__all__ = ["MODEL_TYPE", "align_labels", "build_audio_text_model", "load_audio_feature_extractor", "load_teacher"]
+__all__ = ["MODEL_TYPE", "align_labels", "build_audio_text_model", "load_audio_feature_extractor", "load_audio_text_teacher"]

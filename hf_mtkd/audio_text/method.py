@@ -9,7 +9,7 @@ data layer (`text_column_name`, checked before decoding).
 
 from __future__ import annotations
 
-from ..methods import CardSection, register_method
+from ..registry import CardSection, register_method
 from ..training.method import Method, RunSetup
 from .build import load_audio_feature_extractor
 from .card import USAGE_TITLE, usage_markdown
@@ -58,7 +58,7 @@ class AudioTextMethod(Method):
         return None, None  # made in `fit` from the model's processor
 
     def fit(self, setup: RunSetup, *, model, feature_extractor, splits, collators, resume_from_checkpoint=None):
-        from .schedule import fit_audio_text
+        from .fit import fit_audio_text
 
         (audio_text_args,) = setup.extra_args
         result = fit_audio_text(

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..arguments import ModelArguments
 from ..data.preprocessing import LABELS
-from ..methods import CardSection, MethodInfo, register_method
+from ..registry import CardSection, MethodInfo, register_method
 from ..training.method import Method, RunSetup
 from .config import ClassicBaselineArguments
 from .features import MfccSettings, split_features

@@ -64,7 +64,7 @@ def _method_file_predictor(model: str):
     found through the registry from the saved config alone (no weights are loaded); None for audio-only models."""
     from transformers import AutoConfig
 
-    from ..methods import get_method_class, method_names
+    from ..registry import get_method_class, method_names
 
     config = AutoConfig.from_pretrained(model)
     for name in method_names():

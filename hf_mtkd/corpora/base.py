@@ -25,9 +25,17 @@ from typing import ClassVar
 
 from datasets import Audio, Dataset, DatasetDict, Features, Value
 
-from ..data.audio import AUDIO_EXTENSIONS
-
 logger = logging.getLogger("hf_mtkd.corpora")
+
+#: File extensions (lower case, no dot) taken as audio, or media with an audio stream (torchcodec decodes those
+#: too): what corpus readers and `hf-mtkd predict` pick up from folders.
+AUDIO_EXTENSIONS = frozenset(
+    {
+        "wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "m4a", "aac", "aif", "aiff", "aifc",
+        "au", "snd", "caf", "sph", "nist", "wma", "wv", "ape", "mka", "webm", "mp4", "m4v", "mkv",
+        "mov", "avi", "raw", "pcm",
+    }
+)  # fmt: skip
 
 #: The columns every reader returns, in this order; readers may add more after them (gender, text, ...).
 #: Select these before concatenating corpora whose extra columns differ.

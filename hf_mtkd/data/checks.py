@@ -16,7 +16,7 @@ from ..arguments import DataArguments
 from .report import DataReport, first_few
 
 
-def describe_source(data_args: DataArguments) -> str:
+def describe_data_source(data_args: DataArguments) -> str:
     """The data source as the user named it, for messages."""
     if data_args.data_dir:
         return f"data_dir {data_args.data_dir!r} (metadata.csv)"
@@ -57,7 +57,7 @@ def check_duplicate_files(dataset: DatasetDict, data_args: DataArguments) -> Non
             for path, splits in sorted(repeated.items())
         ]
         raise ValueError(
-            f"{describe_source(data_args)} lists {len(repeated)} audio file(s) more than once: {first_few(described)}. "
+            f"{describe_data_source(data_args)} lists {len(repeated)} audio file(s) more than once: {first_few(described)}. "
             "Each clip must appear in one row."
         )
 
@@ -133,7 +133,7 @@ def check_transcripts(splits: DatasetDict, data_args: DataArguments, report: Dat
     for split, ds in splits.items():
         if column not in ds.column_names:
             raise ValueError(
-                f"Column {column!r} (--text_column_name) not found in the {split} split of {describe_source(data_args)}; "
+                f"Column {column!r} (--text_column_name) not found in the {split} split of {describe_data_source(data_args)}; "
                 f"its columns are {ds.column_names}."
             )
         missing = [i for i, text in enumerate(ds[column]) if not _has_text(text)]

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 def load_raw_dataset(data_args: DataArguments) -> DatasetDict:
     """One DatasetDict from the single source named in `data_args` (see DataArguments)."""
     if data_args.demo_corpus:
-        from .demo_corpus import build_demo_corpus
+        from ..corpora.synthetic_demo import build_demo_corpus
 
         dataset = _load_audiofolder(str(build_demo_corpus(multimodal=data_args.demo_corpus_multimodal)))
     elif data_args.data_dir:

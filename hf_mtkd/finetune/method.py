@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..methods import register_method
+from ..registry import register_method
 from ..training.method import Method
 from ..training.trainer import SERTrainer
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..data.report import DataReport
-from ..methods import CardSection, MethodInfo, method_info
+from ..registry import CardSection, MethodInfo, method_info
 from ..metrics.report import format_percent, format_with_ci
 from ..run_summary import SUMMARY_FILE, RunSummary, framework_versions, is_hub_id, run_provenance  # noqa: F401
 from ..utils.atomic import write_text_atomic

@@ -165,8 +165,8 @@ def prepare_caches(config: MetaCurriculumConfig, model_args: ModelArguments, dat
     return PreparedCaches(DatasetDict(prepared), upstream, upstream_config, feature_extractor, teacher)
 
 
-def build_student(model_args: ModelArguments, upstream_config: WaveformStudentConfig,
-                  label_names: Sequence[str]) -> InvertedTransformerForFeatureClassification:
+def build_feature_student(model_args: ModelArguments, upstream_config: WaveformStudentConfig,
+                          label_names: Sequence[str]) -> InvertedTransformerForFeatureClassification:
     """A fresh student for the upstream's feature shape (model_type + config_overrides), or a saved one."""
     shape = {"num_frames": upstream_config.max_frames, "num_channels": upstream_config.feature_width,
              "num_upstream_layers": upstream_config.num_feature_layers}
@@ -254,7 +254,7 @@ def fit_phases(
     """Phases 1-4 (see the module docstring) on `prepare_caches`'s product; nothing is written but the student
     phases' Trainer folders (`output_dir/stages/<stage>`).
 
-    `initial_student`: the student's initial weights (default: `build_student` after seeding with `config.seed`);
+    `initial_student`: the student's initial weights (default: `build_feature_student` after seeding with `config.seed`);
     the distilled student starts from the same weights unless `distilled_student_init` is "student"."""
     if config.world_size > 1:
         raise ValueError("meta_curriculum runs on one process: launch it without several processes.")
@@ -267,7 +267,7 @@ def fit_phases(
     # 1. The student alone (eq. 2). Its initial weights are kept so that the distilled student can start from them.
     if initial_student is None:
         transformers.set_seed(config.seed)
-        initial_student = build_student(model_args, upstream_config, label_names)
+        initial_student = build_feature_student(model_args, upstream_config, label_names)
     initial_state = copy.deepcopy(initial_student.state_dict())
     training_warnings: list[str] = []
     student, _ = train_student_phase(config, initial_student, prepared, label_names, "student", epochs=config.num_train_epochs,
@@ -278,7 +278,7 @@ def fit_phases(
     if config.distilled_student_init == "student":
         distilled = copy.deepcopy(student).train()
     else:
-        distilled = build_student(model_args, upstream_config, label_names)
+        distilled = build_feature_student(model_args, upstream_config, label_names)
         distilled.load_state_dict(initial_state)
     teacher_width = len(prepared["train"][0][TEACHER_FEATURES])
     meta_teacher = MetaTeacher(teacher, teacher_width, distilled.config.d_model)
@@ -389,7 +389,7 @@ __all__ = [
     "MetaCurriculumResult",
     "PreparedCaches",
     "WaveformModelPredictor",
-    "build_student",
+    "build_feature_student",
     "carve_quiz_split",
     "fit_phases",
     "load_run_upstream",

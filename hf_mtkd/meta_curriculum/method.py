@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import transformers
 
-from ..methods import CardSection, MethodInfo, Paper, register_method
+from ..registry import CardSection, MethodInfo, Paper, register_method
 from ..modeling_utils import hub_kwargs
 from ..training.method import Method, RunSetup
 from .config import MetaCurriculumConfig
 from .fit import (
     EVAL_SPLITS,
     WaveformModelPredictor,
-    build_student,
+    build_feature_student,
     fit_phases,
     load_run_upstream,
     prepare_caches,
@@ -86,7 +86,7 @@ class MetaCurriculumMethod(Method):
         self._upstream = load_run_upstream(args, setup.model_args, setup.data_args)
         upstream_config, feature_extractor = self._upstream[1], self._upstream[2]
         transformers.set_seed(args.seed)  # the initial weights depend on the seed alone
-        return build_student(setup.model_args, upstream_config, list(setup.label_names)), feature_extractor
+        return build_feature_student(setup.model_args, upstream_config, list(setup.label_names)), feature_extractor
 
     def prepare_splits(self, setup: RunSetup, splits, *, model, feature_extractor):
         """train (less the quiz clips), quiz, validation and test, each with the teacher's cached logits and pooled

@@ -9,7 +9,7 @@ import os
 from torch.utils.data import DataLoader
 from transformers import AutoConfig
 
-from ..methods import register_method
+from ..registry import register_method
 from ..metrics import format_comparison_table, save_metrics_json
 from ..modeling_utils import default_feature_extractor, freeze_feature_encoder, label_config_kwargs, load_feature_extractor
 from ..training.method import Method, RunSetup

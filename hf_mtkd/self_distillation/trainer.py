@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from ..methods import Paper
+from ..registry import Paper
 from ..training.trainer import SERTrainer
 from .config import SelfDistillationConfig
 from .losses import self_distillation_loss

@@ -1,6 +1,6 @@
 """`Method`: the hooks a training method fills in, with the standard fine-tuning flow as their defaults.
 
-`hf_mtkd.training.run.run` calls the hooks in order; `hf_mtkd.methods` (the registry) documents the
+`hf_mtkd.training.run.run` calls the hooks in order; `hf_mtkd.registry` documents the
 whole API and how a method is registered. A hook returns what it makes and changes nothing it is given.
 """
 
@@ -12,8 +12,8 @@ from typing import Any, Callable, ClassVar, Optional, Protocol, runtime_checkabl
 
 from ..arguments import DataArguments, ModelArguments
 from ..data import AudioClassificationCollator
-from ..methods import CardSection, MethodInfo
-from ..modeling_utils import build_student, probe_feature_extractor
+from ..registry import CardSection, MethodInfo
+from ..modeling_utils import build_audio_classifier, probe_feature_extractor
 from ..windowing import effective_window_seconds
 from .args import SERTrainingArguments
 from .evaluation import make_compute_metrics
@@ -64,7 +64,7 @@ class Method:
     """A training method in the shared flow. The defaults fine-tune the student with `trainer_class`.
 
     Subclass, set the class attributes, override the hooks that differ, and register the class with
-    `hf_mtkd.methods.register_method`. One object is made per run, so hooks may keep what they load on `self`.
+    `hf_mtkd.registry.register_method`. One object is made per run, so hooks may keep what they load on `self`.
     """
 
     #: Recipe key (`method: <name>`); the registry's key.
@@ -100,7 +100,7 @@ class Method:
 
     def build_model(self, setup: RunSetup) -> tuple[Any, Any]:
         """The student and its feature extractor (or processor), labelled with `setup.label_names`."""
-        return build_student(setup.model_args, list(setup.label_names))
+        return build_audio_classifier(setup.model_args, list(setup.label_names))
 
     def prepare_splits(self, setup: RunSetup, splits, *, model, feature_extractor):
         """The splits training and evaluation use: `splits` as decoded (`waveform`, `labels` and the data's

@@ -2,7 +2,7 @@
 summary -> plots -> card -> push.
 
 Every method shares this flow and plugs in through the hooks of `hf_mtkd.training.method.Method`
-(registered in `hf_mtkd.methods`); a hook returns what it makes and the flow passes it on.
+(registered in `hf_mtkd.registry`); a hook returns what it makes and the flow passes it on.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from ..data import AudioClassificationCollator
 from ..hub.card import StudentCard
-from ..methods import MethodInfo, Paper
+from ..registry import MethodInfo, Paper
 from ..utils.atomic import write_json_atomic
 from ..utils.distributed import pool_totals
 from ..windowing import WindowedEvaluationMixin

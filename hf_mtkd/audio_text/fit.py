@@ -27,7 +27,7 @@ from ..training.evaluation import make_compute_metrics
 from ..training.outputs import last_complete_checkpoint
 from ..utils.atomic import write_json_atomic
 from ..windowing import random_training_windows
-from .build import build_audio_text_model, load_teacher
+from .build import build_audio_text_model, load_audio_text_teacher
 from ..distillation.cache import check_cache_allowed
 from .cache import add_audio_text_teacher_outputs
 from .config import AudioTextDistillationConfig, AudioTextModelArguments
@@ -127,7 +127,7 @@ def fit_audio_text(
 
     teacher = teacher_index = None
     if config.uses_teacher:
-        teacher, teacher_index = load_teacher(config.teacher_model_name_or_path, label_names, processor, model_args)
+        teacher, teacher_index = load_audio_text_teacher(config.teacher_model_name_or_path, label_names, processor, model_args)
         if config.gamma > 0 and not (teacher.config.uses_text and model.config.uses_text):
             raise ValueError("gamma > 0 distils text hidden states: teacher and student both need a text encoder.")
         if config.use_teacher_output_cache:

@@ -4,7 +4,7 @@ A method is one folder. It subclasses `hf_mtkd.training.method.Method` (also `hf
 runs plain fine-tuning by default, overrides the hooks it needs, and registers itself:
 
     # hf_mtkd/<folder>/method.py  (or any module of another package, see "Other packages" below)
-    from hf_mtkd.methods import MethodInfo, Paper, register_method
+    from hf_mtkd.registry import MethodInfo, Paper, register_method
     from hf_mtkd.training.method import Method
 
     @register_method

@@ -10,7 +10,7 @@ from datasets import DatasetDict
 from ..data import check_teacher_languages
 from ..distillation.cache import add_teacher_logits, check_cache_allowed
 from ..distillation.teachers import Teacher, load_teacher
-from ..methods import register_method
+from ..registry import register_method
 from ..training.method import Method, RunSetup
 from ..windowing import random_training_windows
 from .collator import MultiTeacherCollator

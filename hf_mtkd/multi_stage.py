@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from .config_parser import RecipeError, load_recipe, parse_config, recipe_to_argv  # noqa: F401  (recipe_to_argv: re-exported for tests)
+from .config_parser import RecipeError, load_recipe, parse_config
 from .data.fingerprint import data_fingerprint
 from .registry import get_method
 from .metrics import format_comparison_table, format_definitions, save_comparison

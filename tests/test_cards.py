@@ -11,11 +11,11 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from conftest import LABELS
 from hf_mtkd.arguments import DataArguments, ModelArguments
 from hf_mtkd.data import DataReport
-from hf_mtkd.hub import TEMPLATE_PATH, ModelCardError, StudentCard, run_provenance
+from hf_mtkd.hub import TEMPLATE_PATH, ModelCardError, StudentCard
 from hf_mtkd.hub.card import OPTIONAL_FIELDS, REQUIRED_FIELDS
 from hf_mtkd.metrics import compute_ser_metrics
 from hf_mtkd.mtkd import MultiTeacherDistillationConfig
-from hf_mtkd.run_summary import RunSummary
+from hf_mtkd.run_summary import RunSummary, run_provenance
 from hf_mtkd.training.outputs import save_training_args_json
 
 SECRET = "hf_cardsSecretToken0123456789"

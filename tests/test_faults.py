@@ -37,7 +37,8 @@ from hf_mtkd.mtkd.losses import cosine_teacher_weights, language_teacher_weights
 from hf_mtkd.distillation.teachers import load_teacher, teacher_label_index
 from hf_mtkd.self_distillation.losses import SIMILARITIES, self_distillation_loss
 from hf_mtkd.training import SERTrainer, SERTrainingArguments
-from hf_mtkd.training.outputs import STAGING_DIR, last_complete_checkpoint, write_json_atomic
+from hf_mtkd.training.outputs import STAGING_DIR, last_complete_checkpoint
+from hf_mtkd.utils.atomic import write_json_atomic
 from hf_mtkd.data import prepare_data
 from hf_mtkd.training.run import FINISHED_MARKER, check_output_dir, run
 from hf_mtkd.training.run_record import RUN_RECORD, RunMismatchError, finish_record, start_record

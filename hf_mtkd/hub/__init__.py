@@ -6,8 +6,6 @@ from .card import (
     ModelCardError,
     StudentCard,
     check_template,
-    framework_versions,
-    run_provenance,
     write_run_card,
 )
 from .push import (
@@ -28,8 +26,6 @@ __all__ = [
     "check_model_dir",
     "check_template",
     "files_to_upload",
-    "framework_versions",
     "push_to_hub",
-    "run_provenance",
     "write_run_card",
 ]

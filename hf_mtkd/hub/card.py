@@ -27,7 +27,7 @@ from typing import Any, Optional
 from ..data.report import DataReport
 from ..registry import CardSection, MethodInfo, method_info
 from ..metrics.report import format_percent, format_with_ci
-from ..run_summary import SUMMARY_FILE, RunSummary, framework_versions, is_hub_id, run_provenance  # noqa: F401
+from ..run_summary import SUMMARY_FILE, RunSummary, framework_versions, is_hub_id
 from ..utils.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)

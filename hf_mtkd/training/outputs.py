@@ -25,7 +25,7 @@ import shutil
 import tempfile
 from typing import Optional
 
-from ..utils.atomic import write_json_atomic, write_text_atomic  # noqa: F401  (re-exported: outputs' writers)
+from ..utils.atomic import write_json_atomic
 
 logger = logging.getLogger("hf_mtkd")
 

@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 from transformers import BertConfig, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
-from conftest import LABELS, TINY_W2V2
+from testing_utils import LABELS, TINY_W2V2
 from hf_mtkd.models.audio_text import AudioTextForSequenceClassification, AudioTextProcessor, train_wordpiece_tokenizer
 
 # Layer-norm feature encoder: the tiny wav2vec2 takes an attention mask (padding-invariant).

@@ -1,4 +1,5 @@
-"""Fake mini-corpora in each corpus' native layout, for tests/test_corpora.py.
+"""Fake mini-corpora in each corpus' native layout, for tests/test_corpora.py (and EmoDB / RAVDESS tones for the
+recipe tests: `write_emodb`, `write_ravdess`).
 
 Each `make_*` writes a few tiny (0.1 s, 16 kHz) audio files under `root` and returns the corpus root to
 pass to the reader. The contents (and their planted faults) are listed in each docstring; the tests
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from testing_utils import LABELS
 
 SR = 16_000
 N_SAMPLES = SR // 10
@@ -246,3 +249,25 @@ def make_meld(root: Path, with_mp4: bool = False) -> Path:
         (corpus / f"{split}_sent_emo.csv").write_text("".join(lines), encoding="utf-8")
     write_audio(corpus / "train_splits" / "dia999_utt9.wav")
     return corpus
+
+
+def _tone(path: Path, k: int, rate: int = 16000):
+    t = np.arange(int(0.4 * rate)) / rate
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 150 * (k + 1) * t)).astype(np.float32), rate)
+
+
+def write_emodb(root: Path) -> Path:
+    letters = {"angry": "W", "happy": "F", "neutral": "N", "sad": "T"}
+    for speaker in ("03", "08", "09", "10"):
+        for k, label in enumerate(LABELS):
+            _tone(root / "wav" / f"{speaker}a01{letters[label]}a.flac", k)
+    return root
+
+
+def write_ravdess(root: Path) -> Path:
+    codes = {"angry": "05", "happy": "03", "neutral": "01", "sad": "04"}
+    for actor in range(1, 8):
+        for k, label in enumerate(LABELS):
+            _tone(root / "Audio_Speech_Actors_01-24" / f"Actor_{actor:02d}" / f"03-01-{codes[label]}-01-01-01-{actor:02d}.wav", k)
+    return root

@@ -11,7 +11,7 @@ import pytest
 from datasets import Audio, Dataset, DatasetDict
 
 from audio_text_fakes import WORDS, tiny_model, tiny_processor, write_text_corpus
-from conftest import LABELS
+from testing_utils import LABELS
 from corpora_fakes import make_iemocap, make_meld
 from hf_mtkd.arguments import DataArguments
 from hf_mtkd.audio_text.data import AudioTextCollator, require_text_column

@@ -8,7 +8,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoProcessor, BertConfig, pipeline
 
 from audio_text_fakes import tiny_model, tiny_processor
-from conftest import LABELS
+from testing_utils import LABELS
 from hf_mtkd.audio_text import make_student, select_text_layers
 from hf_mtkd.auto_classes import register_auto_models
 from hf_mtkd.models.audio_text import AudioTextConfig, AudioTextForSequenceClassification, AudioTextProcessor

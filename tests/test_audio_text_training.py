@@ -162,7 +162,7 @@ def test_recipes_parse():
 
 def test_demo_pipeline_smoke(tmp_path):
     """recipes/demo/audio_text/pipeline.yaml end to end through the registry (one step per phase, tiny data)."""
-    from conftest import LABELS  # noqa: F401  (the corpus' labels)
+    from testing_utils import LABELS  # noqa: F401  (the corpus' labels)
     from hf_mtkd.multi_stage import run_pipeline
 
     corpus = write_text_corpus(tmp_path / "corpus", speakers=4, clips_per_label=1)

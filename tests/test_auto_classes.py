@@ -12,7 +12,7 @@ import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
 import hf_mtkd.auto_classes as auto_classes
-from conftest import LABELS, TINY_W2V2
+from testing_utils import LABELS, TINY_W2V2
 
 TOY_TYPE = "hf_mtkd_test_toy"
 TOY_MODULES = {

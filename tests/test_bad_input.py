@@ -18,7 +18,7 @@ import torch
 import yaml
 from safetensors.torch import save_file
 
-from conftest import LABELS, tiny_recipe, write_tone_corpus
+from testing_utils import LABELS, tiny_recipe, write_tone_corpus
 from hf_mtkd.arguments import DataArguments
 from hf_mtkd.config_parser import RecipeError, load_recipe, parse_config
 from hf_mtkd.data import TruncatedAudioWarning, check_teacher_languages, decode_audio, prepare_data
@@ -229,7 +229,7 @@ def test_duplicate_yaml_keys_are_an_error_naming_the_key_and_lines(tmp_path):
 
 def test_non_integer_sampling_rate_passed_to_the_predictor_is_named(tmp_path):
     from hf_mtkd.inference import EmotionPredictor
-    from test_training import save_tiny_classifier
+    from testing_utils import save_tiny_classifier
 
     save_tiny_classifier(tmp_path / "model", LABELS)
     predictor = EmotionPredictor(tmp_path / "model")

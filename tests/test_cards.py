@@ -8,7 +8,7 @@ import pytest
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
-from conftest import LABELS
+from testing_utils import LABELS
 from hf_mtkd.arguments import DataArguments, ModelArguments
 from hf_mtkd.data import DataReport
 from hf_mtkd.hub import TEMPLATE_PATH, ModelCardError, StudentCard

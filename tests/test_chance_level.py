@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 from transformers import TrainerControl, TrainerState
 
-from conftest import tiny_recipe
+from testing_utils import tiny_recipe
 from hf_mtkd.registry import get_method
 from hf_mtkd.run_summary import RunSummary
 from hf_mtkd.training.args import SERTrainingArguments

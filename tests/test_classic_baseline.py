@@ -8,7 +8,7 @@ import pytest
 import torch
 from datasets import Dataset
 
-from conftest import LABELS
+from testing_utils import LABELS
 from hf_mtkd.classic_baseline import (
     ClassicBaselineArguments,
     MfccSettings,

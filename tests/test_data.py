@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from transformers import Wav2Vec2FeatureExtractor
 
-from conftest import LABELS, SHARED_DATA, write_tone_corpus
+from testing_utils import LABELS, SHARED_DATA, write_tone_corpus
 from hf_mtkd.arguments import DataArguments
 from hf_mtkd.data.splits import _draw_by_speaker
 from hf_mtkd.data import (

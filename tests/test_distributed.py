@@ -23,10 +23,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import LABELS, TINY_W2V2, tiny_recipe, write_tone_corpus
+from testing_utils import LABELS, TINY_W2V2, save_tiny_classifier, tiny_recipe, write_tone_corpus
 from distributed_worker import run_job
 from hf_mtkd.training.run import check_world_size
-from test_training import save_tiny_classifier
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 NO_DROPOUT = {

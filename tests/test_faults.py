@@ -20,13 +20,12 @@ from datasets import Dataset, Features, List, Value, load_from_disk
 from safetensors.torch import load_file
 from transformers import (
     ASTFeatureExtractor,
-    AutoConfig,
     AutoModelForAudioClassification,
     Wav2Vec2FeatureExtractor,
 )
 
 import hf_mtkd
-from conftest import LABELS, TINY_W2V2, tiny_recipe, write_tone_corpus
+from testing_utils import LABELS, TINY_W2V2, save_tiny_classifier, tiny_audio_classifier, tiny_recipe, write_tone_corpus
 from hf_mtkd.arguments import DataArguments, ModelArguments
 from hf_mtkd.config_parser import RecipeError, load_recipe, parse_config
 from hf_mtkd.data import AudioClassificationCollator, AudioDecodeError, decode_audio
@@ -42,17 +41,7 @@ from hf_mtkd.utils.atomic import write_json_atomic
 from hf_mtkd.data import prepare_data
 from hf_mtkd.training.run import FINISHED_MARKER, check_output_dir, run
 from hf_mtkd.training.run_record import RUN_RECORD, RunMismatchError, finish_record, start_record
-from test_training import save_tiny_classifier
 
-
-
-def tiny_model(seed=0):
-    torch.manual_seed(seed)
-    config = AutoConfig.for_model(
-        "wav2vec2", **TINY_W2V2, num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
-    )
-    return AutoModelForAudioClassification.from_config(config)
 
 
 # ------------------------------------------------------------------------------------------ atomic outputs
@@ -64,7 +53,7 @@ class Killed(BaseException):
 
 def test_final_model_save_is_atomic(tmp_path):
     out = tmp_path / "out"
-    model = tiny_model()
+    model = tiny_audio_classifier()
     args = SERTrainingArguments(output_dir=str(out), report_to="none", eval_strategy="no", load_best_model_at_end=False)
     trainer = SERTrainer(model=model, args=args, processing_class=Wav2Vec2FeatureExtractor(return_attention_mask=False))
     trainer.save_model()
@@ -343,7 +332,7 @@ def test_odd_but_valid_audio_is_decoded_and_trains(tmp_path, hour_long_clip):
     batch = AudioClassificationCollator(Wav2Vec2FeatureExtractor(return_attention_mask=False), 16000)(
         [train[i] for i in range(len(train))])
     assert torch.isfinite(batch["input_values"]).all()
-    assert torch.isfinite(tiny_model()(**batch).loss)
+    assert torch.isfinite(tiny_audio_classifier()(**batch).loss)
 
     out = tmp_path / "run"
     run(get_method("finetune"), recipe=tiny_recipe(root, out, logging_steps=1, max_steps=3, per_device_train_batch_size=8,
@@ -386,23 +375,16 @@ def test_teacher_with_labels_outside_the_students_is_refused():
     assert teacher_label_index(list(reversed(LABELS)), LABELS, "fi").tolist() == [3, 2, 1, 0]
 
 
-def _save_teacher(path, model_type, labels, feature_extractor, seed, **config):
-    torch.manual_seed(seed)
-    config = AutoConfig.for_model(model_type, **config, num_labels=len(labels), id2label=dict(enumerate(labels)),
-                                  label2id={l: i for i, l in enumerate(labels)})
-    AutoModelForAudioClassification.from_config(config).save_pretrained(path)
-    feature_extractor.save_pretrained(path)
-
-
 @pytest.mark.parametrize("cached", [False, True], ids=["online", "cache"])
 def test_teachers_of_other_architectures_get_their_own_inputs(tone_corpus, tmp_path, monkeypatch, cached):
     # A spectrogram transformer (AST) and a HuBERT fed at 8 kHz with an attention mask teach a wav2vec2 student.
-    _save_teacher(tmp_path / "ast", "audio-spectrogram-transformer", list(reversed(LABELS)),
-                  ASTFeatureExtractor(max_length=64, num_mel_bins=32), seed=1, hidden_size=32, num_hidden_layers=2,
-                  num_attention_heads=2, intermediate_size=64, patch_size=16, frequency_stride=16, time_stride=16,
-                  max_length=64, num_mel_bins=32)
-    _save_teacher(tmp_path / "hubert", "hubert", LABELS, Wav2Vec2FeatureExtractor(sampling_rate=8000, return_attention_mask=True),
-                  seed=2, **TINY_W2V2)
+    save_tiny_classifier(tmp_path / "ast", list(reversed(LABELS)), seed=1,
+                         feature_extractor=ASTFeatureExtractor(max_length=64, num_mel_bins=32),
+                         model_type="audio-spectrogram-transformer", hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, intermediate_size=64, patch_size=16, frequency_stride=16, time_stride=16,
+                         max_length=64, num_mel_bins=32)
+    save_tiny_classifier(tmp_path / "hubert", LABELS, seed=2, model_type="hubert", **TINY_W2V2,
+                         feature_extractor=Wav2Vec2FeatureExtractor(sampling_rate=8000, return_attention_mask=True))
     import hf_mtkd.distillation.cache as cache
     import hf_mtkd.mtkd.trainer as trainer
 

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForAudioClassification, TrainerCallback, Wav2Vec2FeatureExtractor
+from transformers import AutoConfig, TrainerCallback, Wav2Vec2FeatureExtractor
 
-from conftest import LABELS, TINY_W2V2
+from testing_utils import LABELS, TINY_W2V2, clips, save_tiny_classifier, tiny_audio_classifier
 from hf_mtkd.mtkd import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
 from hf_mtkd.distillation.cache import add_teacher_logits
 from hf_mtkd.self_distillation import SelfDistillationConfig, SelfDistillationTrainer
 from hf_mtkd.models.early_exit import EarlyExitForAudioClassification
 from hf_mtkd.training import SERTrainingArguments
 from hf_mtkd.training.trainer import SERTrainer
-from test_mtkd_trainer import clips
-from test_training import save_tiny_classifier
 
 NO_DROPOUT = {
     "hidden_dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0, "feat_proj_dropout": 0.0,
@@ -42,10 +40,7 @@ class GradientsBeforeStep(TrainerCallback):
 
 
 def _student(seed=0):
-    torch.manual_seed(seed)
-    config = AutoConfig.for_model("wav2vec2", **TINY_W2V2, **NO_DROPOUT, num_labels=len(LABELS),
-                                  id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
-    return AutoModelForAudioClassification.from_config(config)
+    return tiny_audio_classifier(LABELS, seed, **NO_DROPOUT)
 
 
 def _early_exit_student():

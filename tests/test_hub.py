@@ -23,9 +23,8 @@ import huggingface_hub
 import pytest
 import torch
 from huggingface_hub import ModelCard
-from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
 
-from conftest import LABELS, TINY_W2V2
+from testing_utils import LABELS, save_tiny_classifier
 from hf_mtkd.cli.push import main as push_main
 from hf_mtkd.hub import HubPushError, ModelCardError, TEMPLATE_PATH, push_to_hub
 from hf_mtkd.metrics import compute_ser_metrics
@@ -186,11 +185,7 @@ def no_saved_token(monkeypatch, tmp_path):
 
 def save_student(out: Path, hub_token=None) -> Path:
     """A tiny student folder as a run leaves it: model, feature extractor, metrics, args, and a checkpoint."""
-    torch.manual_seed(0)
-    config = AutoConfig.for_model("wav2vec2", **TINY_W2V2, num_labels=4, id2label=dict(enumerate(LABELS)),
-                                  label2id={label: i for i, label in enumerate(LABELS)})
-    AutoModelForAudioClassification.from_config(config).save_pretrained(out)
-    Wav2Vec2FeatureExtractor(return_attention_mask=False).save_pretrained(out)
+    save_tiny_classifier(out, LABELS)
     metrics = compute_ser_metrics([0, 1, 2, 3, 1, 1], [0, 1, 2, 3, 0, 1], LABELS, languages=["en"] * 3 + ["fi"] * 3,
                                   n_bootstrap=20)
     (out / "test_metrics.json").write_text(json.dumps(metrics))

@@ -13,14 +13,13 @@ import pytest
 import soundfile as sf
 import torch
 from transformers import (
-    AutoConfig,
     AutoFeatureExtractor,
     AutoModelForAudioClassification,
     Wav2Vec2FeatureExtractor,
     pipeline,
 )
 
-from conftest import LABELS, TINY_W2V2, tiny_recipe
+from testing_utils import LABELS, TINY_W2V2, save_tiny_classifier, tiny_recipe
 from hf_mtkd.cli.predict import main as predict_main
 from hf_mtkd.data.audio import AudioDecodeError, decode_audio
 from hf_mtkd.hub import StudentCard
@@ -41,14 +40,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def save_tiny_classifier(path, labels, seed):
-    torch.manual_seed(seed)
-    config = AutoConfig.for_model("wav2vec2", **TINY_W2V2, num_labels=len(labels), id2label=dict(enumerate(labels)),
-                                  label2id={label: i for i, label in enumerate(labels)})
-    AutoModelForAudioClassification.from_config(config).save_pretrained(path)
-    Wav2Vec2FeatureExtractor(return_attention_mask=False).save_pretrained(path)
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,11 @@ import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
 import hf_mtkd  # noqa: F401  (registers the Auto classes)
-from conftest import LABELS, TINY_W2V2, tiny_recipe
+from testing_utils import LABELS, TINY_W2V2, save_tiny_classifier, tiny_recipe
 from hf_mtkd.registry import get_method
 from hf_mtkd.models import LogMelCNNConfig, LogMelCNNForAudioClassification, LogMelFeatureExtractor
 from hf_mtkd.models.logmel_cnn.modeling_logmel_cnn import MaskedBatchNorm1d, SpecAugment
 from hf_mtkd.training.run import run
-from test_training import save_tiny_classifier
 
 RATE = 16000
 TINY = {"num_mel_bins": 16, "conv_channels": [8, 8, 16], "conv_kernels": [5, 3, 3], "conv_strides": [2, 1, 2],

@@ -12,8 +12,8 @@ from hf_mtkd.meta_curriculum.features import INPUT_FEATURES, TEACHER_FEATURES, T
 from hf_mtkd.meta_curriculum.teacher import add_teacher_logits_and_features, classifier_of, load_frozen_teacher
 from hf_mtkd.models.inverted_transformer.upstream import fix_frames, load_upstream
 from meta_curriculum_helpers import LABELS, RATE, save_tiny_hubert, waveform_dataset
-from test_recipes import write_emodb, write_ravdess
-from test_training import save_tiny_classifier
+from corpora_fakes import write_emodb, write_ravdess
+from testing_utils import save_tiny_classifier
 
 
 class ForwardCounter:

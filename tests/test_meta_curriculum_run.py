@@ -10,7 +10,7 @@ import yaml
 from huggingface_hub import ModelCard
 from transformers import AutoModelForAudioClassification, pipeline
 
-from conftest import LABELS, tiny_recipe, write_tone_corpus
+from testing_utils import LABELS, tiny_recipe, write_tone_corpus
 from hf_mtkd.cli.main import main as cli_main
 from hf_mtkd.inference import EmotionPredictor
 from hf_mtkd.config_parser import load_recipe

@@ -31,7 +31,7 @@ from hf_mtkd.meta_curriculum.trainer import (
     meta_teacher_pass,
 )
 from meta_curriculum_helpers import LABELS, TINY_STUDENT, changed, state, waveform_dataset
-from test_training import save_tiny_classifier
+from testing_utils import save_tiny_classifier
 
 STUDENT_TYPE = "hf_mtkd_inverted_transformer"
 

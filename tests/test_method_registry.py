@@ -24,7 +24,7 @@ import yaml
 from datasets import DatasetDict
 from huggingface_hub import ModelCard
 
-from conftest import tiny_recipe
+from testing_utils import tiny_recipe
 from hf_mtkd.cli.main import main as cli_main
 from hf_mtkd.data import WAVEFORM, AudioClassificationCollator
 from hf_mtkd.registry import (

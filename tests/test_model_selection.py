@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForAudioClassification
 
-from conftest import LABELS, TINY_W2V2, tiny_recipe
+from testing_utils import LABELS, TINY_W2V2, tiny_recipe
 from hf_mtkd.registry import get_method
 from hf_mtkd.training.args import SERTrainingArguments
 from hf_mtkd.training.evaluation import prediction_collapse_warning

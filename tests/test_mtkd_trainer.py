@@ -4,41 +4,15 @@ Teachers come as ids/paths (loaded in `__init__`), as models, or as loaded `Teac
 trainer's default collator; the card comes from `create_model_card`.
 """
 
-import numpy as np
 import pytest
 import torch
-from datasets import Dataset
 from huggingface_hub import ModelCard
-from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
+from transformers import AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
 
-from conftest import LABELS, TINY_W2V2
+from testing_utils import LABELS, RATE, clips, save_tiny_classifier, tiny_audio_classifier as student
 from hf_mtkd.mtkd import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
 from hf_mtkd.distillation.teachers import Teacher
 from hf_mtkd.training import SERTrainingArguments
-from test_training import save_tiny_classifier
-
-RATE = 16000
-
-
-def student(seed=0):
-    torch.manual_seed(seed)
-    config = AutoConfig.for_model("wav2vec2", **TINY_W2V2, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
-                                  label2id={label: i for i, label in enumerate(LABELS)})
-    return AutoModelForAudioClassification.from_config(config)
-
-
-def clips(n=8, seconds=0.3, seed=0) -> Dataset:
-    """Rows as the data layer leaves them: a waveform, a class id and a language (no padding: equal lengths)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * RATE)) / RATE
-    rows = {"waveform": [], "labels": [], "language": []}
-    for i in range(n):
-        label = i % len(LABELS)
-        rows["waveform"].append((0.3 * np.sin(2 * np.pi * 150 * (label + 1) * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32))
-        rows["labels"].append(label)
-        rows["language"].append("en" if i % 2 == 0 else "fi")
-    return Dataset.from_dict(rows).with_format("numpy", columns=["waveform", "labels"], output_all_columns=True)
-
 
 def config(tmp_path, teachers, **overrides):
     return MultiTeacherDistillationConfig(

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import LABELS, tiny_recipe, write_tone_corpus
+from testing_utils import LABELS, tiny_recipe, write_tone_corpus
 from hf_mtkd import multi_stage
 from hf_mtkd.config_parser import RecipeError
 from hf_mtkd.metrics import compute_ser_metrics, read_comparison_csv

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import tiny_recipe, write_tone_corpus
+from testing_utils import tiny_recipe, write_tone_corpus
 from hf_mtkd.config_parser import RecipeError
 from hf_mtkd.registry import get_method
 from hf_mtkd.multi_stage import run_pipeline

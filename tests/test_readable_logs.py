@@ -11,7 +11,7 @@ import torch
 import transformers.trainer_utils
 from transformers.utils import logging as transformers_logging
 
-from conftest import tiny_recipe
+from testing_utils import tiny_recipe
 from hf_mtkd.registry import get_method
 from hf_mtkd.training.args import SERTrainingArguments
 from hf_mtkd.training.run import run

@@ -22,11 +22,10 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from conftest import LABELS, TINY_W2V2, tiny_recipe
+from testing_utils import LABELS, TINY_W2V2, save_tiny_classifier, tiny_recipe
 from hf_mtkd.registry import get_method
 from hf_mtkd.training.outputs import checkpoint_is_complete
 from hf_mtkd.training.run import FINISHED_MARKER, run
-from test_training import save_tiny_classifier
 
 
 SAVE_STEPS = 2

@@ -11,13 +11,11 @@ import torch
 import torch.nn.functional as F
 from transformers import Wav2Vec2FeatureExtractor
 
-from conftest import LABELS
+from testing_utils import LABELS, clips, save_tiny_classifier, tiny_audio_classifier as student
 from hf_mtkd.mtkd import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
 from hf_mtkd.distillation.cache import add_teacher_logits
 from hf_mtkd.distillation.teachers import TeacherSpec
 from hf_mtkd.distillation.teachers import load_teacher, teacher_label_index, teacher_logits_for_batch
-from test_mtkd_trainer import clips, student
-from test_training import save_tiny_classifier
 
 # Student order: angry, happy, neutral, sad. The teacher's: happy, neutral, angry, sad (angry -> happy -> neutral).
 CYCLED = ["happy", "neutral", "angry", "sad"]

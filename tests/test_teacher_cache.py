@@ -11,12 +11,10 @@ import torch
 from datasets import load_from_disk
 from transformers import Wav2Vec2FeatureExtractor
 
-from conftest import LABELS
+from testing_utils import LABELS, clips, save_tiny_classifier
 from hf_mtkd.distillation.cache import add_teacher_logits
 from hf_mtkd.distillation.teachers import TeacherSpec
 from hf_mtkd.distillation.teachers import load_teacher, teacher_fingerprint
-from test_mtkd_trainer import clips
-from test_training import save_tiny_classifier
 
 FE = Wav2Vec2FeatureExtractor(return_attention_mask=False)
 

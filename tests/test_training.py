@@ -1,28 +1,15 @@
 """End-to-end runs of the training entry on a tiny model and audio written by the tests."""
 
 import json
-import os
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
+from transformers import AutoModelForAudioClassification
 
-from conftest import LABELS, TINY_W2V2, tiny_recipe
+from testing_utils import LABELS, TINY_W2V2, save_tiny_classifier, tiny_recipe
 from hf_mtkd.config_parser import RecipeError, parse_config
 from hf_mtkd.registry import get_method
 from hf_mtkd.training.run import FINISHED_MARKER, run
-
-
-def save_tiny_classifier(path, labels, seed=0):
-    torch.manual_seed(seed)
-    config = AutoConfig.for_model(
-        "wav2vec2", **TINY_W2V2, num_labels=len(labels),
-        id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
-    )
-    model = AutoModelForAudioClassification.from_config(config)
-    model.save_pretrained(path)
-    Wav2Vec2FeatureExtractor(return_attention_mask=False).save_pretrained(path)
-    return model
 
 
 def test_finetune_changes_parameters_and_writes_metrics(tone_corpus, tmp_path):

@@ -9,7 +9,7 @@ from datasets import Dataset
 from torch.utils.data import SequentialSampler
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
 
-from conftest import LABELS, tiny_recipe
+from testing_utils import LABELS, tiny_recipe
 from hf_mtkd.arguments import DataArguments
 from hf_mtkd.data import AudioClassificationCollator
 from hf_mtkd.inference import EmotionPredictor

@@ -17,6 +17,7 @@ _EXPORTS = {
     "SERTrainingArguments": "hf_mtkd.training",
     "Method": "hf_mtkd.training.method",
     "RunSetup": "hf_mtkd.training.method",
+    "SelfFittingMethod": "hf_mtkd.training.method",
     "CardSection": "hf_mtkd.registry",
     "MethodInfo": "hf_mtkd.registry",
     "Paper": "hf_mtkd.registry",

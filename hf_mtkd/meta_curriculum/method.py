@@ -13,7 +13,7 @@ import transformers
 
 from ..registry import CardSection, MethodInfo, Paper, register_method
 from ..modeling_utils import hub_kwargs
-from ..training.method import Method, RunSetup
+from ..training.method import RunSetup, SelfFittingMethod
 from .config import MetaCurriculumConfig
 from .fit import (
     EVAL_SPLITS,
@@ -25,7 +25,6 @@ from .fit import (
     save_export,
 )
 from .report import ACTIONS_PLOT, format_stage_markdown, format_stage_table, stage_results_of
-from .trainer import FeatureCollator
 from ..models.inverted_transformer.upstream import upstream_feature_extractor
 
 CITATION = """@article{zhao_kd_ser,
@@ -54,11 +53,10 @@ LOADING_NOTE = (
 
 
 @register_method
-class MetaCurriculumMethod(Method):
+class MetaCurriculumMethod(SelfFittingMethod):
     name = "meta_curriculum"
     display_name = "Meta-curriculum S'"
     training_args_class = MetaCurriculumConfig
-    trainer_class = None  # fit is the method's own
     info = MethodInfo(
         display_name="meta-teacher + curriculum knowledge distillation",
         description=DESCRIPTION,
@@ -72,33 +70,29 @@ class MetaCurriculumMethod(Method):
         self._caches = None  # PreparedCaches, made by prepare_splits
         self._result = None  # MetaCurriculumResult, made by fit
 
-    def probe_feature_extractor(self, setup: RunSetup):
-        """The upstream's feature extractor: the data is decoded at its rate."""
-        return upstream_feature_extractor(setup.training_args, hub_kwargs(setup.model_args))
+    def sampling_rate(self, setup: RunSetup) -> int:
+        """The upstream feature extractor's rate."""
+        return upstream_feature_extractor(setup.training_args, hub_kwargs(setup.model_args)).sampling_rate
 
     def build_model(self, setup: RunSetup):
-        """(the student's initial weights, the upstream's feature extractor): the student's shape is the upstream's
-        feature shape, so the upstream is loaded here (and kept for the caches)."""
+        """The student's initial weights: the student's shape is the upstream's feature shape, so the upstream (and
+        its feature extractor) is loaded here and kept for the caches and the export."""
         args: MetaCurriculumConfig = setup.training_args
         if args.world_size > 1:
             raise ValueError("meta_curriculum runs on one process (its meta-teacher and curriculum loops are not "
                              "distributed): launch it without several processes.")
         self._upstream = load_run_upstream(args, setup.model_args, setup.data_args)
-        upstream_config, feature_extractor = self._upstream[1], self._upstream[2]
         transformers.set_seed(args.seed)  # the initial weights depend on the seed alone
-        return build_feature_student(setup.model_args, upstream_config, list(setup.label_names)), feature_extractor
+        return build_feature_student(setup.model_args, self._upstream[1], list(setup.label_names))
 
-    def prepare_splits(self, setup: RunSetup, splits, *, model, feature_extractor):
+    def prepare_splits(self, setup: RunSetup, splits, *, model):
         """train (less the quiz clips), quiz, validation and test, each with the teacher's cached logits and pooled
         features and the upstream features."""
         self._caches = prepare_caches(setup.training_args, setup.model_args, setup.data_args, splits,
                                       list(setup.label_names), upstream_parts=self._upstream)
         return self._caches.splits
 
-    def make_collators(self, setup: RunSetup, splits, *, feature_extractor):
-        return FeatureCollator(with_teacher_features=True), FeatureCollator()
-
-    def fit(self, setup: RunSetup, *, model, feature_extractor, splits, collators, resume_from_checkpoint=None):
+    def fit(self, setup: RunSetup, *, model, splits, resume_from_checkpoint=None):
         """Every phase, then the export (frozen upstream + S') into `output_dir`; returns S' as saved."""
         args: MetaCurriculumConfig = setup.training_args
         if resume_from_checkpoint is not None:
@@ -110,10 +104,10 @@ class MetaCurriculumMethod(Method):
                                   initial_student=model)
         if args.process_index == 0:
             save_export(self._result, args.output_dir)
-        return WaveformModelPredictor(self._result.model, feature_extractor, args.per_device_eval_batch_size,
+        return WaveformModelPredictor(self._result.model, self._upstream[2], args.per_device_eval_batch_size,
                                       training_warnings=self._result.training_warnings)
 
-    def summary_extras(self, setup: RunSetup, fitted, *, splits, feature_extractor, collators) -> dict:
+    def summary_extras(self, setup: RunSetup, fitted, *, splits) -> dict:
         return self._result.summary_extras()
 
     def card_sections(self, setup: RunSetup, summary) -> list[CardSection]:

@@ -9,7 +9,8 @@ from typing import Optional, Union
 import torch
 from transformers import PreTrainedModel
 
-from ..training.trainer import LANGUAGE_AWARE_MTKD_PAPER, SERTrainer
+from ..distillation.papers import LANGUAGE_AWARE_MTKD_PAPER
+from ..training.trainer import SERTrainer
 from ..distillation.teachers import (
     Teacher,
     TeacherSpec,

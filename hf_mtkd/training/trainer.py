@@ -30,13 +30,6 @@ from .outputs import (
 )
 from .run_record import copy_record_into
 
-#: FT-Mono / FT-Multi are the fine-tuning baselines of this paper, and MTKD its method.
-LANGUAGE_AWARE_MTKD_PAPER = Paper(
-    title="Multi-Teacher Language-Aware Knowledge Distillation for Multilingual Speech Emotion Recognition",
-    authors="Mehedi Hasan Bijoy, Dejan Porjazovski, Tamás Grósz and Mikko Kurimo",
-)
-
-
 #: transformers orders checkpoints for deletion by modification time and, when the oldest and the newest are less
 #: than a second apart (a tiny model saves faster than that), logs "mtime may not be reliable on this filesystem"
 #: and orders them by step number, which is the right order for the Trainer's checkpoint-<step> folders: a warning
@@ -72,12 +65,9 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
     """
 
     #: What the card says about the method (TRL's convention); subclasses set their own.
-    _name: ClassVar[str] = "fine-tuning (FT)"
-    _description: ClassVar[str] = (
-        "Plain fine-tuning with cross-entropy on the emotion labels: the FT-Mono / FT-Multi baseline "
-        "of language-aware multi-teacher distillation."
-    )
-    _paper: ClassVar[Optional[Paper]] = LANGUAGE_AWARE_MTKD_PAPER
+    _name: ClassVar[str] = "fine-tuning"
+    _description: ClassVar[str] = "Plain fine-tuning with cross-entropy on the emotion labels."
+    _paper: ClassVar[Optional[Paper]] = None
     #: Hub tags; the first names the method (the recipe key) when no run summary does.
     _tag_names: ClassVar[tuple[str, ...]] = ("finetune",)
     #: Batch keys that carry side information for losses or logs, never model inputs.

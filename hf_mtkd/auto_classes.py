@@ -18,8 +18,10 @@ Adding a model type:
     # AUTO_MODELS below
     "hf_mtkd_my_model": AutoModelEntry(
         config="hf_mtkd.models.<name>.configuration_<name>:MyConfig",
-        models={"AutoModelForAudioClassification": "hf_mtkd.models.<name>.modeling_<name>:MyModelForAudioClassification"},
-        feature_extractor="hf_mtkd.models.<name>.feature_extraction_<name>:MyFeatureExtractor",  # or None (a stock one)
+        models={"AutoModelForAudioClassification":
+        "hf_mtkd.models.<name>.modeling_<name>:MyModelForAudioClassification"},
+        feature_extractor="hf_mtkd.models.<name>.feature_extraction_<name>:MyFeatureExtractor",  # or None (a stock
+        one)
         processor=None,  # or "hf_mtkd.models.<name>.processing_<name>:MyProcessor"
         pipeline=None,   # or AutoPipelineEntry(task=..., pipeline_class="module:Class", model="module:Class")
     ),
@@ -123,7 +125,8 @@ def register_auto_configs() -> None:
     for model_type, entry in AUTO_MODELS.items():
         config_class = _load(entry.config)
         if config_class.model_type != model_type:
-            raise ValueError(f"AUTO_MODELS[{model_type!r}]: {entry.config} has model_type {config_class.model_type!r}.")
+            raise ValueError(f"AUTO_MODELS[{model_type!r}]: {entry.config} has model_type "
+                             f"{config_class.model_type!r}.")
         AutoConfig.register(model_type, config_class, exist_ok=True)
         if entry.feature_extractor:
             AutoFeatureExtractor.register(config_class, _load(entry.feature_extractor), exist_ok=True)

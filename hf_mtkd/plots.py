@@ -132,12 +132,15 @@ def plot_summary(summary, output_dir: str | os.PathLike, splits: Sequence[str] =
                  skip_without_matplotlib: bool = False) -> list[Path]:
     """Every picture of a run from its `RunSummary` in memory: a confusion matrix per language (and overall) of
     each split in `splits`, and the teacher-weight chart when the summary has `teacher_weights_per_language`.
-    Returns the files written. With `skip_without_matplotlib`, a missing matplotlib logs a warning and draws nothing."""
+    Returns the files written. With `skip_without_matplotlib`, a missing matplotlib logs a warning and draws
+    nothing."""
     return _plot(dict(summary.results), summary.get("teacher_weights_per_language"), output_dir, splits,
                  skip_without_matplotlib)
 
 
-def _plot(results: Mapping, weights: Optional[Mapping], output_dir, splits, skip_without_matplotlib: bool) -> list[Path]:
+def _plot(
+    results: Mapping, weights: Optional[Mapping], output_dir, splits, skip_without_matplotlib: bool
+) -> list[Path]:
     if skip_without_matplotlib and not matplotlib_available():
         logger.warning('matplotlib is not installed: no plots (pip install "hf_mtkd[plots]").')
         return []

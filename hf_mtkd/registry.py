@@ -135,7 +135,8 @@ def register_method(cls: Optional[type] = None, *, name: Optional[str] = None):
         for hook in ("dataclass_types", "fit", "summary_extras", "card_info"):
             if not callable(getattr(method_class, hook, None)):
                 raise TypeError(
-                    f"{method_class.__name__} has no {hook}(): subclass hf_mtkd.training.method.Method (or SelfFittingMethod) to register it."
+                    f"{method_class.__name__} has no {hook}(): subclass hf_mtkd.training.method.Method (or "
+                    f"SelfFittingMethod) to register it."
                 )
         known = _REGISTRY.get(key)
         if known is not None and known is not method_class and _qualname(known) != _qualname(method_class):
@@ -213,7 +214,8 @@ def _load_entry_point(name: str) -> None:
         try:
             loaded = entry_point.load()
         except Exception as err:  # re-raised with the entry point named: a broken plugin must say which it is
-            raise ImportError(f"Entry point {entry_point.value!r} of method {name!r} ({ENTRY_POINT_GROUP}) fails to import: {err}") from err
+            raise ImportError(f"Entry point {entry_point.value!r} of method {name!r} ({ENTRY_POINT_GROUP}) fails to "
+                              f"import: {err}") from err
         if isinstance(loaded, type) and name not in _REGISTRY:
             register_method(loaded, name=name)
         return

@@ -40,7 +40,8 @@ class RunSummary(Mapping):
     label_names: list[str]
     languages: list[str] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
-    results: dict[str, dict] = field(default_factory=dict)  # split -> <split>_metrics.json (compute_ser_metrics + data notes)
+    # split -> <split>_metrics.json (compute_ser_metrics + data notes)
+    results: dict[str, dict] = field(default_factory=dict)
     base_model: Optional[str] = None
     datasets: list[str] = field(default_factory=list)  # Hub dataset ids (card metadata)
     data_description: list[str] = field(default_factory=list)  # where the data came from, for the card text

@@ -53,201 +53,511 @@ MTKD_TRAINER = "hf_mtkd/mtkd/trainer.py"
 
 MUTATIONS = [
     # ------------------------------------------------------------------ issue 19: output_dir safety
-    m("stage_name_not_checked", "a stage name like ../../victim escapes the pipeline folder",
-      [("hf_mtkd/multi_stage.py", 'if not isinstance(name, str) or not _STAGE_NAME.match(name) or ".." in name:',
-        "if False:")],
-      ["tests/test_output_dir_safety.py::test_a_stage_name_that_leaves_the_pipeline_folder_is_refused_before_anything_runs"]),
-    m("overwrite_removes_foreign_files", "overwriting a finished run empties the whole folder, the user's files too",
-      [("hf_mtkd/training/run_record.py", "        if os.path.lexists(path) and not os.path.isdir(path):",
-        "        if False:")
-       , ("hf_mtkd/training/run_record.py", "    _remove_empty_parents(folder, removed)\n    return removed, files_in(folder)",
-          "    for name in os.listdir(folder):\n        p = os.path.join(folder, name)\n"
-          "        shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)\n    return removed, []")],
-      ["tests/test_output_dir_safety.py::test_overwrite_keeps_files_the_run_did_not_write"]),
-    m("foreign_checkpoint_resumed", "a checkpoint found in output_dir is resumed whatever run made it",
-      [("hf_mtkd/training/run.py", "            check_checkpoint(last, state)\n", "")],
-      ["tests/test_output_dir_safety.py::test_a_checkpoint_is_resumed_only_by_the_run_that_made_it"]),
-    m("checkpoint_without_run_record", "checkpoints are saved without the run's record",
-      [("hf_mtkd/training/trainer.py", "                copy_record_into(folder, self.args.output_dir)\n", "                pass\n")],
-      ["tests/test_output_dir_safety.py::test_a_checkpoint_is_resumed_only_by_the_run_that_made_it"]),
-    m("full_disk_partial_checkpoint_kept", "a checkpoint save that fails on a full disk leaves the partial checkpoint",
-      [("hf_mtkd/training/trainer.py", "            if self.args.should_save and os.path.isdir(folder):\n"
-        "                shutil.rmtree(folder)\n", "")],
-      ["tests/test_output_dir_safety.py::test_a_full_disk_names_the_checkpoint_and_leaves_no_partial_one"]),
-    m("dropped_rows_only_logged", "rows dropped for an unlisted label are only logged, not in data_warnings",
-      [("hf_mtkd/data/labels.py", "        report.warn(\n            f\"Dropped {sum(unlisted.values())}",
-        "        logger.warning(\n            f\"Dropped {sum(unlisted.values())}")],
-      ["tests/test_output_dir_safety.py::test_a_test_clip_dropped_for_its_label_is_in_the_metrics_and_card"]),
-    m("unseen_language_not_warned", "a test language with no training clips is scored without a warning",
-      [("hf_mtkd/data/prepare.py", "    check_language_coverage(splits, data_args.language_column_name, report)\n", "")],
-      ["tests/test_output_dir_safety.py::test_a_language_never_seen_in_training_is_a_warning"]),
+    m(
+        "stage_name_not_checked",
+        "a stage name like ../../victim escapes the pipeline folder",
+        [
+            (
+                "hf_mtkd/multi_stage.py",
+                'if not isinstance(name, str) or not _STAGE_NAME.match(name) or ".." in name:',
+                "if False:",
+            )
+        ],
+        [
+            "tests/test_output_dir_safety.py::test_a_stage_name_that_leaves_the_pipeline_folder_is_refused_before_anything_runs"
+        ],
+    ),
+    m(
+        "overwrite_removes_foreign_files",
+        "overwriting a finished run empties the whole folder, the user's files too",
+        [
+            (
+                "hf_mtkd/training/run_record.py",
+                "        if os.path.lexists(path) and not os.path.isdir(path):",
+                "        if False:",
+            ),
+            (
+                "hf_mtkd/training/run_record.py",
+                "    _remove_empty_parents(folder, removed)\n    return removed, files_in(folder)",
+                "    for name in os.listdir(folder):\n        p = os.path.join(folder, name)\n"
+                "        shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)\n    return removed, []",
+            ),
+        ],
+        ["tests/test_output_dir_safety.py::test_overwrite_keeps_files_the_run_did_not_write"],
+    ),
+    m(
+        "foreign_checkpoint_resumed",
+        "a checkpoint found in output_dir is resumed whatever run made it",
+        [("hf_mtkd/training/run.py", "            check_checkpoint(last, state)\n", "")],
+        ["tests/test_output_dir_safety.py::test_a_checkpoint_is_resumed_only_by_the_run_that_made_it"],
+    ),
+    m(
+        "checkpoint_without_run_record",
+        "checkpoints are saved without the run's record",
+        [
+            (
+                "hf_mtkd/training/trainer.py",
+                "                copy_record_into(folder, self.args.output_dir)\n",
+                "                pass\n",
+            )
+        ],
+        ["tests/test_output_dir_safety.py::test_a_checkpoint_is_resumed_only_by_the_run_that_made_it"],
+    ),
+    m(
+        "full_disk_partial_checkpoint_kept",
+        "a checkpoint save that fails on a full disk leaves the partial checkpoint",
+        [
+            (
+                "hf_mtkd/training/trainer.py",
+                "            if self.args.should_save and os.path.isdir(folder):\n"
+                "                shutil.rmtree(folder)\n",
+                "",
+            )
+        ],
+        ["tests/test_output_dir_safety.py::test_a_full_disk_names_the_checkpoint_and_leaves_no_partial_one"],
+    ),
+    m(
+        "dropped_rows_only_logged",
+        "rows dropped for an unlisted label are only logged, not in data_warnings",
+        [
+            (
+                "hf_mtkd/data/labels.py",
+                '        report.warn(\n            f"Dropped {sum(unlisted.values())}',
+                '        logger.warning(\n            f"Dropped {sum(unlisted.values())}',
+            )
+        ],
+        ["tests/test_output_dir_safety.py::test_a_test_clip_dropped_for_its_label_is_in_the_metrics_and_card"],
+    ),
+    m(
+        "unseen_language_not_warned",
+        "a test language with no training clips is scored without a warning",
+        [
+            (
+                "hf_mtkd/data/prepare.py",
+                "    check_language_coverage(splits, data_args.language_column_name, report)\n",
+                "",
+            )
+        ],
+        ["tests/test_output_dir_safety.py::test_a_language_never_seen_in_training_is_a_warning"],
+    ),
     # ------------------------------------------------------------------ issue 21: selection, warnings, threads
-    m("best_model_smoothing_ignored", "best_model_smoothing accepted but each evaluation judged alone",
-      [("hf_mtkd/training/trainer.py", "        if k <= 1 or key is None:", "        if True:")],
-      ["tests/test_model_selection.py::test_best_model_smoothing_selects_on_the_mean_of_consecutive_evaluations"]),
-    m("collapse_only_below_half", "the collapse warning needs fewer than half the classes (2 of 4 passes)",
-      [("hf_mtkd/training/evaluation.py", "len(predicted) > len(label_names) / 2", "len(predicted) >= len(label_names) / 2")],
-      ["tests/test_model_selection.py::test_prediction_collapse_fires_at_half_of_the_classes_or_fewer"]),
-    m("collapse_not_in_summary", "a split's prediction collapse stays in its metrics file, not the run's warnings",
-      [("hf_mtkd/training/run.py", "    training_warnings += [w for split", "    training_warnings + [w for split")],
-      ["tests/test_model_selection.py::test_a_collapsed_run_says_so_in_summary_metrics_and_card"]),
-    m("early_checkpoint_boundary", "a checkpoint at exactly 20% of training is not reported as early",
-      [("hf_mtkd/training/trainer.py", "    if best > fraction * total:", "    if best >= fraction * total:")],
-      ["tests/test_model_selection.py::test_a_checkpoint_from_the_first_fifth_of_training_is_a_warning"]),
-    m("threads_auto_uses_torch_default", "torch_num_threads auto keeps torch's default for tiny models",
-      [("hf_mtkd/utils/threads.py", "        return 1\n", "        return default\n")],
-      ["tests/test_model_selection.py::test_thread_count_auto_gives_small_models_one_thread"]),
+    m(
+        "best_model_smoothing_ignored",
+        "best_model_smoothing accepted but each evaluation judged alone",
+        [("hf_mtkd/training/trainer.py", "        if k <= 1 or key is None:", "        if True:")],
+        ["tests/test_model_selection.py::test_best_model_smoothing_selects_on_the_mean_of_consecutive_evaluations"],
+    ),
+    m(
+        "collapse_only_below_half",
+        "the collapse warning needs fewer than half the classes (2 of 4 passes)",
+        [
+            (
+                "hf_mtkd/training/evaluation.py",
+                "len(predicted) > len(label_names) / 2",
+                "len(predicted) >= len(label_names) / 2",
+            )
+        ],
+        ["tests/test_model_selection.py::test_prediction_collapse_fires_at_half_of_the_classes_or_fewer"],
+    ),
+    m(
+        "collapse_not_in_summary",
+        "a split's prediction collapse stays in its metrics file, not the run's warnings",
+        [("hf_mtkd/training/run.py", "    training_warnings += [w for split", "    training_warnings + [w for split")],
+        ["tests/test_model_selection.py::test_a_collapsed_run_says_so_in_summary_metrics_and_card"],
+    ),
+    m(
+        "early_checkpoint_boundary",
+        "a checkpoint at exactly 20% of training is not reported as early",
+        [("hf_mtkd/training/trainer.py", "    if best > fraction * total:", "    if best >= fraction * total:")],
+        ["tests/test_model_selection.py::test_a_checkpoint_from_the_first_fifth_of_training_is_a_warning"],
+    ),
+    m(
+        "threads_auto_uses_torch_default",
+        "torch_num_threads auto keeps torch's default for tiny models",
+        [("hf_mtkd/utils/threads.py", "        return 1\n", "        return default\n")],
+        ["tests/test_model_selection.py::test_thread_count_auto_gives_small_models_one_thread"],
+    ),
     # ------------------------------------------------------------------ the four bugs of issue 16
-    m("teacher_logits_not_reordered", "teachers' raw logits used, not reordered to the student's label order",
-      [(MTKD_TEACHERS, "logits = logits[:, teacher.label_index.to(logits.device)]", "logits = logits")],
-      ["tests/test_teacher_alignment.py"]),
-    m("teacher_label_index_inverted", "the inverse permutation: student label j taken from teacher class "
-      "student_labels.index(teacher_labels[j])",
-      [(MTKD_TEACHERS, "[teacher_labels.index(label) for label in student_labels]",
-        "[student_labels.index(label) for label in teacher_labels]")],
-      ["tests/test_teacher_alignment.py"]),
-    m("cache_fingerprint_ignores_weights", "the teacher-logit cache key leaves out the teacher's weights",
-      [(MTKD_TEACHERS, "    hash_weights(teacher.model, digest)\n", "")],
-      ["tests/test_teacher_cache.py"]),
-    m("cache_key_ignores_teachers", "the teacher-logit cache key holds the teacher's name, not its fingerprint",
-      [("hf_mtkd/distillation/cache.py", "key.update(teacher_fingerprint(teacher).encode())",
-        "key.update(teacher.name.encode())")],
-      ["tests/test_teacher_cache.py"]),
-    m("collator_epoch_from_process", "after a resume the collator's epoch counts the epochs begun in this process, "
-      "not the restored trainer state",
-      [("hf_mtkd/training/trainer.py", "set_epoch(int((state.epoch or 0.0) + 1e-6))",
-        "self.begun = getattr(self, 'begun', -1) + 1; set_epoch(self.begun)")],
-      ["tests/test_resume.py::test_finetune_resumes_after_sigkill_to_identical_weights"]),
-    m("teacher_weights_not_detached", "gradients flow through the cosine teacher weights into the student",
-      [(MTKD_LOSSES, "student = student_logits.detach().float().unsqueeze(0)",
-        "student = student_logits.float().unsqueeze(0)"),
-       (MTKD_LOSSES, "cos = F.cosine_similarity(student, teacher_logits.detach().float(), dim=-1)",
-        "cos = F.cosine_similarity(student, teacher_logits.float(), dim=-1)"),
-       (MTKD_LOSSES, "weighted = (teacher_weights.detach().float().transpose(0, 1) * kl).sum(0)",
-        "weighted = (teacher_weights.float().transpose(0, 1) * kl).sum(0)")],
-      ["tests/test_mtkd_losses.py"]),
+    m(
+        "teacher_logits_not_reordered",
+        "teachers' raw logits used, not reordered to the student's label order",
+        [(MTKD_TEACHERS, "logits = logits[:, teacher.label_index.to(logits.device)]", "logits = logits")],
+        ["tests/test_teacher_alignment.py"],
+    ),
+    m(
+        "teacher_label_index_inverted",
+        "the inverse permutation: student label j taken from teacher class student_labels.index(teacher_labels[j])",
+        [
+            (
+                MTKD_TEACHERS,
+                "[teacher_labels.index(label) for label in student_labels]",
+                "[student_labels.index(label) for label in teacher_labels]",
+            )
+        ],
+        ["tests/test_teacher_alignment.py"],
+    ),
+    m(
+        "cache_fingerprint_ignores_weights",
+        "the teacher-logit cache key leaves out the teacher's weights",
+        [(MTKD_TEACHERS, "    hash_weights(teacher.model, digest)\n", "")],
+        ["tests/test_teacher_cache.py"],
+    ),
+    m(
+        "cache_key_ignores_teachers",
+        "the teacher-logit cache key holds the teacher's name, not its fingerprint",
+        [
+            (
+                "hf_mtkd/distillation/cache.py",
+                "key.update(teacher_fingerprint(teacher).encode())",
+                "key.update(teacher.name.encode())",
+            )
+        ],
+        ["tests/test_teacher_cache.py"],
+    ),
+    m(
+        "collator_epoch_from_process",
+        "after a resume the collator's epoch counts the epochs begun in this process, not the restored trainer state",
+        [
+            (
+                "hf_mtkd/training/trainer.py",
+                "set_epoch(int((state.epoch or 0.0) + 1e-6))",
+                "self.begun = getattr(self, 'begun', -1) + 1; set_epoch(self.begun)",
+            )
+        ],
+        ["tests/test_resume.py::test_finetune_resumes_after_sigkill_to_identical_weights"],
+    ),
+    m(
+        "teacher_weights_not_detached",
+        "gradients flow through the cosine teacher weights into the student",
+        [
+            (
+                MTKD_LOSSES,
+                "student = student_logits.detach().float().unsqueeze(0)",
+                "student = student_logits.float().unsqueeze(0)",
+            ),
+            (
+                MTKD_LOSSES,
+                "cos = F.cosine_similarity(student, teacher_logits.detach().float(), dim=-1)",
+                "cos = F.cosine_similarity(student, teacher_logits.float(), dim=-1)",
+            ),
+            (
+                MTKD_LOSSES,
+                "weighted = (teacher_weights.detach().float().transpose(0, 1) * kl).sum(0)",
+                "weighted = (teacher_weights.float().transpose(0, 1) * kl).sum(0)",
+            ),
+        ],
+        ["tests/test_mtkd_losses.py"],
+    ),
     # ------------------------------------------------------------------ losses
-    m("t_squared_dropped", "the KD term is not scaled by T^2",
-      [(MTKD_LOSSES, "kl_term = weighted.mean() * temperature**2", "kl_term = weighted.mean()")],
-      ["tests/test_mtkd_losses.py"]),
-    m("kl_direction_swapped", "forward KL computes KL(student || teacher)",
-      [("hf_mtkd/distillation/losses.py", 'if direction == "forward":', 'if direction == "reverse":')],
-      ["tests/test_kd_losses.py", "tests/test_mtkd_losses.py"]),
-    m("mtkd_label_smoothing_ignored", "MTKD's CE ignores label_smoothing_factor",
-      [(MTKD_TRAINER, "label_smoothing=args.label_smoothing_factor,", "label_smoothing=0.0,")],
-      ["tests/test_mtkd_trainer.py::test_label_smoothing_factor_is_honoured"]),
-    m("self_distillation_t_squared_dropped", "self-distillation's KL term is not scaled by T^2",
-      [("hf_mtkd/self_distillation/losses.py", "return terms.sum() / student_logits.shape[0] * temperature**2",
-        "return terms.sum() / student_logits.shape[0]")],
-      ["tests/test_self_distillation_losses.py"]),
+    m(
+        "t_squared_dropped",
+        "the KD term is not scaled by T^2",
+        [(MTKD_LOSSES, "kl_term = weighted.mean() * temperature**2", "kl_term = weighted.mean()")],
+        ["tests/test_mtkd_losses.py"],
+    ),
+    m(
+        "kl_direction_swapped",
+        "forward KL computes KL(student || teacher)",
+        [("hf_mtkd/distillation/losses.py", 'if direction == "forward":', 'if direction == "reverse":')],
+        ["tests/test_kd_losses.py", "tests/test_mtkd_losses.py"],
+    ),
+    m(
+        "mtkd_label_smoothing_ignored",
+        "MTKD's CE ignores label_smoothing_factor",
+        [(MTKD_TRAINER, "label_smoothing=args.label_smoothing_factor,", "label_smoothing=0.0,")],
+        ["tests/test_mtkd_trainer.py::test_label_smoothing_factor_is_honoured"],
+    ),
+    m(
+        "self_distillation_t_squared_dropped",
+        "self-distillation's KL term is not scaled by T^2",
+        [
+            (
+                "hf_mtkd/self_distillation/losses.py",
+                "return terms.sum() / student_logits.shape[0] * temperature**2",
+                "return terms.sum() / student_logits.shape[0]",
+            )
+        ],
+        ["tests/test_self_distillation_losses.py"],
+    ),
     # ------------------------------------------------------------------ teacher weights and routing
-    m("language_routing_replaced_by_cosine", "teacher_weighting=language returns the cosine weights",
-      [(MTKD_TRAINER, 'if args.teacher_weighting == "cosine":\n            return cosine',
-        "if True:\n            return cosine")],
-      ["tests/test_training.py::test_mtkd_trains_student_only_and_logs_weights"]),
-    m("no_pooling_over_processes", "logged means use this process's samples only (no gather)",
-      [("hf_mtkd/utils/distributed.py", "parts = gather_object([dict(totals)])", "parts = [dict(totals)]")],
-      ["tests/test_distributed.py::test_mtkd_two_processes_equal_one_process"]),
-    m("mtkd_loss_not_divided_for_ga", "MTKD claims its loss is already scaled for gradient accumulation",
-      [(MTKD_TRAINER, "loss_is_scaled_for_ga = False", "loss_is_scaled_for_ga = True")],
-      ["tests/test_gradient_accumulation.py"]),
+    m(
+        "language_routing_replaced_by_cosine",
+        "teacher_weighting=language returns the cosine weights",
+        [
+            (
+                MTKD_TRAINER,
+                'if args.teacher_weighting == "cosine":\n            return cosine',
+                "if True:\n            return cosine",
+            )
+        ],
+        ["tests/test_training.py::test_mtkd_trains_student_only_and_logs_weights"],
+    ),
+    m(
+        "no_pooling_over_processes",
+        "logged means use this process's samples only (no gather)",
+        [("hf_mtkd/utils/distributed.py", "parts = gather_object([dict(totals)])", "parts = [dict(totals)]")],
+        ["tests/test_distributed.py::test_mtkd_two_processes_equal_one_process"],
+    ),
+    m(
+        "mtkd_loss_not_divided_for_ga",
+        "MTKD claims its loss is already scaled for gradient accumulation",
+        [(MTKD_TRAINER, "loss_is_scaled_for_ga = False", "loss_is_scaled_for_ga = True")],
+        ["tests/test_gradient_accumulation.py"],
+    ),
     # ------------------------------------------------------------------ self-distillation model
-    m("early_exit_runs_all_layers", "an exit runs every transformer layer, not only those below it",
-      [("hf_mtkd/models/early_exit/modeling_early_exit.py", "for index in range(stop):",
-        "for index in range(self.num_hidden_layers):")],
-      ["tests/test_self_distillation_modeling.py::test_exit_runs_only_the_layers_below_it"]),
-    m("export_takes_the_wrong_head", "exporting an exit copies the first exit's head",
-      [("hf_mtkd/self_distillation/export.py", "model.exit_heads[model.config.exit_layers.index(stop)]",
-        "model.exit_heads[0]")],
-      ["tests/test_self_distillation_modeling.py::test_exported_stock_model_gives_the_exit_logits"]),
+    m(
+        "early_exit_runs_all_layers",
+        "an exit runs every transformer layer, not only those below it",
+        [
+            (
+                "hf_mtkd/models/early_exit/modeling_early_exit.py",
+                "for index in range(stop):",
+                "for index in range(self.num_hidden_layers):",
+            )
+        ],
+        ["tests/test_self_distillation_modeling.py::test_exit_runs_only_the_layers_below_it"],
+    ),
+    m(
+        "export_takes_the_wrong_head",
+        "exporting an exit copies the first exit's head",
+        [
+            (
+                "hf_mtkd/self_distillation/export.py",
+                "model.exit_heads[model.config.exit_layers.index(stop)]",
+                "model.exit_heads[0]",
+            )
+        ],
+        ["tests/test_self_distillation_modeling.py::test_exported_stock_model_gives_the_exit_logits"],
+    ),
     # ------------------------------------------------------------------ data
-    m("crops_unseeded", "random crops drawn from an unseeded generator",
-      [("hf_mtkd/data/collator.py",
-        "rng = np.random.default_rng([self.seed % (1 << 64), self.epoch, clip_key, len(waveform)])",
-        "rng = np.random.default_rng()")],
-      ["tests/test_data.py::test_random_crop_changes_window_deterministic_crop_does_not"]),
-    m("decode_error_without_file_name", "an undecodable file's error does not name it",
-      [("hf_mtkd/data/audio.py", 'raise AudioDecodeError(f"{name}: cannot decode audio ({err})") from err',
-        'raise AudioDecodeError(f"cannot decode audio ({err})") from err')],
-      ["tests/test_data.py::test_decode_errors_name_the_file"]),
-    m("validation_draw_not_stratified", "validation speakers drawn across languages, not per language",
-      [("hf_mtkd/data/splits.py", "if not any(quotas.values()):  # every language has one speaker",
-        "if True:  # every language has one speaker")],
-      ["tests/test_data.py::test_drawn_validation_speakers_are_stratified_by_language"]),
-    m("validation_draw_language_blind", "validation speakers drawn across languages with no preference for covering "
-      "each (language, class): a small 2-language set loses a language for some seeds",
-      [("hf_mtkd/data/splits.py", "if not any(quotas.values()):  # every language has one speaker",
-        "if True:  # every language has one speaker"),
-       ("hf_mtkd/data/splits.py",
-        "score = (kept_labels == all_labels, len(drawn_pairs), len({label for _, label in drawn_pairs}))",
-        "score = (kept_labels == all_labels, len({label for _, label in drawn_pairs}))")],
-      ["tests/test_data.py::test_drawn_validation_keeps_every_language_of_a_small_set"]),
+    m(
+        "crops_unseeded",
+        "random crops drawn from an unseeded generator",
+        [
+            (
+                "hf_mtkd/data/collator.py",
+                "rng = np.random.default_rng([self.seed % (1 << 64), self.epoch, clip_key, len(waveform)])",
+                "rng = np.random.default_rng()",
+            )
+        ],
+        ["tests/test_data.py::test_random_crop_changes_window_deterministic_crop_does_not"],
+    ),
+    m(
+        "decode_error_without_file_name",
+        "an undecodable file's error does not name it",
+        [
+            (
+                "hf_mtkd/data/audio.py",
+                'raise AudioDecodeError(f"{name}: cannot decode audio ({err})") from err',
+                'raise AudioDecodeError(f"cannot decode audio ({err})") from err',
+            )
+        ],
+        ["tests/test_data.py::test_decode_errors_name_the_file"],
+    ),
+    m(
+        "validation_draw_not_stratified",
+        "validation speakers drawn across languages, not per language",
+        [
+            (
+                "hf_mtkd/data/splits.py",
+                "if not any(quotas.values()):  # every language has one speaker",
+                "if True:  # every language has one speaker",
+            )
+        ],
+        ["tests/test_data.py::test_drawn_validation_speakers_are_stratified_by_language"],
+    ),
+    m(
+        "validation_draw_language_blind",
+        "validation speakers drawn across languages with no preference for covering "
+        "each (language, class): a small 2-language set loses a language for some seeds",
+        [
+            (
+                "hf_mtkd/data/splits.py",
+                "if not any(quotas.values()):  # every language has one speaker",
+                "if True:  # every language has one speaker",
+            ),
+            (
+                "hf_mtkd/data/splits.py",
+                "score = (kept_labels == all_labels, len(drawn_pairs), len({label for _, label in drawn_pairs}))",
+                "score = (kept_labels == all_labels, len({label for _, label in drawn_pairs}))",
+            ),
+        ],
+        ["tests/test_data.py::test_drawn_validation_keeps_every_language_of_a_small_set"],
+    ),
     # ------------------------------------------------------------------ outputs, hub, pipeline, inference
-    m("token_pickled", "training_args.bin is pickled with the Hub token in it",
-      [("hf_mtkd/training/trainer.py", "        for name in tokens:\n            setattr(self.args, name, None)\n",
-        "")],
-      ["tests/test_faults.py::test_hub_token_never_written_or_logged"]),
-    m("stage_reuse_ignores_data", "a finished pipeline stage is reused although its data changed",
-      [("hf_mtkd/multi_stage.py", 'if record.get("data_sha256") != state["data_sha256"]:', "if False:")],
-      ["tests/test_multi_stage.py::test_rerun_after_changing_data_dir_and_learning_rate_retrains"]),
-    m("prediction_reads_first_minute", "predict decodes only the first minute of a long file",
-      [("hf_mtkd/inference/predict.py", "waveform = decode_audio(name, self.sampling_rate)",
-        "waveform = decode_audio(name, self.sampling_rate, max_seconds=60.0)")],
-      ["tests/test_inference.py::test_long_file_is_read_to_its_end"]),
-    m("prediction_first_batch_only", "predict averages the first batch of windows only",
-      [("hf_mtkd/inference/predict.py", "for i in range(0, len(windows), self.batch_size):",
-        "for i in range(0, min(len(windows), self.batch_size), self.batch_size):")],
-      ["tests/test_inference.py::test_long_file_is_read_to_its_end"]),
-    m("prediction_averages_probabilities", "predict averages the windows' probabilities instead of their logits",
-      [("hf_mtkd/inference/predict.py", "return np.concatenate(logits).mean(axis=0), len(windows)",
-        "z = np.concatenate(logits); p = np.exp(z - z.max(-1, keepdims=True)); "
-        "return np.log((p / p.sum(-1, keepdims=True)).mean(axis=0)), len(windows)")],
-      ["tests/test_inference.py::test_long_stereo_file_at_44k_is_chunked_and_averaged"]),
-    m("prediction_drops_a_window", "predict leaves the last window out of the average (and still counts it)",
-      [("hf_mtkd/inference/predict.py", "return np.concatenate(logits).mean(axis=0), len(windows)",
-        "return np.concatenate(logits)[: max(1, len(windows) - 1)].mean(axis=0), len(windows)")],
-      ["tests/test_inference.py::test_long_stereo_file_at_44k_is_chunked_and_averaged"]),
-    m("recipe_run_skips_test_metrics", "a run writes validation_metrics.json but not test_metrics.json",
-      [("hf_mtkd/training/evaluation.py", "    if output_dir and is_main_process:\n",
-        "    if output_dir and is_main_process and split != 'test':\n")],
-      ["tests/test_recipes.py::test_paper_recipe_smoke"]),
-    m("student_forward_outside_autocast", "the MTKD student is called unwrapped, outside accelerate's autocast: "
-      "bf16 runs it in float32",
-      [(MTKD_TRAINER, "outputs = model(**model_inputs)",
-        "outputs = self.accelerator.unwrap_model(model, keep_fp32_wrapper=False)(**model_inputs)")],
-      ["tests/test_distributed.py::test_bf16_with_bf16_teachers_on_two_processes"]),
+    m(
+        "token_pickled",
+        "training_args.bin is pickled with the Hub token in it",
+        [
+            (
+                "hf_mtkd/training/trainer.py",
+                "        for name in tokens:\n            setattr(self.args, name, None)\n",
+                "",
+            )
+        ],
+        ["tests/test_faults.py::test_hub_token_never_written_or_logged"],
+    ),
+    m(
+        "stage_reuse_ignores_data",
+        "a finished pipeline stage is reused although its data changed",
+        [("hf_mtkd/multi_stage.py", 'if record.get("data_sha256") != state["data_sha256"]:', "if False:")],
+        ["tests/test_multi_stage.py::test_rerun_after_changing_data_dir_and_learning_rate_retrains"],
+    ),
+    m(
+        "prediction_reads_first_minute",
+        "predict decodes only the first minute of a long file",
+        [
+            (
+                "hf_mtkd/inference/predict.py",
+                "waveform = decode_audio(name, self.sampling_rate)",
+                "waveform = decode_audio(name, self.sampling_rate, max_seconds=60.0)",
+            )
+        ],
+        ["tests/test_inference.py::test_long_file_is_read_to_its_end"],
+    ),
+    m(
+        "prediction_first_batch_only",
+        "predict averages the first batch of windows only",
+        [
+            (
+                "hf_mtkd/inference/predict.py",
+                "for i in range(0, len(windows), self.batch_size):",
+                "for i in range(0, min(len(windows), self.batch_size), self.batch_size):",
+            )
+        ],
+        ["tests/test_inference.py::test_long_file_is_read_to_its_end"],
+    ),
+    m(
+        "prediction_averages_probabilities",
+        "predict averages the windows' probabilities instead of their logits",
+        [
+            (
+                "hf_mtkd/inference/predict.py",
+                "return np.concatenate(logits).mean(axis=0), len(windows)",
+                "z = np.concatenate(logits); p = np.exp(z - z.max(-1, keepdims=True)); "
+                "return np.log((p / p.sum(-1, keepdims=True)).mean(axis=0)), len(windows)",
+            )
+        ],
+        ["tests/test_inference.py::test_long_stereo_file_at_44k_is_chunked_and_averaged"],
+    ),
+    m(
+        "prediction_drops_a_window",
+        "predict leaves the last window out of the average (and still counts it)",
+        [
+            (
+                "hf_mtkd/inference/predict.py",
+                "return np.concatenate(logits).mean(axis=0), len(windows)",
+                "return np.concatenate(logits)[: max(1, len(windows) - 1)].mean(axis=0), len(windows)",
+            )
+        ],
+        ["tests/test_inference.py::test_long_stereo_file_at_44k_is_chunked_and_averaged"],
+    ),
+    m(
+        "recipe_run_skips_test_metrics",
+        "a run writes validation_metrics.json but not test_metrics.json",
+        [
+            (
+                "hf_mtkd/training/evaluation.py",
+                "    if output_dir and is_main_process:\n",
+                "    if output_dir and is_main_process and split != 'test':\n",
+            )
+        ],
+        ["tests/test_recipes.py::test_paper_recipe_smoke"],
+    ),
+    m(
+        "student_forward_outside_autocast",
+        "the MTKD student is called unwrapped, outside accelerate's autocast: bf16 runs it in float32",
+        [
+            (
+                MTKD_TRAINER,
+                "outputs = model(**model_inputs)",
+                "outputs = self.accelerator.unwrap_model(model, keep_fp32_wrapper=False)(**model_inputs)",
+            )
+        ],
+        ["tests/test_distributed.py::test_bf16_with_bf16_teachers_on_two_processes"],
+    ),
     # ------------------------------------------------------------------ self-distillation values
-    m("self_distillation_kl_wrong_exit", "every exit's KL term is computed on the first exit's logits",
-      [("hf_mtkd/self_distillation/losses.py",
-        "[kl_divergence(target_logits, logits, temperature) for logits in exit_logits]",
-        "[kl_divergence(target_logits, exit_logits[0], temperature) for logits in exit_logits]")],
-      ["tests/test_self_distillation_trainer.py::test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch"]),
-    m("self_distillation_exit_ce_logged_swapped", "each exit's CE is logged under another exit's name",
-      [("hf_mtkd/self_distillation/trainer.py", '[f"ce_exit_{layer}" for layer in self._exit_layers]',
-        '[f"ce_exit_{layer}" for layer in reversed(self._exit_layers)]')],
-      ["tests/test_self_distillation_trainer.py::test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch"]),
-    m("self_distillation_alpha_ignored", "the trainer weighs the KL term by 1, not the configured alpha",
-      [("hf_mtkd/self_distillation/trainer.py", "alpha=self.args.alpha,", "alpha=1.0,")],
-      ["tests/test_self_distillation_trainer.py::test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch"]),
+    m(
+        "self_distillation_kl_wrong_exit",
+        "every exit's KL term is computed on the first exit's logits",
+        [
+            (
+                "hf_mtkd/self_distillation/losses.py",
+                "[kl_divergence(target_logits, logits, temperature) for logits in exit_logits]",
+                "[kl_divergence(target_logits, exit_logits[0], temperature) for logits in exit_logits]",
+            )
+        ],
+        [
+            "tests/test_self_distillation_trainer.py::test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch"
+        ],
+    ),
+    m(
+        "self_distillation_exit_ce_logged_swapped",
+        "each exit's CE is logged under another exit's name",
+        [
+            (
+                "hf_mtkd/self_distillation/trainer.py",
+                '[f"ce_exit_{layer}" for layer in self._exit_layers]',
+                '[f"ce_exit_{layer}" for layer in reversed(self._exit_layers)]',
+            )
+        ],
+        [
+            "tests/test_self_distillation_trainer.py::test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch"
+        ],
+    ),
+    m(
+        "self_distillation_alpha_ignored",
+        "the trainer weighs the KL term by 1, not the configured alpha",
+        [("hf_mtkd/self_distillation/trainer.py", "alpha=self.args.alpha,", "alpha=1.0,")],
+        [
+            "tests/test_self_distillation_trainer.py::test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch"
+        ],
+    ),
     # The run test's tiny model has near-uniform heads (KL and similarity ~1e-5): it sees the CE weight only.
-    m("self_distillation_recipe_gamma_ignored", "a recipe's gamma (weight of the exits' CE) does not reach the loss",
-      [("hf_mtkd/self_distillation/trainer.py", "gamma=self.args.gamma,", "gamma=1.0,")],
-      ["tests/test_self_distillation_run.py::test_self_distillation_run_reports_and_exports_exits"]),
-    m("exit_pooling_counts_padding", "an exit's mean pooling divides by every frame, padded ones included",
-      [("hf_mtkd/models/early_exit/exit_heads.py",
-        "return hidden_states.sum(dim=1) / frame_mask.sum(dim=1, keepdim=True).to(hidden_states.dtype)",
-        "return hidden_states.sum(dim=1) / hidden_states.shape[1]")],
-      ["tests/test_self_distillation_modeling.py::test_exit_probabilities_are_the_head_on_the_backbone_layer_output"]),
-    m("exit_evaluation_fusion_includes_deepest", "the per-exit report's 'fusion' fuses the deepest head too",
-      [("hf_mtkd/self_distillation/evaluation.py",
-        'predictions["fusion"] = fuse_by_margin(exit_list, fusion_space)',
-        'predictions["fusion"] = fuse_by_margin(exit_list + [heads["deepest"]], fusion_space)')],
-      ["tests/test_self_distillation_modeling.py::test_evaluate_exits_predictions_sizes_latency"]),
-    m("exit_report_skips_window_rule", "the per-exit report predicts whole clips in padded batches, not by the window rule",
-      [("hf_mtkd/self_distillation/evaluation.py",
-        'output = trainer.predict(dataset, metric_key_prefix="exits")',
-        'output = __import__("transformers").Trainer.predict(trainer, dataset, metric_key_prefix="exits")')],
-      ["tests/test_self_distillation_run.py::test_per_exit_report_scores_clips_by_the_window_rule"]),
+    m(
+        "self_distillation_recipe_gamma_ignored",
+        "a recipe's gamma (weight of the exits' CE) does not reach the loss",
+        [("hf_mtkd/self_distillation/trainer.py", "gamma=self.args.gamma,", "gamma=1.0,")],
+        ["tests/test_self_distillation_run.py::test_self_distillation_run_reports_and_exports_exits"],
+    ),
+    m(
+        "exit_pooling_counts_padding",
+        "an exit's mean pooling divides by every frame, padded ones included",
+        [
+            (
+                "hf_mtkd/models/early_exit/exit_heads.py",
+                "return hidden_states.sum(dim=1) / frame_mask.sum(dim=1, keepdim=True).to(hidden_states.dtype)",
+                "return hidden_states.sum(dim=1) / hidden_states.shape[1]",
+            )
+        ],
+        [
+            "tests/test_self_distillation_modeling.py::test_exit_probabilities_are_the_head_on_the_backbone_layer_output"
+        ],
+    ),
+    m(
+        "exit_evaluation_fusion_includes_deepest",
+        "the per-exit report's 'fusion' fuses the deepest head too",
+        [
+            (
+                "hf_mtkd/self_distillation/evaluation.py",
+                'predictions["fusion"] = fuse_by_margin(exit_list, fusion_space)',
+                'predictions["fusion"] = fuse_by_margin(exit_list + [heads["deepest"]], fusion_space)',
+            )
+        ],
+        ["tests/test_self_distillation_modeling.py::test_evaluate_exits_predictions_sizes_latency"],
+    ),
+    m(
+        "exit_report_skips_window_rule",
+        "the per-exit report predicts whole clips in padded batches, not by the window rule",
+        [
+            (
+                "hf_mtkd/self_distillation/evaluation.py",
+                'output = trainer.predict(dataset, metric_key_prefix="exits")',
+                'output = __import__("transformers").Trainer.predict(trainer, dataset, metric_key_prefix="exits")',
+            )
+        ],
+        ["tests/test_self_distillation_run.py::test_per_exit_report_scores_clips_by_the_window_rule"],
+    ),
 ]
 
 

@@ -54,8 +54,14 @@ def save_tiny_hubert(path: Path, seed: int = 0) -> HubertModel:
 
 def tiny_student(frames: int, channels: int, layers: int = 1, seed: int = 0, labels=LABELS):
     torch.manual_seed(seed)
-    config = InvertedTransformerConfig(**TINY_STUDENT, num_frames=frames, num_channels=channels, num_upstream_layers=layers,
-                                       id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    config = InvertedTransformerConfig(
+        **TINY_STUDENT,
+        num_frames=frames,
+        num_channels=channels,
+        num_upstream_layers=layers,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
     return InvertedTransformerForFeatureClassification(config)
 
 

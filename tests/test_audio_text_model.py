@@ -21,7 +21,10 @@ def processor():
 
 def _clips(rate=16000):
     rng = np.random.default_rng(1)
-    return [rng.standard_normal(int(0.35 * rate)).astype(np.float32), rng.standard_normal(int(0.6 * rate)).astype(np.float32)]
+    return [
+        rng.standard_normal(int(0.35 * rate)).astype(np.float32),
+        rng.standard_normal(int(0.6 * rate)).astype(np.float32),
+    ]
 
 
 @pytest.mark.parametrize("pooling", ["first", "mean", "max"])
@@ -55,7 +58,9 @@ def test_save_load_round_trip_through_auto_classes(processor, tmp_path):
     model = tiny_model(processor)
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
-    assert {"config.json", "model.safetensors", "tokenizer.json", "processor_config.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "processor_config.json"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
     loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
     loaded_processor = AutoProcessor.from_pretrained(tmp_path)
     assert isinstance(loaded, AudioTextForSequenceClassification) and isinstance(loaded_processor, AudioTextProcessor)
@@ -101,7 +106,11 @@ def test_config_checks():
         AudioTextConfig(text_config={"model_type": "bert", "hidden_size": 32, "num_attention_heads": 2},
                         audio_config={"model_type": "wav2vec2", "hidden_size": 32}, fusion_num_attention_heads=5)
     default = AudioTextConfig()  # bert-base + wav2vec2-base shapes; fusion width = the audio width
-    assert (default.text_config.model_type, default.audio_config.model_type, default.fusion_hidden_size) == ("bert", "wav2vec2", 768)
+    assert (default.text_config.model_type, default.audio_config.model_type, default.fusion_hidden_size) == (
+        "bert",
+        "wav2vec2",
+        768,
+    )
     assert AudioTextConfig(modalities="text").audio_config is None
 
 
@@ -143,7 +152,9 @@ def test_student_layers_equal_teacher_layers_at_initialisation(processor, select
     assert student.config.text_config.num_hidden_layers == 3 and student.config.text_layers_kept == kept
     teacher_layers, student_layers = teacher.text_encoder.encoder.layer, student.text_encoder.encoder.layer
     for j, layer in enumerate(kept):
-        for (name, s), (_, t) in zip(student_layers[j].state_dict().items(), teacher_layers[layer - 1].state_dict().items()):
+        for (name, s), (_, t) in zip(
+            student_layers[j].state_dict().items(), teacher_layers[layer - 1].state_dict().items()
+        ):
             assert torch.equal(s, t), (j, layer, name)
     # Everything else is the teacher's too (embeddings, audio encoder, fusion, head), and the audio branch is frozen.
     teacher_state = teacher.state_dict()
@@ -158,7 +169,9 @@ def test_student_without_fusion_copy_and_bad_teacher(processor):
     teacher = tiny_model(processor, text_layers=6)
     student = make_student(teacher, 2, "bottom", copy_fusion=False)
     assert not torch.equal(student.classifier.weight, teacher.classifier.weight)
-    assert torch.equal(student.text_encoder.embeddings.word_embeddings.weight, teacher.text_encoder.embeddings.word_embeddings.weight)
+    assert torch.equal(
+        student.text_encoder.embeddings.word_embeddings.weight, teacher.text_encoder.embeddings.word_embeddings.weight
+    )
 
 
 def test_cost_benchmark_on_saved_models(processor, tmp_path):
@@ -179,7 +192,9 @@ def test_cost_benchmark_on_saved_models(processor, tmp_path):
     rows = report["models"]
     assert rows["teacher"]["params_ratio"] == 1.0 and rows["teacher"]["time_ratio"] == 1.0
     assert rows["student_2"]["params_ratio"] == pytest.approx(student.num_parameters() / teacher.num_parameters())
-    assert rows["student_2"]["text_layers"] == 2 and rows["student_2"]["paper_params_ratio"] == pytest.approx(87.03 / 157.91)
+    assert rows["student_2"]["text_layers"] == 2 and rows["student_2"]["paper_params_ratio"] == pytest.approx(
+        87.03 / 157.91
+    )
     assert (tmp_path / "cost.json").exists() and "| student_2 | 2 |" in audio_text_cost.markdown(report)
 
 
@@ -196,9 +211,11 @@ def test_import_hf_mtkd_is_enough_for_the_pipeline_and_stays_light(processor, tm
         import json, sys
         import numpy as np
         import hf_mtkd
-        light = "transformers.processing_utils" not in sys.modules  # AutoProcessor waits for the first audio_text config
+        # AutoProcessor waits for the first audio_text config
+        light = "transformers.processing_utils" not in sys.modules
         from transformers import pipeline
-        result = pipeline("audio-text-classification", model={str(tmp_path)!r})({{"audio": np.zeros(8000, np.float32), "text": "stop"}})
+        classifier = pipeline("audio-text-classification", model={str(tmp_path)!r})
+        result = classifier({{"audio": np.zeros(8000, np.float32), "text": "stop"}})
         print(json.dumps({{"light": light, "labels": [r["label"] for r in result]}}))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

@@ -71,8 +71,15 @@ def test_two_phases_train_only_what_they_should(data, saved_teacher, tmp_path):
     assert extras["teacher"] is None and extras["kd"] is None and len(extras["phases"]) == 2
 
     # A restarted run reuses the finished transfer phase (its best model starts phase 2 again).
-    again = fit_audio_text(_config(tmp_path / "run", num_train_epochs=1), ModelArguments(model_name_or_path=str(saved_teacher)),
-                           data_args, splits, labels, audio_text_args=AudioTextModelArguments(), languages=languages)
+    again = fit_audio_text(
+        _config(tmp_path / "run", num_train_epochs=1),
+        ModelArguments(model_name_or_path=str(saved_teacher)),
+        data_args,
+        splits,
+        labels,
+        audio_text_args=AudioTextModelArguments(),
+        languages=languages,
+    )
     assert again.phases[0].reused and again.phases[0].best_metric == fit.phases[0].best_metric
 
 

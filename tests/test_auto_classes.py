@@ -24,7 +24,7 @@ TOY_MODULES = {
             model_type = "{TOY_TYPE}"
             hidden_size: int = 8
     ''',
-    "toy_features.py": '''
+    "toy_features.py": """
         import numpy as np
         from transformers import BatchFeature, SequenceFeatureExtractor
 
@@ -32,14 +32,16 @@ TOY_MODULES = {
             model_input_names = ["input_values"]
 
             def __init__(self, feature_size=1, sampling_rate=16000, padding_value=0.0, **kwargs):
-                super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
+                super().__init__(
+                    feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs
+                )
 
             def __call__(self, raw_speech, sampling_rate=None, return_tensors=None, **kwargs):
                 batch = raw_speech if isinstance(raw_speech, list) else [raw_speech]
                 frames = [np.abs(np.asarray(w, dtype=np.float32))[:1600].reshape(-1, 160).mean(-1) for w in batch]
                 return BatchFeature({"input_values": np.stack(frames)}, tensor_type=return_tensors)
-    ''',
-    "toy_modeling.py": '''
+    """,
+    "toy_modeling.py": """
         import torch
         from transformers import PreTrainedModel
         from transformers.modeling_outputs import SequenceClassifierOutput
@@ -56,7 +58,7 @@ TOY_MODULES = {
 
             def forward(self, input_values, attention_mask=None, labels=None, **kwargs):
                 return SequenceClassifierOutput(logits=self.classifier(input_values))
-    ''',
+    """,
 }
 
 

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-import yaml
 from safetensors.torch import save_file
 
 from testing_utils import LABELS, tiny_recipe, write_tone_corpus
@@ -195,7 +194,8 @@ def test_empty_or_header_only_metadata_csv_is_named(corpus):
     with pytest.raises(ValueError, match=r"metadata.csv is empty"):
         prepare(corpus)
     (corpus / "metadata.csv").write_text("file_name,label,language,speaker,split\n")
-    with pytest.raises(ValueError, match=r"metadata.csv has a header \(file_name,label,language,speaker,split\) but no rows"):
+    with pytest.raises(ValueError, match=r"metadata.csv has a header \(file_name,label,language,speaker,split\) but "
+                                         r"no rows"):
         prepare(corpus)
 
 
@@ -261,7 +261,9 @@ def test_resume_from_a_half_written_checkpoint_is_refused_naming_it(tmp_path):
     with pytest.raises(ValueError, match=r"checkpoint-4' is incomplete: no readable trainer_state.json.*checkpoint-2"):
         check_output_dir(args, {})
     damaged = _half_written_checkpoint(tmp_path / "other", with_state=True)
-    args = SERTrainingArguments(output_dir=str(tmp_path / "other"), resume_from_checkpoint=str(damaged), report_to="none")
+    args = SERTrainingArguments(
+        output_dir=str(tmp_path / "other"), resume_from_checkpoint=str(damaged), report_to="none"
+    )
     with pytest.raises(ValueError, match=r"model.safetensors is damaged"):
         check_output_dir(args, {})
     # Through the run: refused before the data (which does not exist) is touched.
@@ -284,11 +286,15 @@ def test_output_folder_that_cannot_be_written_fails_before_data_and_training(tmp
 
 
 def test_teacher_of_a_language_absent_from_the_data_is_an_error(tone_corpus, tmp_path):
-    with pytest.raises(ValueError, match=r"'fr' \(language 'fr'\) match no language of the training data \(languages: \['en', 'fi'\]\)"):
+    with pytest.raises(ValueError, match=r"'fr' \(language 'fr'\) match no language of the training data "
+                                         r"\(languages: \['en', 'fi'\]\)"):
         check_teacher_languages({"en": "en", "fr": "fr"}, ["en", "fi"])
     check_teacher_languages({"en": "en", "fi": "fi"}, ["en", "fi", "fr"])  # a language without teacher is fine
     # Through the run, before any teacher loads (these teacher paths do not exist).
-    teachers = [{"model": str(tmp_path / "none_en"), "language": "en"}, {"model": str(tmp_path / "none_de"), "language": "de"}]
+    teachers = [
+        {"model": str(tmp_path / "none_en"), "language": "en"},
+        {"model": str(tmp_path / "none_de"), "language": "de"},
+    ]
     recipe = tiny_recipe(tone_corpus, tmp_path / "out", method="mtkd", teachers=teachers, teacher_weighting="language")
     with pytest.raises(ValueError, match=r"'de' \(language 'de'\) match no language"):
         run(get_method("mtkd"), recipe=recipe)
@@ -305,7 +311,9 @@ def test_data_report_reaches_the_run_summary_the_metrics_and_the_card(corpus, tm
         (corpus / name).write_bytes(b"not audio")
     write_rows(corpus, [row for row in rows if not (row["split"] == "validation" and row["label"] == "sad")])
     out = tmp_path / "run"
-    summary = run(get_method("finetune"), recipe=tiny_recipe(corpus, out, on_bad_audio="skip", max_steps=1, n_bootstrap=0))
+    summary = run(
+        get_method("finetune"), recipe=tiny_recipe(corpus, out, on_bad_audio="skip", max_steps=1, n_bootstrap=0)
+    )
     written = json.loads((out / "run_summary.json").read_text())
     assert written["data_report"] == json.loads(json.dumps(summary.data_report.to_dict()))
     report = written["data_report"]

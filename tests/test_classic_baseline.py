@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from datasets import Dataset
 
 from testing_utils import LABELS
@@ -154,7 +153,9 @@ def test_saved_floor_reloads_to_the_same_predictions(tmp_path):
     save_classic_baseline(baseline, tmp_path, feature_set="mfcc")
     loaded, extra = load_classic_baseline(tmp_path)
     assert extra == {"feature_set": "mfcc"} and loaded.C == baseline.C and loaded.label_names == LABELS
-    np.testing.assert_allclose(predict_log_probabilities(loaded, xs), predict_log_probabilities(baseline, xs), rtol=1e-12)
+    np.testing.assert_allclose(
+        predict_log_probabilities(loaded, xs), predict_log_probabilities(baseline, xs), rtol=1e-12
+    )
     with pytest.raises(FileNotFoundError, match="classic_baseline.json is missing"):
         load_classic_baseline(tmp_path / "nothing")
 
@@ -165,7 +166,9 @@ def test_method_classic_baseline_reports_like_every_stage(tone_corpus, tmp_path)
               "classic_c_grid": [0.1, 1.0], "n_bootstrap": 20, "report_to": "none"}
     summary = run(get_method("classic_baseline"), recipe=recipe)
     test = json.loads((tmp_path / "floor" / "test_metrics.json").read_text())
-    assert test["overall"]["n"] == 16 and set(test["per_language"]) == {"en", "fi"} and len(test["overall"]["UR_ci"]) == 2
+    assert (
+        test["overall"]["n"] == 16 and set(test["per_language"]) == {"en", "fi"} and len(test["overall"]["UR_ci"]) == 2
+    )
     assert summary["results"]["test"]["overall"]["UR"] == test["overall"]["UR"]
     assert summary["classic_baseline"]["C"] in (0.1, 1.0)
     loaded, extra = load_classic_baseline(tmp_path / "floor")

@@ -25,7 +25,14 @@ from transformers import (
 )
 
 import hf_mtkd
-from testing_utils import LABELS, TINY_W2V2, save_tiny_classifier, tiny_audio_classifier, tiny_recipe, write_tone_corpus
+from testing_utils import (
+    LABELS,
+    TINY_W2V2,
+    save_tiny_classifier,
+    tiny_audio_classifier,
+    tiny_recipe,
+    write_tone_corpus,
+)
 from hf_mtkd.arguments import DataArguments, ModelArguments
 from hf_mtkd.config_parser import RecipeError, load_recipe, parse_config
 from hf_mtkd.data import AudioClassificationCollator, AudioDecodeError, decode_audio
@@ -54,8 +61,12 @@ class Killed(BaseException):
 def test_final_model_save_is_atomic(tmp_path):
     out = tmp_path / "out"
     model = tiny_audio_classifier()
-    args = SERTrainingArguments(output_dir=str(out), report_to="none", eval_strategy="no", load_best_model_at_end=False)
-    trainer = SERTrainer(model=model, args=args, processing_class=Wav2Vec2FeatureExtractor(return_attention_mask=False))
+    args = SERTrainingArguments(
+        output_dir=str(out), report_to="none", eval_strategy="no", load_best_model_at_end=False
+    )
+    trainer = SERTrainer(
+        model=model, args=args, processing_class=Wav2Vec2FeatureExtractor(return_attention_mask=False)
+    )
     trainer.save_model()
     first = load_file(out / "model.safetensors")
 
@@ -83,7 +94,9 @@ def test_final_model_save_is_atomic(tmp_path):
     saved = load_file(out / "model.safetensors")
     assert torch.equal(saved["classifier.weight"], model.classifier.weight.detach())
     assert not (out / STAGING_DIR).exists()
-    assert not (out / "model-00001-of-00002.safetensors").exists() and not (out / "model.safetensors.index.json").exists()
+    assert (
+        not (out / "model-00001-of-00002.safetensors").exists() and not (out / "model.safetensors.index.json").exists()
+    )
     assert {"config.json", "preprocessor_config.json", "training_args.bin"} <= {p.name for p in out.iterdir()}
 
 
@@ -102,7 +115,12 @@ def test_json_outputs_are_replaced_whole(tmp_path, monkeypatch):
 
 
 #: A run's recorded state (hf_mtkd.training.run_record.run_state) as these tests fake it.
-STATE = {"recipe_sha256": "r", "data_sha256": "d", "recipe": {"learning_rate": 0.1}, "data": {"source": "x", "files": 1}}
+STATE = {
+    "recipe_sha256": "r",
+    "data_sha256": "d",
+    "recipe": {"learning_rate": 0.1},
+    "data": {"source": "x", "files": 1},
+}
 
 
 def _checkpoint(out: Path, step: int, state: str | None = '{"global_step": 0}') -> Path:
@@ -179,7 +197,9 @@ def test_a_checkpoint_of_another_run_is_refused_naming_what_differs(tmp_path):
     from safetensors.torch import save_file
 
     save_file({"w": torch.zeros(2)}, other / "model.safetensors")
-    explicit = SERTrainingArguments(output_dir=str(tmp_path / "b"), report_to="none", resume_from_checkpoint=str(other))
+    explicit = SERTrainingArguments(
+        output_dir=str(tmp_path / "b"), report_to="none", resume_from_checkpoint=str(other)
+    )
     with pytest.raises(RunMismatchError, match="records no recipe"):
         check_output_dir(explicit, STATE)
     # Nothing was written while refusing.
@@ -232,11 +252,15 @@ def test_teacher_logit_cache_killed_mid_build_leaves_no_cache_file(tmp_path):
     import sys
 
     teacher_dir = tmp_path / "teacher"
-    save_tiny_classifier(teacher_dir, ["happy", "neutral", "angry", "sad"], seed=5)  # student class j = its [2, 0, 1, 3][j]
+    # student class j = its [2, 0, 1, 3][j]
+    save_tiny_classifier(teacher_dir, ["happy", "neutral", "angry", "sad"], seed=5)
     fe = Wav2Vec2FeatureExtractor(return_attention_mask=False)
     rng = np.random.default_rng(0)
     features = Features({"waveform": List(Value("float32")), "labels": Value("int64")})
-    data = {"waveform": [rng.standard_normal(1600 + 80 * i).astype(np.float32) for i in range(12)], "labels": [i % 4 for i in range(12)]}
+    data = {
+        "waveform": [rng.standard_normal(1600 + 80 * i).astype(np.float32) for i in range(12)],
+        "labels": [i % 4 for i in range(12)],
+    }
     Dataset.from_dict(data, features=features).save_to_disk(str(tmp_path / "ds"))
     ds = load_from_disk(str(tmp_path / "ds"))
     teacher = load_teacher(TeacherSpec(model=str(teacher_dir), language="en"), LABELS, fe)
@@ -304,7 +328,8 @@ def write_odd_corpus(root: Path, hour_clip: Path) -> Path:
                 wave = np.zeros_like(t) if kind == "silent" else 0.3 * np.sin(2 * np.pi * 150 * (k + 1) * t)
                 if channels == 2:
                     wave = np.stack([wave, 0.5 * wave], axis=1)
-                name = f"spk_{split[:2]}_{label}_{kind}.wav"  # no split name in file names: audiofolder would split on it
+                # no split name in file names: audiofolder would split on it
+                name = f"spk_{split[:2]}_{label}_{kind}.wav"
                 sf.write(root / name, wave.astype(np.float32), rate)
                 rows.append({"file_name": name, "label": label, "speaker": f"{split}_spk", "split": split})
     os.symlink(hour_clip, root / "long.wav")
@@ -335,9 +360,15 @@ def test_odd_but_valid_audio_is_decoded_and_trains(tmp_path, hour_long_clip):
     assert torch.isfinite(tiny_audio_classifier()(**batch).loss)
 
     out = tmp_path / "run"
-    run(get_method("finetune"), recipe=tiny_recipe(root, out, logging_steps=1, max_steps=3, per_device_train_batch_size=8,
-                                                  n_bootstrap=0))
-    losses = [entry["loss"] for entry in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in entry]
+    run(
+        get_method("finetune"),
+        recipe=tiny_recipe(root, out, logging_steps=1, max_steps=3, per_device_train_batch_size=8, n_bootstrap=0),
+    )
+    losses = [
+        entry["loss"]
+        for entry in json.loads((out / "trainer_state.json").read_text())["log_history"]
+        if "loss" in entry
+    ]
     assert len(losses) == 3 and np.isfinite(losses).all()
 
 
@@ -378,11 +409,22 @@ def test_teacher_with_labels_outside_the_students_is_refused():
 @pytest.mark.parametrize("cached", [False, True], ids=["online", "cache"])
 def test_teachers_of_other_architectures_get_their_own_inputs(tone_corpus, tmp_path, monkeypatch, cached):
     # A spectrogram transformer (AST) and a HuBERT fed at 8 kHz with an attention mask teach a wav2vec2 student.
-    save_tiny_classifier(tmp_path / "ast", list(reversed(LABELS)), seed=1,
-                         feature_extractor=ASTFeatureExtractor(max_length=64, num_mel_bins=32),
-                         model_type="audio-spectrogram-transformer", hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=64, patch_size=16, frequency_stride=16, time_stride=16,
-                         max_length=64, num_mel_bins=32)
+    save_tiny_classifier(
+        tmp_path / "ast",
+        list(reversed(LABELS)),
+        seed=1,
+        feature_extractor=ASTFeatureExtractor(max_length=64, num_mel_bins=32),
+        model_type="audio-spectrogram-transformer",
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        patch_size=16,
+        frequency_stride=16,
+        time_stride=16,
+        max_length=64,
+        num_mel_bins=32,
+    )
     save_tiny_classifier(tmp_path / "hubert", LABELS, seed=2, model_type="hubert", **TINY_W2V2,
                          feature_extractor=Wav2Vec2FeatureExtractor(sampling_rate=8000, return_attention_mask=True))
     import hf_mtkd.distillation.cache as cache
@@ -399,9 +441,22 @@ def test_teachers_of_other_architectures_get_their_own_inputs(tone_corpus, tmp_p
 
         monkeypatch.setattr(module, "teacher_logits_for_batch", spy)
     out = tmp_path / "mtkd"
-    teachers = [{"model": str(tmp_path / "ast"), "language": "en"}, {"model": str(tmp_path / "hubert"), "language": "fi"}]
-    summary = run(get_method("mtkd"), recipe=tiny_recipe(tone_corpus, out, method="mtkd", teachers=teachers,
-                                                         use_teacher_logit_cache=cached, logging_steps=1, n_bootstrap=0))
+    teachers = [
+        {"model": str(tmp_path / "ast"), "language": "en"},
+        {"model": str(tmp_path / "hubert"), "language": "fi"},
+    ]
+    summary = run(
+        get_method("mtkd"),
+        recipe=tiny_recipe(
+            tone_corpus,
+            out,
+            method="mtkd",
+            teachers=teachers,
+            use_teacher_logit_cache=cached,
+            logging_steps=1,
+            n_bootstrap=0,
+        ),
+    )
     assert seen
     for student_shape, (ast_inputs, hubert_inputs) in seen:
         assert ast_inputs == {"input_values": (student_shape[0], 64, 32)}  # (batch, frames, mel bins)
@@ -467,7 +522,9 @@ def test_remote_code_is_off_by_default_and_passed_through(tmp_path, monkeypatch)
         calls.clear()
         model_args = ModelArguments(model_name_or_path=str(tmp_path / "m"), trust_remote_code=trust)
         _, fe = modeling_utils.build_audio_classifier(model_args, LABELS)
-        load_teacher(TeacherSpec(model=str(tmp_path / "m")), LABELS, fe, trust_remote_code=model_args.trust_remote_code)
+        load_teacher(
+            TeacherSpec(model=str(tmp_path / "m")), LABELS, fe, trust_remote_code=model_args.trust_remote_code
+        )
         assert {what for what, _ in calls} >= {"student", "student config", "feature extractor", "teacher 'm'"}
         assert all(flag is trust for _, flag in calls), calls
 

@@ -73,8 +73,12 @@ def _trainer(kind, tmp_path, teachers, batch, accumulation):
     if kind == "self_distillation":
         # The raw similarity: the centred one (the default) subtracts each micro-batch's own mean, so by design it
         # depends on how a batch is split (like MTKD's per-batch cosine weights; see the next test).
-        return SelfDistillationTrainer(model=_early_exit_student(), args=SelfDistillationConfig(**common, centre_similarity=False),
-                                       train_dataset=clips(8), processing_class=FE)
+        return SelfDistillationTrainer(
+            model=_early_exit_student(),
+            args=SelfDistillationConfig(**common, centre_similarity=False),
+            train_dataset=clips(8),
+            processing_class=FE,
+        )
     if kind == "mtkd_online":
         args = MultiTeacherDistillationConfig(**common, teachers=teachers, teacher_weighting="language", kd_lambda=0.5)
         return MultiTeacherDistillationTrainer(model=_student(), args=args, train_dataset=clips(8),
@@ -82,7 +86,9 @@ def _trainer(kind, tmp_path, teachers, batch, accumulation):
     # mtkd_cached: the batches carry the teachers' logits; the trainer runs no teacher.
     args = MultiTeacherDistillationConfig(**common, teachers=teachers, teacher_weighting="cosine",
                                           cosine_per_sample=True, kd_lambda=0.5, use_teacher_logit_cache=True)
-    online = MultiTeacherDistillationTrainer(model=_student(), args=args, processing_class=FE, teachers=[t["model"] for t in teachers])
+    online = MultiTeacherDistillationTrainer(
+        model=_student(), args=args, processing_class=FE, teachers=[t["model"] for t in teachers]
+    )
     cached = add_teacher_logits(clips(8), online.teachers, FE, max_samples=16000)
     return MultiTeacherDistillationTrainer(model=_student(), args=args, train_dataset=cached, processing_class=FE,
                                            languages=["en", "fi"])

@@ -96,9 +96,12 @@ def direct_probabilities(path, windows) -> dict[str, float]:
     model = AutoModelForAudioClassification.from_pretrained(path).eval()
     feature_extractor = AutoFeatureExtractor.from_pretrained(path)
     with torch.no_grad():
-        logits = torch.stack([
-            model(**feature_extractor(window, sampling_rate=16000, return_tensors="pt")).logits[0] for window in windows
-        ])
+        logits = torch.stack(
+            [
+                model(**feature_extractor(window, sampling_rate=16000, return_tensors="pt")).logits[0]
+                for window in windows
+            ]
+        )
     probabilities = logits.mean(0).softmax(-1)
     return {model.config.id2label[i]: probabilities[i].item() for i in range(len(probabilities))}
 
@@ -124,7 +127,9 @@ def test_pipeline_round_trip(student, request, tmp_path):
 def test_long_stereo_file_at_44k_is_chunked_and_averaged(ft_student, tmp_path):
     wav = tmp_path / "long.wav"
     # A pitch that changes every half second, so that the windows differ and the averaging rule matters.
-    audio = np.concatenate([tone(0.5, rate=44100, channels=2, freq=f, seed=i) for i, f in enumerate((200, 450, 300, 700, 250, 600, 350))])
+    audio = np.concatenate(
+        [tone(0.5, rate=44100, channels=2, freq=f, seed=i) for i, f in enumerate((200, 450, 300, 700, 250, 600, 350))]
+    )
     sf.write(wav, audio, 44100)
     predictor = EmotionPredictor(ft_student, chunk_seconds=1.0, batch_size=3)
     prediction = predictor.predict(wav)

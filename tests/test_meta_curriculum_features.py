@@ -60,7 +60,9 @@ def test_filterbank_cache_keys_on_its_settings_and_dtype(tmp_path):
     dataset = waveform_dataset(tmp_path / "data", n=3)
     a = load_upstream(None, None, filterbank_kwargs={"n_mels": 10}, max_frames=15, max_input_samples=None)
     b = load_upstream(None, None, filterbank_kwargs={"n_mels": 12}, max_frames=15, max_input_samples=None)
-    c = load_upstream(None, None, filterbank_kwargs={"filterbank": "mfcc", "n_mfcc": 7}, max_frames=15, max_input_samples=None)
+    c = load_upstream(
+        None, None, filterbank_kwargs={"filterbank": "mfcc", "n_mfcc": 7}, max_frames=15, max_input_samples=None
+    )
     outs = [_features(dataset, *u) for u in (a, b, c)] + [_features(dataset, *a, feature_dtype="float16")]
     assert [np.asarray(o[INPUT_FEATURES]).shape[-1] for o in outs] == [10, 12, 7, 10]
     half = np.asarray(outs[3][INPUT_FEATURES])  # stored as float16 (read back as float32 by datasets' numpy format)
@@ -124,7 +126,10 @@ def test_intensity_survives_concatenated_corpora_and_makes_buckets(tmp_path):
     assert by_language == {"de": {""}, "en": {"normal"}}
     buckets = buckets_by_column(train["intensity"], ["strong", "normal"], "intensity")
     assert buckets.names == ["normal", UNRATED]
-    assert buckets.sizes() == {"normal": by_language and train["language"].count("en"), UNRATED: train["language"].count("de")}
+    assert buckets.sizes() == {
+        "normal": by_language and train["language"].count("en"),
+        UNRATED: train["language"].count("de"),
+    }
 
 
 def test_buckets_by_column_order_and_teacher_fallback():

@@ -38,10 +38,27 @@ STUDENT_TYPE = "hf_mtkd_inverted_transformer"
 
 def tiny_config(output_dir, **overrides) -> MetaCurriculumConfig:
     values = dict(
-        output_dir=str(output_dir), teacher_model_name_or_path="unset", report_to="none", num_train_epochs=1, meta_epochs=1,
-        curriculum_episodes=2, per_device_train_batch_size=4, per_device_eval_batch_size=8, n_bootstrap=10, max_frames=30,
-        n_mels=12, freq_mask_param=4, time_mask_param=4, moco_queue_size=8, moco_momentum=0.9, quiz_fraction=0.25,
-        supcon_lambda=0.5, learning_rate=1e-2, curriculum_learning_rate=1e-2, policy_learning_rate=0.5, seed=0,
+        output_dir=str(output_dir),
+        teacher_model_name_or_path="unset",
+        report_to="none",
+        num_train_epochs=1,
+        meta_epochs=1,
+        curriculum_episodes=2,
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=8,
+        n_bootstrap=10,
+        max_frames=30,
+        n_mels=12,
+        freq_mask_param=4,
+        time_mask_param=4,
+        moco_queue_size=8,
+        moco_momentum=0.9,
+        quiz_fraction=0.25,
+        supcon_lambda=0.5,
+        learning_rate=1e-2,
+        curriculum_learning_rate=1e-2,
+        policy_learning_rate=0.5,
+        seed=0,
         num_difficulty_buckets=2,
     )
     values.update(overrides)
@@ -97,8 +114,14 @@ def test_kd_steps_never_touch_the_meta_teacher(phase_setup, tmp_path):
     student = build_feature_student(model_args, caches.upstream_config, LABELS)
     meta = _meta_teacher(caches, student)
     student_before, meta_before = state(student), state(meta)
-    args = tiny_config(tmp_path, teacher_model_name_or_path="unset", max_steps=2, eval_strategy="no", save_strategy="no",
-                       load_best_model_at_end=False)
+    args = tiny_config(
+        tmp_path,
+        teacher_model_name_or_path="unset",
+        max_steps=2,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+    )
     trainer = MetaCurriculumStudentTrainer(
         model=student, args=args, train_dataset=caches.splits["train"], data_collator=FeatureCollator(True),
         objective=_objective(config), distillation=DistillationSettings(meta, 0.1, 100.0, 5.0, "kl"),
@@ -151,7 +174,12 @@ def test_curriculum_changes_the_updated_student_and_the_policy_only(phase_setup)
     buckets = make_buckets(caches.splits["train"], None, [], num_buckets=2)
     torch.manual_seed(0)
     policy = CurriculumPolicy(student.config.d_model, student.config.classifier_hidden_size, len(buckets.names))
-    before = {"student": state(student), "meta": state(meta), "teacher": state(caches.teacher.model), "policy": state(policy)}
+    before = {
+        "student": state(student),
+        "meta": state(meta),
+        "teacher": state(caches.teacher.model),
+        "policy": state(policy),
+    }
     validation = caches.splits["validation"]
     result = run_curriculum(
         student, meta, caches.splits["train"], caches.splits["quiz"], buckets, _objective(config), episodes=3,
@@ -173,7 +201,12 @@ def test_carve_quiz_split_is_disjoint_and_stratified(tmp_path):
     train, quiz = carve_quiz_split(data, 0.25, seed=0, strata_columns=("labels", "language"))
     # 4 strata (labels 0, 2 are Finnish, 1, 3 English here) of 10 clips: 2.5 -> 2 each.
     assert len(train) + len(quiz) == 40 and len(quiz) == 8
-    assert Counter(zip(np.asarray(quiz["labels"]).tolist(), quiz["language"])) == {(0, "fi"): 2, (1, "en"): 2, (2, "fi"): 2, (3, "en"): 2}
+    assert Counter(zip(np.asarray(quiz["labels"]).tolist(), quiz["language"])) == {
+        (0, "fi"): 2,
+        (1, "en"): 2,
+        (2, "fi"): 2,
+        (3, "en"): 2,
+    }
     waves = {tuple(np.asarray(w)[:5]) for w in train["waveform"]}
     assert not any(tuple(np.asarray(w)[:5]) in waves for w in quiz["waveform"])
     with pytest.raises(ValueError, match="No quiz split"):
@@ -192,16 +225,34 @@ def test_config_checks(tmp_path):
     assert tiny_config(tmp_path, upstream_layer="weighted").upstream_layer_index() is None
     defaults = MetaCurriculumConfig(output_dir=str(tmp_path), report_to="none", teacher_model_name_or_path="t")
     # The paper's Table 3 (IEMOCAP column).
-    assert (defaults.learning_rate, defaults.num_train_epochs, defaults.meta_learning_rate, defaults.meta_epochs) == (1e-4, 30, 1e-3, 30)
-    assert (defaults.curriculum_learning_rate, defaults.curriculum_episodes, defaults.per_device_train_batch_size) == (1e-3, 100, 32)
-    assert (defaults.kd_alpha, defaults.kd_beta, defaults.supcon_lambda, defaults.supcon_temperature, defaults.kd_temperature) == (
-        0.1, 100.0, 0.05, 0.07, 5.0)
+    assert (defaults.learning_rate, defaults.num_train_epochs, defaults.meta_learning_rate, defaults.meta_epochs) == (
+        1e-4,
+        30,
+        1e-3,
+        30,
+    )
+    assert (defaults.curriculum_learning_rate, defaults.curriculum_episodes, defaults.per_device_train_batch_size) == (
+        1e-3,
+        100,
+        32,
+    )
+    assert (
+        defaults.kd_alpha,
+        defaults.kd_beta,
+        defaults.supcon_lambda,
+        defaults.supcon_temperature,
+        defaults.kd_temperature,
+    ) == (0.1, 100.0, 0.05, 0.07, 5.0)
 
 
 def test_student_settings_the_upstream_decides_are_refused(phase_setup):
     _, _, caches = phase_setup
     with pytest.raises(ValueError, match="upstream decides"):
-        build_feature_student(ModelArguments(model_type=STUDENT_TYPE, config_overrides={"num_channels": 3}), caches.upstream_config, LABELS)
+        build_feature_student(
+            ModelArguments(model_type=STUDENT_TYPE, config_overrides={"num_channels": 3}),
+            caches.upstream_config,
+            LABELS,
+        )
     with pytest.raises(ValueError, match="inverted-transformer student"):
         build_feature_student(ModelArguments(model_type="wav2vec2"), caches.upstream_config, LABELS)
 

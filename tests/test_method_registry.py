@@ -216,7 +216,13 @@ def test_a_method_that_fits_on_its_own_gets_reports_summary_card_and_a_compariso
                 "compare": ["toy_kd", "toy_centroid"]}
     for key in ("output_dir", "method"):
         pipeline["common"].pop(key)
-    command = ["pipeline", "--config", str(write_recipe(root / "pipeline.yaml", pipeline)), "--output_dir", str(root / "stages")]
+    command = [
+        "pipeline",
+        "--config",
+        str(write_recipe(root / "pipeline.yaml", pipeline)),
+        "--output_dir",
+        str(root / "stages"),
+    ]
     cli_main(command)
     printed = capsys.readouterr().out
     # Trained by `hf-mtkd train`, not by the pipeline: nothing says which recipe and data it ran with.

@@ -36,7 +36,9 @@ def test_best_model_smoothing_selects_on_the_mean_of_consecutive_evaluations(tmp
     assert _best_step(tmp_path, 1) == 2  # the lucky evaluation
     # Means of 3: 0.2, 0.55, 0.467, 0.6, 0.533, 0.65 -> the last window is best.
     assert _best_step(tmp_path, 3) == 6
-    assert smoothed_metric([{"eval_UR": 0.2}, {"eval_UR": 0.9}, {"eval_UR": 0.3}], "eval_UR", 2, 0.3) == pytest.approx(0.6)
+    assert smoothed_metric([{"eval_UR": 0.2}, {"eval_UR": 0.9}, {"eval_UR": 0.3}], "eval_UR", 2, 0.3) == pytest.approx(
+        0.6
+    )
     assert smoothed_metric([], "eval_UR", 5, 0.4) == pytest.approx(0.4)
     with pytest.raises(ValueError, match="best_model_smoothing must be >= 1"):
         SERTrainingArguments(output_dir=str(tmp_path), best_model_smoothing=0)

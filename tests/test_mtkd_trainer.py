@@ -16,9 +16,18 @@ from hf_mtkd.training import SERTrainingArguments
 
 def config(tmp_path, teachers, **overrides):
     return MultiTeacherDistillationConfig(
-        output_dir=str(tmp_path / "out"), teachers=teachers, max_steps=3, logging_steps=1, per_device_train_batch_size=4,
-        learning_rate=1e-3, report_to="none", eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
-        seed=0, **overrides,
+        output_dir=str(tmp_path / "out"),
+        teachers=teachers,
+        max_steps=3,
+        logging_steps=1,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        report_to="none",
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        seed=0,
+        **overrides,
     )
 
 
@@ -67,10 +76,14 @@ def test_teachers_as_models_or_loaded_teachers_give_the_same_loss(tmp_path, teac
     by_path = MultiTeacherDistillationTrainer(model=student(), args=args, processing_class=fe)
     models = [AutoModelForAudioClassification.from_pretrained(spec["model"]) for spec in teacher_paths]
     by_model = MultiTeacherDistillationTrainer(model=student(), args=args, processing_class=fe, teachers=models)
-    loaded = MultiTeacherDistillationTrainer(model=student(), args=args, processing_class=fe, teachers=by_path.teachers)
+    loaded = MultiTeacherDistillationTrainer(
+        model=student(), args=args, processing_class=fe, teachers=by_path.teachers
+    )
     assert all(isinstance(t, Teacher) for t in by_model.teachers) and loaded.teachers == by_path.teachers
     batch = by_path.data_collator([clips()[i] for i in range(4)])
-    losses = [trainer.compute_loss(trainer.model.eval(), dict(batch)).item() for trainer in (by_path, by_model, loaded)]
+    losses = [
+        trainer.compute_loss(trainer.model.eval(), dict(batch)).item() for trainer in (by_path, by_model, loaded)
+    ]
     assert losses[0] == pytest.approx(losses[1], abs=1e-6) and losses[0] == pytest.approx(losses[2], abs=1e-6)
 
 
@@ -91,11 +104,18 @@ def test_standalone_errors_name_what_is_missing(tmp_path, teacher_paths):
     with pytest.raises(ValueError, match="pass processing_class"):
         MultiTeacherDistillationTrainer(model=student(), args=config(tmp_path, teacher_paths))
     with pytest.raises(ValueError, match="Got 1 teachers for the 2"):
-        MultiTeacherDistillationTrainer(model=student(), args=config(tmp_path, teacher_paths),
-                                        processing_class=Wav2Vec2FeatureExtractor(), teachers=[teacher_paths[0]["model"]])
+        MultiTeacherDistillationTrainer(
+            model=student(),
+            args=config(tmp_path, teacher_paths),
+            processing_class=Wav2Vec2FeatureExtractor(),
+            teachers=[teacher_paths[0]["model"]],
+        )
     # From the logit cache the trainer needs no teacher; batches then carry `teacher_logits`.
-    cached = MultiTeacherDistillationTrainer(model=student(), args=config(tmp_path, teacher_paths, use_teacher_logit_cache=True),
-                                             processing_class=Wav2Vec2FeatureExtractor())
+    cached = MultiTeacherDistillationTrainer(
+        model=student(),
+        args=config(tmp_path, teacher_paths, use_teacher_logit_cache=True),
+        processing_class=Wav2Vec2FeatureExtractor(),
+    )
     assert cached.teachers == []
 
 
@@ -111,10 +131,14 @@ def test_label_smoothing_factor_is_honoured(tmp_path, teacher_paths):
         batch = trainer.data_collator([clips()[i] for i in range(4)])
         losses[factor] = trainer.compute_loss(trainer.model.eval(), dict(batch)).item()
     logits = trainer.model(input_values=batch["input_values"]).logits
-    teachers = torch.stack([t.model(input_values=batch["input_values"]).logits[:, t.label_index] for t in trainer.teachers])
+    teachers = torch.stack(
+        [t.model(input_values=batch["input_values"]).logits[:, t.label_index] for t in trainer.teachers]
+    )
     expected, _ = multi_teacher_kd_loss(logits, teachers, batch["labels"], torch.full((4, 2), 0.5), kd_lambda=0.5,
                                         temperature=5.0, label_smoothing=0.1)
-    assert losses[0.1] == pytest.approx(expected.item(), rel=1e-5) and losses[0.1] != pytest.approx(losses[0.0], abs=1e-5)
+    assert losses[0.1] == pytest.approx(expected.item(), rel=1e-5) and losses[0.1] != pytest.approx(
+        losses[0.0], abs=1e-5
+    )
 
 
 def test_a_teacher_checkpoint_without_its_head_is_an_error_naming_the_teacher_and_keys(tmp_path, teacher_paths):
@@ -154,7 +178,9 @@ def _loss_with_every_teacher_on_every_sample(trainer, batch):
 
     args = trainer.args
     logits = trainer.model(input_values=batch["input_values"]).logits
-    teachers = teacher_logits_for_batch(trainer.teachers, {"input_values": batch["input_values"]}, batch.get("teacher_inputs"))
+    teachers = teacher_logits_for_batch(
+        trainer.teachers, {"input_values": batch["input_values"]}, batch.get("teacher_inputs")
+    )
     weights = trainer.teacher_weights(logits, teachers, batch["language_id"])
     loss, _ = multi_teacher_kd_loss(logits, teachers, batch["labels"], weights, kd_lambda=args.kd_lambda,
                                     temperature=args.temperature)

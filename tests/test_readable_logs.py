@@ -68,7 +68,10 @@ def test_a_run_that_rotates_checkpoints_logs_neither_warning(tone_corpus, tmp_pa
         return original(*args, **kwargs)
 
     try:
-        with warnings.catch_warnings(record=True) as caught, mock.patch.object(transformers.trainer_utils, "sort_checkpoints", spy):
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            mock.patch.object(transformers.trainer_utils, "sort_checkpoints", spy),
+        ):
             warnings.simplefilter("always")
             run(get_method("finetune"), recipe=recipe)
     finally:

@@ -20,13 +20,17 @@ from hf_mtkd.registry import get_method
 from hf_mtkd.multi_stage import check_stage_references, run_pipeline, stage_recipes
 from hf_mtkd.training.run import run
 
-FLAT_RECIPES = sorted(p for p in RECIPES.rglob("*.yaml") if "accelerate_configs" not in p.parts and p.name != "pipeline.yaml")
+FLAT_RECIPES = sorted(
+    p for p in RECIPES.rglob("*.yaml") if "accelerate_configs" not in p.parts and p.name != "pipeline.yaml"
+)
 PIPELINES = sorted(RECIPES.rglob("pipeline.yaml"))
 
 # The fake corpora hold 0.1 s clips: shorter than SpecAugment's mask span, so masking is off.
 TINY = {"model_type": "wav2vec2", "model_name_or_path": None, "config_overrides": {**TINY_W2V2, "mask_time_prob": 0.0},
         "freeze_feature_encoder": False}
-SMOKE_FLAGS = [token for key, value in {**SMOKE, "load_best_model_at_end": "false"}.items() for token in (f"--{key}", str(value))]
+SMOKE_FLAGS = [
+    token for key, value in {**SMOKE, "load_best_model_at_end": "false"}.items() for token in (f"--{key}", str(value))
+]
 
 
 def test_recipes_exist():

@@ -53,9 +53,15 @@ def test_online_and_cached_teacher_logits_are_in_student_order(cycled_teacher):
 
 def test_the_distilled_target_is_the_teacher_read_by_label_name(tmp_path, cycled_teacher):
     temperature = 2.0
-    args = MultiTeacherDistillationConfig(output_dir=str(tmp_path / "out"), teachers=[{"model": "t", "language": "en"}],
-                                          kd_lambda=1.0, temperature=temperature, report_to="none",
-                                          eval_strategy="no", load_best_model_at_end=False)
+    args = MultiTeacherDistillationConfig(
+        output_dir=str(tmp_path / "out"),
+        teachers=[{"model": "t", "language": "en"}],
+        kd_lambda=1.0,
+        temperature=temperature,
+        report_to="none",
+        eval_strategy="no",
+        load_best_model_at_end=False,
+    )
     model = student().eval()
     trainer = MultiTeacherDistillationTrainer(model=model, args=args, processing_class=FE, teachers=[cycled_teacher])
     data = clips(4)

@@ -97,7 +97,9 @@ def test_a_fill_killed_half_way_leaves_tmp_files_the_next_fill_removes(tmp_path,
     assert not left[0].exists() and foreign.exists()
     assert not [p for p in folders[0].iterdir() if p.name.startswith("tmp")]
     clean = add_teacher_logits(clips(4), [teacher], FE, max_samples=16000)  # in memory, from scratch
-    np.testing.assert_allclose(np.asarray(results[0]["teacher_logits"]), np.asarray(clean["teacher_logits"]), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(results[0]["teacher_logits"]), np.asarray(clean["teacher_logits"]), rtol=1e-6
+    )
 
 
 def test_the_cache_is_rebuilt_when_one_teacher_weight_changes_and_reused_otherwise(tmp_path, on_disk, monkeypatch):
@@ -113,7 +115,9 @@ def test_the_cache_is_rebuilt_when_one_teacher_weight_changes_and_reused_otherwi
         return real(*args, **kwargs)
 
     monkeypatch.setattr(cache, "teacher_logits_for_batch", counted)
-    first = np.asarray(add_teacher_logits(on_disk, [_teacher(tmp_path / "t")], FE, max_samples=16000)["teacher_logits"])
+    first = np.asarray(
+        add_teacher_logits(on_disk, [_teacher(tmp_path / "t")], FE, max_samples=16000)["teacher_logits"]
+    )
     built = forwards[0]
     assert built == len(on_disk)  # no attention mask: one teacher forward per clip
 
@@ -127,7 +131,9 @@ def test_the_cache_is_rebuilt_when_one_teacher_weight_changes_and_reused_otherwi
     with torch.no_grad():
         model.classifier.bias[0] += 1.0
     model.save_pretrained(tmp_path / "t")
-    rebuilt = np.asarray(add_teacher_logits(on_disk, [_teacher(tmp_path / "t")], FE, max_samples=16000)["teacher_logits"])
+    rebuilt = np.asarray(
+        add_teacher_logits(on_disk, [_teacher(tmp_path / "t")], FE, max_samples=16000)["teacher_logits"]
+    )
     assert forwards[0] == 2 * built
     np.testing.assert_allclose(rebuilt[:, 0, 0], first[:, 0, 0] + 1.0, rtol=1e-5)  # only "angry" moves, by 1
     np.testing.assert_allclose(rebuilt[:, 0, 1:], first[:, 0, 1:], rtol=1e-5)

@@ -91,7 +91,10 @@ def test_mtkd_cache_gives_the_same_run_as_online_teachers(tone_corpus, tmp_path)
     # mask, changes a teacher's output; the cache runs each clip alone).
     save_tiny_classifier(tmp_path / "t_en", LABELS, seed=3)
     save_tiny_classifier(tmp_path / "t_fi", list(reversed(LABELS)), seed=4)
-    teachers = [{"model": str(tmp_path / "t_en"), "language": "en"}, {"model": str(tmp_path / "t_fi"), "language": "fi"}]
+    teachers = [
+        {"model": str(tmp_path / "t_en"), "language": "en"},
+        {"model": str(tmp_path / "t_fi"), "language": "fi"},
+    ]
     results = {}
     for cached in (False, True):
         out = tmp_path / f"mtkd_{cached}"
@@ -137,9 +140,13 @@ def test_mtkd_config_errors(overrides, message, tmp_path):
 
 def test_recipe_unknown_key_and_wrong_type(tmp_path):
     with pytest.raises(RecipeError, match="unknown key\\(s\\) lerning_rate"):
-        parse_config(get_method("finetune").dataclass_types(), recipe={**tiny_recipe("x", tmp_path), "lerning_rate": 1})
+        parse_config(
+            get_method("finetune").dataclass_types(), recipe={**tiny_recipe("x", tmp_path), "lerning_rate": 1}
+        )
     with pytest.raises(RecipeError):
-        parse_config(get_method("finetune").dataclass_types(), recipe={**tiny_recipe("x", tmp_path), "max_steps": "many"})
+        parse_config(
+            get_method("finetune").dataclass_types(), recipe={**tiny_recipe("x", tmp_path), "max_steps": "many"}
+        )
 
 
 def test_cli_flags_override_recipe(tmp_path):

@@ -67,7 +67,9 @@ def test_one_weight_hash_for_the_teacher_and_upstream_fingerprints():
     from hf_mtkd.models.inverted_transformer import upstream
     from hf_mtkd.distillation import teachers
 
-    assert teachers.hash_weights is modeling_utils.hash_weights and upstream.hash_weights is modeling_utils.hash_weights
+    assert (
+        teachers.hash_weights is modeling_utils.hash_weights and upstream.hash_weights is modeling_utils.hash_weights
+    )
 
     def digest(module):
         state = hashlib.sha256()

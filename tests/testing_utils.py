@@ -36,7 +36,9 @@ LABELS = ["angry", "happy", "neutral", "sad"]
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def write_tone_corpus(root: Path, languages=("en", "fi"), speakers_per_language=3, clips_per_label=2, rate=16000) -> Path:
+def write_tone_corpus(
+    root: Path, languages=("en", "fi"), speakers_per_language=3, clips_per_label=2, rate=16000
+) -> Path:
     """An audiofolder of short tones whose pitch depends on the emotion, with language/speaker/split columns.
 
     Speakers: the first of each language is the test speaker, the second validation, the rest train.
@@ -56,7 +58,9 @@ def write_tone_corpus(root: Path, languages=("en", "fi"), speakers_per_language=
                     wave = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.size)
                     name = f"{speaker}_{label}_{c}.wav"
                     sf.write(root / name, wave.astype(np.float32), rate)
-                    rows.append({"file_name": name, "label": label, "language": language, "speaker": speaker, "split": split})
+                    rows.append(
+                        {"file_name": name, "label": label, "language": language, "speaker": speaker, "split": split}
+                    )
     with open(root / "metadata.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -90,7 +94,9 @@ def clips(n=8, seconds=0.3, seed=0) -> Dataset:
     rows = {"waveform": [], "labels": [], "language": []}
     for i in range(n):
         label = i % len(LABELS)
-        rows["waveform"].append((0.3 * np.sin(2 * np.pi * 150 * (label + 1) * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32))
+        rows["waveform"].append(
+            (0.3 * np.sin(2 * np.pi * 150 * (label + 1) * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+        )
         rows["labels"].append(label)
         rows["language"].append("en" if i % 2 == 0 else "fi")
     return Dataset.from_dict(rows).with_format("numpy", columns=["waveform", "labels"], output_all_columns=True)

@@ -46,7 +46,8 @@ def _check_model_args(model_args: ModelArguments, at_args: AudioTextModelArgumen
     if model_args.model_name_or_path is not None and model_args.config_overrides:
         raise ValueError("config_overrides applies to a new audio_text model (model_type), not to a saved one.")
     if model_args.model_name_or_path is None and at_args.makes_student:
-        raise ValueError("num_text_layers / a layer list cuts a student from a saved model: give model_name_or_path (the teacher).")
+        raise ValueError("num_text_layers / a layer list cuts a student from a saved model: give model_name_or_path "
+                         "(the teacher).")
 
 
 def load_audio_feature_extractor(model_args: ModelArguments, at_args: AudioTextModelArguments):
@@ -130,8 +131,12 @@ def build_audio_text_model(
             f"The tokenizer has {len(tokenizer)} tokens but the text encoder only "
             f"{model.text_encoder.get_input_embeddings().num_embeddings} embeddings: they do not belong together."
         )
-    if model_args.freeze_feature_encoder and not model.config.freeze_audio_encoder and model.audio_encoder is not None \
-            and hasattr(model.audio_encoder, "freeze_feature_encoder"):
+    if (
+        model_args.freeze_feature_encoder
+        and not model.config.freeze_audio_encoder
+        and model.audio_encoder is not None
+        and hasattr(model.audio_encoder, "freeze_feature_encoder")
+    ):
         model.audio_encoder.freeze_feature_encoder()
     return model, AudioTextProcessor(feature_extractor, tokenizer)
 
@@ -145,7 +150,8 @@ def _tokenizer(at_args: AudioTextModelArguments, hub: dict, train_texts):
                                          model_max_length=limit)
     source = at_args.tokenizer_name or at_args.text_encoder
     if not source:
-        raise ValueError("A new text model needs tokenizer_name, a text_encoder to take it from, or train_tokenizer_vocab_size.")
+        raise ValueError("A new text model needs tokenizer_name, a text_encoder to take it from, or "
+                         "train_tokenizer_vocab_size.")
     return load_pretrained(AutoTokenizer, source, "tokenizer", **hub)
 
 
@@ -192,4 +198,10 @@ def load_audio_text_teacher(
     return teacher.eval(), index
 
 
-__all__ = ["MODEL_TYPE", "align_labels", "build_audio_text_model", "load_audio_feature_extractor", "load_audio_text_teacher"]
+__all__ = [
+    "MODEL_TYPE",
+    "align_labels",
+    "build_audio_text_model",
+    "load_audio_feature_extractor",
+    "load_audio_text_teacher",
+]

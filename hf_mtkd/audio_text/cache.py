@@ -1,7 +1,8 @@
 """Teacher-output cache: the frozen teacher's logits and text hidden states, computed once per split.
 
 The outputs become dataset columns of the shared teacher-output cache (`hf_mtkd.distillation.cache`, its
-file lock and clean-up of half-written files included) under a fingerprint of the split, the teacher's weights and label
+file lock and clean-up of half-written files included) under a fingerprint of the split, the teacher's weights and
+label
 order, the processor (vocabulary and feature extractor) and the crop lengths, so a changed teacher
 or preprocessing rebuilds the cache and an unchanged one is read back from the datasets cache.
 Each clip's outputs are those of the clip alone: batched when both modalities carry padding masks

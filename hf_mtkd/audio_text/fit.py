@@ -76,7 +76,9 @@ class AudioTextFitResult:
             "audio_text": {
                 "modalities": config.modalities,
                 "teacher": self.teacher,
-                "kd": {"temperature": args.temperature, "alpha": args.alpha, "gamma": args.gamma} if self.teacher else None,
+                "kd": {"temperature": args.temperature, "alpha": args.alpha, "gamma": args.gamma}
+                if self.teacher
+                else None,
                 "text_layers": config.text_config.num_hidden_layers if config.uses_text else 0,
                 "text_layers_kept": config.text_layers_kept,
                 "num_parameters": self.model.num_parameters(),
@@ -127,7 +129,9 @@ def fit_audio_text(
 
     teacher = teacher_index = None
     if config.uses_teacher:
-        teacher, teacher_index = load_audio_text_teacher(config.teacher_model_name_or_path, label_names, processor, model_args)
+        teacher, teacher_index = load_audio_text_teacher(
+            config.teacher_model_name_or_path, label_names, processor, model_args
+        )
         if config.gamma > 0 and not (teacher.config.uses_text and model.config.uses_text):
             raise ValueError("gamma > 0 distils text hidden states: teacher and student both need a text encoder.")
         if config.use_teacher_output_cache:
@@ -188,7 +192,9 @@ def _transfer_phase(config: AudioTextDistillationConfig, model, make_trainer) ->
         resume_from_checkpoint=None,
     )
     trainer = make_trainer(args)
-    resume = None if config.overwrite_output_dir else last_complete_checkpoint(folder) if os.path.isdir(folder) else None
+    resume = (
+        None if config.overwrite_output_dir else last_complete_checkpoint(folder) if os.path.isdir(folder) else None
+    )
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(folder, _internal_call=True)  # the best checkpoint (load_best_model_at_end), for restarts
     phase = PhaseResult(

@@ -1,6 +1,7 @@
 """Audio + text KD in the shared training flow (`method: audio_text`).
 
-The method fits on its own (a `SelfFittingMethod`): the model is built in `fit` (a vocabulary learnt from the training transcripts
+The method fits on its own (a `SelfFittingMethod`): the model is built in `fit` (a vocabulary learnt from the training
+transcripts
 must exist before the text encoder is sized, and `build_model` does not see the data), then `fit_audio_text`
 runs the teacher cache and the two phases. The shared flow does the rest with the returned Trainer: the
 validation and test reports, the run summary, the card and the push. Transcripts reach the splits through the
@@ -39,9 +40,15 @@ class AudioTextMethod(SelfFittingMethod):
         def predict(model, inputs, cli_args, **common):
             from .predict import predict_audio_text
 
-            return predict_audio_text(model, inputs, transcripts=cli_args.transcripts, text_column=cli_args.text_column,
-                                      path_column=cli_args.path_column, sidecar_suffix=cli_args.transcript_suffix,
-                                      **common)
+            return predict_audio_text(
+                model,
+                inputs,
+                transcripts=cli_args.transcripts,
+                text_column=cli_args.text_column,
+                path_column=cli_args.path_column,
+                sidecar_suffix=cli_args.transcript_suffix,
+                **common,
+            )
 
         return predict
 

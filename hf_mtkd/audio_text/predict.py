@@ -50,7 +50,8 @@ def read_transcript_table(csv_path: Union[str, os.PathLike], text_column: str = 
         header = reader.fieldnames or []
         path_column = path_column or next((c for c in PATH_COLUMNS if c in header), None)
         if path_column is None or path_column not in header:
-            raise TranscriptError(f"{csv_path}: no path column ({' or '.join(PATH_COLUMNS)}); its columns are {header}.")
+            raise TranscriptError(f"{csv_path}: no path column ({' or '.join(PATH_COLUMNS)}); its columns are "
+                                  f"{header}.")
         if text_column not in header:
             raise TranscriptError(f"{csv_path}: no transcript column {text_column!r}; its columns are {header}.")
         table = {}

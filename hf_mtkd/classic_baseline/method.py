@@ -71,7 +71,9 @@ class ClassicBaselineMethod(SelfFittingMethod):
     def fit(self, setup: RunSetup, *, model, splits, resume_from_checkpoint=None):
         args = self._args(setup)
         rate = self.sampling_rate(setup)
-        features = {name: split_features(splits[name], rate, args.classic_feature_set) for name in ("train", "validation")}
+        features = {
+            name: split_features(splits[name], rate, args.classic_feature_set) for name in ("train", "validation")
+        }
         self._baseline = fit_classic_baseline(
             features["train"], np.asarray(splits["train"][LABELS]), features["validation"],
             np.asarray(splits["validation"][LABELS]), list(setup.label_names),
@@ -84,8 +86,13 @@ class ClassicBaselineMethod(SelfFittingMethod):
         return ClassicBaselinePredictor(self._baseline, rate, args.classic_feature_set, MfccSettings())
 
     def summary_extras(self, setup: RunSetup, fitted, *, splits) -> dict:
-        return {"classic_baseline": {"feature_set": fitted.feature_set, "C": self._baseline.C,
-                                     "validation_UR_per_C": {str(c): ur for c, ur in self._baseline.validation_ur.items()}}}
+        return {
+            "classic_baseline": {
+                "feature_set": fitted.feature_set,
+                "C": self._baseline.C,
+                "validation_UR_per_C": {str(c): ur for c, ur in self._baseline.validation_ur.items()},
+            }
+        }
 
     def card_sections(self, setup: RunSetup, summary) -> list[CardSection]:
         extra = summary.get("classic_baseline") or {}

@@ -24,7 +24,8 @@ TRAINING_ARGUMENTS_DOCS = "https://huggingface.co/docs/transformers/main_classes
 def main(argv: Optional[list[str]] = None):
     parser = argparse.ArgumentParser(prog="hf-mtkd train", add_help=False)
     parser.add_argument("--config", help="YAML recipe")
-    parser.add_argument("--method", help="a registered method: finetune, mtkd, self_distillation, ... (default: the recipe's `method`)")
+    parser.add_argument("--method", help="a registered method: finetune, mtkd, self_distillation, ... (default: the "
+                                         "recipe's `method`)")
     known, rest = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
     recipe = load_recipe(known.config) if known.config else {}
     method_name = known.method or recipe.get("method")

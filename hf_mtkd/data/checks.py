@@ -57,7 +57,8 @@ def check_duplicate_files(dataset: DatasetDict, data_args: DataArguments) -> Non
             for path, splits in sorted(repeated.items())
         ]
         raise ValueError(
-            f"{describe_data_source(data_args)} lists {len(repeated)} audio file(s) more than once: {first_few(described)}. "
+            f"{describe_data_source(data_args)} lists {len(repeated)} audio file(s) more than once: "
+            f"{first_few(described)}. "
             "Each clip must appear in one row."
         )
 
@@ -65,7 +66,8 @@ def check_duplicate_files(dataset: DatasetDict, data_args: DataArguments) -> Non
 def check_label_coverage(splits: DatasetDict, label_names: Sequence[str], column: str, report: DataReport) -> None:
     """A class with no training clip is an error; one absent from validation or test is a warning."""
     counts = {role: Counter(splits[role][column]) for role in splits}
-    table = "; ".join(f"{role}: " + ", ".join(f"{label} {counts[role][label]}" for label in label_names) for role in splits)
+    table = "; ".join(f"{role}: " + ", ".join(f"{label} "
+                                              f"{counts[role][label]}" for label in label_names) for role in splits)
     untrained = [label for label in label_names if counts["train"][label] == 0]
     if untrained:
         raise ValueError(
@@ -133,7 +135,8 @@ def check_transcripts(splits: DatasetDict, data_args: DataArguments, report: Dat
     for split, ds in splits.items():
         if column not in ds.column_names:
             raise ValueError(
-                f"Column {column!r} (--text_column_name) not found in the {split} split of {describe_data_source(data_args)}; "
+                f"Column {column!r} (--text_column_name) not found in the {split} split of "
+                f"{describe_data_source(data_args)}; "
                 f"its columns are {ds.column_names}."
             )
         missing = [i for i, text in enumerate(ds[column]) if not _has_text(text)]
@@ -143,11 +146,13 @@ def check_transcripts(splits: DatasetDict, data_args: DataArguments, report: Dat
             if data_args.on_missing_text == "fail":
                 raise ValueError(
                     f"{len(missing)} clip(s) of the {split} split have no transcript in column {column!r}: "
-                    f"{first_few(names)}. Fill them in, or set on_missing_text: skip to drop them (listed in the report)."
+                    f"{first_few(names)}. Fill them in, or set on_missing_text: skip to drop them (listed in the "
+                    f"report)."
                 )
             drop = set(missing)
             ds = ds.select([i for i in range(len(ds)) if i not in drop])
-            report.skipped_clips[split] = report.skipped_clips.get(split, []) + [f"{name}: no transcript" for name in names]
+            report.skipped_clips[split] = report.skipped_clips.get(split, []) + [f"{name}: no "
+                                                                                 f"transcript" for name in names]
             report.warn(f"{split}: skipped {len(missing)} clip(s) without a transcript (on_missing_text: skip): "
                         f"{first_few(names, 3)}")
         out[split] = ds

@@ -46,7 +46,8 @@ class CacheRefused(ValueError):
 def check_cache_allowed(random_windows: bool) -> None:
     if random_windows:
         raise CacheRefused(
-            "use_teacher_logit_cache cannot be used with random_crop when clips may be longer than train_window_seconds: "
+            "use_teacher_logit_cache cannot be used with random_crop when clips may be longer than "
+            "train_window_seconds: "
             "the teacher would have seen other audio than the student sees in each epoch. Set random_crop: false "
             "(the leading window every epoch), train_window_seconds >= max_duration_seconds, or compute teacher "
             "logits online."
@@ -76,7 +77,11 @@ def add_teacher_logits(
     # clips are then run one by one: the cache holds what each teacher says about the clip itself,
     # independent of which clips happened to share its batch.
     uses_mask = all(
-        getattr(t.feature_extractor if not t.shares_student_inputs else student_feature_extractor, "return_attention_mask", False)
+        getattr(
+            t.feature_extractor if not t.shares_student_inputs else student_feature_extractor,
+            "return_attention_mask",
+            False,
+        )
         for t in teachers
     )
 
@@ -96,9 +101,17 @@ def add_teacher_logits(
 
     features = dataset.features.copy()
     features[TEACHER_LOGITS] = Array2D(shape=(len(teachers), num_labels), dtype="float32")
-    out = cache_teacher_outputs(dataset, batch_logits, features=features, fingerprint=fingerprint, batch_size=batch_size,
-                                desc=f"Teacher-logit cache ({len(teachers)} teachers)")
-    return out.with_format("numpy", columns=[c for c in ("waveform", "labels", TEACHER_LOGITS)], output_all_columns=True)
+    out = cache_teacher_outputs(
+        dataset,
+        batch_logits,
+        features=features,
+        fingerprint=fingerprint,
+        batch_size=batch_size,
+        desc=f"Teacher-logit cache ({len(teachers)} teachers)",
+    )
+    return out.with_format(
+        "numpy", columns=[c for c in ("waveform", "labels", TEACHER_LOGITS)], output_all_columns=True
+    )
 
 
 def cache_teacher_outputs(

@@ -50,7 +50,8 @@ def parse_teachers(value) -> list[TeacherSpec]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as err:
-            raise ValueError(f"teachers must be a JSON list of {{model, language}} objects, got {value!r}: {err}") from err
+            raise ValueError(f"teachers must be a JSON list of {{model, language}} objects, got {value!r}: "
+                             f"{err}") from err
     if not isinstance(value, (list, tuple)):
         raise ValueError(f"teachers must be a list, got {type(value).__name__}.")
     specs = []
@@ -60,7 +61,8 @@ def parse_teachers(value) -> list[TeacherSpec]:
         elif isinstance(item, dict):
             unknown = set(item) - {"model", "language", "feature_extractor", "name"}
             if unknown:
-                raise ValueError(f"teachers[{i}] has unknown key(s) {sorted(unknown)}; keys are model, language, feature_extractor, name.")
+                raise ValueError(f"teachers[{i}] has unknown key(s) {sorted(unknown)}; keys are model, language, "
+                                 f"feature_extractor, name.")
             if "model" not in item:
                 raise ValueError(f"teachers[{i}] has no `model` key.")
             specs.append(TeacherSpec(**item))
@@ -150,7 +152,10 @@ def load_teacher(
     check_teacher_weights_complete(spec, loading_info)
     fe_source = spec.feature_extractor or spec.model
     feature_extractor = load_pretrained(
-        AutoFeatureExtractor, fe_source, f"feature extractor of teacher {spec.name!r}", trust_remote_code=trust_remote_code
+        AutoFeatureExtractor,
+        fe_source,
+        f"feature extractor of teacher {spec.name!r}",
+        trust_remote_code=trust_remote_code,
     )
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     index = teacher_label_index(labels, student_labels, spec.name)
@@ -170,7 +175,8 @@ def check_teacher_weights_complete(spec: TeacherSpec, loading_info: dict) -> Non
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         raise ValueError(
             f"Teacher {spec.name!r} ({spec.model}) lacks {len(missing)} weight(s) the model needs: {shown}. A teacher "
-            "must be a fine-tuned audio classifier whose checkpoint holds every weight, its head included; these would "
+            "must be a fine-tuned audio classifier whose checkpoint holds every weight, its head included; these "
+            "would "
             "be initialised at random."
         )
 
@@ -206,7 +212,9 @@ def own_feature_extractor_inputs(
     return [
         None
         if fe is None
-        else feature_extractor_inputs(fe, [resample(w, sampling_rate, fe.sampling_rate) for w in waveforms], fe.sampling_rate)
+        else feature_extractor_inputs(
+            fe, [resample(w, sampling_rate, fe.sampling_rate) for w in waveforms], fe.sampling_rate
+        )
         for fe in feature_extractors
     ]
 

@@ -73,7 +73,8 @@ def resolve_token(token: Optional[str] = None) -> str:
 
 
 def files_to_upload(output_dir: str | os.PathLike) -> list[str]:
-    """Paths (relative, POSIX) that `push_to_hub` uploads from `output_dir`, with the same filter upload_folder applies."""
+    """Paths (relative, POSIX) that `push_to_hub` uploads from `output_dir`, with the same filter upload_folder
+    applies."""
     from huggingface_hub.utils import filter_repo_objects
     from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
 

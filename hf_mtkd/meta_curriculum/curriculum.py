@@ -84,7 +84,9 @@ def make_buckets(train, difficulty_column: Optional[str], levels: Sequence[str],
             return buckets
         logger.warning("Column %r gives one bucket only (%s); bucketing by the teacher's probability instead.",
                        difficulty_column, buckets.names)
-    return buckets_by_teacher_probability(np.asarray(train[teacher_logits_column]), np.asarray(train["labels"]), num_buckets)
+    return buckets_by_teacher_probability(
+        np.asarray(train[teacher_logits_column]), np.asarray(train["labels"]), num_buckets
+    )
 
 
 class CurriculumPolicy(nn.Module):
@@ -118,7 +120,9 @@ def _batch(dataset, rows: np.ndarray, device, with_teacher: bool = False) -> dic
     batch = {INPUT_FEATURES: torch.as_tensor(np.asarray(data[INPUT_FEATURES]), dtype=torch.float32, device=device),
              "labels": torch.as_tensor(np.asarray(data["labels"]), dtype=torch.long, device=device)}
     if with_teacher:
-        batch[TEACHER_FEATURES] = torch.as_tensor(np.asarray(data[TEACHER_FEATURES]), dtype=torch.float32, device=device)
+        batch[TEACHER_FEATURES] = torch.as_tensor(
+            np.asarray(data[TEACHER_FEATURES]), dtype=torch.float32, device=device
+        )
     return batch
 
 
@@ -147,7 +151,8 @@ def run_curriculum(
     progress: bool = False,
 ) -> CurriculumResult:
     """Train S' = a copy of `student` (which is left as it is) under the policy (a fresh one unless given); T' is
-    frozen throughout. `score(model)` is S''s validation score (higher is better unless `greater_is_better` is False)."""
+    frozen throughout. `score(model)` is S''s validation score (higher is better unless `greater_is_better` is
+    False)."""
     generator = np.random.default_rng(seed)
     torch.manual_seed(seed)
     updated = copy.deepcopy(student).to(device).train()
@@ -178,7 +183,9 @@ def run_curriculum(
             # eq. 10 = eq. 11 (the student objective) + eq. 12 (consistency through the frozen T').
             updated.train()
             outputs = updated(batch[INPUT_FEATURES])
-            own, _ = objective.loss(updated, batch[INPUT_FEATURES], batch["labels"], outputs.logits, outputs.pooled_output)
+            own, _ = objective.loss(
+                updated, batch[INPUT_FEATURES], batch["labels"], outputs.logits, outputs.pooled_output
+            )
             if consistency_gradient:
                 through_meta = meta_teacher.classify_student(outputs.pooled_output, trainable=False)
             else:
@@ -213,7 +220,9 @@ def run_curriculum(
         updated.eval()
         validation = float(score(updated))
         updated.train()
-        better = result.best_score is None or (validation > result.best_score if greater_is_better else validation < result.best_score)
+        better = result.best_score is None or (
+            validation > result.best_score if greater_is_better else validation < result.best_score
+        )
         if better:
             result.best_score, result.best_episode = validation, episode
             result.student = copy.deepcopy(updated).eval()
@@ -226,9 +235,14 @@ def run_curriculum(
             "validation": validation,
             "action_probabilities": [float(p) for p in policy(updated.state_weights()).probs.detach().cpu()],
         })
-        logger.info("Curriculum episode %d: actions %s, mean reward %.3f, validation %.4f%s", episode,
-                    np.bincount(actions, minlength=len(buckets.names)).tolist(), float(reward_tensor.mean()), validation,
-                    " (best)" if better else "")
+        logger.info(
+            "Curriculum episode %d: actions %s, mean reward %.3f, validation %.4f%s",
+            episode,
+            np.bincount(actions, minlength=len(buckets.names)).tolist(),
+            float(reward_tensor.mean()),
+            validation,
+            " (best)" if better else "",
+        )
         bar.set_postfix(reward=f"{float(reward_tensor.mean()):.2f}", validation=f"{validation:.3f}")
         bar.update()
     bar.close()

@@ -34,7 +34,10 @@ from ..modeling_utils import hub_kwargs, label_config_kwargs, load_pretrained
 from ..training.evaluation import make_compute_metrics
 from ..training.outputs import STAGING_DIR, publish_staged
 from .config import MetaCurriculumConfig
-from ..models.inverted_transformer.configuration_inverted_transformer import InvertedTransformerConfig, WaveformStudentConfig
+from ..models.inverted_transformer.configuration_inverted_transformer import (
+    InvertedTransformerConfig,
+    WaveformStudentConfig,
+)
 from .contrastive import ContrastiveStudentObjective
 from .curriculum import Buckets, CurriculumResult, make_buckets, run_curriculum
 from .features import TEACHER_FEATURES, add_upstream_features
@@ -85,11 +88,16 @@ class MetaCurriculumResult:
             STAGE_RESULTS_KEY: self.stage_results,
             "curriculum": {
                 # A list, in action order (easy to hard): actions_per_episode counts index into it.
-                "buckets": [{"name": name, "size": int(len(idx))} for name, idx in zip(self.buckets.names, self.buckets.indices)],
+                "buckets": [
+                    {"name": name, "size": int(len(idx))}
+                    for name, idx in zip(self.buckets.names, self.buckets.indices)
+                ],
                 "bucket_source": self.buckets.source,
                 "best_episode": self.curriculum.best_episode,
-                "actions_per_episode": [np.bincount(e["actions"], minlength=len(self.buckets.names)).tolist()
-                                        for e in self.curriculum.episodes],
+                "actions_per_episode": [
+                    np.bincount(e["actions"], minlength=len(self.buckets.names)).tolist()
+                    for e in self.curriculum.episodes
+                ],
                 "mean_reward_per_episode": [e["mean_reward"] for e in self.curriculum.episodes],
             },
             "meta_teacher": self.meta_teacher_history,
@@ -126,8 +134,11 @@ def load_run_upstream(config: MetaCurriculumConfig, model_args: ModelArguments, 
     options = hub_kwargs(model_args)
     rate = int(upstream_feature_extractor(config, options).sampling_rate)
     return load_upstream(
-        config.upstream_model_name_or_path, config.upstream_layer_index(), filterbank_kwargs=config.filterbank_kwargs(),
-        max_frames=config.max_frames, max_input_samples=int(round(data_args.max_duration_seconds * rate)),
+        config.upstream_model_name_or_path,
+        config.upstream_layer_index(),
+        filterbank_kwargs=config.filterbank_kwargs(),
+        max_frames=config.max_frames,
+        max_input_samples=int(round(data_args.max_duration_seconds * rate)),
         hub_kwargs=options,
     )
 
@@ -143,8 +154,14 @@ class PreparedCaches:
     teacher: Any  # hf_mtkd.distillation.teachers.Teacher
 
 
-def prepare_caches(config: MetaCurriculumConfig, model_args: ModelArguments, data_args: DataArguments,
-                   splits: DatasetDict, label_names: Sequence[str], upstream_parts: Optional[tuple] = None) -> PreparedCaches:
+def prepare_caches(
+    config: MetaCurriculumConfig,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    splits: DatasetDict,
+    label_names: Sequence[str],
+    upstream_parts: Optional[tuple] = None,
+) -> PreparedCaches:
     """Load the teacher (and the upstream, unless `upstream_parts` = `load_run_upstream`'s result is given), carve
     the quiz split from train, and cache on every split the teacher's logits and pooled features and the upstream
     features."""
@@ -156,8 +173,15 @@ def prepare_caches(config: MetaCurriculumConfig, model_args: ModelArguments, dat
     train, quiz = carve_quiz_split(splits["train"], config.quiz_fraction, config.seed,
                                    strata_columns=("labels", data_args.language_column_name))
     prepared = {}
-    for name, dataset in (("train", train), ("quiz", quiz), ("validation", splits["validation"]), ("test", splits["test"])):
-        dataset = add_teacher_logits_and_features(dataset, teacher, sampling_rate=rate, device=device, batch_size=config.feature_batch_size)
+    for name, dataset in (
+        ("train", train),
+        ("quiz", quiz),
+        ("validation", splits["validation"]),
+        ("test", splits["test"]),
+    ):
+        dataset = add_teacher_logits_and_features(
+            dataset, teacher, sampling_rate=rate, device=device, batch_size=config.feature_batch_size
+        )
         prepared[name] = add_upstream_features(dataset, upstream, upstream_config, feature_extractor,
                                                feature_dtype=config.feature_dtype, device=device,
                                                batch_size=config.feature_batch_size)
@@ -177,14 +201,17 @@ def build_feature_student(model_args: ModelArguments, upstream_config: WaveformS
         found = {key: getattr(model.config, key) for key in shape}
         if found != shape or [model.config.id2label[i] for i in range(model.config.num_labels)] != list(label_names):
             raise ValueError(
-                f"student {model_args.model_name_or_path!r} expects {found} and labels {model.config.id2label}; the upstream "
+                f"student {model_args.model_name_or_path!r} expects {found} and labels {model.config.id2label}; the "
+                f"upstream "
                 f"makes {shape} and the labels are {list(label_names)}."
             )
         return model
     if model_args.model_type != InvertedTransformerConfig.model_type:
         raise ValueError(
-            f"meta_curriculum trains an inverted-transformer student: set model_type: {InvertedTransformerConfig.model_type} "
-            f"(with config_overrides for its size) or model_name_or_path of a saved one, got model_type {model_args.model_type!r}."
+            f"meta_curriculum trains an inverted-transformer student: set model_type: "
+            f"{InvertedTransformerConfig.model_type} "
+            f"(with config_overrides for its size) or model_name_or_path of a saved one, got model_type "
+            f"{model_args.model_type!r}."
         )
     overrides = dict(model_args.config_overrides or {})
     clash = sorted(set(overrides) & set(shape))
@@ -194,7 +221,8 @@ def build_feature_student(model_args: ModelArguments, upstream_config: WaveformS
 
 
 def _stage_args(config: MetaCurriculumConfig, stage: str, **changes) -> MetaCurriculumConfig:
-    """The Trainer arguments of one student phase: its own folder, never pushed, checkpoints without optimizer state."""
+    """The Trainer arguments of one student phase: its own folder, never pushed, checkpoints without optimizer
+    state."""
     return dataclasses.replace(config, output_dir=os.path.join(config.output_dir, "stages", stage), push_to_hub=False,
                                save_only_model=True, overwrite_output_dir=True, **changes)
 
@@ -231,9 +259,15 @@ def train_student_phase(config: MetaCurriculumConfig, student, splits: DatasetDi
         meta = distillation.meta_teacher.to(args.device)
         validation = splits["validation"]
         callback = MetaTeacherCallback(
-            trainer, meta, quiz_loader, config.meta_learning_rate,
-            score=lambda m: _score(meta_teacher_logits(m, validation, args.device), validation, label_names, config.selection_metric),
-            greater_is_better=config.greater_is_better is not False, weight_decay=config.weight_decay,
+            trainer,
+            meta,
+            quiz_loader,
+            config.meta_learning_rate,
+            score=lambda m: _score(
+                meta_teacher_logits(m, validation, args.device), validation, label_names, config.selection_metric
+            ),
+            greater_is_better=config.greater_is_better is not False,
+            weight_decay=config.weight_decay,
         )
         trainer.add_callback(callback)
     trainer.train()
@@ -254,12 +288,18 @@ def fit_phases(
     """Phases 1-4 (see the module docstring) on `prepare_caches`'s product; nothing is written but the student
     phases' Trainer folders (`output_dir/stages/<stage>`).
 
-    `initial_student`: the student's initial weights (default: `build_feature_student` after seeding with `config.seed`);
+    `initial_student`: the student's initial weights (default: `build_feature_student` after seeding with
+    `config.seed`);
     the distilled student starts from the same weights unless `distilled_student_init` is "student"."""
     if config.world_size > 1:
         raise ValueError("meta_curriculum runs on one process: launch it without several processes.")
     device = config.device
-    prepared, upstream, upstream_config, teacher = caches.splits, caches.upstream, caches.upstream_config, caches.teacher
+    prepared, upstream, upstream_config, teacher = (
+        caches.splits,
+        caches.upstream,
+        caches.upstream_config,
+        caches.teacher,
+    )
     missing = [name for name in ("train", "quiz", "validation", "test") if name not in prepared]
     if missing:
         raise ValueError(f"The prepared splits lack {missing}; prepare_caches makes train, quiz, validation and test.")
@@ -270,8 +310,15 @@ def fit_phases(
         initial_student = build_feature_student(model_args, upstream_config, label_names)
     initial_state = copy.deepcopy(initial_student.state_dict())
     training_warnings: list[str] = []
-    student, _ = train_student_phase(config, initial_student, prepared, label_names, "student", epochs=config.num_train_epochs,
-                                     training_warnings=training_warnings)
+    student, _ = train_student_phase(
+        config,
+        initial_student,
+        prepared,
+        label_names,
+        "student",
+        epochs=config.num_train_epochs,
+        training_warnings=training_warnings,
+    )
 
     # 2. Distillation with the meta-teacher (eq. 4 and 9).
     transformers.set_seed(config.seed)
@@ -288,14 +335,24 @@ def fit_phases(
     )
     distillation = DistillationSettings(meta_teacher, alpha=config.kd_alpha, beta=config.kd_beta,
                                         temperature=config.kd_temperature, soft_loss=config.soft_loss)
-    distilled, callback = train_student_phase(config, distilled, prepared, label_names, "distilled_student",
-                                              epochs=config.meta_epochs, distillation=distillation, quiz_loader=quiz_loader,
-                                              training_warnings=training_warnings)
+    distilled, callback = train_student_phase(
+        config,
+        distilled,
+        prepared,
+        label_names,
+        "distilled_student",
+        epochs=config.meta_epochs,
+        distillation=distillation,
+        quiz_loader=quiz_loader,
+        training_warnings=training_warnings,
+    )
     meta_teacher.load_state_dict(callback.best_state)
     meta_teacher.eval().requires_grad_(False)
 
     # 3. Curriculum (eq. 10-13).
-    buckets = make_buckets(prepared["train"], config.difficulty_column, config.difficulty_levels, config.num_difficulty_buckets)
+    buckets = make_buckets(
+        prepared["train"], config.difficulty_column, config.difficulty_levels, config.num_difficulty_buckets
+    )
     logger.info("Curriculum buckets (%s, easy to hard): %s", buckets.source, buckets.sizes())
     validation = prepared["validation"]
     curriculum = run_curriculum(
@@ -330,10 +387,20 @@ def fit_phases(
                                               "shared report", footer=False))
     model = WaveformStudentForAudioClassification.from_parts(upstream, upstream_config, curriculum.student)
     return MetaCurriculumResult(
-        model=model, feature_extractor=caches.feature_extractor, student=curriculum.student, stage_results=stage_results,
-        buckets=buckets, curriculum=curriculum, meta_teacher_history=callback.history,
-        models={"student": student, "distilled_student": distilled, "meta_teacher": meta_teacher,
-                "policy": curriculum.policy, "teacher": teacher.model},
+        model=model,
+        feature_extractor=caches.feature_extractor,
+        student=curriculum.student,
+        stage_results=stage_results,
+        buckets=buckets,
+        curriculum=curriculum,
+        meta_teacher_history=callback.history,
+        models={
+            "student": student,
+            "distilled_student": distilled,
+            "meta_teacher": meta_teacher,
+            "policy": curriculum.policy,
+            "teacher": teacher.model,
+        },
         training_warnings=training_warnings,
     )
 

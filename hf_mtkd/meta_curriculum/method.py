@@ -125,14 +125,18 @@ class MetaCurriculumMethod(SelfFittingMethod):
             "validation split.\n\n" + "\n\n".join(tables)
         )
         if buckets:
-            body += (f"\n\nCurriculum buckets, easy to hard ({curriculum.get('bucket_source')}): {buckets}; the policy's "
+            body += (f"\n\nCurriculum buckets, easy to hard ({curriculum.get('bucket_source')}): {buckets}; the "
+                     f"policy's "
                      f"picks per episode are in `{ACTIONS_PLOT}` and `run_summary.json`.")
         return [CardSection("Results of every stage", body), CardSection("Loading this model", LOADING_NOTE)]
 
     def multi_stage_tables(self, stage: str, summary) -> list[str]:
         return [
-            format_stage_table(stage_results_of(summary, split),
-                               title=f"Meta-curriculum stages of {stage}: {split} ({summary['results'][split]['overall']['n']} clips)",
-                               footer=split == EVAL_SPLITS[-1])
+            format_stage_table(
+                stage_results_of(summary, split),
+                title=f"Meta-curriculum stages of {stage}: {split} ({summary['results'][split]['overall']['n']} "
+                      f"clips)",
+                footer=split == EVAL_SPLITS[-1],
+            )
             for split in EVAL_SPLITS
         ]

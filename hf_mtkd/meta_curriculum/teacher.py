@@ -3,7 +3,8 @@
 The teacher is any `AutoModelForAudioClassification` checkpoint fine-tuned on the task (the paper: HuBERT-large).
 Its encoder stays frozen for the whole method, so what it says about a clip (logits, and the pooled feature
 that enters its `classifier`) is computed once, clip by clip, and stored with the dataset in the shared
-teacher-output cache (`hf_mtkd.distillation.cache`). T' is the paper's "clone of the fine-tuned teacher whose encoder is frozen": the frozen
+teacher-output cache (`hf_mtkd.distillation.cache`). T' is the paper's "clone of the fine-tuned teacher whose encoder
+is frozen": the frozen
 encoder is the teacher's own (its pooled features come from the cache), and T' owns a trainable copy of the
 teacher's `classifier`, plus a learnable projection that brings the student's pooled features to the
 teacher's width when the two differ (item 4 of the issue).
@@ -72,7 +73,9 @@ def _clip_outputs(teacher: Teacher, waveform: np.ndarray, sampling_rate: int, de
     waveform = resample(np.asarray(waveform, dtype=np.float32), sampling_rate, fe.sampling_rate)
     inputs = feature_extractor_inputs(fe, [waveform], fe.sampling_rate)
     dtype = next(teacher.model.parameters()).dtype
-    inputs = {k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
+    inputs = {
+        k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()
+    }
     logits, features = teacher_outputs(teacher, inputs)
     return logits[0].cpu().numpy(), features[0].cpu().numpy()
 

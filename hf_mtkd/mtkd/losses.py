@@ -71,7 +71,8 @@ def multi_teacher_kd_loss(
         raise ValueError(f"reduction must be one of {KL_REDUCTIONS}, got {reduction!r}.")
     if teacher_logits.dim() != 3 or teacher_logits.shape[1:] != student_logits.shape:
         raise ValueError(
-            f"teacher_logits must be (N, B, K) with (B, K) = {tuple(student_logits.shape)}, got {tuple(teacher_logits.shape)}."
+            f"teacher_logits must be (N, B, K) with (B, K) = {tuple(student_logits.shape)}, got "
+            f"{tuple(teacher_logits.shape)}."
         )
     if teacher_weights.shape != (student_logits.shape[0], teacher_logits.shape[0]):
         raise ValueError(f"teacher_weights must be (B, N), got {tuple(teacher_weights.shape)}.")

@@ -11,7 +11,12 @@ from transformers import AutoConfig
 
 from ..registry import register_method
 from ..metrics import format_comparison_table, save_metrics_json
-from ..modeling_utils import default_feature_extractor, freeze_feature_encoder, label_config_kwargs, load_feature_extractor
+from ..modeling_utils import (
+    default_feature_extractor,
+    freeze_feature_encoder,
+    label_config_kwargs,
+    load_feature_extractor,
+)
 from ..training.method import Method, RunSetup
 from .config import EarlyExitModelArguments, SelfDistillationConfig
 from .export import export_exit

@@ -90,7 +90,12 @@ def report_split(
         training_warnings = list(training_warnings or []) + [collapse]
     languages = dataset[language_column] if language_column and language_column in dataset.column_names else None
     results = compute_ser_metrics(
-        predictions, np.asarray(dataset["labels"]), label_names, languages=languages, n_bootstrap=n_bootstrap, seed=seed,
+        predictions,
+        np.asarray(dataset["labels"]),
+        label_names,
+        languages=languages,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
     )
     if data_report is not None:
         results = {**results, "data_warnings": list(data_report.warnings),

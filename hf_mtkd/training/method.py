@@ -84,7 +84,8 @@ class MethodBase:
     extra_dataclasses: ClassVar[tuple] = ()
     #: The Trainer that carries the card text (and, in the standard flow, trains); None for a method without one.
     trainer_class: ClassVar[Optional[type]] = None
-    #: The card's text about the method; None: taken from `trainer_class` (`_name`, `_description`, `_paper`, `_tag_names`).
+    # : The card's text about the method; None: taken from `trainer_class` (`_name`, `_description`, `_paper`,
+    # `_tag_names`).
     info: ClassVar[Optional[MethodInfo]] = None
 
     @classmethod

@@ -26,7 +26,12 @@ from ..utils.threads import apply_num_threads
 from ..windowing import add_length_column, save_window_to_config
 from .evaluation import report_split
 from .method import MethodBase, RunSetup, SelfFittingMethod
-from .outputs import last_complete_checkpoint, require_complete_checkpoint, require_writable_dir, save_training_args_json
+from .outputs import (
+    last_complete_checkpoint,
+    require_complete_checkpoint,
+    require_writable_dir,
+    save_training_args_json,
+)
 from .run_record import (
     RunMismatchError,
     check_checkpoint,
@@ -101,7 +106,8 @@ def check_output_dir(training_args, state: dict) -> Optional[str]:
     finished = os.path.exists(os.path.join(out, FINISHED_MARKER))
     if finished and not overwrite:
         raise FileExistsError(
-            f"output_dir {out!r} holds a finished run ({FINISHED_MARKER}); pass --overwrite_output_dir true to replace it."
+            f"output_dir {out!r} holds a finished run ({FINISHED_MARKER}); pass --overwrite_output_dir true to "
+            f"replace it."
         )
     if finished:
         if record is None:
@@ -185,7 +191,8 @@ def run(
         splits = method.prepare_splits(setup, splits, model=model, feature_extractor=feature_extractor)
     missing = [name for name in REQUIRED_SPLITS if name not in splits]
     if missing:
-        raise ValueError(f"{type(method).__name__}.prepare_splits returned no {missing} split(s); it returned {list(splits)}.")
+        raise ValueError(f"{type(method).__name__}.prepare_splits returned no {missing} split(s); it returned "
+                         f"{list(splits)}.")
     # Evaluation and predict cut whole clips into windows of the training length, read from the model's config.
     if getattr(model, "config", None) is not None:  # a method may fit something that is no transformers model
         save_window_to_config(model.config, setup.window_seconds)

@@ -93,7 +93,9 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
         num_labels = getattr(getattr(self.model, "config", None), "num_labels", None)
         patience = getattr(self.args, "chance_level_patience", 3)  # any TrainingArguments: the SER defaults
         if patience > 0 and num_labels is not None and num_labels >= 2:
-            self.add_callback(ChanceLevelCallback(num_labels, patience, getattr(self.args, "chance_level_tolerance", 0.02)))
+            self.add_callback(
+                ChanceLevelCallback(num_labels, patience, getattr(self.args, "chance_level_tolerance", 0.02))
+            )
 
     def default_collator(self, args, feature_extractor):
         """The collator used when none is given: the student's feature extractor over `waveform` rows."""
@@ -108,7 +110,9 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
         return MethodInfo(display_name=cls._name, description=cls._description, paper=cls._paper,
                           tags=tuple(cls._tag_names))
 
-    def _get_dataloader(self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None):
+    def _get_dataloader(
+        self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None
+    ):
         if is_training or self.eval_data_collator is None:
             return super()._get_dataloader(dataset, description, batch_size, sampler_fn, is_training, dataloader_key)
         train_collator, self.data_collator = self.data_collator, self.eval_data_collator
@@ -125,7 +129,9 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         model_inputs, _ = self.split_inputs(inputs)
-        return super().compute_loss(model, model_inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        return super().compute_loss(
+            model, model_inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+        )
 
     def create_model_card(self, language=None, license=None, tags=None, model_name=None, finetuned_from=None,
                           tasks=None, dataset_tags=None, dataset=None, dataset_args=None) -> None:

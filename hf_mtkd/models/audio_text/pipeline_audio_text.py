@@ -50,7 +50,8 @@ class AudioTextClassificationPipeline(Pipeline):
         config = self.model.config
         audio, text = inputs.get("audio"), inputs.get("text")
         if config.uses_text and not (isinstance(text, str) and text.strip()):
-            raise ValueError(f"This model ({config.modalities}) needs the transcript: give 'text' (a non-empty string).")
+            raise ValueError(f"This model ({config.modalities}) needs the transcript: give 'text' (a non-empty "
+                             f"string).")
         if config.uses_audio and audio is None:
             raise ValueError(f"This model ({config.modalities}) needs the clip: give 'audio'.")
         waveform = self._waveform(audio) if config.uses_audio else None

@@ -34,7 +34,15 @@ from .configuration_early_exit import SUPPORTED_BACKBONES, EarlyExitAudioConfig
 from .exit_heads import ClassificationHead
 
 # from_pretrained keywords that also apply to loading a config.
-_HUB_KWARGS = ("cache_dir", "revision", "token", "trust_remote_code", "local_files_only", "subfolder", "force_download")
+_HUB_KWARGS = (
+    "cache_dir",
+    "revision",
+    "token",
+    "trust_remote_code",
+    "local_files_only",
+    "subfolder",
+    "force_download",
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -174,7 +182,8 @@ class EarlyExitForAudioClassification(EarlyExitPreTrainedModel):
         backbone_config = backbone_config.__class__.from_dict(backbone_config.to_dict())  # a copy
         for key, value in (backbone_config_overrides or {}).items():
             if not hasattr(backbone_config, key):
-                raise ValueError(f"backbone_config_overrides: {type(backbone_config).__name__} has no attribute {key!r}.")
+                raise ValueError(f"backbone_config_overrides: {type(backbone_config).__name__} has no attribute "
+                                 f"{key!r}.")
             setattr(backbone_config, key, value)
 
         label_kwargs: dict[str, Any] = {}

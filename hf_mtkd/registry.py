@@ -30,6 +30,7 @@ what it is given):
     (shared: validation and test reports from the fitted model's predictions)
     summary_extras(setup, fitted, splits=, feature_extractor=, collators=)  -> dict added to the run summary
     card_sections(setup, summary)                       -> [CardSection] for the model card
+    figures(summary, output_dir)                        -> charts only this method draws (after the shared ones)
     (shared: run_summary.json, plots, model card -- `Trainer.create_model_card` for trainers -- and push)
     multi_stage_tables(stage, summary)                  -> extra text printed at the end of a multi-stage run
 
@@ -43,7 +44,8 @@ A `SelfFittingMethod` has no collators and no feature extractor of the shared fl
     fit(setup, model=, splits=, resume_from_checkpoint=) -> a `Predictor` (`predict_scores(dataset)`) or a Trainer,
                                                            after saving the model
     (shared: validation and test reports)
-    summary_extras(setup, fitted, splits=), card_sections(setup, summary), multi_stage_tables(stage, summary)
+    summary_extras(setup, fitted, splits=), card_sections(setup, summary), figures(summary, output_dir),
+    multi_stage_tables(stage, summary)
 
 `setup` is a frozen `hf_mtkd.training.method.RunSetup` (parsed arguments, label names, languages). A method
 object is made per run (`get_method`), so a method may keep what it loaded (teachers, say) on `self`

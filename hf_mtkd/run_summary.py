@@ -32,8 +32,9 @@ class RunSummary(Mapping):
     """A finished run: method, labels, data sizes, validation/test results, provenance, and the method's extras.
 
     Reads like the `run_summary.json` mapping too (`summary["results"]["test"]`, `summary.get(<extra>)`).
-    Extras the shared code knows how to show: `teacher_weights_per_language` ({language: {teacher: mean
-    weight}}: a table and a chart) and `exits` ({head: {metrics, num_parameters, latency_s}}: a card table).
+    Extras the model card still knows how to show: `teacher_weights_per_language` ({language: {teacher: mean
+    weight}}: a table; MTKD's `figures` hook draws its chart) and `exits` ({head: {metrics, num_parameters,
+    latency_s}}: a table).
     """
 
     method: str

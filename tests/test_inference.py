@@ -26,7 +26,8 @@ from hf_mtkd.hub import StudentCard
 from hf_mtkd.inference import EmotionPredictor, predict_files
 from hf_mtkd.inference.predict import check_model_source
 from hf_mtkd.registry import get_method
-from hf_mtkd.plots import TEACHER_WEIGHTS_FILE, matplotlib_available, plot_summary
+from hf_mtkd.mtkd.plots import TEACHER_WEIGHTS_FILE
+from hf_mtkd.plots import matplotlib_available, plot_summary
 from hf_mtkd.run_summary import RunSummary
 from hf_mtkd.training.run import run
 
@@ -276,7 +277,8 @@ def private_copy(folder: Path, tmp_path: Path) -> Path:
 @pytest.mark.skipif(not matplotlib_available(), reason="matplotlib (hf_mtkd[plots]) is not installed")
 def test_plots_and_card_of_an_mtkd_run(mtkd_student, tmp_path):
     mtkd_student = private_copy(mtkd_student, tmp_path)
-    written = {p.name for p in plot_summary(RunSummary.load(mtkd_student / "run_summary.json"), mtkd_student)}
+    summary = RunSummary.load(mtkd_student / "run_summary.json")
+    written = {p.name for p in plot_summary(summary, mtkd_student) + get_method("mtkd").figures(summary, mtkd_student)}
     assert written == {"test_confusion_matrix_en.png", "test_confusion_matrix_fi.png",
                        "test_confusion_matrix_overall.png", TEACHER_WEIGHTS_FILE}
     for name in written:

@@ -41,7 +41,7 @@ def test_finished_run_is_not_overwritten(tone_corpus, tmp_path):
 
 def test_a_run_written_over_a_finished_run_keeps_nothing_of_it(tone_corpus, tmp_path):
     from hf_mtkd.hub import files_to_upload
-    from hf_mtkd.plots import TEACHER_WEIGHTS_FILE
+    from hf_mtkd.mtkd.plots import TEACHER_WEIGHTS_FILE
 
     save_tiny_classifier(tmp_path / "t_en", LABELS, seed=1)
     out = tmp_path / "run"

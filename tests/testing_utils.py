@@ -142,7 +142,8 @@ def assert_promised_outputs(out: Path, languages, method: str) -> None:
     language (and the teacher-weight chart for MTKD) when matplotlib is installed."""
     from huggingface_hub import ModelCard
 
-    from hf_mtkd.plots import TEACHER_WEIGHTS_FILE, confusion_matrix_filename, matplotlib_available
+    from hf_mtkd.mtkd.plots import TEACHER_WEIGHTS_FILE
+    from hf_mtkd.plots import confusion_matrix_filename, matplotlib_available
 
     for name in ("config.json", "model.safetensors", "preprocessor_config.json", "run_summary.json",
                  "training_args.json", "README.md"):

@@ -4,6 +4,7 @@ every teacher its own inputs, the trainer, and the mean teacher weight per langu
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from datasets import DatasetDict
 
@@ -91,6 +92,14 @@ class MultiTeacherMethod(Method):
         if fitted.is_world_process_zero() and weights:
             print(format_teacher_weight_table(weights))
         return {"teacher_weights_per_language": weights}
+
+    def figures(self, summary, output_dir) -> list:
+        weights = summary.get("teacher_weights_per_language")
+        if not weights:
+            return []
+        from .plots import TEACHER_WEIGHTS_FILE, plot_teacher_weights  # matplotlib is the optional `plots` extra
+
+        return [plot_teacher_weights(weights, Path(output_dir) / TEACHER_WEIGHTS_FILE)]
 
     def multi_stage_tables(self, stage: str, summary) -> list[str]:
         weights = summary.get("teacher_weights_per_language")

@@ -106,6 +106,11 @@ class MethodBase:
         """Sections of the model card that only this method writes (Markdown), stored with the summary."""
         return []
 
+    def figures(self, summary, output_dir) -> list:
+        """Charts only this method draws into `output_dir` from its summary (matplotlib is installed when this is
+        called); the card shows every picture of the folder. Returns the files written."""
+        return []
+
     def multi_stage_tables(self, stage: str, summary) -> list[str]:
         """Text blocks printed after the comparison table of a multi-stage run, for a stage of this method."""
         return []

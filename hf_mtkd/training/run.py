@@ -20,7 +20,7 @@ from transformers import Trainer
 from ..data import prepare_data
 from ..hub.card import write_run_card
 from ..hub.push import push_to_hub as push_folder_to_hub
-from ..plots import plot_summary
+from ..plots import matplotlib_available, plot_summary
 from ..run_summary import SUMMARY_FILE, RunSummary, run_provenance
 from ..utils.threads import apply_num_threads
 from ..windowing import add_length_column, save_window_to_config
@@ -251,6 +251,8 @@ def run(
     if is_main:
         out = training_args.output_dir
         plot_summary(summary, out, skip_without_matplotlib=True)  # pictures first: the card embeds them
+        if matplotlib_available():
+            method.figures(summary, out)
         if is_trainer:
             fitted.create_model_card()
         else:

@@ -20,7 +20,8 @@ from safetensors.torch import save_file
 from testing_utils import LABELS, tiny_recipe, write_tone_corpus
 from hf_mtkd.arguments import DataArguments
 from hf_mtkd.config_parser import RecipeError, load_recipe, parse_config
-from hf_mtkd.data import TruncatedAudioWarning, check_teacher_languages, decode_audio, prepare_data
+from hf_mtkd.data import TruncatedAudioWarning, decode_audio, prepare_data
+from hf_mtkd.distillation.teachers import check_teacher_languages
 from hf_mtkd.data.audio import as_sampling_rate
 from hf_mtkd.data.wav_header import wav_shortfall
 from hf_mtkd.registry import get_method

@@ -172,21 +172,3 @@ def _warn_single_transcript(splits: Mapping[str, Any], column: str, report: Data
         shown = ", ".join(f"{split} ({len(splits[split])} clips: {text!r})" for split, text in same.items())
         report.warn(f"Every clip has the same transcript in column {column!r} in split(s) {shown}: the text carries "
                     "no information about the emotion there. Check text_column_name and the transcripts.")
-
-
-def check_teacher_languages(teacher_languages: Mapping[str, Optional[str]], data_languages: Sequence[str],
-                            language_column: Optional[str] = None) -> None:
-    """With teacher_weighting: language, a teacher whose language is not in the training data never gets a
-    sample: an error naming it (rather than a run where that teacher silently does nothing)."""
-    if not data_languages:
-        raise ValueError(
-            f"teacher_weighting=language needs a language column in the data; --language_column_name "
-            f"{language_column!r} is not a column of the training split."
-        )
-    unmatched = {name: language for name, language in teacher_languages.items() if language not in set(data_languages)}
-    if unmatched:
-        raise ValueError(
-            "teacher_weighting: language routes each sample to the teacher of its language, but teacher(s) "
-            + ", ".join(f"{name!r} (language {language!r})" for name, language in unmatched.items())
-            + f" match no language of the training data (languages: {sorted(data_languages)})."
-        )

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 import numpy as np
@@ -117,6 +117,24 @@ def freeze(model: torch.nn.Module) -> torch.nn.Module:
     model.eval()
     model.requires_grad_(False)
     return model
+
+
+def check_teacher_languages(teacher_languages: Mapping[str, Optional[str]], data_languages: Sequence[str],
+                            language_column: Optional[str] = None) -> None:
+    """With teacher_weighting: language, a teacher whose language is not in the training data never gets a
+    sample: an error naming it (rather than a run where that teacher silently does nothing)."""
+    if not data_languages:
+        raise ValueError(
+            f"teacher_weighting=language needs a language column in the data; --language_column_name "
+            f"{language_column!r} is not a column of the training split."
+        )
+    unmatched = {name: language for name, language in teacher_languages.items() if language not in set(data_languages)}
+    if unmatched:
+        raise ValueError(
+            "teacher_weighting: language routes each sample to the teacher of its language, but teacher(s) "
+            + ", ".join(f"{name!r} (language {language!r})" for name, language in unmatched.items())
+            + f" match no language of the training data (languages: {sorted(data_languages)})."
+        )
 
 
 def check_teacher_launch(environ=os.environ) -> None:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from datasets import DatasetDict
 
-from ..data import check_teacher_languages
 from ..distillation.cache import add_teacher_logits, check_cache_allowed
-from ..distillation.teachers import Teacher, load_teacher
+from ..distillation.teachers import Teacher, check_teacher_languages, load_teacher
 from ..registry import register_method
 from ..training.method import Method, RunSetup
 from ..windowing import random_training_windows

@@ -30,7 +30,8 @@ import sys
 import torch
 from transformers import AutoConfig, BertConfig
 
-from hf_mtkd.audio_text import AudioTextForSequenceClassification, make_student
+from hf_mtkd.audio_text import make_student
+from hf_mtkd.models.audio_text import AudioTextForSequenceClassification
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the sibling benchmark scripts
 from self_distillation_latency import timed  # noqa: E402  (one wall + CPU timer for every benchmark)
@@ -47,14 +48,20 @@ PAPER = {
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", required=True, help="Where to write the JSON results.")
-    parser.add_argument("--models", nargs="+", metavar="NAME=PATH",
-                        help="Time saved audio_text models instead (the first is the teacher the ratios refer to), "
-                        "e.g. teacher=outputs/demo_audio_text/teacher_fused student_2=outputs/demo_audio_text/student_2_kd.")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        metavar="NAME=PATH",
+        help="Time saved audio_text models instead (the first is the teacher the ratios refer to), "
+        "e.g. teacher=outputs/demo_audio_text/teacher_fused student_2=outputs/demo_audio_text/student_2_kd.",
+    )
     parser.add_argument("--student-layers", type=int, nargs="+", default=[6, 4, 2])
     parser.add_argument("--audio-encoder-type", default="wav2vec2", help="model_type of the audio encoder config.")
-    parser.add_argument("--fusion-width", type=int, default=None, help="fusion_hidden_size (default: the audio width).")
+    parser.add_argument("--fusion-width", type=int, default=None, help="fusion_hidden_size (default: the audio "
+                                                                       "width).")
     parser.add_argument("--clip-seconds", type=float, default=3.0)
-    parser.add_argument("--text-tokens", type=int, default=24, help="Transcript length in tokens ([CLS] and [SEP] included).")
+    parser.add_argument("--text-tokens", type=int, default=24, help="Transcript length in tokens ([CLS] and [SEP] "
+                                                                    "included).")
     parser.add_argument("--repeats", type=int, default=10, help="Timed rounds (after warm-up).")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's).")
@@ -72,14 +79,19 @@ def build_models(args) -> dict[str, AudioTextForSequenceClassification]:
         pairs = [item.split("=", 1) for item in args.models]
         if any(len(pair) != 2 for pair in pairs):
             raise SystemExit(f"--models takes NAME=PATH items, got {args.models}.")
-        return {name: AudioTextForSequenceClassification.from_pretrained(path).eval().to(args.device) for name, path in pairs}
+        return {
+            name: AudioTextForSequenceClassification.from_pretrained(path).eval().to(args.device)
+            for name, path in pairs
+        }
     torch.manual_seed(0)
     text = BertConfig()  # bert-base-uncased shapes
     audio = AutoConfig.for_model(args.audio_encoder_type)
     if hasattr(audio, "layerdrop"):
         audio.layerdrop = 0.0  # timings comparable across repeats
     extra = {"fusion_hidden_size": args.fusion_width} if args.fusion_width else {}
-    teacher = AudioTextForSequenceClassification.from_encoders(text, audio, label_names=["angry", "happy", "neutral", "sad"], **extra)
+    teacher = AudioTextForSequenceClassification.from_encoders(
+        text, audio, label_names=["angry", "happy", "neutral", "sad"], **extra
+    )
     models = {"teacher": teacher}
     for k in args.student_layers:
         models[f"student_{k}"] = make_student(teacher, k, "bottom")

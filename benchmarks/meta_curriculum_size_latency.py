@@ -8,7 +8,8 @@ of audio), interleaved round by round so that drifts in machine load hit every p
   teacher                   the teacher on the waveform
   student on features       the student alone on cached upstream features (what training and the paper's Table 7 count)
   export, HuBERT upstream   the exported waveform model: HuBERT-large-ll60k (frozen, last layer) + the student
-  export, log-mel upstream  the exported waveform model with an 80-band log-mel filterbank (what the offline recipes use)
+  export, log-mel upstream  the exported waveform model with an 80-band log-mel filterbank (what the offline recipes
+  use)
 
 The paper's parameter ratio (Table 7: 11.92 M / 302.45 M) counts the student without its upstream; deploying the
 student on waveforms also needs the upstream, which for HuBERT features is as large as the teacher.
@@ -33,22 +34,33 @@ from transformers import HubertConfig, HubertForSequenceClassification, HubertMo
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from self_distillation_latency import CLOCKS, run_interleaved, summarize  # noqa: E402  (the same clock as the other benchmarks)
 
-from hf_mtkd.meta_curriculum import (  # noqa: E402
+from hf_mtkd.models.inverted_transformer import (
     InvertedTransformerConfig,
     InvertedTransformerForFeatureClassification,
     WaveformStudentConfig,
     WaveformStudentForAudioClassification,
 )
-from hf_mtkd.meta_curriculum.upstream import build_upstream  # noqa: E402
+from hf_mtkd.models.inverted_transformer.upstream import build_upstream  # noqa: E402
 
 RATE = 16000
 HUBERT_LARGE = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
                 "feat_extract_norm": "layer", "do_stable_layer_norm": True, "conv_bias": True, "layerdrop": 0.0}
 PAPER_STUDENT = {"d_model": 512, "num_hidden_layers": 4, "num_attention_heads": 8, "intermediate_size": 2048}
 # --tiny: shapes small enough for a test run.
-TINY_HUBERT = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32,
-               "conv_dim": [16, 16, 16], "conv_stride": [5, 8, 8], "conv_kernel": [10, 8, 8], "num_conv_pos_embeddings": 16,
-               "num_conv_pos_embedding_groups": 2, "feat_extract_norm": "layer", "do_stable_layer_norm": True, "layerdrop": 0.0}
+TINY_HUBERT = {
+    "hidden_size": 16,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+    "conv_dim": [16, 16, 16],
+    "conv_stride": [5, 8, 8],
+    "conv_kernel": [10, 8, 8],
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+    "feat_extract_norm": "layer",
+    "do_stable_layer_norm": True,
+    "layerdrop": 0.0,
+}
 TINY_STUDENT = {"d_model": 8, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 16,
                 "classifier_hidden_size": 8, "contrastive_dim": 4}
 
@@ -125,8 +137,13 @@ def main(argv=None) -> dict:
         "export_mel": parameters(models["export_mel"]),
     }
     rows = [
-        {"model": name, "parameters": counts[name], "seconds_per_clip": seconds[name],
-         "parameters_over_teacher": counts[name] / counts["teacher"], "time_over_teacher": seconds[name] / seconds["teacher"]}
+        {
+            "model": name,
+            "parameters": counts[name],
+            "seconds_per_clip": seconds[name],
+            "parameters_over_teacher": counts[name] / counts["teacher"],
+            "time_over_teacher": seconds[name] / seconds["teacher"],
+        }
         for name in ("teacher", "student", "export_hubert", "export_mel")
     ]
     result = {
@@ -144,8 +161,12 @@ def main(argv=None) -> dict:
     return result
 
 
-LABELS = {"teacher": "teacher (waveform in)", "student": "student on cached features",
-          "export_hubert": "export: HuBERT-large upstream + student", "export_mel": "export: log-mel upstream + student"}
+LABELS = {
+    "teacher": "teacher (waveform in)",
+    "student": "student on cached features",
+    "export_hubert": "export: HuBERT-large upstream + student",
+    "export_mel": "export: log-mel upstream + student",
+}
 
 
 def markdown(result: dict) -> str:
@@ -159,7 +180,8 @@ def markdown(result: dict) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     for row in result["rows"]:
-        lines.append(f"| {LABELS[row['model']]} | {row['parameters'] / 1e6:.2f} M | {row['parameters_over_teacher']:.3f} "
+        lines.append(f"| {LABELS[row['model']]} | {row['parameters'] / 1e6:.2f} M | "
+                     f"{row['parameters_over_teacher']:.3f} "
                      f"| {row['seconds_per_clip'] * 1e3:.1f} | {row['time_over_teacher']:.3f} |")
     return "\n".join(lines)
 

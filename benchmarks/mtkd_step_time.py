@@ -50,7 +50,7 @@ def _model(seed: int):
     torch.manual_seed(seed)
     labels = ["angry", "happy", "neutral", "sad"]
     config = Wav2Vec2Config(  # wav2vec2-base shapes
-        num_labels=4, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
+        num_labels=4, id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)},
         layerdrop=0.0, mask_time_prob=0.0,
     )
     return Wav2Vec2ForSequenceClassification(config)
@@ -66,12 +66,14 @@ def _teachers(n_teachers: int, dtype) -> list:
     import torch
     from transformers import Wav2Vec2FeatureExtractor
 
-    from hf_mtkd.multi_teacher.config import TeacherSpec
-    from hf_mtkd.multi_teacher.teachers import Teacher, freeze
+    from hf_mtkd.distillation.teachers import TeacherSpec
+    from hf_mtkd.distillation.teachers import Teacher, freeze
 
     fe = Wav2Vec2FeatureExtractor()
     return [
-        Teacher(TeacherSpec(model=f"t{i}", language=f"l{i}"), freeze(_model(i + 1).to(dtype)), fe, torch.arange(4), True)
+        Teacher(
+            TeacherSpec(model=f"t{i}", language=f"l{i}"), freeze(_model(i + 1).to(dtype)), fe, torch.arange(4), True
+        )
         for i in range(n_teachers)
     ]
 
@@ -80,8 +82,8 @@ def _trainer(kind: str, n_teachers: int, tmp: str, device: str, student, teacher
     """A trainer for `kind` around `student`; online kinds build their teachers unless given."""
     import torch
 
-    from hf_mtkd.multi_teacher.config import MultiTeacherDistillationConfig
-    from hf_mtkd.multi_teacher.trainer import MultiTeacherDistillationTrainer
+    from hf_mtkd.mtkd.config import MultiTeacherDistillationConfig
+    from hf_mtkd.mtkd.trainer import MultiTeacherDistillationTrainer
     from hf_mtkd.training import SERTrainer, SERTrainingArguments
 
     common = dict(output_dir=tmp, report_to="none", use_cpu=device == "cpu", eval_strategy="no", save_strategy="no",
@@ -146,7 +148,10 @@ def measure_memory(kind: str, n_teachers: int, batch: int, seconds: float, threa
             teacher = _model(1).eval().to(dev)
             with torch.no_grad():
                 teacher(input_values=inputs["input_values"].to(dev))
-            return {"teacher_bf16_bytes": sum(p.numel() * 2 for p in teacher.parameters()), "peak_bytes": _peak_bytes(dev)}
+            return {
+                "teacher_bf16_bytes": sum(p.numel() * 2 for p in teacher.parameters()),
+                "peak_bytes": _peak_bytes(dev),
+            }
         student = _student()
         trainer = _trainer(kind, n_teachers, tmp, device, student)
         optimizer = torch.optim.AdamW([p for p in trainer.model.parameters() if p.requires_grad], lr=3e-5)
@@ -161,7 +166,8 @@ def time_interleaved(teachers: list[int], main_teachers: int, batch: int, second
     """Seconds per step of every configuration, all built in this process around one student and timed in turn,
     one step each per round (after a warm-up round), so that drifts in machine load hit all of them alike."""
     import torch
-    from self_distillation_latency import timed  # the same clock as the exit-latency benchmark (benchmarks/ is on sys.path)
+    # the same clock as the exit-latency benchmark (benchmarks/ is on sys.path)
+    from self_distillation_latency import timed
 
     torch.set_num_threads(threads)
     dev = torch.device(device)
@@ -175,11 +181,17 @@ def time_interleaved(teachers: list[int], main_teachers: int, batch: int, second
         for label, kind, n in configurations(teachers, main_teachers):
             if kind == "teacher_fwd":
                 continue
-            given = {"mtkd_online": fp32[:n], "mtkd_language": fp32[:n], "mtkd_bf16": bf16[:n], "mtkd_cache": []}.get(kind)
+            given = {"mtkd_online": fp32[:n], "mtkd_language": fp32[:n], "mtkd_bf16": bf16[:n], "mtkd_cache": []}.get(
+                kind
+            )
             trainer = _trainer(kind, n, tmp, device, student, given)
             if optimizer is None:
                 optimizer = torch.optim.AdamW([p for p in trainer.model.parameters() if p.requires_grad], lr=3e-5)
-            own = {**inputs, "language_id": inputs["language_id"] % max(n, 1), "teacher_logits": inputs["teacher_logits"][:, :n]}
+            own = {
+                **inputs,
+                "language_id": inputs["language_id"] % max(n, 1),
+                "teacher_logits": inputs["teacher_logits"][:, :n],
+            }
             probes[label] = _step_fn(trainer, optimizer, own, kind)
         teacher = fp32[0].model.to(dev)
         values = inputs["input_values"].to(dev)
@@ -196,7 +208,9 @@ def time_interleaved(teachers: list[int], main_teachers: int, batch: int, second
                 if round_index:
                     times[label].append(measured)
     reduce = min if statistic == "min" else statistics.median
-    return {label: {f"{clock}_s": reduce(t[clock] for t in values) for clock in CLOCKS} for label, values in times.items()}
+    return {
+        label: {f"{clock}_s": reduce(t[clock] for t in values) for clock in CLOCKS} for label, values in times.items()
+    }
 
 
 def configurations(teachers: list[int], main_teachers: int) -> list[tuple[str, str, int]]:
@@ -204,7 +218,10 @@ def configurations(teachers: list[int], main_teachers: int) -> list[tuple[str, s
     configs = [("ft", "ft", 0), ("teacher_fwd", "teacher_fwd", 1)]
     configs += [(f"mtkd_online_{n}", "mtkd_online", n) for n in teachers]
     configs += [(f"mtkd_language_{n}", "mtkd_language", n) for n in teachers]
-    configs += [(f"mtkd_bf16_{main_teachers}", "mtkd_bf16", main_teachers), (f"mtkd_cache_{main_teachers}", "mtkd_cache", main_teachers)]
+    configs += [
+        (f"mtkd_bf16_{main_teachers}", "mtkd_bf16", main_teachers),
+        (f"mtkd_cache_{main_teachers}", "mtkd_cache", main_teachers),
+    ]
     return configs
 
 
@@ -255,15 +272,18 @@ def run(args) -> dict:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--teachers", type=int, nargs="+", default=[1, 3, 5], help="Numbers of online teachers to time.")
-    parser.add_argument("--main-teachers", type=int, default=None, help="N for the bf16 and cache runs (default: 3 if listed, else the largest).")
+    parser.add_argument("--teachers", type=int, nargs="+", default=[1, 3, 5], help="Numbers of online teachers to "
+                                                                                   "time.")
+    parser.add_argument("--main-teachers", type=int, default=None, help="N for the bf16 and cache runs (default: 3 "
+                                                                        "if listed, else the largest).")
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--steps", type=int, default=5, help="Timed rounds (one step of every configuration each).")
     parser.add_argument("--statistic", choices=["min", "median"], default="median", help="Summary over rounds.")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--clock", choices=CLOCKS, default=None, help="Clock for the ratios (default: cpu on CPU, wall on GPU).")
+    parser.add_argument("--clock", choices=CLOCKS, default=None, help="Clock for the ratios (default: cpu on CPU, "
+                                                                      "wall on GPU).")
     parser.add_argument("--output", default=None, help="JSON file for the results")
     parser.add_argument("--_memory", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--_timing", action="store_true", help=argparse.SUPPRESS)
@@ -278,7 +298,11 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if args._memory:
-        print(json.dumps(measure_memory(args._memory, args.teachers[0], args.batch, args.seconds, args.threads, args.device)))
+        print(
+            json.dumps(
+                measure_memory(args._memory, args.teachers[0], args.batch, args.seconds, args.threads, args.device)
+            )
+        )
         return {}
     if args._timing:
         print(json.dumps(time_interleaved(args.teachers, args.main_teachers, args.batch, args.seconds, args.steps,

@@ -29,7 +29,7 @@ import torch
 from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
 
 from hf_mtkd.models import LogMelCNNConfig, LogMelCNNForAudioClassification, LogMelFeatureExtractor
-from hf_mtkd.self_distillation import EarlyExitAudioConfig, EarlyExitForAudioClassification
+from hf_mtkd.models.early_exit import EarlyExitAudioConfig, EarlyExitForAudioClassification
 
 SAMPLING_RATE = 16000
 #: The compact student must be at least this many times faster than wav2vec2-base (issue target).
@@ -54,7 +54,9 @@ def parameters(model) -> int:
 def build_probes(args) -> tuple[dict, dict]:
     """{name: callable scoring the clip once}, {name: parameter count}."""
     torch.manual_seed(0)
-    waveform = np.random.default_rng(0).standard_normal(int(SAMPLING_RATE * args.clip_seconds)).astype(np.float32) * 0.1
+    waveform = (
+        np.random.default_rng(0).standard_normal(int(SAMPLING_RATE * args.clip_seconds)).astype(np.float32) * 0.1
+    )
     backbone = dict(layerdrop=0.0, num_labels=args.num_labels)  # wav2vec2-base shapes are Wav2Vec2Config's defaults
     w2v_extractor = Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=False)
     wav2vec2 = Wav2Vec2ForSequenceClassification(Wav2Vec2Config(**backbone)).eval()

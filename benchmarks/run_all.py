@@ -170,14 +170,18 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Benchmarks: {report['machine_name']}",
         "",
-        f"{info['cpu']}" + (f" ({', '.join(info['cpu_bf16_flags'])})" if info.get("cpu_bf16_flags") else "")
-        + f", {info['cpu_cores']} cores" + (f", GPU {info['gpu']}" if info.get("gpu") else "")
-        + f"; torch {info['torch']}; {report['date']}. Load average {info['load_average_at_start'][0]:.1f} at the start, "
+        f"{info['cpu']}"
+        + (f" ({', '.join(info['cpu_bf16_flags'])})" if info.get("cpu_bf16_flags") else "")
+        + f", {info['cpu_cores']} cores"
+        + (f", GPU {info['gpu']}" if info.get("gpu") else "")
+        + f"; torch {info['torch']}; {report['date']}. Load average {info['load_average_at_start'][0]:.1f} at the "
+          f"start, "
         f"{report['load_average_at_end'][0]:.1f} at the end"
         + (" (a shared machine: other jobs ran alongside, so the ratios use CPU time)." if clock == "cpu" else "."),
         "",
         f"wav2vec2-base shapes, random init; batch {mtkd['config']['batch']} x {mtkd['config']['seconds']:g} s; "
-        f"{mtkd['config']['statistic']} of {mtkd['config']['steps']} interleaved rounds after a warm-up round; {clock} time; "
+        f"{mtkd['config']['statistic']} of {mtkd['config']['steps']} interleaved rounds after a warm-up round; "
+        f"{clock} time; "
         f"{mtkd['config']['threads']} torch thread(s) per process; feature encoder frozen; AdamW.",
         "",
         summary_table(report),
@@ -192,7 +196,8 @@ def markdown(report: dict) -> str:
     for t in mtkd["config"]["teachers"]:
         r = res[f"mtkd_online_{t}"]
         lines.append(
-            f"| MTKD, {t} online fp32 teacher{'s' if t > 1 else ''} | {_ms(r[key])} | {rat[f'mtkd_online_{t}_over_ft']:.2f} "
+            f"| MTKD, {t} online fp32 teacher{'s' if t > 1 else ''} | {_ms(r[key])} | "
+            f"{rat[f'mtkd_online_{t}_over_ft']:.2f} "
             f"| <= 1.1 x (1 + {t} fwd/FT) = {1.1 * rat[f'mtkd_online_{t}_bound']:.2f} "
             f"| {_ok(rat[f'mtkd_online_{t}_within_bound_plus_10pct'])} | {r['peak_bytes'] / 2**30:.2f} |"
         )
@@ -207,7 +212,8 @@ def markdown(report: dict) -> str:
     lines += [
         f"| MTKD, {n} online bf16 teachers | {_ms(res[f'mtkd_bf16_{n}'][key])} | {rat[f'mtkd_bf16_{n}_over_ft']:.2f} "
         f"| peak <= 1.1 x (FT peak + {n} bf16 teachers) = {1.1 * mem_bound / 2**30:.2f} GiB "
-        f"| {_ok(rat[f'peak_bf16_{n}_within_bound_plus_10pct'])} | {res[f'mtkd_bf16_{n}']['peak_bytes'] / 2**30:.2f} |",
+        f"| {_ok(rat[f'peak_bf16_{n}_within_bound_plus_10pct'])} | {res[f'mtkd_bf16_{n}']['peak_bytes'] / 2**30:.2f} "
+        f"|",
         f"| MTKD from the teacher-logit cache ({n} teachers) | {_ms(res[f'mtkd_cache_{n}'][key])} "
         f"| {rat[f'mtkd_cache_{n}_over_ft']:.2f} | <= 1.10 | {_ok(rat[f'mtkd_cache_{n}_within_1_10'])} "
         f"| {res[f'mtkd_cache_{n}']['peak_bytes'] / 2**30:.2f} |",
@@ -222,7 +228,8 @@ def markdown(report: dict) -> str:
         "## Exit latency (self-distillation model, inference)",
         "",
         f"Batch {setup['inference']['batch_size']} x {setup['inference']['clip_seconds']:g} s, "
-        f"{setup['statistic']} of {setup['inference']['repeats']} interleaved repeats, {setup['clock']} time. Expected ratio: "
+        f"{setup['statistic']} of {setup['inference']['repeats']} interleaved repeats, {setup['clock']} time. "
+        f"Expected ratio: "
         "(feature encoder + k layers) / (feature encoder + 12 layers), from the same run; target: within 10 %.",
         "",
         "| head | layer | parameters | latency (ms) | / full model | expected | gap | met |",
@@ -232,15 +239,19 @@ def markdown(report: dict) -> str:
     for row in sd["exits"]:
         lines.append(
             f"| {row['head']} | {row['layer']} | {row['parameters'] / 1e6:.1f} M | {_ms(row[exit_clock])} "
-            f"| {row['ratio_to_full']:.3f} | {row['expected_ratio']:.3f} | {row['relative_gap']:+.1%} | {_ok(row['within_tolerance'])} |"
+            f"| {row['ratio_to_full']:.3f} | {row['expected_ratio']:.3f} | {row['relative_gap']:+.1%} | "
+            f"{_ok(row['within_tolerance'])} |"
         )
-    corpora = ", ".join(f"{c['clips']} clips, {c['audio_s']:.0f} s of audio at {rate} Hz" for rate, c in data["corpora"].items())
+    corpora = ", ".join(
+        f"{c['clips']} clips, {c['audio_s']:.0f} s of audio at {rate} Hz" for rate, c in data["corpora"].items()
+    )
     targets = data["targets"]
     lines += [
         "",
         "## Data pipeline (decode + resample to 16 kHz + features)",
         "",
-        f"{next(iter(data['corpora'].values()))['origin']}: {corpora}. \"x real time per core\" = audio seconds / CPU seconds "
+        f'{next(iter(data["corpora"].values()))["origin"]}: {corpora}. "x real time per core" = audio seconds / CPU '
+        f'seconds '
         "(the process and its datasets workers). first_pass = decode + resample + crop + datasets cache write + "
         "features; later_epoch = rows read back from the datasets cache + features; rerun = a second run's "
         "prepare step (cache hit); baseline = soundfile + torchaudio resampling + features, clip by clip.",
@@ -249,7 +260,8 @@ def markdown(report: dict) -> str:
         "",
         f"First pass >= 100x real time per core: {_ok(targets['first_pass_at_least_100x'])} "
         f"(lowest {targets['first_pass_min_x_real_time_per_core']:.0f}x); later epochs >= 1000x: "
-        f"{_ok(targets['later_epoch_at_least_1000x'])} (lowest {targets['later_epoch_min_x_real_time_per_core']:.0f}x).",
+        f"{_ok(targets['later_epoch_at_least_1000x'])} (lowest "
+        f"{targets['later_epoch_min_x_real_time_per_core']:.0f}x).",
     ]
     if report.get("real_time_factor") is not None:  # absent from older results
         sys.path.insert(0, HERE)
@@ -274,8 +286,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--results-dir", default=os.path.join(HERE, "results"))
     parser.add_argument("--steps", type=int, default=5, help="Timed training steps (rounds) per configuration.")
     parser.add_argument("--repeats", type=int, default=15, help="Timed inference repeats per exit.")
-    parser.add_argument("--statistic", choices=["min", "median"], default=None,
-                        help="Summary over rounds (default: min on CPU, where interference only adds time; median on GPU).")
+    parser.add_argument(
+        "--statistic",
+        choices=["min", "median"],
+        default=None,
+        help="Summary over rounds (default: min on CPU, where interference only adds time; median on GPU).",
+    )
     parser.add_argument("--max-clips", type=int, default=0, help="Data pipeline: at most this many clips (0: all).")
     parser.add_argument("--render", default=None, help="Only rewrite the .md next to this results .json.")
     args = parser.parse_args(argv)
@@ -294,9 +310,23 @@ def main(argv=None) -> dict:
         mtkd = _script("mtkd_step_time.py", ["--teachers", "1", "3", "5", "--steps", str(args.steps), "--device",
                                              args.device, "--clock", clock, "--statistic", statistic, *threads],
                        os.path.join(tmp, "mtkd.json"))
-        sd = _script("self_distillation_latency.py", ["--device", args.device, "--clock", clock, "--statistic", statistic, "--repeats",
-                                                       str(args.repeats), "--train-steps", str(args.steps), *threads],
-                     os.path.join(tmp, "sd.json"))
+        sd = _script(
+            "self_distillation_latency.py",
+            [
+                "--device",
+                args.device,
+                "--clock",
+                clock,
+                "--statistic",
+                statistic,
+                "--repeats",
+                str(args.repeats),
+                "--train-steps",
+                str(args.steps),
+                *threads,
+            ],
+            os.path.join(tmp, "sd.json"),
+        )
         data = _script("data_pipeline.py", ["--max-clips", str(args.max_clips)], os.path.join(tmp, "data.json"))
         rtf = _script("real_time_factor.py", [], os.path.join(tmp, "rtf.json"))
     report = {

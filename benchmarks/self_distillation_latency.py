@@ -31,13 +31,9 @@ import time
 import torch
 from transformers import Wav2Vec2Config, Wav2Vec2ForSequenceClassification
 
-from hf_mtkd.self_distillation import (
-    EarlyExitAudioConfig,
-    EarlyExitForAudioClassification,
-    SelfDistillationConfig,
-    self_distillation_loss,
-)
-from hf_mtkd.self_distillation.modeling_early_exit import _EncoderState
+from hf_mtkd.self_distillation import SelfDistillationConfig, self_distillation_loss
+from hf_mtkd.models.early_exit import EarlyExitAudioConfig, EarlyExitForAudioClassification
+from hf_mtkd.models.early_exit.modeling_early_exit import _EncoderState
 
 CLOCKS = ("wall", "cpu")
 
@@ -51,7 +47,8 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=1, help="Inference batch size.")
     parser.add_argument("--repeats", type=int, default=15, help="Timed inference repeats (after warm-up).")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--train-steps", type=int, default=4, help="Timed training steps per method (after one warm-up).")
+    parser.add_argument("--train-steps", type=int, default=4, help="Timed training steps per method (after one "
+                                                                   "warm-up).")
     parser.add_argument("--train-batch-size", type=int, default=2)
     parser.add_argument("--train-clip-seconds", type=float, default=1.0)
     parser.add_argument("--num-labels", type=int, default=7, help="DEMoS has 7 classes.")
@@ -255,11 +252,13 @@ def main(argv=None):
         f"feature encoder {t_fe * 1e3:.1f} ms, 12 layers {t_layers * 1e3:.1f} ms, full model {t_full * 1e3:.1f} ms, "
         f"full model computing the exit heads too {pick['full_with_exit_heads'] * 1e3:.1f} ms ({args.clock})\n"
     )
-    print("| head | parameters | wall (ms) | CPU (ms) | time / full | expected (FE + k layers) / (FE + 12 layers) | gap |")
+    print("| head | parameters | wall (ms) | CPU (ms) | time / full | expected (FE + k layers) / (FE + 12 layers) | "
+          "gap |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         print(
-            f"| {row['head']} | {row['parameters'] / 1e6:.1f} M | {row['wall_s'] * 1e3:.1f} | {row['cpu_s'] * 1e3:.1f} | "
+            f"| {row['head']} | {row['parameters'] / 1e6:.1f} M | {row['wall_s'] * 1e3:.1f} | "
+            f"{row['cpu_s'] * 1e3:.1f} | "
             f"{row['ratio_to_full']:.3f} | {row['expected_ratio']:.3f} | {row['relative_gap']:+.1%} |"
         )
     print(

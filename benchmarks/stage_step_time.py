@@ -56,7 +56,9 @@ def write_corpus(root: Path, clips_per_label: int = 12, rate: int = 16000) -> Pa
             for k, label in enumerate(LABELS):
                 for c in range(clips_per_label):
                     t = np.arange(int((1.5 + 1.5 * rng.random()) * rate)) / rate
-                    wave = 0.3 * np.sin(2 * np.pi * (150.0 * (k + 1) + 10 * s) * t) + 0.05 * rng.standard_normal(t.size)
+                    wave = 0.3 * np.sin(2 * np.pi * (150.0 * (k + 1) + 10 * s) * t) + 0.05 * rng.standard_normal(
+                        t.size
+                    )
                     name = f"{language}_{s}_{label}_{c}.wav"
                     sf.write(root / name, wave.astype(np.float32), rate)
                     rows.append({"file_name": name, "label": label, "language": language, "speaker": f"{language}{s}",
@@ -70,7 +72,7 @@ def write_corpus(root: Path, clips_per_label: int = 12, rate: int = 16000) -> Pa
 
 def stage(recipe: dict, clock: StepClock):
     """Run one stage with `clock` among the Trainer's callbacks."""
-    from hf_mtkd.methods import get_method
+    from hf_mtkd.registry import get_method
     from hf_mtkd.training.run import run
     from hf_mtkd.training.trainer import SERTrainer
 

@@ -116,7 +116,9 @@ def main(argv=None) -> int:
     verdicts = []
     for condition in ("quiet", "busy"):
         for name in args.models:
-            rates = {c["threads"]: c["steps_per_s"] for c in cells if c["condition"] == condition and c["model"] == name}
+            rates = {
+                c["threads"]: c["steps_per_s"] for c in cells if c["condition"] == condition and c["model"] == name
+            }
             model, _, _ = build(name)
             auto = resolve_num_threads("auto", sum(p.numel() for p in model.parameters()), default=max(args.threads))
             best = max(rates, key=rates.get)
@@ -128,7 +130,9 @@ def main(argv=None) -> int:
               "all_within_target": all(v["within_target"] for v in verdicts)}
     with open(args.output, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2)
-    print("\n| condition | model | auto threads | best threads | best / auto | within 1.2x |\n|---|---|---|---|---|---|")
+    print(
+        "\n| condition | model | auto threads | best threads | best / auto | within 1.2x |\n|---|---|---|---|---|---|"
+    )
     for v in verdicts:
         print(f"| {v['condition']} | {v['model']} | {v['auto_threads']} | {v['best_threads']} | "
               f"{v['best_over_auto']:.2f} | {'yes' if v['within_target'] else '**no**'} |")

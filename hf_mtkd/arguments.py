@@ -31,7 +31,9 @@ def _parse_json_field(value: Any, name: str) -> Any:
 class ModelArguments:
     model_name_or_path: Optional[str] = field(
         default=None,
-        metadata={"help": "Hub id or local path of the student, loaded with AutoModelForAudioClassification.from_pretrained."},
+        metadata={
+            "help": "Hub id or local path of the student, loaded with AutoModelForAudioClassification.from_pretrained."
+        },
     )
     model_type: Optional[str] = field(
         default=None,
@@ -42,7 +44,9 @@ class ModelArguments:
     )
     config_overrides: Optional[JSONField] = field(
         default=None,
-        metadata={"help": "JSON object of config attributes to set, e.g. {\"hidden_size\": 32, \"num_hidden_layers\": 2}."},
+        metadata={
+            "help": 'JSON object of config attributes to set, e.g. {"hidden_size": 32, "num_hidden_layers": 2}.'
+        },
     )
     feature_extractor_name: Optional[str] = field(
         default=None,
@@ -52,7 +56,8 @@ class ModelArguments:
         default=True, metadata={"help": "Freeze the convolutional feature encoder (the papers do)."}
     )
     cache_dir: Optional[str] = field(default=None, metadata={"help": "Where from_pretrained caches downloads."})
-    model_revision: str = field(default="main", metadata={"help": "Model revision (branch, tag or commit) on the Hub."})
+    model_revision: str = field(default="main", metadata={"help": "Model revision (branch, tag or commit) on the "
+                                                                  "Hub."})
     trust_remote_code: bool = field(
         default=False, metadata={"help": "Allow custom modelling code from the Hub. Off by default for safety."}
     )
@@ -69,27 +74,37 @@ class ModelArguments:
 class DataArguments:
     # Where the data comes from: exactly one source.
     demo_corpus: bool = field(
-        default=False, metadata={"help": "Use the embedded offline demo corpus (en/fi/fr, 4 emotions), built on first use."}
+        default=False,
+        metadata={"help": "Use the embedded offline demo corpus (en/fi/fr, 4 emotions), built on first use."},
     )
     demo_corpus_multimodal: bool = field(
         default=False,
-        metadata={"help": "With demo_corpus: the multimodal variant, with transcripts in a text column and part of the clips worded toward their emotion."},
+        metadata={
+            "help": "With demo_corpus: the multimodal variant, with transcripts in a text column and part of the "
+                    "clips worded toward their emotion."
+        },
     )
     dataset_name: Optional[str] = field(
-        default=None, metadata={"help": "Name or path passed to datasets.load_dataset (Hub dataset, script or local folder)."}
+        default=None,
+        metadata={"help": "Name or path passed to datasets.load_dataset (Hub dataset, script or local folder)."},
     )
     dataset_config_name: Optional[str] = field(default=None, metadata={"help": "Configuration name for load_dataset."})
     data_dir: Optional[str] = field(
         default=None,
         metadata={
-            "help": "An audiofolder: a folder with metadata.csv (file_name, label, optional language, speaker, split), "
+            "help": "An audiofolder: a folder with metadata.csv (file_name, label, optional language, speaker, "
+                    "split), "
             "or with train/, validation/, test/ subfolders each holding its own metadata.csv."
         },
     )
-    dataset_path: Optional[str] = field(default=None, metadata={"help": "A folder written by Dataset(Dict).save_to_disk."})
+    dataset_path: Optional[str] = field(default=None, metadata={"help": "A folder written by "
+                                                                        "Dataset(Dict).save_to_disk."})
     corpus: Optional[list[str]] = field(
         default=None,
-        metadata={"help": "Native corpus reader(s) (iemocap, fesc, cafe, demos, meld, emodb, ravdess, crema_d); several are concatenated."},
+        metadata={
+            "help": "Native corpus reader(s) (iemocap, fesc, cafe, demos, meld, emodb, ravdess, crema_d); several "
+                    "are concatenated."
+        },
     )
     corpus_root: Optional[list[str]] = field(
         default=None, metadata={"help": "Root folder of each corpus named by --corpus, in the same order."}
@@ -101,9 +116,11 @@ class DataArguments:
 
     # Columns.
     audio_column_name: str = field(default="audio", metadata={"help": "Column holding the audio."})
-    label_column_name: str = field(default="label", metadata={"help": "Column holding the emotion (name or class id)."})
+    label_column_name: str = field(default="label", metadata={"help": "Column holding the emotion (name or class "
+                                                                      "id)."})
     language_column_name: Optional[str] = field(
-        default="language", metadata={"help": "Column holding the language tag; used for per-language metrics and MTKD."}
+        default="language",
+        metadata={"help": "Column holding the language tag; used for per-language metrics and MTKD."},
     )
     speaker_column_name: Optional[str] = field(
         default="speaker", metadata={"help": "Column holding the speaker id; used for speaker-independent splits."}
@@ -113,13 +130,17 @@ class DataArguments:
     )
     text_column_name: Optional[str] = field(
         default=None,
-        metadata={"help": "Column holding each clip's transcript (methods that read text, e.g. audio_text, need it). When "
-                  "set, every clip must have one: see on_missing_text."},
+        metadata={
+            "help": "Column holding each clip's transcript (methods that read text, e.g. audio_text, need it). When "
+            "set, every clip must have one: see on_missing_text."
+        },
     )
     on_missing_text: str = field(
         default="fail",
-        metadata={"help": "A clip with an empty or missing transcript: 'fail' naming it, or 'skip' (dropped, counted in "
-                  "the data report)."},
+        metadata={
+            "help": "A clip with an empty or missing transcript: 'fail' naming it, or 'skip' (dropped, counted in "
+            "the data report)."
+        },
     )
 
     # Labels.
@@ -132,7 +153,9 @@ class DataArguments:
     )
     drop_unlisted_labels: bool = field(
         default=True,
-        metadata={"help": "Drop rows whose label is not in `labels` (counted and logged); if false they are an error."},
+        metadata={
+            "help": "Drop rows whose label is not in `labels` (counted and logged); if false they are an error."
+        },
     )
     languages: Optional[list[str]] = field(
         default=None, metadata={"help": "Keep only these languages (e.g. a monolingual FT-Mono run)."}
@@ -146,7 +169,8 @@ class DataArguments:
         default=None, metadata={"help": "Column defining leave-one-group-out folds (e.g. session or speaker)."}
     )
     test_fold: Optional[list[str]] = field(
-        default=None, metadata={"help": "Value(s) of fold_column_name held out as the test set (one per corpus when several)."}
+        default=None,
+        metadata={"help": "Value(s) of fold_column_name held out as the test set (one per corpus when several)."},
     )
     validation_fold: Optional[list[str]] = field(
         default=None,
@@ -157,7 +181,10 @@ class DataArguments:
     )
     validation_fraction: float = field(
         default=0.15,
-        metadata={"help": "Share of training speakers (or rows, without a speaker column) moved to validation when the data has no validation split."},
+        metadata={
+            "help": "Share of training speakers (or rows, without a speaker column) moved to validation when the "
+                    "data has no validation split."
+        },
     )
     split_seed: int = field(default=0, metadata={"help": "Seed for the speaker draw that makes missing splits."})
     validation_min_clips: int = field(
@@ -179,10 +206,12 @@ class DataArguments:
     )
     train_window_seconds: Optional[float] = field(
         default=3.0,
-        metadata={"help": "Train on windows of this length: a longer clip gives one window per epoch (see random_crop). "
-                          "Validation, test and predict cut each whole clip into windows of the same length and "
-                          "average their logits. Saved in the model's config (train_window_seconds). 0: whole clips (up to "
-                          "max_duration_seconds)."},
+        metadata={
+            "help": "Train on windows of this length: a longer clip gives one window per epoch (see random_crop). "
+            "Validation, test and predict cut each whole clip into windows of the same length and "
+            "average their logits. Saved in the model's config (train_window_seconds). 0: whole clips (up to "
+            "max_duration_seconds)."
+        },
     )
     random_crop: bool = field(
         default=True,
@@ -191,11 +220,14 @@ class DataArguments:
     )
     on_bad_audio: str = field(
         default="fail",
-        metadata={"help": "What to do with a file that cannot be decoded or is empty/non-finite: 'fail' or 'skip' (counted)."},
+        metadata={
+            "help": "What to do with a file that cannot be decoded or is empty/non-finite: 'fail' or 'skip' (counted)."
+        },
     )
     preprocessing_num_workers: Optional[int] = field(default=None, metadata={"help": "Processes for datasets.map."})
     max_train_samples: Optional[int] = field(default=None, metadata={"help": "Truncate the training set (debugging)."})
-    max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Truncate validation and test sets (debugging)."})
+    max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Truncate validation and test sets "
+                                                                            "(debugging)."})
 
     def __post_init__(self):
         sources = {
@@ -213,7 +245,8 @@ class DataArguments:
             )
         if self.corpus and len(self.corpus_root or []) != len(self.corpus):
             raise ValueError(
-                f"corpus {self.corpus} needs one corpus_root per corpus (the folder of your local copy), got {self.corpus_root}."
+                f"corpus {self.corpus} needs one corpus_root per corpus (the folder of your local copy), got "
+                f"{self.corpus_root}."
             )
         self.label_map = _parse_json_field(self.label_map, "label_map")
         self.corpus_options = _parse_json_field(self.corpus_options, "corpus_options")
@@ -226,13 +259,15 @@ class DataArguments:
         if self.max_duration_seconds <= 0:
             raise ValueError(f"max_duration_seconds must be > 0, got {self.max_duration_seconds}.")
         if self.train_window_seconds is not None and self.train_window_seconds < 0:
-            raise ValueError(f"train_window_seconds must be > 0 (or 0 for whole clips), got {self.train_window_seconds}.")
+            raise ValueError(f"train_window_seconds must be > 0 (or 0 for whole clips), got "
+                             f"{self.train_window_seconds}.")
         if self.validation_min_clips < 0:
             raise ValueError(f"validation_min_clips must be >= 0 (0: no warning), got {self.validation_min_clips}.")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}.")
         if self.validation_split_name == self.test_split_name:
-            raise ValueError("validation_split_name and test_split_name must differ: never select models on the test set.")
+            raise ValueError("validation_split_name and test_split_name must differ: never select models on the test "
+                             "set.")
         if isinstance(self.test_fold, str):
             self.test_fold = [self.test_fold]
         if isinstance(self.validation_fold, str):
@@ -243,7 +278,8 @@ class DataArguments:
             self.corpus_root = [self.corpus_root]
         shared = set(self.validation_fold or ()) & set(self.test_fold or ())
         if shared:
-            raise ValueError(f"validation_fold and test_fold share {sorted(shared)}: never select models on the test set.")
+            raise ValueError(f"validation_fold and test_fold share {sorted(shared)}: never select models on the test "
+                             f"set.")
         for flag in ("test_fold", "validation_fold"):
             if getattr(self, flag) is not None and not self.fold_column_name:
                 raise ValueError(f"{flag} needs fold_column_name (the column whose values it names).")
@@ -257,4 +293,5 @@ class DataArguments:
                 "`labels: angry` is one label; write a list: `labels: [angry, happy, neutral, sad]`."
             )
         if self.on_speaker_overlap not in ON_SPEAKER_OVERLAP:
-            raise ValueError(f"on_speaker_overlap must be one of {ON_SPEAKER_OVERLAP}, got {self.on_speaker_overlap!r}.")
+            raise ValueError(f"on_speaker_overlap must be one of {ON_SPEAKER_OVERLAP}, got "
+                             f"{self.on_speaker_overlap!r}.")

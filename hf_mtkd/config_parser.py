@@ -143,7 +143,9 @@ def parse_config(
         tokens.extend(recipe_to_argv(recipe, parser, source=str(config_path or "recipe")))
     tokens.extend(list(args or []))
     try:
-        outputs = parser.parse_args_into_dataclasses(args=tokens, return_remaining_strings=True, look_for_args_file=False)
+        outputs = parser.parse_args_into_dataclasses(
+            args=tokens, return_remaining_strings=True, look_for_args_file=False
+        )
     except SystemExit as err:  # argparse exits on type errors; make it an exception with context
         raise RecipeError(
             f"Could not parse the configuration ({config_path or 'command line'}); see the argparse message above."

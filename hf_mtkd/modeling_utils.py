@@ -20,7 +20,17 @@ from .arguments import ModelArguments
 logger = logging.getLogger(__name__)
 
 # Model types whose raw-waveform front end is a wav2vec2-style feature extractor.
-WAV2VEC2_FAMILY = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "wav2vec2-conformer", "sew", "sew-d", "unispeech", "unispeech-sat")
+WAV2VEC2_FAMILY = (
+    "wav2vec2",
+    "hubert",
+    "wavlm",
+    "data2vec-audio",
+    "wav2vec2-conformer",
+    "sew",
+    "sew-d",
+    "unispeech",
+    "unispeech-sat",
+)
 
 
 def label_config_kwargs(label_names: list[str]) -> dict:
@@ -48,7 +58,8 @@ def default_feature_extractor(config: PretrainedConfig):
     from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING
 
     if type(config) not in FEATURE_EXTRACTOR_MAPPING:
-        raise ValueError(f"No default feature extractor for model_type {config.model_type!r}; set feature_extractor_name.")
+        raise ValueError(f"No default feature extractor for model_type {config.model_type!r}; set "
+                         f"feature_extractor_name.")
     extractor_class = FEATURE_EXTRACTOR_MAPPING[type(config)]
     if isinstance(extractor_class, (tuple, list)):
         extractor_class = extractor_class[0]
@@ -87,14 +98,18 @@ def load_feature_extractor(model_args: ModelArguments, config: PretrainedConfig 
 
 
 def probe_feature_extractor(model_args: ModelArguments):
-    """The student's feature extractor before the student exists (it fixes the sampling rate the data is decoded at)."""
+    """The student's feature extractor before the student exists (it fixes the sampling rate the data is decoded
+    at)."""
     if model_args.model_name_or_path or model_args.feature_extractor_name:
         return load_feature_extractor(model_args)
-    return default_feature_extractor(AutoConfig.for_model(model_args.model_type, **(model_args.config_overrides or {})))
+    return default_feature_extractor(
+        AutoConfig.for_model(model_args.model_type, **(model_args.config_overrides or {}))
+    )
 
 
-def build_student(model_args: ModelArguments, label_names: list[str]) -> tuple[PreTrainedModel, object]:
-    """The student (from a checkpoint, or a fresh config) and its feature extractor."""
+def build_audio_classifier(model_args: ModelArguments, label_names: list[str]) -> tuple[PreTrainedModel, object]:
+    """The audio classifier of `model_args` (the student: from a checkpoint, or a fresh config) and its feature
+    extractor."""
     labels = label_config_kwargs(label_names)
     if model_args.model_name_or_path is not None:
         config = load_pretrained(AutoConfig, model_args.model_name_or_path, "student config", **hub_kwargs(model_args))
@@ -133,4 +148,5 @@ def freeze_feature_encoder(model: PreTrainedModel) -> None:
     if hasattr(model, "freeze_feature_encoder"):
         model.freeze_feature_encoder()
     else:
-        logger.warning("%s has no convolutional feature encoder to freeze; freeze_feature_encoder ignored.", type(model).__name__)
+        logger.warning("%s has no convolutional feature encoder to freeze; freeze_feature_encoder "
+                       "ignored.", type(model).__name__)

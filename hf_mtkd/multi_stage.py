@@ -26,9 +26,9 @@ import time
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from .config_parser import RecipeError, load_recipe, parse_config, recipe_to_argv  # noqa: F401  (recipe_to_argv: re-exported for tests)
+from .config_parser import RecipeError, load_recipe, parse_config
 from .data.fingerprint import data_fingerprint
-from .methods import get_method
+from .registry import get_method
 from .metrics import format_comparison_table, format_definitions, save_comparison
 from .metrics.results_doc import PROVENANCE_JSON
 from .metrics.seeds import SeedRuns, format_seed_table, paired_verdicts, save_seed_comparison
@@ -142,7 +142,8 @@ def check_stage_references(recipes: dict[str, dict], output_dir: str, config_pat
                 continue
             before = f"those are {[os.path.basename(folder) for folder in earlier]}" if earlier else "it is the first"
             raise RecipeError(
-                f"{config_path}: stage {name!r}: key {key!r} names {text!r}, inside the pipeline folder, but it is not "
+                f"{config_path}: stage {name!r}: key {key!r} names {text!r}, inside the pipeline folder, but it is "
+                f"not "
                 f"the folder of a stage before {name!r} ({before}) and does not exist. Check the path, or the order "
                 "of the stages."
             )
@@ -175,7 +176,9 @@ def stage_state(parsed: tuple, pipeline_dir: str, dependencies: dict[str, dict])
     recipe = _relative_to(recipe_values(parsed), pipeline_dir)
     data = data_fingerprint(next(p for p in parsed if hasattr(p, "data_dir")))
     deps = {name: state["recipe_sha256"] + state["data_sha256"] for name, state in dependencies.items()}
-    recipe_sha = hashlib.sha256(json.dumps({"recipe": recipe, "depends_on": deps}, sort_keys=True).encode()).hexdigest()
+    recipe_sha = hashlib.sha256(
+        json.dumps({"recipe": recipe, "depends_on": deps}, sort_keys=True).encode()
+    ).hexdigest()
     return {"recipe_sha256": recipe_sha, "data_sha256": data.sha256, "recipe": recipe, "depends_on": deps,
             "data": {"source": data.source, "files": data.files}}
 
@@ -273,7 +276,9 @@ def run_pipeline(
     if not output_dir:
         raise RecipeError(f"{config_path}: give output_dir in the pipeline or on the command line.")
     seed_list = pipeline_seeds(pipeline, seeds, config_path)
-    folders = {None: output_dir} if seed_list is None else {s: os.path.join(output_dir, f"seed-{s}") for s in seed_list}
+    folders = (
+        {None: output_dir} if seed_list is None else {s: os.path.join(output_dir, f"seed-{s}") for s in seed_list}
+    )
     recipes_by_seed = {s: stage_recipes(pipeline, folder, seed=s) for s, folder in folders.items()}
     recipes = next(iter(recipes_by_seed.values()))
     compare = pipeline.get("compare") or list(recipes)

@@ -1,4 +1,4 @@
-"""Pictures next to the metrics: a confusion matrix per language, the mean teacher weight per language (MTKD).
+"""Pictures next to the metrics: a confusion matrix per language (charts of one method are its `figures` hook).
 
 matplotlib is an optional dependency (`pip install "hf_mtkd[plots]"`), imported when a picture is
 drawn. Figures are drawn on an Agg canvas of their own: no pyplot, no change to the global backend.
@@ -7,7 +7,6 @@ drawn. Figures are drawn on an Agg canvas of their own: no pyplot, no change to 
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import re
@@ -19,9 +18,6 @@ import numpy as np
 from .utils.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
-
-TEACHER_WEIGHTS_FILE = "teacher_weights.png"
-
 
 def matplotlib_available() -> bool:
     try:
@@ -105,30 +101,6 @@ def plot_confusion_matrices(metrics: Mapping, output_dir: str | os.PathLike, pre
     return paths
 
 
-def plot_teacher_weights(weights: Mapping[str, Mapping[str, float]], path: str | os.PathLike,
-                         title: str = "Mean teacher weight per language (training steps)") -> Path:
-    """Grouped bars from the run summary's `teacher_weights_per_language` {language: {teacher: mean weight}}."""
-    if not weights:
-        raise ValueError("teacher weights are empty: nothing to plot.")
-    languages = list(weights)
-    teachers = list(dict.fromkeys(t for row in weights.values() for t in row))
-    width = 0.8 / len(teachers)
-    figure = new_figure(max(4.0, 1.2 + 1.1 * len(languages) * max(1, len(teachers)) / 2), 3.6)
-    axes = figure.add_subplot()
-    x = np.arange(len(languages))
-    for i, teacher in enumerate(teachers):
-        values = [weights[lang].get(teacher, 0.0) for lang in languages]
-        bars = axes.bar(x + (i - (len(teachers) - 1) / 2) * width, values, width, label=teacher)
-        axes.bar_label(bars, fmt="%.2f", fontsize=7)
-    axes.set_xticks(x, labels=languages)
-    axes.set_xlabel("language of the training samples")
-    axes.set_ylabel("mean weight")
-    axes.set_ylim(0.0, 1.3)  # room for the legend above bars of weight 1
-    axes.legend(title="teacher", fontsize=8, loc="upper center", ncols=min(len(teachers), 5))
-    set_title_within(figure, axes, title)
-    return save_figure(figure, path)
-
-
 def set_title_within(figure, axes, title: str) -> None:
     """Set `title`, wrapped onto more lines until it fits the figure's width (constrained layout makes room for
     a taller title, not a wider one: a long title on a narrow chart was cut off at the right edge)."""
@@ -145,35 +117,15 @@ def set_title_within(figure, axes, title: str) -> None:
 
 def plot_summary(summary, output_dir: str | os.PathLike, splits: Sequence[str] = ("test",), *,
                  skip_without_matplotlib: bool = False) -> list[Path]:
-    """Every picture of a run from its `RunSummary` in memory: a confusion matrix per language (and overall) of
-    each split in `splits`, and the teacher-weight chart when the summary has `teacher_weights_per_language`.
-    Returns the files written. With `skip_without_matplotlib`, a missing matplotlib logs a warning and draws nothing."""
-    return _plot(dict(summary.results), summary.get("teacher_weights_per_language"), output_dir, splits,
-                 skip_without_matplotlib)
-
-
-def plot_run(output_dir: str | os.PathLike, splits: Sequence[str] = ("test",), *,
-             skip_without_matplotlib: bool = False) -> list[Path]:
-    """Every picture of a finished run from what it wrote: confusion matrices from `<split>_metrics.json`, and the
-    teacher-weight chart from `run_summary.json` when it has `teacher_weights_per_language`."""
-    out = Path(output_dir)
-    results = {split: json.loads((out / f"{split}_metrics.json").read_text(encoding="utf-8"))
-               for split in splits if (out / f"{split}_metrics.json").is_file()}
-    summary_file = out / "run_summary.json"
-    weights = json.loads(summary_file.read_text(encoding="utf-8")).get("teacher_weights_per_language") \
-        if summary_file.is_file() else None
-    return _plot(results, weights, out, splits, skip_without_matplotlib)
-
-
-def _plot(results: Mapping, weights: Optional[Mapping], output_dir, splits, skip_without_matplotlib: bool) -> list[Path]:
+    """The pictures every run gets, from its `RunSummary` in memory: a confusion matrix per language (and overall)
+    of each split in `splits`. Returns the files written. With `skip_without_matplotlib`, a missing matplotlib logs
+    a warning and draws nothing."""
     if skip_without_matplotlib and not matplotlib_available():
         logger.warning('matplotlib is not installed: no plots (pip install "hf_mtkd[plots]").')
         return []
-    out = Path(output_dir)
+    results = dict(summary.results)
     written: list[Path] = []
     for split in splits:
         if results.get(split):
-            written += plot_confusion_matrices(results[split], out, prefix=split).values()
-    if weights:
-        written.append(plot_teacher_weights(weights, out / TEACHER_WEIGHTS_FILE))
+            written += plot_confusion_matrices(results[split], Path(output_dir), prefix=split).values()
     return written

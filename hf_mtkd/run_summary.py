@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .data.report import DataReport
-from .methods import CardSection, MethodInfo
+from .registry import CardSection, MethodInfo
 from .utils.atomic import write_json_atomic
 
 SUMMARY_FILE = "run_summary.json"
@@ -32,15 +32,17 @@ class RunSummary(Mapping):
     """A finished run: method, labels, data sizes, validation/test results, provenance, and the method's extras.
 
     Reads like the `run_summary.json` mapping too (`summary["results"]["test"]`, `summary.get(<extra>)`).
-    Extras the shared code knows how to show: `teacher_weights_per_language` ({language: {teacher: mean
-    weight}}: a table and a chart) and `exits` ({head: {metrics, num_parameters, latency_s}}: a card table).
+    Extras the model card still knows how to show: `teacher_weights_per_language` ({language: {teacher: mean
+    weight}}: a table; MTKD's `figures` hook draws its chart) and `exits` ({head: {metrics, num_parameters,
+    latency_s}}: a table).
     """
 
     method: str
     label_names: list[str]
     languages: list[str] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
-    results: dict[str, dict] = field(default_factory=dict)  # split -> <split>_metrics.json (compute_ser_metrics + data notes)
+    # split -> <split>_metrics.json (compute_ser_metrics + data notes)
+    results: dict[str, dict] = field(default_factory=dict)
     base_model: Optional[str] = None
     datasets: list[str] = field(default_factory=list)  # Hub dataset ids (card metadata)
     data_description: list[str] = field(default_factory=list)  # where the data came from, for the card text

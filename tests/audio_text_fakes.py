@@ -9,23 +9,31 @@ import numpy as np
 import soundfile as sf
 from transformers import BertConfig, Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
-from conftest import LABELS, TINY_W2V2
-from hf_mtkd.audio_text import AudioTextForSequenceClassification, AudioTextProcessor, train_wordpiece_tokenizer
+from testing_utils import LABELS, TINY_W2V2
+from hf_mtkd.models.audio_text import AudioTextForSequenceClassification, AudioTextProcessor, train_wordpiece_tokenizer
 
 # Layer-norm feature encoder: the tiny wav2vec2 takes an attention mask (padding-invariant).
 TINY_AUDIO = {**TINY_W2V2, "feat_extract_norm": "layer", "mask_time_prob": 0.0}
 TINY_TEXT = {"hidden_size": 32, "num_hidden_layers": 6, "num_attention_heads": 2, "intermediate_size": 64,
              "max_position_embeddings": 64}
-WORDS = {"angry": "stop it right now", "happy": "what a lovely day", "neutral": "the bus is at nine", "sad": "i miss you so"}
+WORDS = {
+    "angry": "stop it right now",
+    "happy": "what a lovely day",
+    "neutral": "the bus is at nine",
+    "sad": "i miss you so",
+}
 FUSION = {"fusion_num_attention_heads": 4, "fusion_dropout": 0.0, "head_dropout": 0.0}
 
 
 def tiny_processor(texts=tuple(WORDS.values())) -> AudioTextProcessor:
-    tokenizer = train_wordpiece_tokenizer(list(texts) + ["the meeting is on tuesday"], vocab_size=80, model_max_length=32)
+    tokenizer = train_wordpiece_tokenizer(list(texts) + ["the meeting is on "
+                                                         "tuesday"], vocab_size=80, model_max_length=32)
     return AudioTextProcessor(Wav2Vec2FeatureExtractor(return_attention_mask=True), tokenizer)
 
 
-def tiny_model(processor: AudioTextProcessor, text_layers: int = 6, seed: int = 0, **config) -> AudioTextForSequenceClassification:
+def tiny_model(
+    processor: AudioTextProcessor, text_layers: int = 6, seed: int = 0, **config
+) -> AudioTextForSequenceClassification:
     import torch
 
     torch.manual_seed(seed)

@@ -1,4 +1,5 @@
-"""Fake mini-corpora in each corpus' native layout, for tests/test_corpora.py.
+"""Fake mini-corpora in each corpus' native layout, for tests/test_corpora.py (and EmoDB / RAVDESS tones for the
+recipe tests: `write_emodb`, `write_ravdess`).
 
 Each `make_*` writes a few tiny (0.1 s, 16 kHz) audio files under `root` and returns the corpus root to
 pass to the reader. The contents (and their planted faults) are listed in each docstring; the tests
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from testing_utils import LABELS
 
 SR = 16_000
 N_SAMPLES = SR // 10
@@ -106,7 +109,8 @@ def make_crema_d(root: Path) -> Path:
     (wav / "1001_MTI_SAD_XX.wav").write_bytes(_audio_bytes("WAV")[:44])
     write_audio(wav / "1001_DFA_CAL_XX.wav")
     write_audio(wav / "README.wav")
-    (root / "VideoDemographics.csv").write_text("ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not Hispanic\n1002,21,Female,Caucasian,Not Hispanic\n")
+    (root / "VideoDemographics.csv").write_text("ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not "
+                                                "Hispanic\n1002,21,Female,Caucasian,Not Hispanic\n")
     return root
 
 
@@ -135,7 +139,15 @@ def make_demos(root: Path) -> Path:
     Speaker 01: rab, gio, col, neu; speaker 02: tri, pau, dis; speaker 03: sor.
     Planted: an unknown emotion code (xyz), an unparsable name.
     """
-    for name in ["PR_f_01_rab01a", "NP_f_01_gio02b", "PR_f_01_col03a", "PR_m_02_tri01a", "NP_m_02_pau04c", "PR_m_02_dis05a", "PR_m_03_sor01a"]:
+    for name in [
+        "PR_f_01_rab01a",
+        "NP_f_01_gio02b",
+        "PR_f_01_col03a",
+        "PR_m_02_tri01a",
+        "NP_m_02_pau04c",
+        "PR_m_02_dis05a",
+        "PR_m_03_sor01a",
+    ]:
         write_audio(root / "DEMOS" / f"{name}.wav")
     write_audio(root / "NEU" / "f_01_neu01.wav")
     write_audio(root / "DEMOS" / "PR_m_03_xyz01a.wav")
@@ -148,7 +160,14 @@ def make_fesc(root: Path) -> Path:
 
     TIRE: 1, 1, 2, 3, 4, 5; JARA: suru, viha. Planted: TIRE/9/ (unknown code), TIRE/loose.wav (no emotion folder).
     """
-    for rel in ["TIRE/1/001.wav", "TIRE/1/002.wav", "TIRE/2/001.wav", "TIRE/3/001.wav", "TIRE/4/001.wav", "TIRE/5/001.wav"]:
+    for rel in [
+        "TIRE/1/001.wav",
+        "TIRE/1/002.wav",
+        "TIRE/2/001.wav",
+        "TIRE/3/001.wav",
+        "TIRE/4/001.wav",
+        "TIRE/5/001.wav",
+    ]:
         write_audio(root / rel)
     write_audio(root / "JARA" / "suru" / "001.flac")
     write_audio(root / "JARA" / "Viha" / "001.wav")
@@ -204,7 +223,8 @@ def make_iemocap(root: Path) -> Path:
     transcripts = corpus / "Session1" / "dialog" / "transcriptions"
     transcripts.mkdir(parents=True)
     (transcripts / "Ses01F_impro01.txt").write_text(
-        "Ses01F_impro01_F000 [001.0100-002.2500]: Excuse me.\nSes01F_impro01_M000 [002.0100-003.2500]: Do you have your forms?\n"
+        "Ses01F_impro01_F000 [001.0100-002.2500]: Excuse me.\nSes01F_impro01_M000 [002.0100-003.2500]: Do you have "
+        "your forms?\n"
     )
     return root
 
@@ -220,7 +240,10 @@ _MELD_ROWS = {
         ("Yeah.", "Joey", "sadness", "negative", 0, 0), ("Eww.", "Phoebe", "disgust", "negative", 0, 1),
         ("Missing clip.", "Ross", "fear", "negative", 110, 7),
     ],
-    "test": [("Hi, \u201cyou\u201d.", "Rachel", "fear", "negative", 3, 0), ("No.", "Monica", "neutral", "neutral", 3, 1)],
+    "test": [
+        ("Hi, \u201cyou\u201d.", "Rachel", "fear", "negative", 3, 0),
+        ("No.", "Monica", "neutral", "neutral", 3, 1),
+    ],
 }  # fmt: skip
 _MELD_FOLDERS = {"train": "train_splits", "dev": "dev_splits_complete", "test": "output_repeated_splits_test"}
 
@@ -241,8 +264,38 @@ def make_meld(root: Path, with_mp4: bool = False) -> Path:
             if (split, dialogue, utterance) == ("dev", 110, 7):
                 continue
             clip = corpus / _MELD_FOLDERS[split] / f"dia{dialogue}_utt{utterance}"
-            if not (with_mp4 and (split, dialogue, utterance) == ("train", 0, 0) and write_mp4(clip.with_suffix(".mp4"))):
+            if not (
+                with_mp4 and (split, dialogue, utterance) == ("train", 0, 0) and write_mp4(clip.with_suffix(".mp4"))
+            ):
                 write_audio(clip.with_suffix(".wav"))
         (corpus / f"{split}_sent_emo.csv").write_text("".join(lines), encoding="utf-8")
     write_audio(corpus / "train_splits" / "dia999_utt9.wav")
     return corpus
+
+
+def _tone(path: Path, k: int, rate: int = 16000):
+    t = np.arange(int(0.4 * rate)) / rate
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 150 * (k + 1) * t)).astype(np.float32), rate)
+
+
+def write_emodb(root: Path) -> Path:
+    letters = {"angry": "W", "happy": "F", "neutral": "N", "sad": "T"}
+    for speaker in ("03", "08", "09", "10"):
+        for k, label in enumerate(LABELS):
+            _tone(root / "wav" / f"{speaker}a01{letters[label]}a.flac", k)
+    return root
+
+
+def write_ravdess(root: Path) -> Path:
+    codes = {"angry": "05", "happy": "03", "neutral": "01", "sad": "04"}
+    for actor in range(1, 8):
+        for k, label in enumerate(LABELS):
+            _tone(
+                root
+                / "Audio_Speech_Actors_01-24"
+                / f"Actor_{actor:02d}"
+                / f"03-01-{codes[label]}-01-01-01-{actor:02d}.wav",
+                k,
+            )
+    return root

@@ -5,7 +5,8 @@
 JOBS.json is a list of {"name": ..., "method": ..., "recipe": {...}}. Every process writes
 OUT_DIR/<name>.rank<k>.json with its world size, the test-set predictions (`trainer.predict`, in
 dataset order), the run summary, how the student and the teachers were wrapped and placed, the dtype of
-the student's training forwards (and whether autocast was on), and how many teacher forwards the teacher-logit cache ran on this process. `run_job` is also called
+the student's training forwards (and whether autocast was on), and how many teacher forwards the teacher-logit cache
+ran on this process. `run_job` is also called
 in-process by the tests for the single-process reference runs.
 """
 
@@ -21,8 +22,8 @@ from hf_mtkd.utils.distributed import end_process_group
 
 
 def run_job(job: dict) -> dict:
-    from hf_mtkd.methods import get_method
-    from hf_mtkd.multi_teacher import cache
+    from hf_mtkd.registry import get_method
+    from hf_mtkd.distillation import cache
     from hf_mtkd.training.evaluation import predict_labels
     from hf_mtkd.training.run import run
 

@@ -9,7 +9,7 @@ import torch
 from datasets import Dataset, Features, List, Value, load_from_disk
 from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
-from hf_mtkd.meta_curriculum import InvertedTransformerConfig, InvertedTransformerForFeatureClassification
+from hf_mtkd.models.inverted_transformer import InvertedTransformerConfig, InvertedTransformerForFeatureClassification
 from hf_mtkd.meta_curriculum.features import numeric_format
 
 LABELS = ["angry", "happy", "neutral", "sad"]
@@ -54,8 +54,14 @@ def save_tiny_hubert(path: Path, seed: int = 0) -> HubertModel:
 
 def tiny_student(frames: int, channels: int, layers: int = 1, seed: int = 0, labels=LABELS):
     torch.manual_seed(seed)
-    config = InvertedTransformerConfig(**TINY_STUDENT, num_frames=frames, num_channels=channels, num_upstream_layers=layers,
-                                       id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    config = InvertedTransformerConfig(
+        **TINY_STUDENT,
+        num_frames=frames,
+        num_channels=channels,
+        num_upstream_layers=layers,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
     return InvertedTransformerForFeatureClassification(config)
 
 

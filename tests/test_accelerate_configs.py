@@ -20,9 +20,9 @@ from accelerate.utils import DeepSpeedPlugin, DistributedType, FullyShardedDataP
 from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
 from transformers import AutoConfig, AutoModelForAudioClassification
 
-from conftest import TINY_W2V2
-from hf_mtkd.multi_teacher.teachers import check_teacher_launch
-from hf_mtkd.self_distillation import EarlyExitAudioConfig, EarlyExitForAudioClassification
+from testing_utils import TINY_W2V2
+from hf_mtkd.distillation.teachers import check_teacher_launch
+from hf_mtkd.models.early_exit import EarlyExitAudioConfig, EarlyExitForAudioClassification
 
 CONFIGS = Path(__file__).resolve().parents[1] / "recipes" / "accelerate_configs"
 EXPECTED = {

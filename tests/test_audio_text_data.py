@@ -11,14 +11,14 @@ import pytest
 from datasets import Audio, Dataset, DatasetDict
 
 from audio_text_fakes import WORDS, tiny_model, tiny_processor, write_text_corpus
-from conftest import LABELS
+from testing_utils import LABELS
 from corpora_fakes import make_iemocap, make_meld
 from hf_mtkd.arguments import DataArguments
 from hf_mtkd.audio_text.data import AudioTextCollator, require_text_column
 from hf_mtkd.data import DataReport, load_raw_dataset, make_splits, prepare_data, select_labels
 from hf_mtkd.data.checks import check_transcripts
 from hf_mtkd.audio_text.predict import TranscriptError, predict_audio_text
-from hf_mtkd.data import demo_corpus
+from hf_mtkd.corpora import synthetic_demo as demo_corpus
 
 
 def test_audiofolder_transcripts_survive_preparation(tmp_path):
@@ -34,8 +34,11 @@ def test_audiofolder_transcripts_survive_preparation(tmp_path):
 
 
 def test_missing_transcript_is_an_error_naming_the_clip(tmp_path):
-    root = write_text_corpus(tmp_path / "corpus", missing_text=("en_spk2_sad_1.wav",), blank_text=("en_spk3_angry_0.wav",))
-    with pytest.raises(ValueError, match=r"2 clip\(s\) of the train split have no transcript in column 'text'") as error:
+    root = write_text_corpus(
+        tmp_path / "corpus", missing_text=("en_spk2_sad_1.wav",), blank_text=("en_spk3_angry_0.wav",)
+    )
+    with pytest.raises(ValueError, match=r"2 clip\(s\) of the train split have no transcript in column "
+                                         r"'text'") as error:
         prepare_data(DataArguments(data_dir=str(root), text_column_name="text"), 16000)
     assert "en_spk2_sad_1.wav" in str(error.value) and "en_spk3_angry_0.wav" in str(error.value)
     # Without text_column_name (methods that read no text) nothing is checked.
@@ -48,7 +51,8 @@ def test_missing_transcripts_skipped_and_counted(tmp_path):
     splits, report = prepared.splits, prepared.report
     assert sorted(report.skipped_clips["train"]) == sorted(
         f"{root / name}: no transcript" for name in ("en_spk2_sad_1.wav", "en_spk3_happy_0.wav"))
-    assert report.to_dict()["skipped_clips"]["train"] == 2 and any("without a transcript" in w for w in report.warnings)
+    assert report.to_dict()["skipped_clips"]["train"] == 2 and any("without a "
+                                                                   "transcript" in w for w in report.warnings)
     assert sum(len(ds) for ds in splits.values()) == 4 * 4 * 2 - 2
     assert all(text.strip() for ds in splits.values() for text in ds["text"])
 
@@ -129,14 +133,27 @@ def test_meld_transcripts_reach_the_splits(tmp_path):
 
 def test_collator_pads_both_modalities_and_cached_states(tmp_path):
     processor = tiny_processor()
-    collator = AudioTextCollator(feature_extractor=processor.feature_extractor, sampling_rate=16000, processor=processor,
-                                 text_column="text")
+    collator = AudioTextCollator(
+        feature_extractor=processor.feature_extractor, sampling_rate=16000, processor=processor, text_column="text"
+    )
     short, long = (len(processor.tokenizer(t)["input_ids"]) for t in ("stop", "what a lovely day"))
     assert short < long
-    rows = [{"waveform": np.ones(800, np.float32), "labels": 1, "text": "stop",
-             "teacher_logits": np.arange(4, dtype=np.float32), "teacher_text_hidden_states": np.ones((short, 2), np.float32)},
-            {"waveform": np.ones(1600, np.float32), "labels": 2, "text": "what a lovely day",
-             "teacher_logits": np.zeros(4, np.float32), "teacher_text_hidden_states": np.ones((long, 2), np.float32)}]
+    rows = [
+        {
+            "waveform": np.ones(800, np.float32),
+            "labels": 1,
+            "text": "stop",
+            "teacher_logits": np.arange(4, dtype=np.float32),
+            "teacher_text_hidden_states": np.ones((short, 2), np.float32),
+        },
+        {
+            "waveform": np.ones(1600, np.float32),
+            "labels": 2,
+            "text": "what a lovely day",
+            "teacher_logits": np.zeros(4, np.float32),
+            "teacher_text_hidden_states": np.ones((long, 2), np.float32),
+        },
+    ]
     batch = collator(rows)
     assert batch["input_values"].shape == (2, 1600) and batch["audio_attention_mask"][0].sum() == 800
     assert batch["input_ids"].shape == (2, long) and batch["attention_mask"][0].sum() == short
@@ -158,7 +175,13 @@ def test_multimodal_demo_variant_leaves_the_default_corpus_alone():
     assert all(c.text_leaning == "none" for c in default)
     # Same clips, speakers, splits and random draws; only the wording (and so the SSML text) may differ.
     for a, b in zip(default, multimodal):
-        assert (a.file_name, a.label, a.split, a.gain_db, a.noise_seed) == (b.file_name, b.label, b.split, b.gain_db, b.noise_seed)
+        assert (a.file_name, a.label, a.split, a.gain_db, a.noise_seed) == (
+            b.file_name,
+            b.label,
+            b.split,
+            b.gain_db,
+            b.noise_seed,
+        )
         assert a.ssml.split(">")[1] == b.ssml.split(">")[1]  # the prosody tag
     assert demo_corpus._metadata_columns(True)[-2:] == ("text", "text_leaning")
 

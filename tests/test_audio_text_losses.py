@@ -34,7 +34,9 @@ def test_loss_against_hand_computation():
     mse = 7.0 / 6.0
     expected = alpha * T**2 * kl + (1 - alpha) * ce + gamma * mse
 
-    loss, parts = audio_text_kd_loss(student, labels, teacher, s_hidden, t_hidden, mask, temperature=T, alpha=alpha, gamma=gamma)
+    loss, parts = audio_text_kd_loss(
+        student, labels, teacher, s_hidden, t_hidden, mask, temperature=T, alpha=alpha, gamma=gamma
+    )
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     assert parts["ce"].item() == pytest.approx(ce, rel=1e-6)
     assert parts["kl"].item() == pytest.approx(kl, rel=1e-6)

@@ -8,15 +8,10 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoProcessor, BertConfig, pipeline
 
 from audio_text_fakes import tiny_model, tiny_processor
-from conftest import LABELS
-from hf_mtkd.audio_text import (
-    AudioTextConfig,
-    AudioTextForSequenceClassification,
-    AudioTextProcessor,
-    make_student,
-    register_auto_classes,
-    select_text_layers,
-)
+from testing_utils import LABELS
+from hf_mtkd.audio_text import make_student, select_text_layers
+from hf_mtkd.auto_classes import register_auto_models
+from hf_mtkd.models.audio_text import AudioTextConfig, AudioTextForSequenceClassification, AudioTextProcessor
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +21,10 @@ def processor():
 
 def _clips(rate=16000):
     rng = np.random.default_rng(1)
-    return [rng.standard_normal(int(0.35 * rate)).astype(np.float32), rng.standard_normal(int(0.6 * rate)).astype(np.float32)]
+    return [
+        rng.standard_normal(int(0.35 * rate)).astype(np.float32),
+        rng.standard_normal(int(0.6 * rate)).astype(np.float32),
+    ]
 
 
 @pytest.mark.parametrize("pooling", ["first", "mean", "max"])
@@ -56,11 +54,13 @@ def test_padding_changes_logits_without_masks(processor):
 
 
 def test_save_load_round_trip_through_auto_classes(processor, tmp_path):
-    register_auto_classes()
+    register_auto_models(AudioTextConfig.model_type)
     model = tiny_model(processor)
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
-    assert {"config.json", "model.safetensors", "tokenizer.json", "processor_config.json"} <= {p.name for p in tmp_path.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "processor_config.json"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
     loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
     loaded_processor = AutoProcessor.from_pretrained(tmp_path)
     assert isinstance(loaded, AudioTextForSequenceClassification) and isinstance(loaded_processor, AudioTextProcessor)
@@ -72,7 +72,7 @@ def test_save_load_round_trip_through_auto_classes(processor, tmp_path):
 
 
 def test_pipeline_round_trip(processor, tmp_path):
-    register_auto_classes()
+    register_auto_models(AudioTextConfig.model_type)
     model = tiny_model(processor)
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)
@@ -106,7 +106,11 @@ def test_config_checks():
         AudioTextConfig(text_config={"model_type": "bert", "hidden_size": 32, "num_attention_heads": 2},
                         audio_config={"model_type": "wav2vec2", "hidden_size": 32}, fusion_num_attention_heads=5)
     default = AudioTextConfig()  # bert-base + wav2vec2-base shapes; fusion width = the audio width
-    assert (default.text_config.model_type, default.audio_config.model_type, default.fusion_hidden_size) == ("bert", "wav2vec2", 768)
+    assert (default.text_config.model_type, default.audio_config.model_type, default.fusion_hidden_size) == (
+        "bert",
+        "wav2vec2",
+        768,
+    )
     assert AudioTextConfig(modalities="text").audio_config is None
 
 
@@ -148,7 +152,9 @@ def test_student_layers_equal_teacher_layers_at_initialisation(processor, select
     assert student.config.text_config.num_hidden_layers == 3 and student.config.text_layers_kept == kept
     teacher_layers, student_layers = teacher.text_encoder.encoder.layer, student.text_encoder.encoder.layer
     for j, layer in enumerate(kept):
-        for (name, s), (_, t) in zip(student_layers[j].state_dict().items(), teacher_layers[layer - 1].state_dict().items()):
+        for (name, s), (_, t) in zip(
+            student_layers[j].state_dict().items(), teacher_layers[layer - 1].state_dict().items()
+        ):
             assert torch.equal(s, t), (j, layer, name)
     # Everything else is the teacher's too (embeddings, audio encoder, fusion, head), and the audio branch is frozen.
     teacher_state = teacher.state_dict()
@@ -163,7 +169,9 @@ def test_student_without_fusion_copy_and_bad_teacher(processor):
     teacher = tiny_model(processor, text_layers=6)
     student = make_student(teacher, 2, "bottom", copy_fusion=False)
     assert not torch.equal(student.classifier.weight, teacher.classifier.weight)
-    assert torch.equal(student.text_encoder.embeddings.word_embeddings.weight, teacher.text_encoder.embeddings.word_embeddings.weight)
+    assert torch.equal(
+        student.text_encoder.embeddings.word_embeddings.weight, teacher.text_encoder.embeddings.word_embeddings.weight
+    )
 
 
 def test_cost_benchmark_on_saved_models(processor, tmp_path):
@@ -184,7 +192,9 @@ def test_cost_benchmark_on_saved_models(processor, tmp_path):
     rows = report["models"]
     assert rows["teacher"]["params_ratio"] == 1.0 and rows["teacher"]["time_ratio"] == 1.0
     assert rows["student_2"]["params_ratio"] == pytest.approx(student.num_parameters() / teacher.num_parameters())
-    assert rows["student_2"]["text_layers"] == 2 and rows["student_2"]["paper_params_ratio"] == pytest.approx(87.03 / 157.91)
+    assert rows["student_2"]["text_layers"] == 2 and rows["student_2"]["paper_params_ratio"] == pytest.approx(
+        87.03 / 157.91
+    )
     assert (tmp_path / "cost.json").exists() and "| student_2 | 2 |" in audio_text_cost.markdown(report)
 
 
@@ -201,9 +211,11 @@ def test_import_hf_mtkd_is_enough_for_the_pipeline_and_stays_light(processor, tm
         import json, sys
         import numpy as np
         import hf_mtkd
-        light = "transformers.processing_utils" not in sys.modules  # AutoProcessor waits for the first audio_text config
+        # AutoProcessor waits for the first audio_text config
+        light = "transformers.processing_utils" not in sys.modules
         from transformers import pipeline
-        result = pipeline("audio-text-classification", model={str(tmp_path)!r})({{"audio": np.zeros(8000, np.float32), "text": "stop"}})
+        classifier = pipeline("audio-text-classification", model={str(tmp_path)!r})
+        result = classifier({{"audio": np.zeros(8000, np.float32), "text": "stop"}})
         print(json.dumps({{"light": light, "labels": [r["label"] for r in result]}}))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
@@ -224,14 +236,19 @@ def test_student_from_the_pretrained_text_encoder_as_the_authors_built_it(proces
         for (name, s), (_, p) in zip(student.text_encoder.encoder.layer[j].state_dict().items(),
                                      pretrained.encoder.layer[j].state_dict().items()):
             assert torch.equal(s, p), (j, name)
-    assert torch.equal(student.text_encoder.embeddings.word_embeddings.weight, pretrained.embeddings.word_embeddings.weight)
+    assert torch.equal(
+        student.text_encoder.embeddings.word_embeddings.weight, pretrained.embeddings.word_embeddings.weight
+    )
     assert not torch.equal(student.text_encoder.embeddings.word_embeddings.weight,
                            teacher.text_encoder.embeddings.word_embeddings.weight)
     assert not torch.equal(student.classifier.weight, teacher.classifier.weight)  # fresh head
     fusion = [n for n in student.state_dict() if not n.startswith(("text_encoder.", "audio_encoder."))]
     teacher_state = teacher.state_dict()
-    assert fusion and not any(torch.equal(student.state_dict()[n], teacher_state[n]) for n in fusion if n.endswith("weight")
-                              and student.state_dict()[n].dim() > 1)
+    assert fusion and not any(
+        torch.equal(student.state_dict()[n], teacher_state[n])
+        for n in fusion
+        if n.endswith("weight") and student.state_dict()[n].dim() > 1
+    )
     for name, tensor in student.audio_encoder.state_dict().items():  # the frozen audio encoder is the teacher's
         assert torch.equal(tensor, teacher.audio_encoder.state_dict()[name])
     with pytest.raises(ValueError, match="pretrained text encoder"):
@@ -254,10 +271,16 @@ def test_a_student_recipe_with_student_init_pretrained_reads_the_text_encoder(pr
     pretrained = BertModel(BertConfig(**teacher.config.text_config.to_dict()))
     pretrained.save_pretrained(tmp_path / "bert")
     model_args = ModelArguments(model_name_or_path=str(tmp_path / "teacher"))
-    at_args = AudioTextModelArguments(num_text_layers=2, student_init="pretrained", text_encoder=str(tmp_path / "bert"))
+    at_args = AudioTextModelArguments(
+        num_text_layers=2, student_init="pretrained", text_encoder=str(tmp_path / "bert")
+    )
     student, _ = build_audio_text_model(model_args, at_args, list(LABELS))
-    assert torch.equal(student.text_encoder.encoder.layer[1].output.dense.weight, pretrained.encoder.layer[1].output.dense.weight)
+    assert torch.equal(
+        student.text_encoder.encoder.layer[1].output.dense.weight, pretrained.encoder.layer[1].output.dense.weight
+    )
     with pytest.raises(ValueError, match="set text_encoder"):
-        build_audio_text_model(model_args, AudioTextModelArguments(num_text_layers=2, student_init="pretrained"), list(LABELS))
+        build_audio_text_model(
+            model_args, AudioTextModelArguments(num_text_layers=2, student_init="pretrained"), list(LABELS)
+        )
     with pytest.raises(ValueError, match="student_init"):
         AudioTextModelArguments(student_init="fresh")

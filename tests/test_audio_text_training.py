@@ -10,15 +10,10 @@ import torch
 
 from audio_text_fakes import tiny_model, tiny_processor, write_text_corpus
 from hf_mtkd.arguments import DataArguments, ModelArguments
-from hf_mtkd.audio_text import (
-    AudioTextDistillationConfig,
-    AudioTextForSequenceClassification,
-    AudioTextModelArguments,
-    AudioTextProcessor,
-    fit_audio_text,
-)
+from hf_mtkd.audio_text import AudioTextDistillationConfig, AudioTextModelArguments, fit_audio_text
+from hf_mtkd.models.audio_text import AudioTextForSequenceClassification, AudioTextProcessor
 from hf_mtkd.data import prepare_data
-from hf_mtkd.audio_text.schedule import TRANSFER_DIR, TRANSFER_DONE
+from hf_mtkd.audio_text.fit import TRANSFER_DIR, TRANSFER_DONE
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +71,15 @@ def test_two_phases_train_only_what_they_should(data, saved_teacher, tmp_path):
     assert extras["teacher"] is None and extras["kd"] is None and len(extras["phases"]) == 2
 
     # A restarted run reuses the finished transfer phase (its best model starts phase 2 again).
-    again = fit_audio_text(_config(tmp_path / "run", num_train_epochs=1), ModelArguments(model_name_or_path=str(saved_teacher)),
-                           data_args, splits, labels, audio_text_args=AudioTextModelArguments(), languages=languages)
+    again = fit_audio_text(
+        _config(tmp_path / "run", num_train_epochs=1),
+        ModelArguments(model_name_or_path=str(saved_teacher)),
+        data_args,
+        splits,
+        labels,
+        audio_text_args=AudioTextModelArguments(),
+        languages=languages,
+    )
     assert again.phases[0].reused and again.phases[0].best_metric == fit.phases[0].best_metric
 
 
@@ -146,7 +148,7 @@ def test_config_checks():
 
 def test_recipes_parse():
     from hf_mtkd.config_parser import load_recipe, parse_config
-    from hf_mtkd.methods import get_method
+    from hf_mtkd.registry import get_method
     from hf_mtkd.multi_stage import stage_recipes
 
     DATACLASSES = get_method("audio_text").dataclass_types()
@@ -167,7 +169,7 @@ def test_recipes_parse():
 
 def test_demo_pipeline_smoke(tmp_path):
     """recipes/demo/audio_text/pipeline.yaml end to end through the registry (one step per phase, tiny data)."""
-    from conftest import LABELS  # noqa: F401  (the corpus' labels)
+    from testing_utils import LABELS  # noqa: F401  (the corpus' labels)
     from hf_mtkd.multi_stage import run_pipeline
 
     corpus = write_text_corpus(tmp_path / "corpus", speakers=4, clips_per_label=1)
@@ -214,7 +216,9 @@ def test_teacher_with_another_label_order_gives_the_same_kd(data, saved_teacher,
                          teacher_model_name_or_path=str(teacher), use_teacher_output_cache=cache)
         fit = fit_audio_text(config, ModelArguments(model_name_or_path=str(saved_teacher)), data_args, splits, labels,
                              audio_text_args=AudioTextModelArguments(), languages=languages)
-        logs[name] = [entry[key] for entry in fit.trainer.state.log_history if "kd_kl" in entry for key in ("kd_kl", "ce_loss")]
+        logs[name] = [
+            entry[key] for entry in fit.trainer.state.log_history if "kd_kl" in entry for key in ("kd_kl", "ce_loss")
+        ]
     assert len(logs["in_order"]) == 4 and logs["in_order"][2] > 1e-5  # (kd_kl, ce) x 2 steps; S starts as T
     for name in ("reversed", "reversed_cached"):
         assert logs[name] == pytest.approx(logs["in_order"], rel=1e-4, abs=1e-7), name

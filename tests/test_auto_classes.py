@@ -12,7 +12,7 @@ import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
 import hf_mtkd.auto_classes as auto_classes
-from conftest import LABELS, TINY_W2V2
+from testing_utils import LABELS, TINY_W2V2
 
 TOY_TYPE = "hf_mtkd_test_toy"
 TOY_MODULES = {
@@ -24,7 +24,7 @@ TOY_MODULES = {
             model_type = "{TOY_TYPE}"
             hidden_size: int = 8
     ''',
-    "toy_features.py": '''
+    "toy_features.py": """
         import numpy as np
         from transformers import BatchFeature, SequenceFeatureExtractor
 
@@ -32,14 +32,16 @@ TOY_MODULES = {
             model_input_names = ["input_values"]
 
             def __init__(self, feature_size=1, sampling_rate=16000, padding_value=0.0, **kwargs):
-                super().__init__(feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs)
+                super().__init__(
+                    feature_size=feature_size, sampling_rate=sampling_rate, padding_value=padding_value, **kwargs
+                )
 
             def __call__(self, raw_speech, sampling_rate=None, return_tensors=None, **kwargs):
                 batch = raw_speech if isinstance(raw_speech, list) else [raw_speech]
                 frames = [np.abs(np.asarray(w, dtype=np.float32))[:1600].reshape(-1, 160).mean(-1) for w in batch]
                 return BatchFeature({"input_values": np.stack(frames)}, tensor_type=return_tensors)
-    ''',
-    "toy_modeling.py": '''
+    """,
+    "toy_modeling.py": """
         import torch
         from transformers import PreTrainedModel
         from transformers.modeling_outputs import SequenceClassifierOutput
@@ -56,7 +58,7 @@ TOY_MODULES = {
 
             def forward(self, input_values, attention_mask=None, labels=None, **kwargs):
                 return SequenceClassifierOutput(logits=self.classifier(input_values))
-    ''',
+    """,
 }
 
 
@@ -76,7 +78,7 @@ def toy_model_type(tmp_path, monkeypatch):
 
 
 def test_a_row_in_the_table_is_all_a_new_model_type_needs(toy_model_type, tmp_path):
-    auto_classes.register_auto_classes()
+    auto_classes.register_auto_configs()
     assert "toy_modeling" not in sys.modules  # registering imported the config and feature extractor only
     config = AutoConfig.for_model(TOY_TYPE, num_labels=4, id2label=dict(enumerate(LABELS)),
                                   label2id={label: i for i, label in enumerate(LABELS)})
@@ -99,7 +101,7 @@ def test_a_table_row_whose_config_disagrees_is_an_error(toy_model_type, monkeypa
     monkeypatch.setitem(auto_classes.AUTO_MODELS, "another_type",
                         auto_classes.AutoModelEntry(config="toy_config:ToyConfig"))
     with pytest.raises(ValueError, match=r"AUTO_MODELS\['another_type'\]: toy_config:ToyConfig has model_type"):
-        auto_classes.register_auto_classes()
+        auto_classes.register_auto_configs()
 
 
 @pytest.mark.parametrize("model_type", sorted(auto_classes.AUTO_MODELS))
@@ -117,7 +119,7 @@ def test_every_row_of_the_table_resolves_to_its_classes(model_type):
 
 @pytest.mark.slow  # a fresh interpreter imports torch and transformers: 10-30 s on a busy 2-core machine
 def test_import_hf_mtkd_registers_without_loading_models_and_pipeline_loads_an_early_exit_model(tmp_path):
-    from hf_mtkd.self_distillation import EarlyExitForAudioClassification
+    from hf_mtkd.models.early_exit import EarlyExitForAudioClassification
     from transformers import Wav2Vec2FeatureExtractor
 
     model = EarlyExitForAudioClassification.from_backbone(
@@ -131,9 +133,9 @@ def test_import_hf_mtkd_registers_without_loading_models_and_pipeline_loads_an_e
         import hf_mtkd
         loaded = {{name: name in sys.modules for name in
                   ("transformers.modeling_utils", "transformers.trainer", "datasets",
-                   "hf_mtkd.self_distillation.modeling_early_exit", "hf_mtkd.training",
-                   "hf_mtkd.meta_curriculum.modeling_inverted_transformer",
-                   "hf_mtkd.meta_curriculum.modeling_waveform_student", "torchaudio")}}
+                   "hf_mtkd.models.early_exit.modeling_early_exit", "hf_mtkd.training",
+                   "hf_mtkd.models.inverted_transformer.modeling_inverted_transformer",
+                   "hf_mtkd.models.inverted_transformer.modeling_waveform_student", "torchaudio")}}
         from transformers import pipeline
         classifier = pipeline("audio-classification", model={str(tmp_path / 'ee')!r})
         print(json.dumps({{"loaded": loaded, "class": type(classifier.model).__name__}}))

@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-import yaml
 from safetensors.torch import save_file
 
-from conftest import LABELS, tiny_recipe, write_tone_corpus
+from testing_utils import LABELS, tiny_recipe, write_tone_corpus
 from hf_mtkd.arguments import DataArguments
 from hf_mtkd.config_parser import RecipeError, load_recipe, parse_config
-from hf_mtkd.data import TruncatedAudioWarning, check_teacher_languages, decode_audio, prepare_data
+from hf_mtkd.data import TruncatedAudioWarning, decode_audio, prepare_data
+from hf_mtkd.distillation.teachers import check_teacher_languages
 from hf_mtkd.data.audio import as_sampling_rate
 from hf_mtkd.data.wav_header import wav_shortfall
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.training import SERTrainingArguments
 from hf_mtkd.training.run import check_output_dir, run
 
@@ -195,7 +195,8 @@ def test_empty_or_header_only_metadata_csv_is_named(corpus):
     with pytest.raises(ValueError, match=r"metadata.csv is empty"):
         prepare(corpus)
     (corpus / "metadata.csv").write_text("file_name,label,language,speaker,split\n")
-    with pytest.raises(ValueError, match=r"metadata.csv has a header \(file_name,label,language,speaker,split\) but no rows"):
+    with pytest.raises(ValueError, match=r"metadata.csv has a header \(file_name,label,language,speaker,split\) but "
+                                         r"no rows"):
         prepare(corpus)
 
 
@@ -229,7 +230,7 @@ def test_duplicate_yaml_keys_are_an_error_naming_the_key_and_lines(tmp_path):
 
 def test_non_integer_sampling_rate_passed_to_the_predictor_is_named(tmp_path):
     from hf_mtkd.inference import EmotionPredictor
-    from test_training import save_tiny_classifier
+    from testing_utils import save_tiny_classifier
 
     save_tiny_classifier(tmp_path / "model", LABELS)
     predictor = EmotionPredictor(tmp_path / "model")
@@ -261,7 +262,9 @@ def test_resume_from_a_half_written_checkpoint_is_refused_naming_it(tmp_path):
     with pytest.raises(ValueError, match=r"checkpoint-4' is incomplete: no readable trainer_state.json.*checkpoint-2"):
         check_output_dir(args, {})
     damaged = _half_written_checkpoint(tmp_path / "other", with_state=True)
-    args = SERTrainingArguments(output_dir=str(tmp_path / "other"), resume_from_checkpoint=str(damaged), report_to="none")
+    args = SERTrainingArguments(
+        output_dir=str(tmp_path / "other"), resume_from_checkpoint=str(damaged), report_to="none"
+    )
     with pytest.raises(ValueError, match=r"model.safetensors is damaged"):
         check_output_dir(args, {})
     # Through the run: refused before the data (which does not exist) is touched.
@@ -284,11 +287,15 @@ def test_output_folder_that_cannot_be_written_fails_before_data_and_training(tmp
 
 
 def test_teacher_of_a_language_absent_from_the_data_is_an_error(tone_corpus, tmp_path):
-    with pytest.raises(ValueError, match=r"'fr' \(language 'fr'\) match no language of the training data \(languages: \['en', 'fi'\]\)"):
+    with pytest.raises(ValueError, match=r"'fr' \(language 'fr'\) match no language of the training data "
+                                         r"\(languages: \['en', 'fi'\]\)"):
         check_teacher_languages({"en": "en", "fr": "fr"}, ["en", "fi"])
     check_teacher_languages({"en": "en", "fi": "fi"}, ["en", "fi", "fr"])  # a language without teacher is fine
     # Through the run, before any teacher loads (these teacher paths do not exist).
-    teachers = [{"model": str(tmp_path / "none_en"), "language": "en"}, {"model": str(tmp_path / "none_de"), "language": "de"}]
+    teachers = [
+        {"model": str(tmp_path / "none_en"), "language": "en"},
+        {"model": str(tmp_path / "none_de"), "language": "de"},
+    ]
     recipe = tiny_recipe(tone_corpus, tmp_path / "out", method="mtkd", teachers=teachers, teacher_weighting="language")
     with pytest.raises(ValueError, match=r"'de' \(language 'de'\) match no language"):
         run(get_method("mtkd"), recipe=recipe)
@@ -305,7 +312,9 @@ def test_data_report_reaches_the_run_summary_the_metrics_and_the_card(corpus, tm
         (corpus / name).write_bytes(b"not audio")
     write_rows(corpus, [row for row in rows if not (row["split"] == "validation" and row["label"] == "sad")])
     out = tmp_path / "run"
-    summary = run(get_method("finetune"), recipe=tiny_recipe(corpus, out, on_bad_audio="skip", max_steps=1, n_bootstrap=0))
+    summary = run(
+        get_method("finetune"), recipe=tiny_recipe(corpus, out, on_bad_audio="skip", max_steps=1, n_bootstrap=0)
+    )
     written = json.loads((out / "run_summary.json").read_text())
     assert written["data_report"] == json.loads(json.dumps(summary.data_report.to_dict()))
     report = written["data_report"]

@@ -68,7 +68,8 @@ def test_summary_table_holds_the_reports_numbers():
             in rows)
     assert "| self-distillation step / FT step (exits 3) | 1.10 | | |" in rows
     # The lowest rate of each pass is the one quoted.
-    assert any(row.startswith("| data pipeline, first pass") and "48000 Hz" in row and "| 300 |" in row for row in rows)
+    assert any(row.startswith("| data pipeline, first pass") and "48000 Hz" in row and "| 300 "
+                                                                                       "|" in row for row in rows)
     assert any(row.startswith("| data pipeline, later epochs") and "| 5000 |" in row for row in rows)
 
 

@@ -8,14 +8,14 @@ import pytest
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
-from conftest import LABELS
+from testing_utils import LABELS
 from hf_mtkd.arguments import DataArguments, ModelArguments
 from hf_mtkd.data import DataReport
-from hf_mtkd.hub import TEMPLATE_PATH, ModelCardError, StudentCard, run_provenance, write_model_card
+from hf_mtkd.hub import TEMPLATE_PATH, ModelCardError, StudentCard
 from hf_mtkd.hub.card import OPTIONAL_FIELDS, REQUIRED_FIELDS
 from hf_mtkd.metrics import compute_ser_metrics
-from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig
-from hf_mtkd.run_summary import RunSummary
+from hf_mtkd.mtkd import MultiTeacherDistillationConfig
+from hf_mtkd.run_summary import RunSummary, run_provenance
 from hf_mtkd.training.outputs import save_training_args_json
 
 SECRET = "hf_cardsSecretToken0123456789"
@@ -103,7 +103,11 @@ def test_card_with_every_field_set():
     assert "![test confusion matrix en](test_confusion_matrix_en.png)" in body
     assert "| kd_lambda | 0.25 |" in body and "- transformers 5.0.0" in body
     assert "the exit after transformer layer 3" in body
-    heads = [line.split(" | ")[0].lstrip("| ") for line in body.splitlines() if line.startswith(("| layer_", "| deep", "| fus"))]
+    heads = [
+        line.split(" | ")[0].lstrip("| ")
+        for line in body.splitlines()
+        if line.startswith(("| layer_", "| deep", "| fus"))
+    ]
     assert heads == ["layer_3", "layer_10", "deepest", "fusion"]
     assert "| layer_3 | 30.00 | 12.1 |" in body and "| fusion | - | - |" in body
     # What the data checks reported: the clips skipped per split, the drawn speakers, the warnings.
@@ -127,9 +131,21 @@ def test_card_with_every_optional_field_empty():
     assert "model-index" not in card.data.to_dict()
     text = card.text
     assert "No evaluation results were recorded" in text and "Source: not recorded" in text
-    for absent in ("## Teachers", "## Training hyperparameters", "import hf_mtkd", "![", "Mean weight", "starting from",
-                   "exit after", "Every head", "## Data warnings", "skipped", "speakers (drawn", "## Training warnings",
-                   "chance level"):
+    for absent in (
+        "## Teachers",
+        "## Training hyperparameters",
+        "import hf_mtkd",
+        "![",
+        "Mean weight",
+        "starting from",
+        "exit after",
+        "Every head",
+        "## Data warnings",
+        "skipped",
+        "speakers (drawn",
+        "## Training warnings",
+        "chance level",
+    ):
         assert absent not in text
     assert 'model="org/ser-student"' in text and "| 3 | sad |" in text
     assert "None" not in text
@@ -148,7 +164,10 @@ def test_card_renders_with_any_one_optional_field_empty(name):
 
 def test_metrics_without_confidence_intervals_say_so():
     text = full_card(test_metrics=test_metrics(n_bootstrap=0)).render().text
-    assert "no confidence intervals were computed" in text and " [" not in text.split("## Evaluation")[1].split("Definitions")[0]
+    assert (
+        "no confidence intervals were computed" in text
+        and " [" not in text.split("## Evaluation")[1].split("Definitions")[0]
+    )
 
 
 def test_language_that_is_not_an_iso_code_stays_out_of_the_metadata():
@@ -242,7 +261,7 @@ def test_card_from_an_output_dir(tmp_path):
     save_training_args_json(args, out)  # what the trainer writes beside its pickle; the card reads only JSON
     (out / "test_confusion_matrix_en.png").write_bytes(b"\x89PNG")
 
-    path = write_model_card(out, repo_id="org/ser-student")
+    path = StudentCard.from_output_dir(out, repo_id="org/ser-student").save(out)
     text = path.read_text(encoding="utf-8")
     card = ModelCard(text)
     assert card.data.base_model == "facebook/wav2vec2-base" and card.data.datasets == ["org/emotional-speech"]
@@ -261,7 +280,9 @@ def test_card_from_an_output_dir_reports_the_data_report_of_the_run_summary(tmp_
     (out / "config.json").write_text(json.dumps({"model_type": "wav2vec2", "id2label": dict(enumerate(LABELS))}))
     bad = tmp_path / "corpus" / "en_spk2_angry_0.wav"
     report = {
-        "warnings": [f"test: skipped 2 of 14 clips with unusable audio (on_bad_audio: skip): {bad}: cannot decode audio"],
+        "warnings": [
+            f"test: skipped 2 of 14 clips with unusable audio (on_bad_audio: skip): {bad}: cannot decode audio"
+        ],
         "skipped_clips": {"train": 0, "validation": 0, "test": 2},
         "skipped_files": {"test": [f"{bad}: cannot decode audio", f"{bad.with_name('b.wav')}: empty"]},
         "truncated_files": {},
@@ -271,11 +292,14 @@ def test_card_from_an_output_dir_reports_the_data_report_of_the_run_summary(tmp_
                "results": {"test": test_metrics()}, "data_report": report}
     (out / "run_summary.json").write_text(json.dumps(summary))
     loaded = RunSummary.load(out / "run_summary.json")
-    assert loaded.data_report == DataReport(warnings=report["warnings"], skipped_clips={
-        "train": [], "validation": [], "test": report["skipped_files"]["test"]}, drawn_speakers=report["drawn_speakers"])
+    assert loaded.data_report == DataReport(
+        warnings=report["warnings"],
+        skipped_clips={"train": [], "validation": [], "test": report["skipped_files"]["test"]},
+        drawn_speakers=report["drawn_speakers"],
+    )
     assert loaded.to_dict()["data_report"] == report  # the JSON form round-trips
 
-    text = write_model_card(out, repo_id="org/ser-student").read_text(encoding="utf-8")
+    text = StudentCard.from_output_dir(out, repo_id="org/ser-student").save(out).read_text(encoding="utf-8")
     assert "- Clips: train 40, validation 8, test 12 (2 clips skipped)" in text
     assert "- Validation speakers (drawn from the training data, `split_seed`): spk3" in text
     assert "- Test speakers (drawn from the training data, `split_seed`): spk1, spk7" in text
@@ -285,7 +309,7 @@ def test_card_from_an_output_dir_reports_the_data_report_of_the_run_summary(tmp_
     # A summary written before runs recorded the data report still makes a card, without those lines.
     del summary["data_report"]
     (out / "run_summary.json").write_text(json.dumps(summary))
-    text = write_model_card(out, repo_id="org/ser-student").read_text(encoding="utf-8")
+    text = StudentCard.from_output_dir(out, repo_id="org/ser-student").save(out).read_text(encoding="utf-8")
     assert "## Data warnings" not in text and "skipped" not in text and "drawn from" not in text
 
 
@@ -311,7 +335,7 @@ def test_run_provenance_keeps_local_paths_out_of_the_metadata(tmp_path):
 
 def test_the_teacher_weight_chart_title_fits_inside_the_figure(tmp_path):
     pytest.importorskip("matplotlib")
-    import hf_mtkd.plots as plots
+    import hf_mtkd.mtkd.plots as plots
 
     drawn = {}
     real_save = plots.save_figure

@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 from transformers import TrainerControl, TrainerState
 
-from conftest import tiny_recipe
-from hf_mtkd.methods import get_method
+from testing_utils import tiny_recipe
+from hf_mtkd.registry import get_method
 from hf_mtkd.run_summary import RunSummary
 from hf_mtkd.training.args import SERTrainingArguments
 from hf_mtkd.training.chance import ChanceLevelCallback, ChanceStreak, chance_level_streaks, chance_level_warnings

@@ -74,7 +74,15 @@ def test_emodb_fake(tmp_path):
     train = _only_train(ds)
     _check_columns(train)
     assert len(train) == 10
-    assert Counter(train["label"]) == {"angry": 3, "happy": 1, "neutral": 2, "sad": 1, "boredom": 1, "fear": 1, "disgust": 1}
+    assert Counter(train["label"]) == {
+        "angry": 3,
+        "happy": 1,
+        "neutral": 2,
+        "sad": 1,
+        "boredom": 1,
+        "fear": 1,
+        "disgust": 1,
+    }
     assert set(train["speaker"]) == {"emodb_03", "emodb_08"}
     assert train["fold"] == train["speaker"]
     assert set(train["language"]) == {"de"}
@@ -91,7 +99,16 @@ def test_ravdess_fake_and_options(tmp_path):
     train = _only_train(ds)
     _check_columns(train)
     assert len(train) == 10
-    assert Counter(train["label"]) == {"calm": 3, "neutral": 1, "happy": 1, "sad": 1, "angry": 1, "fear": 1, "disgust": 1, "surprise": 1}
+    assert Counter(train["label"]) == {
+        "calm": 3,
+        "neutral": 1,
+        "happy": 1,
+        "sad": 1,
+        "angry": 1,
+        "fear": 1,
+        "disgust": 1,
+        "surprise": 1,
+    }
     assert Counter(train["speaker"]) == {"ravdess_01": 6, "ravdess_02": 4}
     assert set(zip(train["speaker"], train["gender"])) == {("ravdess_01", "male"), ("ravdess_02", "female")}
     assert train["fold"] == train["speaker"]
@@ -130,7 +147,15 @@ def test_cafe_fake(tmp_path):
     train = _only_train(ds)
     _check_columns(train)
     assert len(train) == 9
-    assert Counter(train["label"]) == {"angry": 2, "happy": 1, "sad": 1, "neutral": 2, "disgust": 1, "fear": 1, "surprise": 1}
+    assert Counter(train["label"]) == {
+        "angry": 2,
+        "happy": 1,
+        "sad": 1,
+        "neutral": 2,
+        "disgust": 1,
+        "fear": 1,
+        "surprise": 1,
+    }
     assert Counter(train["speaker"]) == {"cafe_01": 5, "cafe_02": 3, "cafe_07": 1}
     assert set(train["language"]) == {"fr"}
     neutral = train.filter(lambda row: row["label"] == "neutral")
@@ -152,7 +177,11 @@ def test_demos_fake_folds(tmp_path):
     }  # fmt: skip
     assert Counter(train["speaker"]) == {"demos_01": 4, "demos_02": 3, "demos_03": 1}
     assert train["fold"] == train["speaker"]  # no fold files: the speaker
-    assert set(zip(train["speaker"], train["gender"])) == {("demos_01", "female"), ("demos_02", "male"), ("demos_03", "male")}
+    assert set(zip(train["speaker"], train["gender"])) == {
+        ("demos_01", "female"),
+        ("demos_02", "male"),
+        ("demos_03", "male"),
+    }
     assert Counter(train["prototypicality"]) == {"PR": 5, "NP": 2, "": 1}
     assert report.unknown_codes == {"xyz": 1} and report.unparsable == 1
 
@@ -162,7 +191,12 @@ def test_demos_fake_folds(tmp_path):
     (root / "folds" / "test.csv").write_text("DEMOS/PR_m_03_sor01a.wav\nPR_m_99_gone01a.wav\n")  # no header
     ds, report = load_corpus("demos", root, labels=["angry", "happy", "sad", "surprise"], return_report=True)
     train = _only_train(ds)
-    assert dict(zip(train["original_label"], train["fold"])) == {"rab": "train", "gio": "train", "tri": "train", "sor": "test"}
+    assert dict(zip(train["original_label"], train["fold"])) == {
+        "rab": "train",
+        "gio": "train",
+        "tri": "train",
+        "sor": "test",
+    }
     assert report.notes == {}  # the rows missing from the lists (col, neu, pau, dis) were dropped by labels
     ds, report = load_corpus("demos", root, return_report=True)
     assert sum(report.notes.values()) == 4 and Counter(ds["train"]["fold"])["unassigned"] == 4
@@ -171,7 +205,11 @@ def test_demos_fake_folds(tmp_path):
     table = tmp_path / "speaker_folds.csv"
     table.write_text("speaker,fold\n01,devel\ndemos_02,train\n03,test\n")
     train = load_corpus("demos", root, fold_file=table)["train"]
-    assert set(zip(train["speaker"], train["fold"])) == {("demos_01", "devel"), ("demos_02", "train"), ("demos_03", "test")}
+    assert set(zip(train["speaker"], train["fold"])) == {
+        ("demos_01", "devel"),
+        ("demos_02", "train"),
+        ("demos_03", "test"),
+    }
     with pytest.raises(FileNotFoundError, match="fold_file"):
         load_corpus("demos", root, fold_file=tmp_path / "nope.csv")
 
@@ -197,7 +235,11 @@ def test_fesc_fake_and_filename_pattern(tmp_path):
         "fesc", flat, filename_pattern=r"^(?P<speaker>[A-Z]{4})_(?P<emotion>[^_]+)_", return_report=True
     )
     train = _only_train(ds)
-    assert sorted(zip(train["speaker"], train["label"])) == [("fesc_MIKO", "sad"), ("fesc_TIRE", "angry"), ("fesc_TIRE", "neutral")]
+    assert sorted(zip(train["speaker"], train["label"])) == [
+        ("fesc_MIKO", "sad"),
+        ("fesc_TIRE", "angry"),
+        ("fesc_TIRE", "neutral"),
+    ]
     assert report.unknown_codes == {"x": 1}
     with pytest.raises(ValueError, match="emotion"):
         load_corpus("fesc", flat, filename_pattern=r"(?P<speaker>\w+)")
@@ -213,18 +255,32 @@ def test_iemocap_fake(tmp_path):
         "neutral": 1, "frustrated": 1, "angry": 1, "no_agreement": 1, "excited": 2, "happy": 1, "sad": 1,
     }  # fmt: skip
     assert Counter(train["fold"]) == {"Session1": 6, "Session2": 2}
-    assert Counter(train["speaker"]) == {"iemocap_Ses01F": 3, "iemocap_Ses01M": 3, "iemocap_Ses02F": 1, "iemocap_Ses02M": 1}
+    assert Counter(train["speaker"]) == {
+        "iemocap_Ses01F": 3,
+        "iemocap_Ses01M": 3,
+        "iemocap_Ses02F": 1,
+        "iemocap_Ses02M": 1,
+    }
     # Ses01M_script01_1_F000 is spoken by the session's female actor although the dialog name says M.
     by_id = {Path(a["path"]).stem: i for i, a in enumerate(train.cast_column("audio", Audio(decode=False))["audio"])}
     f000 = train[by_id["Ses01M_script01_1_F000"]]
     assert (f000["speaker"], f000["gender"], f000["original_label"]) == ("iemocap_Ses01F", "female", "exc")
     first = train[by_id["Ses01F_impro01_F000"]]
-    assert (first["text"], first["dialog"], first["valence"], first["dominance"]) == ("Excuse me.", "Ses01F_impro01", "2.5000", "3.5000")
+    assert (first["text"], first["dialog"], first["valence"], first["dominance"]) == (
+        "Excuse me.",
+        "Ses01F_impro01",
+        "2.5000",
+        "3.5000",
+    )
     assert report.unknown_codes == {"zzz": 1}
-    assert sum(report.skipped.values()) == 1 and "Ses01F_impro01_M002" in next(iter(report.skipped_examples.values()))[0]
+    assert (
+        sum(report.skipped.values()) == 1 and "Ses01F_impro01_M002" in next(iter(report.skipped_examples.values()))[0]
+    )
 
     # The papers' 4-class setup: excited merged into happy, the rest dropped and counted.
-    ds, report = load_corpus("iemocap", root / "IEMOCAP_full_release", labels=FOUR, merge_excited=True, return_report=True)
+    ds, report = load_corpus(
+        "iemocap", root / "IEMOCAP_full_release", labels=FOUR, merge_excited=True, return_report=True
+    )
     train = _only_train(ds)
     assert Counter(train["label"]) == {"neutral": 1, "angry": 1, "happy": 3, "sad": 1}
     assert report.dropped_by_label == {"frustrated": 1, "no_agreement": 1}
@@ -357,7 +413,15 @@ def test_real_emodb():
     assert len(train) == 535
     assert len(set(train["speaker"])) == 10
     assert Counter(train["original_label"]) == {"W": 127, "L": 81, "N": 79, "F": 71, "A": 69, "T": 62, "E": 46}
-    assert Counter(train["label"]) == {"angry": 127, "boredom": 81, "neutral": 79, "happy": 71, "fear": 69, "sad": 62, "disgust": 46}
+    assert Counter(train["label"]) == {
+        "angry": 127,
+        "boredom": 81,
+        "neutral": 79,
+        "happy": 71,
+        "fear": 69,
+        "sad": 62,
+        "disgust": 46,
+    }
     assert set(train["gender"]) == {"male", "female"}
     samples = train[0]["audio"].get_all_samples()  # FLAC re-encode, 16 kHz
     assert samples.sample_rate == 16_000 and samples.data.shape[-1] > 16_000 // 2

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from transformers import Wav2Vec2FeatureExtractor
 
-from conftest import LABELS, SHARED_DATA, write_tone_corpus
+from testing_utils import LABELS, SHARED_DATA, write_tone_corpus
 from hf_mtkd.arguments import DataArguments
 from hf_mtkd.data.splits import _draw_by_speaker
 from hf_mtkd.data import (
@@ -102,7 +102,9 @@ def test_decode_resamples_and_downmixes(tmp_path):
     t = np.arange(48000) / 48000
     left = 0.5 * np.sin(2 * np.pi * 440 * t)
     sf.write(tmp_path / "stereo48k.wav", np.stack([left, left], axis=1).astype(np.float32), 48000)
-    sf.write(tmp_path / "mono8k.flac", (0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)).astype(np.float32), 8000)
+    sf.write(
+        tmp_path / "mono8k.flac", (0.5 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)).astype(np.float32), 8000
+    )
     stereo = decode_audio(str(tmp_path / "stereo48k.wav"), 16000)
     mono8k = decode_audio({"path": str(tmp_path / "mono8k.flac"), "bytes": None}, 16000)
     assert stereo.ndim == 1 and abs(len(stereo) - 16000) <= 32
@@ -167,7 +169,9 @@ def test_attention_mask_follows_the_feature_extractor(tone_corpus):
     large = Wav2Vec2FeatureExtractor(return_attention_mask=True)  # wav2vec2-large-lv60 convention
     batch = AudioClassificationCollator(base, 16000)(rows)
     assert set(batch) == {"input_values", "labels"}
-    batch = AudioClassificationCollator(large, 16000, language_column="language", language_to_id={"en": 0, "fi": 1})(rows)
+    batch = AudioClassificationCollator(large, 16000, language_column="language", language_to_id={"en": 0, "fi": 1})(
+        rows
+    )
     assert set(batch) == {"input_values", "attention_mask", "labels", "language_id"}
     lengths = [len(r["waveform"]) for r in rows]
     assert batch["attention_mask"].sum(1).tolist() == lengths
@@ -205,7 +209,10 @@ def test_real_recordings_decode(tmp_path):
         handle.write(f"file_name,label,language,speaker\n{emodb.name},happy,de,03\n{ravdess.name},angry,en,01\n")
     args = data_args(data_dir=str(root))
     raw, labels = select_labels(load_raw_dataset(args), args)
-    waveforms = [decode_audio(cell, 16000) for cell in raw["train"].cast_column("audio", __import__("datasets").Audio(decode=False))["audio"]]
+    waveforms = [
+        decode_audio(cell, 16000)
+        for cell in raw["train"].cast_column("audio", __import__("datasets").Audio(decode=False))["audio"]
+    ]
     for w in waveforms:
         assert 0.5 * 16000 < len(w) < 10 * 16000
         assert 0.01 < np.abs(w).max() <= 1.0 and np.sqrt(np.mean(w**2)) > 1e-3
@@ -256,7 +263,9 @@ def test_drawn_validation_keeps_every_language_of_a_small_set(tmp_path):
     # 2 languages x 5 training speakers: an unstratified draw misses a language in some seeds; stratified, never,
     # and (a language with four or more training speakers gives at least two) two from each.
     root = write_tone_corpus(tmp_path / "c", languages=("en", "fi"), speakers_per_language=6, clips_per_label=1)
-    rows = [dict(r, split="test" if r["split"] == "test" else "train") for r in csv.DictReader(open(root / "metadata.csv"))]
+    rows = [
+        dict(r, split="test" if r["split"] == "test" else "train") for r in csv.DictReader(open(root / "metadata.csv"))
+    ]
     with open(root / "metadata.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -264,7 +273,9 @@ def test_drawn_validation_keeps_every_language_of_a_small_set(tmp_path):
     args = data_args(data_dir=str(root), validation_fraction=0.2)
     raw, _ = select_labels(load_raw_dataset(args), args)
     for seed in range(20):
-        splits = make_splits(raw, data_args(data_dir=str(root), validation_fraction=0.2, split_seed=seed), DataReport())
+        splits = make_splits(
+            raw, data_args(data_dir=str(root), validation_fraction=0.2, split_seed=seed), DataReport()
+        )
         speakers = set(splits["validation"]["speaker"])
         assert sorted(s.split("_")[0] for s in speakers) == ["en", "en", "fi", "fi"], seed
         assert set(splits["validation"]["language"]) == {"en", "fi"}, seed
@@ -401,4 +412,6 @@ def test_leave_one_speaker_out_without_validation_fold_keeps_test_speakers_out(t
 def test_zero_length_clip_error_names_the_file():
     # An already-decoded cell with no samples (torchcodec rejects an empty WAV file before this check).
     with pytest.raises(AudioDecodeError, match=r"^silent_clip\.wav: zero-length clip$"):
-        decode_audio({"array": np.zeros(0, dtype=np.float32), "sampling_rate": 16000, "path": "silent_clip.wav"}, 16000)
+        decode_audio(
+            {"array": np.zeros(0, dtype=np.float32), "sampling_rate": 16000, "path": "silent_clip.wav"}, 16000
+        )

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from hf_mtkd.data import demo_corpus
-from hf_mtkd.data.demo_corpus import DEMO_LABELS, DEMO_LANGUAGES, build_demo_corpus
+from hf_mtkd.corpora import synthetic_demo as demo_corpus
+from hf_mtkd.corpora.synthetic_demo import DEMO_LABELS, DEMO_LANGUAGES, build_demo_corpus
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs the espeak-ng program")
 

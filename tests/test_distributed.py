@@ -1,7 +1,8 @@
 """Two processes on this CPU (torch.distributed over gloo) against one process with the same global batch.
 
 One launch of `tests/distributed_worker.py` with two processes runs the MTKD jobs (online, cached teacher
-logits, bf16), another (slow) the self-distillation job; the single-process references run in this process. Dropout, LayerDrop and time masking are off and the clips are cropped to
+logits, bf16), another (slow) the self-distillation job; the single-process references run in this process. Dropout,
+LayerDrop and time masking are off and the clips are cropped to
 one length (no padding), so the two runs must give the same weights up to float summation order.
 The test split has an odd size (15): evaluation must gather every sample once, in dataset order.
 
@@ -23,10 +24,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import LABELS, TINY_W2V2, tiny_recipe, write_tone_corpus
+from testing_utils import LABELS, TINY_W2V2, save_tiny_classifier, tiny_recipe, write_tone_corpus
 from distributed_worker import run_job
 from hf_mtkd.training.run import check_world_size
-from test_training import save_tiny_classifier
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 NO_DROPOUT = {
@@ -74,11 +74,20 @@ def _jobs(root: Path, corpus: Path, processes: int, device: str = "cpu") -> list
     recipes = {
         "ft": tiny_recipe(corpus, root / f"ft_{processes}", **common),
         "mtkd": tiny_recipe(corpus, root / f"mtkd_{processes}", **common, **mtkd),
-        "mtkd_cache": tiny_recipe(corpus, root / f"mtkd_cache_{processes}", **common, **mtkd, use_teacher_logit_cache=True),
-        "mtkd_bf16": tiny_recipe(corpus, root / f"mtkd_bf16_{processes}", **common, **mtkd, bf16=True,
-                                 teacher_dtype="bfloat16"),
-        "self_distillation": tiny_recipe(corpus, root / f"sd_{processes}", **common, method="self_distillation",
-                                         exit_layers=[1], head_hidden_size=16),
+        "mtkd_cache": tiny_recipe(
+            corpus, root / f"mtkd_cache_{processes}", **common, **mtkd, use_teacher_logit_cache=True
+        ),
+        "mtkd_bf16": tiny_recipe(
+            corpus, root / f"mtkd_bf16_{processes}", **common, **mtkd, bf16=True, teacher_dtype="bfloat16"
+        ),
+        "self_distillation": tiny_recipe(
+            corpus,
+            root / f"sd_{processes}",
+            **common,
+            method="self_distillation",
+            exit_layers=[1],
+            head_hidden_size=16,
+        ),
     }
     return [{"name": name, "method": recipe["method"], "recipe": recipe} for name, recipe in recipes.items()]
 
@@ -204,7 +213,10 @@ def _assert_same_predictions(records: list[dict], reference: dict) -> None:
     assert rank0["test_size"] == 15
     assert rank0["predictions"] == rank1["predictions"] == reference["predictions"]
     assert len(rank0["predictions"]) == 15
-    report, expected = rank0["summary"]["results"]["test"]["overall"], reference["summary"]["results"]["test"]["overall"]
+    report, expected = (
+        rank0["summary"]["results"]["test"]["overall"],
+        reference["summary"]["results"]["test"]["overall"],
+    )
     assert report["n"] == 15
     assert {k: report[k] for k in ("UR", "WR", "macro_f1")} == {k: expected[k] for k in ("UR", "WR", "macro_f1")}
 

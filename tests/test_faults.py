@@ -20,38 +20,35 @@ from datasets import Dataset, Features, List, Value, load_from_disk
 from safetensors.torch import load_file
 from transformers import (
     ASTFeatureExtractor,
-    AutoConfig,
     AutoModelForAudioClassification,
     Wav2Vec2FeatureExtractor,
 )
 
 import hf_mtkd
-from conftest import LABELS, TINY_W2V2, tiny_recipe, write_tone_corpus
+from testing_utils import (
+    LABELS,
+    TINY_W2V2,
+    save_tiny_classifier,
+    tiny_audio_classifier,
+    tiny_recipe,
+    write_tone_corpus,
+)
 from hf_mtkd.arguments import DataArguments, ModelArguments
 from hf_mtkd.config_parser import RecipeError, load_recipe, parse_config
 from hf_mtkd.data import AudioClassificationCollator, AudioDecodeError, decode_audio
-from hf_mtkd.methods import get_method
-from hf_mtkd.multi_teacher.cache import add_teacher_logits
-from hf_mtkd.multi_teacher.config import TeacherSpec
-from hf_mtkd.multi_teacher.losses import cosine_teacher_weights, language_teacher_weights, multi_teacher_kd_loss
-from hf_mtkd.multi_teacher.teachers import load_teacher, teacher_label_index
+from hf_mtkd.registry import get_method
+from hf_mtkd.distillation.cache import add_teacher_logits
+from hf_mtkd.distillation.teachers import TeacherSpec
+from hf_mtkd.mtkd.losses import cosine_teacher_weights, language_teacher_weights, multi_teacher_kd_loss
+from hf_mtkd.distillation.teachers import load_teacher, teacher_label_index
 from hf_mtkd.self_distillation.losses import SIMILARITIES, self_distillation_loss
 from hf_mtkd.training import SERTrainer, SERTrainingArguments
-from hf_mtkd.training.outputs import STAGING_DIR, last_complete_checkpoint, write_json_atomic
+from hf_mtkd.training.outputs import STAGING_DIR, last_complete_checkpoint
+from hf_mtkd.utils.atomic import write_json_atomic
 from hf_mtkd.data import prepare_data
 from hf_mtkd.training.run import FINISHED_MARKER, check_output_dir, run
 from hf_mtkd.training.run_record import RUN_RECORD, RunMismatchError, finish_record, start_record
-from test_training import save_tiny_classifier
 
-
-
-def tiny_model(seed=0):
-    torch.manual_seed(seed)
-    config = AutoConfig.for_model(
-        "wav2vec2", **TINY_W2V2, num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)},
-    )
-    return AutoModelForAudioClassification.from_config(config)
 
 
 # ------------------------------------------------------------------------------------------ atomic outputs
@@ -63,9 +60,13 @@ class Killed(BaseException):
 
 def test_final_model_save_is_atomic(tmp_path):
     out = tmp_path / "out"
-    model = tiny_model()
-    args = SERTrainingArguments(output_dir=str(out), report_to="none", eval_strategy="no", load_best_model_at_end=False)
-    trainer = SERTrainer(model=model, args=args, processing_class=Wav2Vec2FeatureExtractor(return_attention_mask=False))
+    model = tiny_audio_classifier()
+    args = SERTrainingArguments(
+        output_dir=str(out), report_to="none", eval_strategy="no", load_best_model_at_end=False
+    )
+    trainer = SERTrainer(
+        model=model, args=args, processing_class=Wav2Vec2FeatureExtractor(return_attention_mask=False)
+    )
     trainer.save_model()
     first = load_file(out / "model.safetensors")
 
@@ -93,7 +94,9 @@ def test_final_model_save_is_atomic(tmp_path):
     saved = load_file(out / "model.safetensors")
     assert torch.equal(saved["classifier.weight"], model.classifier.weight.detach())
     assert not (out / STAGING_DIR).exists()
-    assert not (out / "model-00001-of-00002.safetensors").exists() and not (out / "model.safetensors.index.json").exists()
+    assert (
+        not (out / "model-00001-of-00002.safetensors").exists() and not (out / "model.safetensors.index.json").exists()
+    )
     assert {"config.json", "preprocessor_config.json", "training_args.bin"} <= {p.name for p in out.iterdir()}
 
 
@@ -112,7 +115,12 @@ def test_json_outputs_are_replaced_whole(tmp_path, monkeypatch):
 
 
 #: A run's recorded state (hf_mtkd.training.run_record.run_state) as these tests fake it.
-STATE = {"recipe_sha256": "r", "data_sha256": "d", "recipe": {"learning_rate": 0.1}, "data": {"source": "x", "files": 1}}
+STATE = {
+    "recipe_sha256": "r",
+    "data_sha256": "d",
+    "recipe": {"learning_rate": 0.1},
+    "data": {"source": "x", "files": 1},
+}
 
 
 def _checkpoint(out: Path, step: int, state: str | None = '{"global_step": 0}') -> Path:
@@ -189,7 +197,9 @@ def test_a_checkpoint_of_another_run_is_refused_naming_what_differs(tmp_path):
     from safetensors.torch import save_file
 
     save_file({"w": torch.zeros(2)}, other / "model.safetensors")
-    explicit = SERTrainingArguments(output_dir=str(tmp_path / "b"), report_to="none", resume_from_checkpoint=str(other))
+    explicit = SERTrainingArguments(
+        output_dir=str(tmp_path / "b"), report_to="none", resume_from_checkpoint=str(other)
+    )
     with pytest.raises(RunMismatchError, match="records no recipe"):
         check_output_dir(explicit, STATE)
     # Nothing was written while refusing.
@@ -217,9 +227,9 @@ CACHE_BUILD_KILLED = """
 import os, signal, sys
 from datasets import load_from_disk
 from transformers import Wav2Vec2FeatureExtractor
-import hf_mtkd.multi_teacher.cache as cache
-from hf_mtkd.multi_teacher.config import TeacherSpec
-from hf_mtkd.multi_teacher.teachers import load_teacher
+import hf_mtkd.distillation.cache as cache
+from hf_mtkd.distillation.teachers import TeacherSpec
+from hf_mtkd.distillation.teachers import load_teacher
 
 labels, teacher_dir, dataset_dir = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
 fe = Wav2Vec2FeatureExtractor(return_attention_mask=False)
@@ -242,11 +252,15 @@ def test_teacher_logit_cache_killed_mid_build_leaves_no_cache_file(tmp_path):
     import sys
 
     teacher_dir = tmp_path / "teacher"
-    save_tiny_classifier(teacher_dir, ["happy", "neutral", "angry", "sad"], seed=5)  # student class j = its [2, 0, 1, 3][j]
+    # student class j = its [2, 0, 1, 3][j]
+    save_tiny_classifier(teacher_dir, ["happy", "neutral", "angry", "sad"], seed=5)
     fe = Wav2Vec2FeatureExtractor(return_attention_mask=False)
     rng = np.random.default_rng(0)
     features = Features({"waveform": List(Value("float32")), "labels": Value("int64")})
-    data = {"waveform": [rng.standard_normal(1600 + 80 * i).astype(np.float32) for i in range(12)], "labels": [i % 4 for i in range(12)]}
+    data = {
+        "waveform": [rng.standard_normal(1600 + 80 * i).astype(np.float32) for i in range(12)],
+        "labels": [i % 4 for i in range(12)],
+    }
     Dataset.from_dict(data, features=features).save_to_disk(str(tmp_path / "ds"))
     ds = load_from_disk(str(tmp_path / "ds"))
     teacher = load_teacher(TeacherSpec(model=str(teacher_dir), language="en"), LABELS, fe)
@@ -314,7 +328,8 @@ def write_odd_corpus(root: Path, hour_clip: Path) -> Path:
                 wave = np.zeros_like(t) if kind == "silent" else 0.3 * np.sin(2 * np.pi * 150 * (k + 1) * t)
                 if channels == 2:
                     wave = np.stack([wave, 0.5 * wave], axis=1)
-                name = f"spk_{split[:2]}_{label}_{kind}.wav"  # no split name in file names: audiofolder would split on it
+                # no split name in file names: audiofolder would split on it
+                name = f"spk_{split[:2]}_{label}_{kind}.wav"
                 sf.write(root / name, wave.astype(np.float32), rate)
                 rows.append({"file_name": name, "label": label, "speaker": f"{split}_spk", "split": split})
     os.symlink(hour_clip, root / "long.wav")
@@ -342,12 +357,18 @@ def test_odd_but_valid_audio_is_decoded_and_trains(tmp_path, hour_long_clip):
     batch = AudioClassificationCollator(Wav2Vec2FeatureExtractor(return_attention_mask=False), 16000)(
         [train[i] for i in range(len(train))])
     assert torch.isfinite(batch["input_values"]).all()
-    assert torch.isfinite(tiny_model()(**batch).loss)
+    assert torch.isfinite(tiny_audio_classifier()(**batch).loss)
 
     out = tmp_path / "run"
-    run(get_method("finetune"), recipe=tiny_recipe(root, out, logging_steps=1, max_steps=3, per_device_train_batch_size=8,
-                                                  n_bootstrap=0))
-    losses = [entry["loss"] for entry in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in entry]
+    run(
+        get_method("finetune"),
+        recipe=tiny_recipe(root, out, logging_steps=1, max_steps=3, per_device_train_batch_size=8, n_bootstrap=0),
+    )
+    losses = [
+        entry["loss"]
+        for entry in json.loads((out / "trainer_state.json").read_text())["log_history"]
+        if "loss" in entry
+    ]
     assert len(losses) == 3 and np.isfinite(losses).all()
 
 
@@ -385,25 +406,29 @@ def test_teacher_with_labels_outside_the_students_is_refused():
     assert teacher_label_index(list(reversed(LABELS)), LABELS, "fi").tolist() == [3, 2, 1, 0]
 
 
-def _save_teacher(path, model_type, labels, feature_extractor, seed, **config):
-    torch.manual_seed(seed)
-    config = AutoConfig.for_model(model_type, **config, num_labels=len(labels), id2label=dict(enumerate(labels)),
-                                  label2id={l: i for i, l in enumerate(labels)})
-    AutoModelForAudioClassification.from_config(config).save_pretrained(path)
-    feature_extractor.save_pretrained(path)
-
-
 @pytest.mark.parametrize("cached", [False, True], ids=["online", "cache"])
 def test_teachers_of_other_architectures_get_their_own_inputs(tone_corpus, tmp_path, monkeypatch, cached):
     # A spectrogram transformer (AST) and a HuBERT fed at 8 kHz with an attention mask teach a wav2vec2 student.
-    _save_teacher(tmp_path / "ast", "audio-spectrogram-transformer", list(reversed(LABELS)),
-                  ASTFeatureExtractor(max_length=64, num_mel_bins=32), seed=1, hidden_size=32, num_hidden_layers=2,
-                  num_attention_heads=2, intermediate_size=64, patch_size=16, frequency_stride=16, time_stride=16,
-                  max_length=64, num_mel_bins=32)
-    _save_teacher(tmp_path / "hubert", "hubert", LABELS, Wav2Vec2FeatureExtractor(sampling_rate=8000, return_attention_mask=True),
-                  seed=2, **TINY_W2V2)
-    import hf_mtkd.multi_teacher.cache as cache
-    import hf_mtkd.multi_teacher.trainer as trainer
+    save_tiny_classifier(
+        tmp_path / "ast",
+        list(reversed(LABELS)),
+        seed=1,
+        feature_extractor=ASTFeatureExtractor(max_length=64, num_mel_bins=32),
+        model_type="audio-spectrogram-transformer",
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        patch_size=16,
+        frequency_stride=16,
+        time_stride=16,
+        max_length=64,
+        num_mel_bins=32,
+    )
+    save_tiny_classifier(tmp_path / "hubert", LABELS, seed=2, model_type="hubert", **TINY_W2V2,
+                         feature_extractor=Wav2Vec2FeatureExtractor(sampling_rate=8000, return_attention_mask=True))
+    import hf_mtkd.distillation.cache as cache
+    import hf_mtkd.mtkd.trainer as trainer
 
     seen = []
     for module in (trainer, cache):
@@ -416,9 +441,22 @@ def test_teachers_of_other_architectures_get_their_own_inputs(tone_corpus, tmp_p
 
         monkeypatch.setattr(module, "teacher_logits_for_batch", spy)
     out = tmp_path / "mtkd"
-    teachers = [{"model": str(tmp_path / "ast"), "language": "en"}, {"model": str(tmp_path / "hubert"), "language": "fi"}]
-    summary = run(get_method("mtkd"), recipe=tiny_recipe(tone_corpus, out, method="mtkd", teachers=teachers,
-                                                         use_teacher_logit_cache=cached, logging_steps=1, n_bootstrap=0))
+    teachers = [
+        {"model": str(tmp_path / "ast"), "language": "en"},
+        {"model": str(tmp_path / "hubert"), "language": "fi"},
+    ]
+    summary = run(
+        get_method("mtkd"),
+        recipe=tiny_recipe(
+            tone_corpus,
+            out,
+            method="mtkd",
+            teachers=teachers,
+            use_teacher_logit_cache=cached,
+            logging_steps=1,
+            n_bootstrap=0,
+        ),
+    )
     assert seen
     for student_shape, (ast_inputs, hubert_inputs) in seen:
         assert ast_inputs == {"input_values": (student_shape[0], 64, 32)}  # (batch, frames, mel bins)
@@ -469,7 +507,7 @@ def test_remote_code_is_off_by_default_and_passed_through(tmp_path, monkeypatch)
 
     save_tiny_classifier(tmp_path / "m", LABELS)
     import hf_mtkd.modeling_utils as modeling_utils
-    import hf_mtkd.multi_teacher.teachers as teachers
+    import hf_mtkd.distillation.teachers as teachers
 
     calls = []
     original = modeling_utils.load_pretrained
@@ -483,8 +521,10 @@ def test_remote_code_is_off_by_default_and_passed_through(tmp_path, monkeypatch)
     for trust in (False, True):
         calls.clear()
         model_args = ModelArguments(model_name_or_path=str(tmp_path / "m"), trust_remote_code=trust)
-        _, fe = modeling_utils.build_student(model_args, LABELS)
-        load_teacher(TeacherSpec(model=str(tmp_path / "m")), LABELS, fe, trust_remote_code=model_args.trust_remote_code)
+        _, fe = modeling_utils.build_audio_classifier(model_args, LABELS)
+        load_teacher(
+            TeacherSpec(model=str(tmp_path / "m")), LABELS, fe, trust_remote_code=model_args.trust_remote_code
+        )
         assert {what for what, _ in calls} >= {"student", "student config", "feature extractor", "teacher 'm'"}
         assert all(flag is trust for _, flag in calls), calls
 
@@ -513,9 +553,9 @@ def test_hub_token_never_written_or_logged(tone_corpus, tmp_path, monkeypatch, c
                          n_bootstrap=0)
     with caplog.at_level(logging.INFO):
         run(get_method("finetune"), recipe=recipe)
-    from hf_mtkd.hub.card import write_model_card
+    from hf_mtkd.hub.card import StudentCard
 
-    write_model_card(out, repo_id="someone/student")
+    StudentCard.from_output_dir(out, repo_id="someone/student").save(out)
     captured = capfd.readouterr()
     assert token not in captured.out + captured.err + caplog.text
     files = [p for p in out.rglob("*") if p.is_file()]

@@ -13,18 +13,17 @@ import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor, pipeline
 
 import hf_mtkd  # noqa: F401  (registers the Auto classes)
-from conftest import LABELS, SHARED_DATA, tiny_recipe, write_tone_corpus
 from hf_mtkd.classic_baseline import clip_features, load_classic_baseline
 from hf_mtkd.config_parser import load_recipe
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.models import GE2EConfig, GE2EFeatureExtractor, GE2EForAudioClassification
 from hf_mtkd.models.ge2e.feature_extraction_ge2e import normalize_volume
 from hf_mtkd.models.ge2e.modeling_ge2e import load_resemblyzer_state, window_statistics
-from hf_mtkd.multi_teacher.config import TeacherSpec
-from hf_mtkd.multi_teacher.teachers import load_teacher, teacher_logits_for_batch
+from hf_mtkd.distillation.teachers import TeacherSpec, load_teacher, teacher_logits_for_batch
 from hf_mtkd.training.args import SERTrainingArguments
 from hf_mtkd.training.run import run
 from hf_mtkd.training.trainer import SERTrainer
+from testing_utils import LABELS, SHARED_DATA, tiny_recipe, write_tone_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 

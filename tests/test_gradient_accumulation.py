@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForAudioClassification, TrainerCallback, Wav2Vec2FeatureExtractor
+from transformers import AutoConfig, TrainerCallback, Wav2Vec2FeatureExtractor
 
-from conftest import LABELS, TINY_W2V2
-from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
-from hf_mtkd.multi_teacher.cache import add_teacher_logits
-from hf_mtkd.self_distillation import EarlyExitForAudioClassification, SelfDistillationConfig, SelfDistillationTrainer
+from testing_utils import LABELS, TINY_W2V2, clips, save_tiny_classifier, tiny_audio_classifier
+from hf_mtkd.mtkd import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
+from hf_mtkd.distillation.cache import add_teacher_logits
+from hf_mtkd.self_distillation import SelfDistillationConfig, SelfDistillationTrainer
+from hf_mtkd.models.early_exit import EarlyExitForAudioClassification
 from hf_mtkd.training import SERTrainingArguments
 from hf_mtkd.training.trainer import SERTrainer
-from test_mtkd_trainer import clips
-from test_training import save_tiny_classifier
 
 NO_DROPOUT = {
     "hidden_dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0, "feat_proj_dropout": 0.0,
@@ -41,10 +40,7 @@ class GradientsBeforeStep(TrainerCallback):
 
 
 def _student(seed=0):
-    torch.manual_seed(seed)
-    config = AutoConfig.for_model("wav2vec2", **TINY_W2V2, **NO_DROPOUT, num_labels=len(LABELS),
-                                  id2label=dict(enumerate(LABELS)), label2id={l: i for i, l in enumerate(LABELS)})
-    return AutoModelForAudioClassification.from_config(config)
+    return tiny_audio_classifier(LABELS, seed, **NO_DROPOUT)
 
 
 def _early_exit_student():
@@ -77,8 +73,12 @@ def _trainer(kind, tmp_path, teachers, batch, accumulation):
     if kind == "self_distillation":
         # The raw similarity: the centred one (the default) subtracts each micro-batch's own mean, so by design it
         # depends on how a batch is split (like MTKD's per-batch cosine weights; see the next test).
-        return SelfDistillationTrainer(model=_early_exit_student(), args=SelfDistillationConfig(**common, centre_similarity=False),
-                                       train_dataset=clips(8), processing_class=FE)
+        return SelfDistillationTrainer(
+            model=_early_exit_student(),
+            args=SelfDistillationConfig(**common, centre_similarity=False),
+            train_dataset=clips(8),
+            processing_class=FE,
+        )
     if kind == "mtkd_online":
         args = MultiTeacherDistillationConfig(**common, teachers=teachers, teacher_weighting="language", kd_lambda=0.5)
         return MultiTeacherDistillationTrainer(model=_student(), args=args, train_dataset=clips(8),
@@ -86,7 +86,9 @@ def _trainer(kind, tmp_path, teachers, batch, accumulation):
     # mtkd_cached: the batches carry the teachers' logits; the trainer runs no teacher.
     args = MultiTeacherDistillationConfig(**common, teachers=teachers, teacher_weighting="cosine",
                                           cosine_per_sample=True, kd_lambda=0.5, use_teacher_logit_cache=True)
-    online = MultiTeacherDistillationTrainer(model=_student(), args=args, processing_class=FE, teachers=[t["model"] for t in teachers])
+    online = MultiTeacherDistillationTrainer(
+        model=_student(), args=args, processing_class=FE, teachers=[t["model"] for t in teachers]
+    )
     cached = add_teacher_logits(clips(8), online.teachers, FE, max_samples=16000)
     return MultiTeacherDistillationTrainer(model=_student(), args=args, train_dataset=cached, processing_class=FE,
                                            languages=["en", "fi"])

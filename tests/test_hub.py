@@ -23,13 +23,12 @@ import huggingface_hub
 import pytest
 import torch
 from huggingface_hub import ModelCard
-from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
 
-from conftest import LABELS, TINY_W2V2
+from testing_utils import LABELS, save_tiny_classifier
 from hf_mtkd.cli.push import main as push_main
-from hf_mtkd.hub import HubPushError, ModelCardError, TEMPLATE_PATH, push_to_hub, push_trainer_to_hub
+from hf_mtkd.hub import HubPushError, ModelCardError, TEMPLATE_PATH, push_to_hub
 from hf_mtkd.metrics import compute_ser_metrics
-from hf_mtkd.training import SERTrainer, SERTrainingArguments
+from hf_mtkd.training import SERTrainingArguments
 
 TOKEN = "hf_standInTokenDoNotLeak0123456789"
 USER = "stand-in-user"
@@ -186,11 +185,7 @@ def no_saved_token(monkeypatch, tmp_path):
 
 def save_student(out: Path, hub_token=None) -> Path:
     """A tiny student folder as a run leaves it: model, feature extractor, metrics, args, and a checkpoint."""
-    torch.manual_seed(0)
-    config = AutoConfig.for_model("wav2vec2", **TINY_W2V2, num_labels=4, id2label=dict(enumerate(LABELS)),
-                                  label2id={label: i for i, label in enumerate(LABELS)})
-    AutoModelForAudioClassification.from_config(config).save_pretrained(out)
-    Wav2Vec2FeatureExtractor(return_attention_mask=False).save_pretrained(out)
+    save_tiny_classifier(out, LABELS)
     metrics = compute_ser_metrics([0, 1, 2, 3, 1, 1], [0, 1, 2, 3, 0, 1], LABELS, languages=["en"] * 3 + ["fi"] * 3,
                                   n_bootstrap=20)
     (out / "test_metrics.json").write_text(json.dumps(metrics))
@@ -303,21 +298,6 @@ def test_bad_input_fails_before_any_request(hub, student, tmp_path, monkeypatch,
     assert TOKEN not in str(raised.value)
 
 
-def test_trainer_push_uploads_what_the_trainer_saved(hub, tmp_path):
-    student = save_student(tmp_path / "trainer_out")
-    model = AutoModelForAudioClassification.from_pretrained(student)
-    args = SERTrainingArguments(output_dir=str(student), hub_model_id="org/trainer-student", hub_token=TOKEN,
-                                hub_private_repo=True, report_to="none", eval_strategy="no",
-                                save_strategy="no", load_best_model_at_end=False)
-    trainer = SERTrainer(model=model, args=args, processing_class=Wav2Vec2FeatureExtractor.from_pretrained(student))
-    push_trainer_to_hub(trainer)
-    uploaded = hub.files["org/trainer-student"]
-    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= set(uploaded)
-    assert hub.repos["org/trainer-student"]["visibility"] == "private"
-    assert not any(TOKEN.encode() in content for content in uploaded.values())
-    assert (student / "training_args.bin").read_bytes().find(TOKEN.encode()) == -1  # not even written locally
-
-
 def test_push_command(hub, student, no_saved_token, monkeypatch, capsys):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     push_main([str(student), "org/cli-student", "--private", "--endpoint", hub.url, "--commit_message", "cli"])
@@ -353,9 +333,9 @@ def test_pushing_a_folder_with_a_malicious_pickle_never_runs_it(hub, tmp_path):
     uploaded = hub.files["org/received"]
     assert "README.md" in uploaded and "training_args.bin" not in uploaded
     assert 'model="org/received"' in uploaded["README.md"].decode()
-    from hf_mtkd.hub import write_model_card
+    from hf_mtkd.hub import StudentCard
 
-    write_model_card(folder)
+    StudentCard.from_output_dir(folder).save(folder)
     assert not marker.exists()
 
 

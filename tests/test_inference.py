@@ -13,21 +13,22 @@ import pytest
 import soundfile as sf
 import torch
 from transformers import (
-    AutoConfig,
     AutoFeatureExtractor,
     AutoModelForAudioClassification,
     Wav2Vec2FeatureExtractor,
     pipeline,
 )
 
-from conftest import LABELS, TINY_W2V2, tiny_recipe
+from testing_utils import LABELS, TINY_W2V2, save_tiny_classifier, tiny_recipe
 from hf_mtkd.cli.predict import main as predict_main
 from hf_mtkd.data.audio import AudioDecodeError, decode_audio
-from hf_mtkd.hub import write_model_card
+from hf_mtkd.hub import StudentCard
 from hf_mtkd.inference import EmotionPredictor, predict_files
 from hf_mtkd.inference.predict import check_model_source
-from hf_mtkd.methods import get_method
-from hf_mtkd.plots import TEACHER_WEIGHTS_FILE, matplotlib_available, plot_run
+from hf_mtkd.registry import get_method
+from hf_mtkd.mtkd.plots import TEACHER_WEIGHTS_FILE
+from hf_mtkd.plots import matplotlib_available, plot_summary
+from hf_mtkd.run_summary import RunSummary
 from hf_mtkd.training.run import run
 
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
@@ -40,14 +41,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def save_tiny_classifier(path, labels, seed):
-    torch.manual_seed(seed)
-    config = AutoConfig.for_model("wav2vec2", **TINY_W2V2, num_labels=len(labels), id2label=dict(enumerate(labels)),
-                                  label2id={label: i for i, label in enumerate(labels)})
-    AutoModelForAudioClassification.from_config(config).save_pretrained(path)
-    Wav2Vec2FeatureExtractor(return_attention_mask=False).save_pretrained(path)
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +97,12 @@ def direct_probabilities(path, windows) -> dict[str, float]:
     model = AutoModelForAudioClassification.from_pretrained(path).eval()
     feature_extractor = AutoFeatureExtractor.from_pretrained(path)
     with torch.no_grad():
-        logits = torch.stack([
-            model(**feature_extractor(window, sampling_rate=16000, return_tensors="pt")).logits[0] for window in windows
-        ])
+        logits = torch.stack(
+            [
+                model(**feature_extractor(window, sampling_rate=16000, return_tensors="pt")).logits[0]
+                for window in windows
+            ]
+        )
     probabilities = logits.mean(0).softmax(-1)
     return {model.config.id2label[i]: probabilities[i].item() for i in range(len(probabilities))}
 
@@ -132,7 +128,9 @@ def test_pipeline_round_trip(student, request, tmp_path):
 def test_long_stereo_file_at_44k_is_chunked_and_averaged(ft_student, tmp_path):
     wav = tmp_path / "long.wav"
     # A pitch that changes every half second, so that the windows differ and the averaging rule matters.
-    audio = np.concatenate([tone(0.5, rate=44100, channels=2, freq=f, seed=i) for i, f in enumerate((200, 450, 300, 700, 250, 600, 350))])
+    audio = np.concatenate(
+        [tone(0.5, rate=44100, channels=2, freq=f, seed=i) for i, f in enumerate((200, 450, 300, 700, 250, 600, 350))]
+    )
     sf.write(wav, audio, 44100)
     predictor = EmotionPredictor(ft_student, chunk_seconds=1.0, batch_size=3)
     prediction = predictor.predict(wav)
@@ -279,12 +277,13 @@ def private_copy(folder: Path, tmp_path: Path) -> Path:
 @pytest.mark.skipif(not matplotlib_available(), reason="matplotlib (hf_mtkd[plots]) is not installed")
 def test_plots_and_card_of_an_mtkd_run(mtkd_student, tmp_path):
     mtkd_student = private_copy(mtkd_student, tmp_path)
-    written = {p.name for p in plot_run(mtkd_student)}
+    summary = RunSummary.load(mtkd_student / "run_summary.json")
+    written = {p.name for p in plot_summary(summary, mtkd_student) + get_method("mtkd").figures(summary, mtkd_student)}
     assert written == {"test_confusion_matrix_en.png", "test_confusion_matrix_fi.png",
                        "test_confusion_matrix_overall.png", TEACHER_WEIGHTS_FILE}
     for name in written:
         assert (mtkd_student / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    text = write_model_card(mtkd_student, repo_id="org/mtkd-student").read_text()
+    text = StudentCard.from_output_dir(mtkd_student, repo_id="org/mtkd-student").save(mtkd_student).read_text()
     assert "![teacher weights](teacher_weights.png)" in text and "## Teachers" in text
     assert "| en | en | local checkpoint `teacher_en` |" in text and "| kd_lambda | 0.5 |" in text
 
@@ -293,12 +292,12 @@ def test_cards_of_a_self_distillation_run_and_of_an_exported_exit(sd_student, tm
     sd_student = private_copy(sd_student, tmp_path)
     sd_exit_student = sd_student / "exits" / "layer_1"
     summary = json.loads((sd_student / "run_summary.json").read_text())
-    full = write_model_card(sd_student, repo_id="org/sd-student").read_text()
+    full = StudentCard.from_output_dir(sd_student, repo_id="org/sd-student").save(sd_student).read_text()
     assert "import hf_mtkd" in full and "Every head of the self-distillation model" in full
     heads = [line.split(" | ")[0].lstrip("| ") for line in full.splitlines()
              if line.startswith(("| layer_", "| deepest", "| fusion"))]
     assert heads[:3] == ["layer_1", "layer_2", "deepest"] and "fusion" in heads
-    exit_card = write_model_card(sd_exit_student, repo_id="org/sd-exit-1").read_text()
+    exit_card = StudentCard.from_output_dir(sd_exit_student, repo_id="org/sd-exit-1").save(sd_exit_student).read_text()
     assert "the exit after transformer layer 1" in exit_card and "import hf_mtkd" not in exit_card
     ur = summary["exits"]["layer_1"]["metrics"]["overall"]["UR"]
     assert f"| overall | {summary['sizes']['test']} | {100 * ur:.1f}" in exit_card
@@ -309,9 +308,10 @@ def test_plots_without_matplotlib(mtkd_student, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
-    assert plot_run(mtkd_student, skip_without_matplotlib=True) == []
+    summary = RunSummary.load(mtkd_student / "run_summary.json")
+    assert plot_summary(summary, tmp_path, skip_without_matplotlib=True) == []
     with pytest.raises(ImportError, match=r"hf_mtkd\[plots\]"):
-        plot_run(mtkd_student)
+        plot_summary(summary, tmp_path)
 
 
 @pytest.mark.skipif(not HAS_TENSORBOARD, reason="tensorboard (hf_mtkd[tensorboard]) is not installed")

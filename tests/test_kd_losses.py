@@ -1,11 +1,12 @@
-"""The one temperature-softened KL (`hf_mtkd.kd_losses.softened_kl_terms`) and the two methods pinned to it."""
+"""The one temperature-softened KL (`hf_mtkd.distillation.losses.softened_kl_terms`) and the two methods pinned to
+it."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from hf_mtkd.kd_losses import softened_kl_terms
-from hf_mtkd.multi_teacher.losses import kl_per_sample, multi_teacher_kd_loss
+from hf_mtkd.distillation.losses import kl_per_sample, softened_kl_terms
+from hf_mtkd.mtkd.losses import multi_teacher_kd_loss
 from hf_mtkd.self_distillation.losses import kl_divergence, self_distillation_loss
 
 
@@ -39,7 +40,9 @@ def test_identities_and_limits():
 
 def test_equals_torch_kl_div():
     student, target = logits(6, 5, seed=2), logits(6, 5, seed=3)
-    reference = F.kl_div(F.log_softmax(student / 2.5, -1), F.log_softmax(target / 2.5, -1), reduction="none", log_target=True)
+    reference = F.kl_div(
+        F.log_softmax(student / 2.5, -1), F.log_softmax(target / 2.5, -1), reduction="none", log_target=True
+    )
     assert torch.allclose(softened_kl_terms(student, target, 2.5), reference, atol=1e-7)
 
 

@@ -1,12 +1,15 @@
 """Imports inside hf_mtkd go one way: no module imports from a layer above its own (function-level imports count).
 
 Layers, lowest first:
-  foundation  utils, arguments, config_parser, methods (the registry: bookkeeping only)
-  domain      data, corpora, metrics, kd_losses, modeling_utils, auto_classes, run_summary, plots, inference,
-              windowing (the whole-utterance window rule), models (student architectures any method may train)
+  foundation  utils, arguments, config_parser, registry (the method registry: bookkeeping only)
+  corpora     native corpus readers and the synthetic demo corpus (below data: data loads corpora, never back)
+  domain      data, metrics, modeling_utils, auto_classes, run_summary, plots, inference,
+              windowing (the whole-utterance window rule), models (the architectures, whatever method trains them)
   hub         model cards and pushing a saved folder (the trainer writes its own card: hub sits below training)
   training    TrainingArguments, SERTrainer, the Method base class, the training entry (`training.run`)
-  methods     every other subpackage: one folder per method (finetune, multi_teacher, self_distillation, ...)
+  distillation  the floor under the methods: teachers, the KL pieces, the teacher-output cache
+  methods     every other subpackage: one folder per method (finetune, mtkd, self_distillation, ...); a
+              method folder imports no other method folder
   entries     the multi-stage runner, the command line, the package's lazy `__init__`
 The registry finds method folders and the Auto-class table finds model classes by module name at run time:
 that is plugin discovery, not an import of an upper layer.
@@ -19,12 +22,22 @@ import hf_mtkd
 
 PACKAGE = Path(hf_mtkd.__file__).resolve().parent
 LAYERS = {
-    "foundation": ("hf_mtkd.utils", "hf_mtkd.arguments", "hf_mtkd.config_parser", "hf_mtkd.methods"),
-    "domain": ("hf_mtkd.data", "hf_mtkd.corpora", "hf_mtkd.metrics", "hf_mtkd.kd_losses", "hf_mtkd.modeling_utils",
-               "hf_mtkd.auto_classes", "hf_mtkd.run_summary", "hf_mtkd.plots", "hf_mtkd.inference", "hf_mtkd.windowing",
-               "hf_mtkd.models"),
+    "foundation": ("hf_mtkd.utils", "hf_mtkd.arguments", "hf_mtkd.config_parser", "hf_mtkd.registry"),
+    "corpora": ("hf_mtkd.corpora",),
+    "domain": (
+        "hf_mtkd.data",
+        "hf_mtkd.metrics",
+        "hf_mtkd.modeling_utils",
+        "hf_mtkd.auto_classes",
+        "hf_mtkd.run_summary",
+        "hf_mtkd.plots",
+        "hf_mtkd.inference",
+        "hf_mtkd.windowing",
+        "hf_mtkd.models",
+    ),
     "hub": ("hf_mtkd.hub",),
     "training": ("hf_mtkd.training",),
+    "distillation": ("hf_mtkd.distillation",),
     "methods": (),  # every subpackage not named elsewhere
     "entries": ("hf_mtkd.multi_stage", "hf_mtkd.cli", "hf_mtkd"),
 }
@@ -86,7 +99,7 @@ def test_no_module_imports_from_a_layer_above_its_own():
 
 
 def test_the_layer_map_knows_the_method_folders():
-    assert layer_of("hf_mtkd.multi_teacher.trainer") == "methods"
+    assert layer_of("hf_mtkd.mtkd.trainer") == "methods"
     assert layer_of("hf_mtkd.self_distillation") == "methods"
     assert layer_of("hf_mtkd.training.run") == "training" and layer_of("hf_mtkd") == "entries"
     assert layer_of("hf_mtkd.cli.train") == "entries" and layer_of("hf_mtkd.hub.card") == "hub"
@@ -102,4 +115,21 @@ def test_the_core_never_imports_a_method_folder():
             continue
         offenders += [f"{module} imports {target}" for target in imported_modules(path, module)
                       if existing(target) and layer_of(target) == "methods"]
+    assert not offenders, "\n".join(offenders)
+
+
+def method_folder(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_method_folder_imports_another():
+    """What two methods share lives in the distillation floor (or lower), never in one of them."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = module_name(path)
+        if layer_of(module) != "methods":
+            continue
+        offenders += [f"{module} imports {target}" for target in imported_modules(path, module)
+                      if existing(target) and layer_of(target) == "methods"
+                      and method_folder(target) != method_folder(module)]
     assert not offenders, "\n".join(offenders)

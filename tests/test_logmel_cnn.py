@@ -7,12 +7,11 @@ import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
 import hf_mtkd  # noqa: F401  (registers the Auto classes)
-from conftest import LABELS, TINY_W2V2, tiny_recipe
-from hf_mtkd.methods import get_method
+from testing_utils import LABELS, save_tiny_classifier, tiny_recipe
+from hf_mtkd.registry import get_method
 from hf_mtkd.models import LogMelCNNConfig, LogMelCNNForAudioClassification, LogMelFeatureExtractor
 from hf_mtkd.models.logmel_cnn.modeling_logmel_cnn import MaskedBatchNorm1d, SpecAugment
 from hf_mtkd.training.run import run
-from test_training import save_tiny_classifier
 
 RATE = 16000
 TINY = {"num_mel_bins": 16, "conv_channels": [8, 8, 16], "conv_kernels": [5, 3, 3], "conv_strides": [2, 1, 2],
@@ -50,7 +49,9 @@ def test_features_shape_mask_and_per_utterance_normalisation():
     second = per_band(waves[1], sampling_rate=RATE, return_tensors="pt")["input_values"][0]
     np.testing.assert_allclose(second.mean(dim=0), 0.0, atol=1e-4)
     np.testing.assert_allclose(second.std(dim=0, unbiased=False), 1.0, atol=0.05)  # eps 1e-5 under the variance
-    raw = LogMelFeatureExtractor(num_mel_bins=16, normalization="none")(waves[1], sampling_rate=RATE)["input_values"][0]
+    raw = LogMelFeatureExtractor(num_mel_bins=16, normalization="none")(waves[1], sampling_rate=RATE)["input_values"][
+        0
+    ]
     np.testing.assert_allclose(second, (raw - raw.mean(0)) / np.sqrt(raw.var(0) + 1e-5), atol=1e-4)
     # Gain does not matter after per-utterance normalisation (the log turns it into an offset).
     for extractor in (fe, per_band):

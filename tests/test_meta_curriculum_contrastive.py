@@ -3,8 +3,13 @@
 import pytest
 import torch
 
-from hf_mtkd.meta_curriculum import InvertedTransformerConfig, InvertedTransformerForFeatureClassification
-from hf_mtkd.meta_curriculum.contrastive import ContrastiveStudentObjective, LabelledQueue, MomentumKeyEncoder, spec_augment
+from hf_mtkd.models.inverted_transformer import InvertedTransformerConfig, InvertedTransformerForFeatureClassification
+from hf_mtkd.meta_curriculum.contrastive import (
+    ContrastiveStudentObjective,
+    LabelledQueue,
+    MomentumKeyEncoder,
+    spec_augment,
+)
 
 TINY_STUDENT = {"num_frames": 12, "num_channels": 10, "d_model": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
                 "intermediate_size": 16, "classifier_hidden_size": 8, "contrastive_dim": 4}

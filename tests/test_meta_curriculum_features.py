@@ -4,16 +4,16 @@ the intensity column through the corpus readers; curriculum buckets."""
 import numpy as np
 import pytest
 import torch
-from meta_curriculum_helpers import LABELS, RATE, save_tiny_hubert, waveform_dataset
-from test_recipes import write_emodb, write_ravdess
-from test_training import save_tiny_classifier
 
 from hf_mtkd.arguments import DataArguments
 from hf_mtkd.data import load_raw_dataset
 from hf_mtkd.meta_curriculum.curriculum import UNRATED, buckets_by_column, buckets_by_teacher_probability, make_buckets
 from hf_mtkd.meta_curriculum.features import INPUT_FEATURES, TEACHER_FEATURES, TEACHER_LOGITS, add_upstream_features
-from hf_mtkd.meta_curriculum.teacher import add_teacher_outputs, classifier_of, load_frozen_teacher
-from hf_mtkd.meta_curriculum.upstream import fix_frames, load_upstream
+from hf_mtkd.meta_curriculum.teacher import add_teacher_logits_and_features, classifier_of, load_frozen_teacher
+from hf_mtkd.models.inverted_transformer.upstream import fix_frames, load_upstream
+from meta_curriculum_helpers import LABELS, RATE, save_tiny_hubert, waveform_dataset
+from corpora_fakes import write_emodb, write_ravdess
+from testing_utils import save_tiny_classifier
 
 
 class ForwardCounter:
@@ -60,7 +60,9 @@ def test_filterbank_cache_keys_on_its_settings_and_dtype(tmp_path):
     dataset = waveform_dataset(tmp_path / "data", n=3)
     a = load_upstream(None, None, filterbank_kwargs={"n_mels": 10}, max_frames=15, max_input_samples=None)
     b = load_upstream(None, None, filterbank_kwargs={"n_mels": 12}, max_frames=15, max_input_samples=None)
-    c = load_upstream(None, None, filterbank_kwargs={"filterbank": "mfcc", "n_mfcc": 7}, max_frames=15, max_input_samples=None)
+    c = load_upstream(
+        None, None, filterbank_kwargs={"filterbank": "mfcc", "n_mfcc": 7}, max_frames=15, max_input_samples=None
+    )
     outs = [_features(dataset, *u) for u in (a, b, c)] + [_features(dataset, *a, feature_dtype="float16")]
     assert [np.asarray(o[INPUT_FEATURES]).shape[-1] for o in outs] == [10, 12, 7, 10]
     half = np.asarray(outs[3][INPUT_FEATURES])  # stored as float16 (read back as float32 by datasets' numpy format)
@@ -89,7 +91,7 @@ def test_teacher_cache_holds_logits_and_the_classifier_input(tmp_path):
     _, _, fe = load_upstream(None, None, max_frames=10, max_input_samples=None)
     teacher = load_frozen_teacher(str(tmp_path / "teacher"), LABELS, fe)
     counter = ForwardCounter(teacher.model)
-    cached = add_teacher_outputs(dataset, teacher, sampling_rate=RATE)
+    cached = add_teacher_logits_and_features(dataset, teacher, sampling_rate=RATE)
     assert counter.calls == 3  # clip by clip
     logits = np.asarray(cached[TEACHER_LOGITS])
     features = torch.as_tensor(np.asarray(cached[TEACHER_FEATURES]))
@@ -100,11 +102,11 @@ def test_teacher_cache_holds_logits_and_the_classifier_input(tmp_path):
     np.testing.assert_allclose(logits[0], own.numpy()[::-1], atol=1e-5)  # student order = reversed teacher order
     np.testing.assert_allclose(logits, from_features.numpy()[:, ::-1], atol=1e-5)
     calls = counter.calls
-    add_teacher_outputs(dataset, teacher, sampling_rate=RATE)
+    add_teacher_logits_and_features(dataset, teacher, sampling_rate=RATE)
     assert counter.calls == calls  # reused
     with torch.no_grad():
         teacher.model.classifier.bias.add_(1.0)
-    add_teacher_outputs(dataset, teacher, sampling_rate=RATE)
+    add_teacher_logits_and_features(dataset, teacher, sampling_rate=RATE)
     assert counter.calls > calls  # a changed teacher recomputes
 
 
@@ -124,7 +126,10 @@ def test_intensity_survives_concatenated_corpora_and_makes_buckets(tmp_path):
     assert by_language == {"de": {""}, "en": {"normal"}}
     buckets = buckets_by_column(train["intensity"], ["strong", "normal"], "intensity")
     assert buckets.names == ["normal", UNRATED]
-    assert buckets.sizes() == {"normal": by_language and train["language"].count("en"), UNRATED: train["language"].count("de")}
+    assert buckets.sizes() == {
+        "normal": by_language and train["language"].count("en"),
+        UNRATED: train["language"].count("de"),
+    }
 
 
 def test_buckets_by_column_order_and_teacher_fallback():
@@ -166,14 +171,17 @@ def test_buckets_run_from_easy_to_hard_with_unrated_clips_spread_by_the_teacher(
 
 def _save_logmel_teacher(path):
     from hf_mtkd.models.logmel_cnn import LogMelCNNConfig, LogMelCNNForAudioClassification, LogMelFeatureExtractor
-    from test_logmel_cnn import TINY
 
     torch.manual_seed(0)
     labels = ["angry", "happy", "neutral", "sad"]
-    config = LogMelCNNConfig(**TINY, num_labels=4, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    tiny = {"num_mel_bins": 16, "conv_channels": [8, 8, 16], "conv_kernels": [5, 3, 3], "conv_strides": [2, 1, 2],
+            "classifier_hidden_size": 8}
+    config = LogMelCNNConfig(
+        **tiny, num_labels=4, id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)}
+    )
     model = LogMelCNNForAudioClassification(config)
     model.save_pretrained(path)
-    LogMelFeatureExtractor(num_mel_bins=TINY.get("num_mel_bins", 16)).save_pretrained(path)
+    LogMelFeatureExtractor(num_mel_bins=tiny["num_mel_bins"]).save_pretrained(path)
     return model
 
 
@@ -193,7 +201,8 @@ def test_a_log_mel_cnn_teacher_has_its_head_found_and_its_pooled_features_cached
 
 
 def test_a_teacher_without_a_findable_head_is_refused_before_the_data_is_read(tmp_path, monkeypatch):
-    # The shared flow calls probe_feature_extractor before it reads any audio: the head check runs there.
+    # The shared flow asks a self-fitting method for its sampling_rate before it reads any audio: the head check
+    # runs there.
     from hf_mtkd.arguments import DataArguments, ModelArguments
     from hf_mtkd.meta_curriculum import MetaCurriculumConfig
     from hf_mtkd.meta_curriculum import teacher as teacher_module
@@ -203,14 +212,17 @@ def test_a_teacher_without_a_findable_head_is_refused_before_the_data_is_read(tm
     _save_logmel_teacher(tmp_path / "teacher")
     config = MetaCurriculumConfig(output_dir=str(tmp_path / "out"), report_to="none",
                                   teacher_model_name_or_path=str(tmp_path / "teacher"))
-    setup = RunSetup(ModelArguments(model_type="hf_mtkd_inverted_transformer"), DataArguments(dataset_path="unused"), config, ())
-    assert MetaCurriculumMethod().probe_feature_extractor(setup) is not None
+    setup = RunSetup(
+        ModelArguments(model_type="hf_mtkd_inverted_transformer"), DataArguments(dataset_path="unused"), config, ()
+    )
+    assert MetaCurriculumMethod().sampling_rate(setup) > 0
+
     def no_head(model):
         raise ValueError(f"{type(model).__name__}: no classification head")
 
     monkeypatch.setattr(teacher_module, "classifier_of", no_head)
     with pytest.raises(ValueError, match="LogMelCNNForAudioClassification: no classification head"):
-        MetaCurriculumMethod().probe_feature_extractor(setup)
+        MetaCurriculumMethod().sampling_rate(setup)
 
 
 def test_the_head_is_found_by_declaration_by_name_or_as_the_one_module_ending_in_one_output_per_label():

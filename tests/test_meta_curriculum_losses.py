@@ -40,7 +40,9 @@ def _hand_supcon(anchors, anchor_labels, contrast, contrast_labels, tau, exclude
         if not positives:
             continue
         denominator = sum(math.exp(_dot(z_k, contrast[a]) / tau) for a in allowed)
-        per_anchor.append(-sum(math.log(math.exp(_dot(z_k, contrast[p]) / tau) / denominator) for p in positives) / len(positives))
+        per_anchor.append(
+            -sum(math.log(math.exp(_dot(z_k, contrast[p]) / tau) / denominator) for p in positives) / len(positives)
+        )
     return sum(per_anchor) / len(per_anchor)
 
 
@@ -69,8 +71,12 @@ def test_supcon_two_views_excludes_self_and_skips_anchors_without_positives():
 
 def test_supcon_ignores_embedding_scale_and_is_differentiable():
     anchors = torch.tensor(ANCHORS, requires_grad=True)
-    loss = supcon_loss(anchors * 3.0, torch.tensor(ANCHOR_LABELS), torch.tensor(CONTRAST), torch.tensor(CONTRAST_LABELS), 0.5)
-    ref = supcon_loss(torch.tensor(ANCHORS), torch.tensor(ANCHOR_LABELS), torch.tensor(CONTRAST), torch.tensor(CONTRAST_LABELS), 0.5)
+    loss = supcon_loss(
+        anchors * 3.0, torch.tensor(ANCHOR_LABELS), torch.tensor(CONTRAST), torch.tensor(CONTRAST_LABELS), 0.5
+    )
+    ref = supcon_loss(
+        torch.tensor(ANCHORS), torch.tensor(ANCHOR_LABELS), torch.tensor(CONTRAST), torch.tensor(CONTRAST_LABELS), 0.5
+    )
     assert loss.item() == pytest.approx(ref.item(), rel=1e-6)
     loss.backward()
     assert torch.isfinite(anchors.grad).all() and anchors.grad.abs().sum() > 0
@@ -90,7 +96,9 @@ def test_soft_loss_kl_and_mse_by_hand():
     p_s = torch.softmax(student / tau, -1)[0].tolist()
     kl = sum(t * math.log(t / s) for t, s in zip(p_t, p_s))
     assert soft_loss(student, teacher, tau, "kl").item() == pytest.approx(kl, rel=1e-5)
-    assert soft_loss(student, teacher, tau, "mse").item() == pytest.approx(sum((t - s) ** 2 for t, s in zip(p_t, p_s)) / 3, rel=1e-5)
+    assert soft_loss(student, teacher, tau, "mse").item() == pytest.approx(
+        sum((t - s) ** 2 for t, s in zip(p_t, p_s)) / 3, rel=1e-5
+    )
     assert soft_loss(teacher, teacher, tau, "kl").item() == pytest.approx(0.0, abs=1e-7)
     with pytest.raises(ValueError, match="soft loss"):
         soft_loss(student, teacher, tau, "js")
@@ -110,16 +118,28 @@ def test_kd_loss_weights_and_limits():
     student_objective = torch.tensor(0.7)
     logits, teacher = torch.tensor([[1.0, -1.0]]), torch.tensor([[0.0, 1.0]])
     features, teacher_features = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
-    plain, _ = kd_loss(student_objective, logits, teacher, features, teacher_features, alpha=1.0, beta=0.0, temperature=3.0)
+    plain, _ = kd_loss(
+        student_objective, logits, teacher, features, teacher_features, alpha=1.0, beta=0.0, temperature=3.0
+    )
     assert plain.item() == pytest.approx(0.7)
-    loss, parts = kd_loss(student_objective, logits, teacher, features, teacher_features, alpha=0.1, beta=100.0, temperature=3.0)
-    expected = 0.1 * 0.7 + 0.9 * 9.0 * soft_loss(logits, teacher, 3.0).item() + 100.0 * pkd_loss(features, teacher_features).item()
+    loss, parts = kd_loss(
+        student_objective, logits, teacher, features, teacher_features, alpha=0.1, beta=100.0, temperature=3.0
+    )
+    expected = (
+        0.1 * 0.7
+        + 0.9 * 9.0 * soft_loss(logits, teacher, 3.0).item()
+        + 100.0 * pkd_loss(features, teacher_features).item()
+    )
     assert loss.item() == pytest.approx(expected, rel=1e-5)
     assert parts["soft"].item() == pytest.approx(9.0 * soft_loss(logits, teacher, 3.0).item(), rel=1e-6)
 
 
 def test_meta_teacher_loss_is_eq_9():
-    t_logits, s_logits, labels = torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([[0.0, 0.0], [3.0, 0.0]]), torch.tensor([0, 1])
+    t_logits, s_logits, labels = (
+        torch.tensor([[2.0, 0.0], [0.0, 1.0]]),
+        torch.tensor([[0.0, 0.0], [3.0, 0.0]]),
+        torch.tensor([0, 1]),
+    )
     log_p_t = torch.log_softmax(t_logits, -1)[[0, 1], labels]
     log_p_s = torch.log_softmax(s_logits, -1)[[0, 1], labels]
     expected = -(log_p_t.sum() + log_p_s.sum()).item() / (2 * 2)
@@ -132,7 +152,9 @@ def test_consistency_and_reward_by_hand():
     teacher = torch.tensor([[0.0, 0.0], [0.0, 1.0], [0.0, 0.0]])  # p(y): 0.5, 0.731, 0.5
     p_s = [1 / (1 + math.exp(-2)), 0.5, 1 / (1 + math.exp(1))]
     p_t = [0.5, 1 / (1 + math.exp(-1)), 0.5]
-    assert consistency_loss(student, teacher, labels).item() == pytest.approx(sum(t - s for t, s in zip(p_t, p_s)) / 3, rel=1e-5)
+    assert consistency_loss(student, teacher, labels).item() == pytest.approx(
+        sum(t - s for t, s in zip(p_t, p_s)) / 3, rel=1e-5
+    )
     assert win_rate(student, teacher, labels).item() == pytest.approx(1 / 3)
 
 

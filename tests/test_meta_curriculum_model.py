@@ -10,13 +10,13 @@ import soundfile as sf
 import torch
 from transformers import AutoModelForAudioClassification, pipeline
 
-from hf_mtkd.meta_curriculum import (
+from hf_mtkd.models.inverted_transformer import (
     InvertedTransformerConfig,
     WaveformStudentConfig,
     WaveformStudentForAudioClassification,
 )
 from hf_mtkd.meta_curriculum.features import INPUT_FEATURES, add_upstream_features
-from hf_mtkd.meta_curriculum.upstream import load_upstream
+from hf_mtkd.models.inverted_transformer.upstream import load_upstream
 from meta_curriculum_helpers import LABELS, RATE, TINY_STUDENT, save_tiny_hubert, tiny_student, tones, waveform_dataset
 
 
@@ -119,7 +119,10 @@ def test_export_crops_long_inputs_like_the_training_clips(tmp_path):
 
 def test_the_non_inverted_student_takes_one_token_per_time_step(tmp_path):
     # Issue 23, item 7 (Table 4): the same transformer over time steps instead of channels.
-    from hf_mtkd.meta_curriculum import InvertedTransformerConfig, InvertedTransformerForFeatureClassification
+    from hf_mtkd.models.inverted_transformer import (
+        InvertedTransformerConfig,
+        InvertedTransformerForFeatureClassification,
+    )
 
     common = dict(num_frames=10, num_channels=6, d_model=8, num_hidden_layers=1, num_attention_heads=2,
                   intermediate_size=16, classifier_hidden_size=8, contrastive_dim=4, num_labels=4)

@@ -18,7 +18,11 @@ def _run(easy_first_order: bool, seed: int, policy_learning_rate: float = 2.0, e
     train, quiz, easy, hard = easy_first_task()
     student = tiny_student(8, 6)
     student.config.normalize_series = False  # the task's classes differ in scale and shape, not only in shape
-    buckets = Buckets(["easy", "hard"], [easy, hard], "test") if easy_first_order else Buckets(["hard", "easy"], [hard, easy], "test")
+    buckets = (
+        Buckets(["easy", "hard"], [easy, hard], "test")
+        if easy_first_order
+        else Buckets(["hard", "easy"], [hard, easy], "test")
+    )
     objective = ContrastiveStudentObjective(supcon_lambda=0.0, temperature=0.1, queue_size=0, momentum=0.9,
                                             freq_mask_param=0, time_mask_param=0)
     result = run_curriculum(

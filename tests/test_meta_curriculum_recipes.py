@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hf_mtkd.config_parser import load_recipe, parse_config
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 
 ROOT = Path(__file__).resolve().parents[1]
 DATACLASSES = get_method("meta_curriculum").dataclass_types()
@@ -31,11 +31,22 @@ def test_recipe_parses(path):
     assert model_args.model_type == "hf_mtkd_inverted_transformer" and config.teacher_model_name_or_path
     name = path.parent.name
     if name in TABLE_3:
-        found = (config.supcon_lambda, config.supcon_temperature, config.kd_alpha, config.kd_beta, config.kd_temperature,
-                 config.num_train_epochs, config.meta_epochs, config.curriculum_episodes)
+        found = (
+            config.supcon_lambda,
+            config.supcon_temperature,
+            config.kd_alpha,
+            config.kd_beta,
+            config.kd_temperature,
+            config.num_train_epochs,
+            config.meta_epochs,
+            config.curriculum_episodes,
+        )
         assert found == TABLE_3[name]
         assert (config.learning_rate, config.meta_learning_rate, config.curriculum_learning_rate) == (1e-4, 1e-3, 1e-3)
-        assert config.per_device_train_batch_size == 32 and config.upstream_model_name_or_path == "facebook/hubert-large-ll60k"
+        assert (
+            config.per_device_train_batch_size == 32
+            and config.upstream_model_name_or_path == "facebook/hubert-large-ll60k"
+        )
         assert config.max_frames == {"iemocap": 326, "meld": 224}[name]
     if name == "meld":
         assert config.metric_for_best_model == "weighted_f1"

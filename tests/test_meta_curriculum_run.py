@@ -10,7 +10,7 @@ import yaml
 from huggingface_hub import ModelCard
 from transformers import AutoModelForAudioClassification, pipeline
 
-from conftest import LABELS, tiny_recipe, write_tone_corpus
+from testing_utils import LABELS, tiny_recipe, write_tone_corpus
 from hf_mtkd.cli.main import main as cli_main
 from hf_mtkd.inference import EmotionPredictor
 from hf_mtkd.config_parser import load_recipe
@@ -54,13 +54,19 @@ def test_pipeline_with_a_teacher_stage_runs_the_demo_recipe_to_a_finished_run(pi
     assert summary.method == "meta_curriculum" and summary.sizes["quiz"] == 8 and summary.sizes["train"] == 24
     # S': one source, the shared reports; the stages before it: the summary's stage_results extra.
     test = json.loads((out / "test_metrics.json").read_text())
-    assert summary.results["test"] == test and summary.results["validation"] == json.loads((out / "validation_metrics.json").read_text())
+    assert summary.results["test"] == test and summary.results["validation"] == json.loads(
+        (out / "validation_metrics.json").read_text()
+    )
     assert sorted(summary["stage_results"]) == sorted(EARLIER_STAGES)
     assert not list(out.glob("stage_results*"))  # no second file that could disagree with the reports
     joined = stage_results_of(summary, "test")
-    assert list(joined) == EARLIER_STAGES + ["updated_student"] and joined["updated_student"] is summary.results["test"]
+    assert (
+        list(joined) == EARLIER_STAGES + ["updated_student"] and joined["updated_student"] is summary.results["test"]
+    )
     for stage, result in joined.items():
-        assert result["overall"]["n"] == 16 and set(result["per_language"]) == {"en", "fi"} and result["overall"]["UR_ci"]
+        assert (
+            result["overall"]["n"] == 16 and set(result["per_language"]) == {"en", "fi"} and result["overall"]["UR_ci"]
+        )
     buckets = summary["curriculum"]["buckets"]  # in action order, easy (most confident teacher) first
     lows = [float(b["name"].split()[-1].split("-")[0]) for b in buckets]
     assert lows == sorted(lows, reverse=True) and sum(b["size"] for b in buckets) == summary.sizes["train"]
@@ -74,7 +80,10 @@ def test_pipeline_with_a_teacher_stage_runs_the_demo_recipe_to_a_finished_run(pi
     tail = printed[printed.index("Meta-curriculum stages of meta_curriculum: test"):]
     assert "updated student S' (curriculum)" in tail and "vs distilled" in tail and "UR en" in tail
     ur = f"{test['overall']['UR'] * 100:.1f} [{test['overall']['UR_ci'][0] * 100:.1f}"
-    assert ur in tail.splitlines()[[i for i, line in enumerate(tail.splitlines()) if line.startswith("updated student")][0]]
+    assert (
+        ur
+        in tail.splitlines()[[i for i, line in enumerate(tail.splitlines()) if line.startswith("updated student")][0]]
+    )
 
 
 def test_train_entry_runs_the_demo_recipe_to_a_finished_run_with_its_card(pipeline_run, corpus, capsys):
@@ -88,7 +97,9 @@ def test_train_entry_runs_the_demo_recipe_to_a_finished_run_with_its_card(pipeli
     flags += [token for key, value in TINY_TRAINING.items() for token in (f"--{key}", str(value))]
     cli_main(["train", "--config", str(RECIPE), *flags])
     printed = capsys.readouterr().out
-    assert "Stages before the curriculum: test (16 clips)" in printed and "Meta-curriculum S': test (16 clips)" in printed
+    assert (
+        "Stages before the curriculum: test (16 clips)" in printed and "Meta-curriculum S': test (16 clips)" in printed
+    )
     for name in ("config.json", "model.safetensors", "preprocessor_config.json", "curriculum_actions.png",
                  "test_confusion_matrix_overall.png", "validation_metrics.json", "test_metrics.json",
                  "training_args.json", "run_summary.json", "README.md"):
@@ -111,7 +122,9 @@ def test_train_entry_runs_the_demo_recipe_to_a_finished_run_with_its_card(pipeli
 
     # The run's model as users load it.
     model = AutoModelForAudioClassification.from_pretrained(out)
-    assert type(model).__name__ == "WaveformStudentForAudioClassification" and model.config.id2label == dict(enumerate(LABELS))
+    assert type(model).__name__ == "WaveformStudentForAudioClassification" and model.config.id2label == dict(
+        enumerate(LABELS)
+    )
     clip = sorted(corpus.glob("*.wav"))[0]
     assert {p["label"] for p in pipeline("audio-classification", model=str(out))(str(clip))} <= set(LABELS)
     predicted = EmotionPredictor(out, chunk_seconds=1.3).predict(clip)  # hf-mtkd predict's engine

@@ -10,13 +10,14 @@ import torch
 from datasets import DatasetDict
 
 from hf_mtkd.arguments import DataArguments, ModelArguments
-from hf_mtkd.meta_curriculum import MetaCurriculumConfig, WaveformStudentForAudioClassification
+from hf_mtkd.meta_curriculum import MetaCurriculumConfig
+from hf_mtkd.models.inverted_transformer import WaveformStudentForAudioClassification
 from hf_mtkd.meta_curriculum.curriculum import CurriculumPolicy, make_buckets, run_curriculum
 from hf_mtkd.meta_curriculum.features import INPUT_FEATURES, TEACHER_FEATURES
 from hf_mtkd.meta_curriculum.fit import (
     WaveformModelPredictor,
     _objective,
-    build_student,
+    build_feature_student,
     carve_quiz_split,
     prepare_caches,
     train_student_phase,
@@ -30,17 +31,34 @@ from hf_mtkd.meta_curriculum.trainer import (
     meta_teacher_pass,
 )
 from meta_curriculum_helpers import LABELS, TINY_STUDENT, changed, state, waveform_dataset
-from test_training import save_tiny_classifier
+from testing_utils import save_tiny_classifier
 
 STUDENT_TYPE = "hf_mtkd_inverted_transformer"
 
 
 def tiny_config(output_dir, **overrides) -> MetaCurriculumConfig:
     values = dict(
-        output_dir=str(output_dir), teacher_model_name_or_path="unset", report_to="none", num_train_epochs=1, meta_epochs=1,
-        curriculum_episodes=2, per_device_train_batch_size=4, per_device_eval_batch_size=8, n_bootstrap=10, max_frames=30,
-        n_mels=12, freq_mask_param=4, time_mask_param=4, moco_queue_size=8, moco_momentum=0.9, quiz_fraction=0.25,
-        supcon_lambda=0.5, learning_rate=1e-2, curriculum_learning_rate=1e-2, policy_learning_rate=0.5, seed=0,
+        output_dir=str(output_dir),
+        teacher_model_name_or_path="unset",
+        report_to="none",
+        num_train_epochs=1,
+        meta_epochs=1,
+        curriculum_episodes=2,
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=8,
+        n_bootstrap=10,
+        max_frames=30,
+        n_mels=12,
+        freq_mask_param=4,
+        time_mask_param=4,
+        moco_queue_size=8,
+        moco_momentum=0.9,
+        quiz_fraction=0.25,
+        supcon_lambda=0.5,
+        learning_rate=1e-2,
+        curriculum_learning_rate=1e-2,
+        policy_learning_rate=0.5,
+        seed=0,
         num_difficulty_buckets=2,
     )
     values.update(overrides)
@@ -84,7 +102,7 @@ def test_caches_and_quiz_split(phase_setup):
 def test_student_phase_changes_the_student_only(phase_setup):
     config, model_args, caches = phase_setup
     teacher_before, upstream_before = state(caches.teacher.model), state(caches.upstream)
-    student = build_student(model_args, caches.upstream_config, LABELS)
+    student = build_feature_student(model_args, caches.upstream_config, LABELS)
     before = state(student)
     trained, _ = train_student_phase(config, student, caches.splits, LABELS, "student_test", epochs=1)
     assert changed(before, trained) == set(before)  # every student parameter moved (CE + SupCon)
@@ -93,11 +111,17 @@ def test_student_phase_changes_the_student_only(phase_setup):
 
 def test_kd_steps_never_touch_the_meta_teacher(phase_setup, tmp_path):
     config, model_args, caches = phase_setup
-    student = build_student(model_args, caches.upstream_config, LABELS)
+    student = build_feature_student(model_args, caches.upstream_config, LABELS)
     meta = _meta_teacher(caches, student)
     student_before, meta_before = state(student), state(meta)
-    args = tiny_config(tmp_path, teacher_model_name_or_path="unset", max_steps=2, eval_strategy="no", save_strategy="no",
-                       load_best_model_at_end=False)
+    args = tiny_config(
+        tmp_path,
+        teacher_model_name_or_path="unset",
+        max_steps=2,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+    )
     trainer = MetaCurriculumStudentTrainer(
         model=student, args=args, train_dataset=caches.splits["train"], data_collator=FeatureCollator(True),
         objective=_objective(config), distillation=DistillationSettings(meta, 0.1, 100.0, 5.0, "kl"),
@@ -113,7 +137,7 @@ def test_kd_steps_never_touch_the_meta_teacher(phase_setup, tmp_path):
 def test_distillation_phase_trains_the_meta_teacher_head_and_projection_only(phase_setup):
     config, model_args, caches = phase_setup
     teacher_before = state(caches.teacher.model)
-    student = build_student(model_args, caches.upstream_config, LABELS)
+    student = build_feature_student(model_args, caches.upstream_config, LABELS)
     meta = _meta_teacher(caches, student)
     assert isinstance(meta.projection, torch.nn.Linear)  # student width 8, teacher width 32
     meta_before = state(meta)
@@ -132,7 +156,7 @@ def test_distillation_phase_trains_the_meta_teacher_head_and_projection_only(pha
 def test_meta_teacher_pass_changes_the_meta_teacher_only(phase_setup):
     """Eq. 9 on the quiz split: T''s head and projection learn; the student (read without gradient) stays."""
     _, model_args, caches = phase_setup
-    student = build_student(model_args, caches.upstream_config, LABELS).train()
+    student = build_feature_student(model_args, caches.upstream_config, LABELS).train()
     meta = _meta_teacher(caches, student)
     student_before, meta_before, teacher_before = state(student), state(meta), state(caches.teacher.model)
     optimizer = torch.optim.AdamW(meta.parameters(), lr=1e-2, weight_decay=0.0)
@@ -145,12 +169,17 @@ def test_meta_teacher_pass_changes_the_meta_teacher_only(phase_setup):
 
 def test_curriculum_changes_the_updated_student_and_the_policy_only(phase_setup):
     config, model_args, caches = phase_setup
-    student = build_student(model_args, caches.upstream_config, LABELS)
+    student = build_feature_student(model_args, caches.upstream_config, LABELS)
     meta = _meta_teacher(caches, student).eval().requires_grad_(False)
     buckets = make_buckets(caches.splits["train"], None, [], num_buckets=2)
     torch.manual_seed(0)
     policy = CurriculumPolicy(student.config.d_model, student.config.classifier_hidden_size, len(buckets.names))
-    before = {"student": state(student), "meta": state(meta), "teacher": state(caches.teacher.model), "policy": state(policy)}
+    before = {
+        "student": state(student),
+        "meta": state(meta),
+        "teacher": state(caches.teacher.model),
+        "policy": state(policy),
+    }
     validation = caches.splits["validation"]
     result = run_curriculum(
         student, meta, caches.splits["train"], caches.splits["quiz"], buckets, _objective(config), episodes=3,
@@ -172,7 +201,12 @@ def test_carve_quiz_split_is_disjoint_and_stratified(tmp_path):
     train, quiz = carve_quiz_split(data, 0.25, seed=0, strata_columns=("labels", "language"))
     # 4 strata (labels 0, 2 are Finnish, 1, 3 English here) of 10 clips: 2.5 -> 2 each.
     assert len(train) + len(quiz) == 40 and len(quiz) == 8
-    assert Counter(zip(np.asarray(quiz["labels"]).tolist(), quiz["language"])) == {(0, "fi"): 2, (1, "en"): 2, (2, "fi"): 2, (3, "en"): 2}
+    assert Counter(zip(np.asarray(quiz["labels"]).tolist(), quiz["language"])) == {
+        (0, "fi"): 2,
+        (1, "en"): 2,
+        (2, "fi"): 2,
+        (3, "en"): 2,
+    }
     waves = {tuple(np.asarray(w)[:5]) for w in train["waveform"]}
     assert not any(tuple(np.asarray(w)[:5]) in waves for w in quiz["waveform"])
     with pytest.raises(ValueError, match="label 0 has 1 training clip"):
@@ -191,25 +225,43 @@ def test_config_checks(tmp_path):
     assert tiny_config(tmp_path, upstream_layer="weighted").upstream_layer_index() is None
     defaults = MetaCurriculumConfig(output_dir=str(tmp_path), report_to="none", teacher_model_name_or_path="t")
     # The paper's Table 3 (IEMOCAP column).
-    assert (defaults.learning_rate, defaults.num_train_epochs, defaults.meta_learning_rate, defaults.meta_epochs) == (1e-4, 30, 1e-3, 30)
-    assert (defaults.curriculum_learning_rate, defaults.curriculum_episodes, defaults.per_device_train_batch_size) == (1e-3, 100, 32)
-    assert (defaults.kd_alpha, defaults.kd_beta, defaults.supcon_lambda, defaults.supcon_temperature, defaults.kd_temperature) == (
-        0.1, 100.0, 0.05, 0.07, 5.0)
+    assert (defaults.learning_rate, defaults.num_train_epochs, defaults.meta_learning_rate, defaults.meta_epochs) == (
+        1e-4,
+        30,
+        1e-3,
+        30,
+    )
+    assert (defaults.curriculum_learning_rate, defaults.curriculum_episodes, defaults.per_device_train_batch_size) == (
+        1e-3,
+        100,
+        32,
+    )
+    assert (
+        defaults.kd_alpha,
+        defaults.kd_beta,
+        defaults.supcon_lambda,
+        defaults.supcon_temperature,
+        defaults.kd_temperature,
+    ) == (0.1, 100.0, 0.05, 0.07, 5.0)
 
 
 def test_student_settings_the_upstream_decides_are_refused(phase_setup):
     _, _, caches = phase_setup
     with pytest.raises(ValueError, match="upstream decides"):
-        build_student(ModelArguments(model_type=STUDENT_TYPE, config_overrides={"num_channels": 3}), caches.upstream_config, LABELS)
+        build_feature_student(
+            ModelArguments(model_type=STUDENT_TYPE, config_overrides={"num_channels": 3}),
+            caches.upstream_config,
+            LABELS,
+        )
     with pytest.raises(ValueError, match="inverted-transformer student"):
-        build_student(ModelArguments(model_type="wav2vec2"), caches.upstream_config, LABELS)
+        build_feature_student(ModelArguments(model_type="wav2vec2"), caches.upstream_config, LABELS)
 
 
 def test_the_shared_reports_score_the_export_as_the_student_on_cached_features(phase_setup):
     """S''s validation and test numbers come from the shared reports through `WaveformModelPredictor` (the saved
     waveform model, clip by clip); they must be the numbers of S' on the cached features the phases scored with."""
     config, model_args, caches = phase_setup
-    student = build_student(model_args, caches.upstream_config, LABELS).eval()
+    student = build_feature_student(model_args, caches.upstream_config, LABELS).eval()
     export = WaveformStudentForAudioClassification.from_parts(caches.upstream, caches.upstream_config, student)
     validation = caches.splits["validation"]
     scores = WaveformModelPredictor(export, caches.feature_extractor, batch_size=3).predict_scores(validation)
@@ -242,7 +294,7 @@ def test_curriculum_reward_is_the_students_win_rate_over_the_meta_teacher_on_qui
     labels = np.asarray(quiz["labels"])
     fixed = (sign * np.eye(len(LABELS))[labels]).astype(np.float32).tolist()
     quiz = quiz.remove_columns(TEACHER_FEATURES).add_column(TEACHER_FEATURES, fixed)
-    student = build_student(model_args, caches.upstream_config, LABELS)
+    student = build_feature_student(model_args, caches.upstream_config, LABELS)
     buckets = make_buckets(caches.splits["train"], None, [], num_buckets=2)
     result = run_curriculum(
         student, _FixedMetaTeacher(len(LABELS)), caches.splits["train"], quiz, buckets, _objective(config), episodes=2,
@@ -256,7 +308,9 @@ class _Stop(Exception):
     pass
 
 
-def test_meta_teacher_learns_on_the_quiz_split_and_the_curriculum_is_rewarded_there(phase_setup, monkeypatch, tmp_path):
+def test_meta_teacher_learns_on_the_quiz_split_and_the_curriculum_is_rewarded_there(
+    phase_setup, monkeypatch, tmp_path
+):
     # fit_phases hands T''s passes the quiz split (not train), and the curriculum's rewards the quiz split (not
     # validation or test); the run stops once the curriculum is called.
     from hf_mtkd.meta_curriculum import fit
@@ -277,7 +331,9 @@ def test_meta_teacher_learns_on_the_quiz_split_and_the_curriculum_is_rewarded_th
     monkeypatch.setattr(fit, "run_curriculum", recording_curriculum)
     config = tiny_config(tmp_path, teacher_model_name_or_path=config.teacher_model_name_or_path)
     with pytest.raises(_Stop):
-        fit.fit_phases(config, model_args, DataArguments(dataset_path="unused", max_duration_seconds=0.6), caches, LABELS)
+        fit.fit_phases(
+            config, model_args, DataArguments(dataset_path="unused", max_duration_seconds=0.6), caches, LABELS
+        )
     assert seen["meta_teacher_data"] is caches.splits["quiz"]
     assert seen["curriculum_quiz"] is caches.splits["quiz"] and seen["curriculum_train"] is caches.splits["train"]
 
@@ -298,7 +354,9 @@ def test_a_collapsed_stage_is_warned_about_with_its_name(phase_setup):
     results, warnings = score_stages({"student": perfect, "distilled_student": collapsed}, caches.splits, LABELS,
                                      language_column="language", n_bootstrap=0, seed=0)
     assert set(results) == {"student", "distilled_student"} and set(results["student"]) == {"validation", "test"}
-    assert len(warnings) == 2 and all(w.startswith("distilled_student stage: Prediction collapse on ") for w in warnings)
+    assert len(warnings) == 2 and all(
+        w.startswith("distilled_student stage: Prediction collapse on ") for w in warnings
+    )
     assert "never predicts happy, neutral" in warnings[0]
 
 
@@ -319,8 +377,12 @@ def test_fit_phases_hands_the_stages_collapse_warnings_to_the_run(phase_setup, m
     config, model_args, caches = phase_setup
     config = tiny_config(tmp_path, teacher_model_name_or_path=config.teacher_model_name_or_path, curriculum_episodes=1,
                          curriculum_steps_per_episode=2)
-    monkeypatch.setattr(fit, "student_logits", lambda model, dataset, *a, **k: np.eye(len(LABELS))[np.zeros(len(dataset), int)])
-    result = fit.fit_phases(config, model_args, DataArguments(dataset_path="unused", max_duration_seconds=0.6), caches, LABELS)
+    monkeypatch.setattr(
+        fit, "student_logits", lambda model, dataset, *a, **k: np.eye(len(LABELS))[np.zeros(len(dataset), int)]
+    )
+    result = fit.fit_phases(
+        config, model_args, DataArguments(dataset_path="unused", max_duration_seconds=0.6), caches, LABELS
+    )
     stages = {w.split(" stage:")[0] for w in result.training_warnings if "Prediction collapse" in w}
     assert {"student", "distilled_student"} <= stages
 
@@ -345,13 +407,15 @@ def test_an_episode_is_an_epoch_of_the_training_split_by_default(phase_setup):
     # Issue 23, item 3: the paper's 100 S' epochs had become 100 x ceil(quiz / batch) steps. By default an episode is
     # ceil(train / batch) updates, so curriculum_episodes counts epochs; curriculum_steps_per_episode sets it.
     config, model_args, caches = phase_setup
-    student = build_student(model_args, caches.upstream_config, LABELS)
+    student = build_feature_student(model_args, caches.upstream_config, LABELS)
     buckets = make_buckets(caches.splits["train"], None, [], num_buckets=2)
     common = dict(episodes=2, batch_size=4, student_learning_rate=1e-2, policy_learning_rate=0.5, gamma=0.0,
                   score=lambda m: 0.0, seed=0)
     train, quiz = caches.splits["train"], caches.splits["quiz"]
     assert len(train) == 12 and len(quiz) == 4
-    result = run_curriculum(student, _FixedMetaTeacher(len(LABELS)), train, quiz, buckets, _objective(config), **common)
+    result = run_curriculum(
+        student, _FixedMetaTeacher(len(LABELS)), train, quiz, buckets, _objective(config), **common
+    )
     assert [len(e["actions"]) for e in result.episodes] == [3, 3]  # ceil(12 / 4), not ceil(4 / 4)
     result = run_curriculum(student, _FixedMetaTeacher(len(LABELS)), train, quiz, buckets, _objective(config),
                             steps_per_episode=5, **common)

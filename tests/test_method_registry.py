@@ -24,10 +24,10 @@ import yaml
 from datasets import DatasetDict
 from huggingface_hub import ModelCard
 
-from conftest import tiny_recipe
+from testing_utils import tiny_recipe
 from hf_mtkd.cli.main import main as cli_main
 from hf_mtkd.data import WAVEFORM, AudioClassificationCollator
-from hf_mtkd.methods import (
+from hf_mtkd.registry import (
     CardSection,
     MethodInfo,
     Paper,
@@ -39,7 +39,7 @@ from hf_mtkd.methods import (
 )
 from hf_mtkd.run_summary import RunSummary
 from hf_mtkd.training import SERTrainer, SERTrainingArguments
-from hf_mtkd.training.method import Method
+from hf_mtkd.training.method import Method, SelfFittingMethod
 
 TOY_PAPER = Paper(title="Loudness-aware toy distillation", authors="A. Tester and B. Tester",
                   citation="@misc{toy2024,\n  title={Loudness-aware toy distillation}\n}")
@@ -140,19 +140,18 @@ class CentroidPredictor:
             {"centroids": self.centroids.tolist(), "scale": self.scale.tolist(), "sampling_rate": self.rate}))
 
 
-class ToyCentroidMethod(Method):
+class ToyCentroidMethod(SelfFittingMethod):
     name = "toy_centroid"
     display_name = "Centroid"
-    trainer_class = None
     info = MethodInfo(display_name="nearest class centroid on zero-crossing rate and spectral centroid",
                       description="No neural network: each emotion is the mean of two clip statistics.",
                       paper=Paper(title="A toy baseline", authors="C. Tester"), tags=("toy-baseline",))
 
-    def build_model(self, setup):
-        return None, self.probe_feature_extractor(setup)  # only the sampling rate is needed
+    def sampling_rate(self, setup):
+        return 16000
 
-    def fit(self, setup, *, model, feature_extractor, splits, collators, resume_from_checkpoint=None):
-        train, rate = splits["train"], feature_extractor.sampling_rate
+    def fit(self, setup, *, model, splits, resume_from_checkpoint=None):
+        train, rate = splits["train"], self.sampling_rate(setup)
         feats = np.stack([clip_features(np.asarray(w), rate) for w in train[WAVEFORM]])
         labels = np.asarray(train["labels"])
         scale = feats.std(axis=0) + 1e-9
@@ -161,7 +160,7 @@ class ToyCentroidMethod(Method):
         predictor.save(setup.training_args.output_dir)
         return predictor
 
-    def summary_extras(self, setup, fitted, *, splits, feature_extractor, collators):
+    def summary_extras(self, setup, fitted, *, splits):
         return {"features": ["zero_crossing_rate", "spectral_centroid"]}
 
     def card_sections(self, setup, summary):
@@ -217,7 +216,13 @@ def test_a_method_that_fits_on_its_own_gets_reports_summary_card_and_a_compariso
                 "compare": ["toy_kd", "toy_centroid"]}
     for key in ("output_dir", "method"):
         pipeline["common"].pop(key)
-    command = ["pipeline", "--config", str(write_recipe(root / "pipeline.yaml", pipeline)), "--output_dir", str(root / "stages")]
+    command = [
+        "pipeline",
+        "--config",
+        str(write_recipe(root / "pipeline.yaml", pipeline)),
+        "--output_dir",
+        str(root / "stages"),
+    ]
     cli_main(command)
     printed = capsys.readouterr().out
     # Trained by `hf-mtkd train`, not by the pipeline: nothing says which recipe and data it ran with.

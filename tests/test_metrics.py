@@ -11,7 +11,6 @@ from hf_mtkd.metrics import (
     SER_METRIC_PATH,
     comparison_rows,
     compute_ser_metrics,
-    flatten_ser_metrics,
     format_comparison_table,
     format_metrics_table,
     load_ser_metric,
@@ -286,16 +285,6 @@ def test_definitions_and_json_roundtrip(tmp_path):
         save_metrics_json({"bad": float("nan")}, path)
     assert json.loads(path.read_text())["extra"] == 0.5  # a failed write leaves the old file
     assert os.listdir(path.parent) == ["metrics.json"]  # no temporary files left behind
-
-
-def test_flatten():
-    pred, ref, lang = _random_data(100)
-    out = compute_ser_metrics(pred, ref, LABELS4, lang)
-    flat = flatten_ser_metrics(out)
-    assert flat["UR"] == out["overall"]["UR"]
-    assert flat["en/WR"] == out["per_language"]["en"]["WR"]
-    assert [flat["UR_ci_low"], flat["UR_ci_high"]] == out["overall"]["UR_ci"]
-    assert all(isinstance(v, float) for v in flat.values())
 
 
 def test_metrics_table():

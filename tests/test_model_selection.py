@@ -9,8 +9,8 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForAudioClassification
 
-from conftest import LABELS, TINY_W2V2, tiny_recipe
-from hf_mtkd.methods import get_method
+from testing_utils import LABELS, TINY_W2V2, tiny_recipe
+from hf_mtkd.registry import get_method
 from hf_mtkd.training.args import SERTrainingArguments
 from hf_mtkd.training.evaluation import prediction_collapse_warning
 from hf_mtkd.training.run import run
@@ -36,7 +36,9 @@ def test_best_model_smoothing_selects_on_the_mean_of_consecutive_evaluations(tmp
     assert _best_step(tmp_path, 1) == 2  # the lucky evaluation
     # Means of 3: 0.2, 0.55, 0.467, 0.6, 0.533, 0.65 -> the last window is best.
     assert _best_step(tmp_path, 3) == 6
-    assert smoothed_metric([{"eval_UR": 0.2}, {"eval_UR": 0.9}, {"eval_UR": 0.3}], "eval_UR", 2, 0.3) == pytest.approx(0.6)
+    assert smoothed_metric([{"eval_UR": 0.2}, {"eval_UR": 0.9}, {"eval_UR": 0.3}], "eval_UR", 2, 0.3) == pytest.approx(
+        0.6
+    )
     assert smoothed_metric([], "eval_UR", 5, 0.4) == pytest.approx(0.4)
     with pytest.raises(ValueError, match="best_model_smoothing must be >= 1"):
         SERTrainingArguments(output_dir=str(tmp_path), best_model_smoothing=0)
@@ -96,8 +98,12 @@ def test_thread_count_auto_gives_small_models_one_thread(tone_corpus, tmp_path):
         assert summary.torch_num_threads == 2 and torch.get_num_threads() == 2
         summary = run(get_method("finetune"), recipe=tiny_recipe(tone_corpus, tmp_path / "b", n_bootstrap=0))
         assert summary.torch_num_threads == 1 and torch.get_num_threads() == 1  # auto: a tiny model
-        summary = run(get_method("classic_baseline"), recipe=tiny_recipe(tone_corpus, tmp_path / "c", n_bootstrap=0,
-                                                                         method="classic_baseline", torch_num_threads="2"))
+        summary = run(
+            get_method("classic_baseline"),
+            recipe=tiny_recipe(
+                tone_corpus, tmp_path / "c", n_bootstrap=0, method="classic_baseline", torch_num_threads="2"
+            ),
+        )
         assert summary.torch_num_threads == 2
         summary = run(get_method("classic_baseline"), recipe=tiny_recipe(tone_corpus, tmp_path / "d", n_bootstrap=0,
                                                                          method="classic_baseline"))

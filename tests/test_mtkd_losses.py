@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hf_mtkd.multi_teacher.losses import (
+from hf_mtkd.distillation.losses import kl_per_sample
+from hf_mtkd.mtkd.losses import (
     cosine_teacher_weights,
-    kl_per_sample,
     language_teacher_weights,
     multi_teacher_kd_loss,
 )
@@ -117,7 +117,9 @@ def test_gradients_reach_only_the_student():
     student = torch.randn(4, 3, requires_grad=True)
     teachers = torch.randn(2, 4, 3, requires_grad=True)
     weights = cosine_teacher_weights(student, teachers, 0.25)
-    loss, _ = multi_teacher_kd_loss(student, teachers, torch.tensor([0, 1, 2, 0]), weights, kd_lambda=0.5, temperature=5.0)
+    loss, _ = multi_teacher_kd_loss(
+        student, teachers, torch.tensor([0, 1, 2, 0]), weights, kd_lambda=0.5, temperature=5.0
+    )
     loss.backward()
     assert student.grad is not None and student.grad.abs().sum() > 0
     assert teachers.grad is None
@@ -125,7 +127,9 @@ def test_gradients_reach_only_the_student():
 
 def test_shape_errors_are_clear():
     with pytest.raises(ValueError, match="teacher_logits must be"):
-        multi_teacher_kd_loss(torch.randn(2, 3), torch.randn(2, 3), None, torch.ones(2, 1), kd_lambda=0.5, temperature=1.0)
+        multi_teacher_kd_loss(
+            torch.randn(2, 3), torch.randn(2, 3), None, torch.ones(2, 1), kd_lambda=0.5, temperature=1.0
+        )
     with pytest.raises(ValueError, match="direction"):
         kl_per_sample(torch.randn(2, 3), torch.randn(2, 3), 1.0, "sideways")
 
@@ -135,7 +139,9 @@ def test_finite_with_large_low_precision_logits(dtype):
     student = (torch.randn(4, 4) * 1e4).to(dtype)
     teachers = (torch.randn(2, 4, 4) * 1e4).to(dtype)
     weights = cosine_teacher_weights(student, teachers, 0.25)
-    loss, _ = multi_teacher_kd_loss(student, teachers, torch.tensor([0, 0, 1, 1]), weights, kd_lambda=0.25, temperature=5.0)
+    loss, _ = multi_teacher_kd_loss(
+        student, teachers, torch.tensor([0, 0, 1, 1]), weights, kd_lambda=0.25, temperature=5.0
+    )
     assert torch.isfinite(loss)
 
 
@@ -146,15 +152,21 @@ def test_label_smoothing_is_the_trainers_label_smoother_on_the_ce_only():
     student, teachers = torch.randn(6, 4), torch.randn(2, 6, 4)
     labels, weights = torch.tensor([0, 1, 2, 3, 0, 1]), torch.full((6, 2), 0.5)
     smoother = LabelSmoother(epsilon=0.1)
-    ce_only, _ = multi_teacher_kd_loss(student, teachers, labels, weights, kd_lambda=0.0, temperature=2.0, label_smoothing=0.1)
+    ce_only, _ = multi_teacher_kd_loss(
+        student, teachers, labels, weights, kd_lambda=0.0, temperature=2.0, label_smoothing=0.1
+    )
     assert ce_only.item() == pytest.approx(smoother({"logits": student}, labels).item(), rel=1e-6)
     # Hand-computed: (1 - eps) * NLL + eps * mean over classes of -log p.
     log_p = F.log_softmax(student, -1)
     by_hand = (0.9 * -log_p.gather(1, labels[:, None]).squeeze(1) + 0.1 * -log_p.mean(-1)).mean()
     assert ce_only.item() == pytest.approx(by_hand.item(), rel=1e-6)
-    smooth, parts = multi_teacher_kd_loss(student, teachers, labels, weights, kd_lambda=0.25, temperature=2.0, label_smoothing=0.1)
+    smooth, parts = multi_teacher_kd_loss(
+        student, teachers, labels, weights, kd_lambda=0.25, temperature=2.0, label_smoothing=0.1
+    )
     plain, plain_parts = multi_teacher_kd_loss(student, teachers, labels, weights, kd_lambda=0.25, temperature=2.0)
-    assert parts["kl"].item() == plain_parts["kl"].item() and parts["ce"].item() != pytest.approx(plain_parts["ce"].item())
+    assert parts["kl"].item() == plain_parts["kl"].item() and parts["ce"].item() != pytest.approx(
+        plain_parts["ce"].item()
+    )
     assert smooth.item() == pytest.approx(0.75 * ce_only.item() + 0.25 * parts["kl"].item(), rel=1e-6)
 
 
@@ -183,5 +195,7 @@ def test_the_student_gradient_treats_the_teacher_weights_as_constants(per_sample
     attached = torch.softmax(cos / 0.25, dim=-1)
     loss, _ = multi_teacher_kd_loss(student, teachers, labels, attached, kd_lambda=lam, temperature=T)
     (grad_attached,) = torch.autograd.grad(loss, student)
-    torch.testing.assert_close(grad_attached, (1 - lam) * ce_grad
-                               + lam * T * (attached.detach().transpose(0, 1)[..., None] * (q[None] - p)).sum(0) / batch)
+    torch.testing.assert_close(
+        grad_attached,
+        (1 - lam) * ce_grad + lam * T * (attached.detach().transpose(0, 1)[..., None] * (q[None] - p)).sum(0) / batch,
+    )

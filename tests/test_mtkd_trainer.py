@@ -4,47 +4,30 @@ Teachers come as ids/paths (loaded in `__init__`), as models, or as loaded `Teac
 trainer's default collator; the card comes from `create_model_card`.
 """
 
-import numpy as np
 import pytest
 import torch
-from datasets import Dataset
 from huggingface_hub import ModelCard
-from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
+from transformers import AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
 
-from conftest import LABELS, TINY_W2V2
-from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
-from hf_mtkd.multi_teacher.teachers import Teacher
+from testing_utils import LABELS, RATE, clips, save_tiny_classifier, tiny_audio_classifier as student
+from hf_mtkd.mtkd import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
+from hf_mtkd.distillation.teachers import Teacher
 from hf_mtkd.training import SERTrainingArguments
-from test_training import save_tiny_classifier
-
-RATE = 16000
-
-
-def student(seed=0):
-    torch.manual_seed(seed)
-    config = AutoConfig.for_model("wav2vec2", **TINY_W2V2, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
-                                  label2id={label: i for i, label in enumerate(LABELS)})
-    return AutoModelForAudioClassification.from_config(config)
-
-
-def clips(n=8, seconds=0.3, seed=0) -> Dataset:
-    """Rows as the data layer leaves them: a waveform, a class id and a language (no padding: equal lengths)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * RATE)) / RATE
-    rows = {"waveform": [], "labels": [], "language": []}
-    for i in range(n):
-        label = i % len(LABELS)
-        rows["waveform"].append((0.3 * np.sin(2 * np.pi * 150 * (label + 1) * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32))
-        rows["labels"].append(label)
-        rows["language"].append("en" if i % 2 == 0 else "fi")
-    return Dataset.from_dict(rows).with_format("numpy", columns=["waveform", "labels"], output_all_columns=True)
-
 
 def config(tmp_path, teachers, **overrides):
     return MultiTeacherDistillationConfig(
-        output_dir=str(tmp_path / "out"), teachers=teachers, max_steps=3, logging_steps=1, per_device_train_batch_size=4,
-        learning_rate=1e-3, report_to="none", eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
-        seed=0, **overrides,
+        output_dir=str(tmp_path / "out"),
+        teachers=teachers,
+        max_steps=3,
+        logging_steps=1,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        report_to="none",
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        seed=0,
+        **overrides,
     )
 
 
@@ -93,10 +76,14 @@ def test_teachers_as_models_or_loaded_teachers_give_the_same_loss(tmp_path, teac
     by_path = MultiTeacherDistillationTrainer(model=student(), args=args, processing_class=fe)
     models = [AutoModelForAudioClassification.from_pretrained(spec["model"]) for spec in teacher_paths]
     by_model = MultiTeacherDistillationTrainer(model=student(), args=args, processing_class=fe, teachers=models)
-    loaded = MultiTeacherDistillationTrainer(model=student(), args=args, processing_class=fe, teachers=by_path.teachers)
+    loaded = MultiTeacherDistillationTrainer(
+        model=student(), args=args, processing_class=fe, teachers=by_path.teachers
+    )
     assert all(isinstance(t, Teacher) for t in by_model.teachers) and loaded.teachers == by_path.teachers
     batch = by_path.data_collator([clips()[i] for i in range(4)])
-    losses = [trainer.compute_loss(trainer.model.eval(), dict(batch)).item() for trainer in (by_path, by_model, loaded)]
+    losses = [
+        trainer.compute_loss(trainer.model.eval(), dict(batch)).item() for trainer in (by_path, by_model, loaded)
+    ]
     assert losses[0] == pytest.approx(losses[1], abs=1e-6) and losses[0] == pytest.approx(losses[2], abs=1e-6)
 
 
@@ -117,16 +104,23 @@ def test_standalone_errors_name_what_is_missing(tmp_path, teacher_paths):
     with pytest.raises(ValueError, match="pass processing_class"):
         MultiTeacherDistillationTrainer(model=student(), args=config(tmp_path, teacher_paths))
     with pytest.raises(ValueError, match="Got 1 teachers for the 2"):
-        MultiTeacherDistillationTrainer(model=student(), args=config(tmp_path, teacher_paths),
-                                        processing_class=Wav2Vec2FeatureExtractor(), teachers=[teacher_paths[0]["model"]])
+        MultiTeacherDistillationTrainer(
+            model=student(),
+            args=config(tmp_path, teacher_paths),
+            processing_class=Wav2Vec2FeatureExtractor(),
+            teachers=[teacher_paths[0]["model"]],
+        )
     # From the logit cache the trainer needs no teacher; batches then carry `teacher_logits`.
-    cached = MultiTeacherDistillationTrainer(model=student(), args=config(tmp_path, teacher_paths, use_teacher_logit_cache=True),
-                                             processing_class=Wav2Vec2FeatureExtractor())
+    cached = MultiTeacherDistillationTrainer(
+        model=student(),
+        args=config(tmp_path, teacher_paths, use_teacher_logit_cache=True),
+        processing_class=Wav2Vec2FeatureExtractor(),
+    )
     assert cached.teachers == []
 
 
 def test_label_smoothing_factor_is_honoured(tmp_path, teacher_paths):
-    from hf_mtkd.multi_teacher.losses import multi_teacher_kd_loss
+    from hf_mtkd.mtkd.losses import multi_teacher_kd_loss
 
     fe = Wav2Vec2FeatureExtractor(return_attention_mask=False)
     losses = {}
@@ -137,10 +131,14 @@ def test_label_smoothing_factor_is_honoured(tmp_path, teacher_paths):
         batch = trainer.data_collator([clips()[i] for i in range(4)])
         losses[factor] = trainer.compute_loss(trainer.model.eval(), dict(batch)).item()
     logits = trainer.model(input_values=batch["input_values"]).logits
-    teachers = torch.stack([t.model(input_values=batch["input_values"]).logits[:, t.label_index] for t in trainer.teachers])
+    teachers = torch.stack(
+        [t.model(input_values=batch["input_values"]).logits[:, t.label_index] for t in trainer.teachers]
+    )
     expected, _ = multi_teacher_kd_loss(logits, teachers, batch["labels"], torch.full((4, 2), 0.5), kd_lambda=0.5,
                                         temperature=5.0, label_smoothing=0.1)
-    assert losses[0.1] == pytest.approx(expected.item(), rel=1e-5) and losses[0.1] != pytest.approx(losses[0.0], abs=1e-5)
+    assert losses[0.1] == pytest.approx(expected.item(), rel=1e-5) and losses[0.1] != pytest.approx(
+        losses[0.0], abs=1e-5
+    )
 
 
 def test_a_teacher_checkpoint_without_its_head_is_an_error_naming_the_teacher_and_keys(tmp_path, teacher_paths):
@@ -175,12 +173,14 @@ class SeenRows:
 
 def _loss_with_every_teacher_on_every_sample(trainer, batch):
     """The loss as it was computed before routing: every teacher's logits for every sample."""
-    from hf_mtkd.multi_teacher.losses import multi_teacher_kd_loss
-    from hf_mtkd.multi_teacher.teachers import teacher_logits_for_batch
+    from hf_mtkd.mtkd.losses import multi_teacher_kd_loss
+    from hf_mtkd.distillation.teachers import teacher_logits_for_batch
 
     args = trainer.args
     logits = trainer.model(input_values=batch["input_values"]).logits
-    teachers = teacher_logits_for_batch(trainer.teachers, {"input_values": batch["input_values"]}, batch.get("teacher_inputs"))
+    teachers = teacher_logits_for_batch(
+        trainer.teachers, {"input_values": batch["input_values"]}, batch.get("teacher_inputs")
+    )
     weights = trainer.teacher_weights(logits, teachers, batch["language_id"])
     loss, _ = multi_teacher_kd_loss(logits, teachers, batch["labels"], weights, kd_lambda=args.kd_lambda,
                                     temperature=args.temperature)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import LABELS, tiny_recipe, write_tone_corpus
+from testing_utils import LABELS, tiny_recipe, write_tone_corpus
 from hf_mtkd import multi_stage
 from hf_mtkd.config_parser import RecipeError
 from hf_mtkd.metrics import compute_ser_metrics, read_comparison_csv
@@ -110,8 +110,12 @@ def fake_training(monkeypatch):
 
     def fake_run(method, config_path, args, recipe, source):
         trained.append(source.rsplit(":", 1)[1])
-        assert ("--overwrite_output_dir" in args) == os.path.exists(os.path.join(recipe["output_dir"], FINISHED_MARKER))
-        results = {split: compute_ser_metrics([0, 1], [0, 1], LABELS, n_bootstrap=0) for split in ("validation", "test")}
+        assert ("--overwrite_output_dir" in args) == os.path.exists(
+            os.path.join(recipe["output_dir"], FINISHED_MARKER)
+        )
+        results = {
+            split: compute_ser_metrics([0, 1], [0, 1], LABELS, n_bootstrap=0) for split in ("validation", "test")
+        }
         os.makedirs(recipe["output_dir"], exist_ok=True)
         summary = RunSummary(method=method.name, label_names=LABELS, results=results)
         summary.save(os.path.join(recipe["output_dir"], FINISHED_MARKER))
@@ -191,11 +195,17 @@ def test_wall_time_per_stage_comparison_files_and_training_warnings_without_brea
     assert "Training warning, stage student: Validation UR was at chance level" in printed
     report = printed[printed.index("Stage student finished"):printed.index("Definitions")]
     assert [line for line in report.splitlines() if len(line) > 120 and line.strip() != str(out)] == []
-    assert f"Also in comparison.md and comparison.csv (with the per-language CIs, WR and F1s), in\n  {out}\n" in printed
+    assert (
+        f"Also in comparison.md and comparison.csv (with the per-language CIs, WR and F1s), in\n  {out}\n" in printed
+    )
     record = json.loads((out / "teacher" / STAGE_RECORD).read_text())
     assert record["wall_time_s"] == 65.0
     markdown = (out / "comparison.md").read_text()
-    assert "| teacher |" in markdown and "| student |" in markdown and "Wall time per stage: teacher 1 min 05 s" in markdown
+    assert (
+        "| teacher |" in markdown
+        and "| student |" in markdown
+        and "Wall time per stage: teacher 1 min 05 s" in markdown
+    )
     assert [row["model"] for row in read_comparison_csv(out / "comparison.csv") if row["language"] == "overall"] == [
         "teacher", "student"]
 
@@ -203,7 +213,11 @@ def test_wall_time_per_stage_comparison_files_and_training_warnings_without_brea
     # only change what is reported (the chance-level warning) or depend on the machine (pinned memory).
     run_pipeline(config, str(out), ["--chance_level_patience", "5", "--dataloader_pin_memory", "false"])
     printed = capsys.readouterr().out
-    assert trained == ["teacher", "student"] and "Stage teacher: reusing" in printed and "Stage student: reusing" in printed
+    assert (
+        trained == ["teacher", "student"]
+        and "Stage teacher: reusing" in printed
+        and "Stage student: reusing" in printed
+    )
     assert ("Wall time per stage: teacher 1 min 05 s (reused, trained earlier), student 3 s (reused, trained "
             "earlier); this run 0 s in all.") in " ".join(printed.split())  # wrapped at 120 columns
     assert "Training warning, stage student" in printed  # from the reused stage's summary
@@ -257,4 +271,6 @@ def test_a_pipeline_run_twice_gives_identical_metrics(tmp_path):
     run_pipeline(config, str(tmp_path / "b"))
     first, second = (json.loads((tmp_path / d / "ft" / "test_metrics.json").read_text()) for d in "ab")
     assert first == second
-    assert (tmp_path / "a" / "ft" / "model.safetensors").read_bytes() == (tmp_path / "b" / "ft" / "model.safetensors").read_bytes()
+    assert (tmp_path / "a" / "ft" / "model.safetensors").read_bytes() == (
+        tmp_path / "b" / "ft" / "model.safetensors"
+    ).read_bytes()

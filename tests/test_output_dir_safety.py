@@ -11,9 +11,9 @@ import pytest
 import torch
 import yaml
 
-from conftest import tiny_recipe, write_tone_corpus
+from testing_utils import tiny_recipe, write_tone_corpus
 from hf_mtkd.config_parser import RecipeError
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.multi_stage import run_pipeline
 from hf_mtkd.training.run import FINISHED_MARKER, run
 from hf_mtkd.training.run_record import RUN_RECORD, RunMismatchError
@@ -62,13 +62,15 @@ def test_a_checkpoint_is_resumed_only_by_the_run_that_made_it(tone_corpus, tmp_p
     shutil.copytree(first / "checkpoint-2", copied / "checkpoint-2")
 
     # Another recipe (learning rate) over the copied checkpoint: refused before anything is written or trained.
-    with pytest.raises(RunMismatchError, match=r"checkpoint-2 was written by another run.*learning_rate: 0.001 -> 0.005"):
+    with pytest.raises(RunMismatchError, match=r"checkpoint-2 was written by another run.*learning_rate: 0.001 -> "
+                                               r"0.005"):
         run(get_method("finetune"), recipe=_save_every_step(tone_corpus, copied, learning_rate=5e-3))
     assert sorted(p.name for p in copied.iterdir()) == ["checkpoint-2"]
 
     # Other data: refused, naming the data.
     other = write_tone_corpus(tmp_path / "other_corpus", clips_per_label=3)
-    with pytest.raises(RunMismatchError, match=r"checkpoint-2 was written by another run.*data \(it ran on .*49 files; this run reads .*73 files\)"):
+    with pytest.raises(RunMismatchError, match=r"checkpoint-2 was written by another run.*data \(it ran on .*49 "
+                                               r"files; this run reads .*73 files\)"):
         run(get_method("finetune"), recipe=_save_every_step(other, copied))
 
     # A checkpoint of a plain Trainer (no record): refused too.

@@ -11,8 +11,8 @@ import torch
 import transformers.trainer_utils
 from transformers.utils import logging as transformers_logging
 
-from conftest import tiny_recipe
-from hf_mtkd.methods import get_method
+from testing_utils import tiny_recipe
+from hf_mtkd.registry import get_method
 from hf_mtkd.training.args import SERTrainingArguments
 from hf_mtkd.training.run import run
 from hf_mtkd.training.trainer import _CHECKPOINT_MTIME_WARNING
@@ -68,7 +68,10 @@ def test_a_run_that_rotates_checkpoints_logs_neither_warning(tone_corpus, tmp_pa
         return original(*args, **kwargs)
 
     try:
-        with warnings.catch_warnings(record=True) as caught, mock.patch.object(transformers.trainer_utils, "sort_checkpoints", spy):
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            mock.patch.object(transformers.trainer_utils, "sort_checkpoints", spy),
+        ):
             warnings.simplefilter("always")
             run(get_method("finetune"), recipe=recipe)
     finally:

@@ -3,12 +3,21 @@
 import pytest
 
 from hf_mtkd.config_parser import load_recipe
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.training.run import run
-from test_recipes import RECIPES, SMOKE, write_emodb, write_ravdess
+from corpora_fakes import write_emodb, write_ravdess
+from testing_utils import RECIPES, SMOKE
 
-SMALL = {"config_overrides": {"num_mel_bins": 16, "conv_channels": [8, 8], "conv_kernels": [3, 3], "conv_strides": [2, 1],
-                              "classifier_hidden_size": 8, "spec_augment_freq_width": 4}}
+SMALL = {
+    "config_overrides": {
+        "num_mel_bins": 16,
+        "conv_channels": [8, 8],
+        "conv_kernels": [3, 3],
+        "conv_strides": [2, 1],
+        "classifier_hidden_size": 8,
+        "spec_augment_freq_width": 4,
+    }
+}
 
 
 @pytest.mark.parametrize("name", ["emodb_ravdess/logmel_cnn.yaml", "demo/logmel_cnn.yaml"])

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import tiny_recipe, write_tone_corpus
 from hf_mtkd.metrics.results_doc import collect_results, render_readme, stale_blocks
 from hf_mtkd.multi_stage import run_pipeline
+from testing_utils import tiny_recipe, write_tone_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,11 +22,10 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from conftest import LABELS, TINY_W2V2, tiny_recipe
-from hf_mtkd.methods import get_method
+from testing_utils import LABELS, TINY_W2V2, save_tiny_classifier, tiny_recipe
+from hf_mtkd.registry import get_method
 from hf_mtkd.training.outputs import checkpoint_is_complete
 from hf_mtkd.training.run import FINISHED_MARKER, run
-from test_training import save_tiny_classifier
 
 
 SAVE_STEPS = 2
@@ -55,7 +54,9 @@ def train_and_kill(config_path, out, timeout=600.0) -> str:
         done = subprocess.run([sys.executable, str(KILLER), str(KILL_AT_STEP), "--config", str(config_path)],
                               stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout)
     text = open(log_path).read()
-    assert done.returncode == -signal.SIGKILL, f"the run was not killed mid-training (rc {done.returncode}):\n{text[-3000:]}"
+    assert done.returncode == -signal.SIGKILL, (
+        f"the run was not killed mid-training (rc {done.returncode}):\n{text[-3000:]}"
+    )
     assert not os.path.exists(os.path.join(out, FINISHED_MARKER))
     return text
 
@@ -116,7 +117,8 @@ def check_resume(corpus, tmp_path, caplog, method, **overrides):
 
 
 def test_finetune_resumes_after_sigkill_to_identical_weights(tone_corpus, tmp_path, caplog):
-    # Random 0.3 s training windows and dropout on: the data order, the windows and the dropout masks must all be restored.
+    # Random 0.3 s training windows and dropout on: the data order, the windows and the dropout masks must all be
+    # restored.
     check_resume(tone_corpus, tmp_path, caplog, "finetune", train_window_seconds=0.3)
 
 

@@ -26,7 +26,9 @@ def test_identical_exits_give_zero_kl_and_similarity(similarity):
     torch.manual_seed(0)
     logits, repr_ = torch.randn(4, 5), torch.randn(4, 8)
     labels = torch.tensor([0, 1, 2, 3])
-    loss, parts = _loss(logits, [logits.clone(), logits.clone()], labels, repr_, [repr_.clone()] * 2, similarity=similarity)
+    loss, parts = _loss(
+        logits, [logits.clone(), logits.clone()], labels, repr_, [repr_.clone()] * 2, similarity=similarity
+    )
     assert parts["kl"].item() == pytest.approx(0.0, abs=1e-6)
     assert parts["similarity"].item() == pytest.approx(0.0, abs=1e-6)
     ce = torch.nn.functional.cross_entropy(logits, labels)

@@ -19,15 +19,8 @@ from transformers import (
     pipeline,
 )
 
-from hf_mtkd.self_distillation import (
-    EarlyExitAudioConfig,
-    EarlyExitForAudioClassification,
-    build_exit_model,
-    early_exit_from_logits,
-    evaluate_exits,
-    export_exit,
-    fuse_by_margin,
-)
+from hf_mtkd.self_distillation import build_exit_model, early_exit_from_logits, evaluate_exits, export_exit
+from hf_mtkd.models.early_exit import EarlyExitAudioConfig, EarlyExitForAudioClassification, fuse_by_margin
 
 LABELS = {0: "angry", 1: "happy", 2: "neutral", 3: "sad"}
 
@@ -235,26 +228,6 @@ def test_margin_fusion():
     fused, chosen = fuse_by_margin([a, b, c])
     assert chosen.tolist() == [2, 1]
     torch.testing.assert_close(fused, torch.stack([c[0], b[1]]))
-    model = tiny_model()
-    values, mask = waveforms()
-    fused, layers = model.predict_fusion(values, mask, include_deepest=True)
-    out = model(values, attention_mask=mask)
-    expected, chosen = fuse_by_margin([*out.exit_logits, out.logits])
-    torch.testing.assert_close(fused, expected)
-    assert layers.tolist() == [[1, 3, 4][i] for i in chosen.tolist()]
-
-
-def test_fusion_of_the_exits_stops_at_the_last_exit():
-    model = tiny_model().eval()  # 4 layers, exits after 1 and 3
-    values, mask = waveforms()
-    counter = LayerCounter(model)
-    fused, layers = model.predict_fusion(values, mask)
-    assert [index for index, _ in counter.calls] == [0, 1, 2]  # layer 4 (index 3) never runs
-    counter.close()
-    out = model(values, attention_mask=mask)
-    expected, chosen = fuse_by_margin(list(out.exit_logits))
-    torch.testing.assert_close(fused, expected)
-    assert layers.tolist() == [model.config.exit_layers[i] for i in chosen.tolist()]
 
 
 def test_evaluate_exits_scores_clips_by_the_models_window_rule():
@@ -286,9 +259,13 @@ def test_evaluate_exits_scores_clips_by_the_models_window_rule():
         assert result.predictions[name].tolist() == logits.argmax(-1).tolist(), name
     fused, _ = fuse_by_margin([heads["layer_1"], heads["layer_3"]])
     assert result.predictions["fusion"].tolist() == fused.argmax(-1).tolist()
-    expected, layers = early_exit_from_logits([heads["layer_1"], heads["layer_3"]], heads["deepest"], [1, 3], 4, threshold)
+    expected, layers = early_exit_from_logits(
+        [heads["layer_1"], heads["layer_3"]], heads["deepest"], [1, 3], 4, threshold
+    )
     assert result.predictions["early_exit"].tolist() == expected.tolist()
-    assert result.exit_layer_used.tolist() == layers.tolist() and 1 in layers.tolist() and len(set(layers.tolist())) > 1
+    assert (
+        result.exit_layer_used.tolist() == layers.tolist() and 1 in layers.tolist() and len(set(layers.tolist())) > 1
+    )
     with pytest.raises(ValueError, match="sampling_rate"):
         evaluate_exits(model, data, latency_repeats=0)
 
@@ -308,7 +285,9 @@ def test_evaluate_exits_predictions_sizes_latency():
     model = tiny_model(seed=2)  # with these clips its heads disagree, and the fusions differ
     rng = np.random.default_rng(0)
     lengths = [3000, 4000, 2500, 3500, 4000, 3000]
-    clips = [np.sin(np.arange(n) * 0.05 * (i + 1)) * (0.5 + i) + 0.3 * rng.standard_normal(n) for i, n in enumerate(lengths)]
+    clips = [
+        np.sin(np.arange(n) * 0.05 * (i + 1)) * (0.5 + i) + 0.3 * rng.standard_normal(n) for i, n in enumerate(lengths)
+    ]
     data = [
         {"input_values": clip.astype("float32"), "label": i % 4, "language": "it" if i < 3 else "en"}
         for i, clip in enumerate(clips)
@@ -345,14 +324,17 @@ def test_evaluate_exits_predictions_sizes_latency():
         best = torch.stack([margin[name] for name in names]).argmax(0)
         expected[fusion] = torch.stack([expected[name] for name in names])[best, torch.arange(len(data))]
     confidence = {name: logits.softmax(-1).max(-1).values for name, logits in heads.items()}
-    early_layer = [next((layer for name, layer in (("layer_1", 1), ("layer_3", 3)) if confidence[name][i] >= threshold), 4)
-                   for i in range(len(data))]
+    early_layer = [
+        next((layer for name, layer in (("layer_1", 1), ("layer_3", 3)) if confidence[name][i] >= threshold), 4)
+        for i in range(len(data))
+    ]
     expected["early_exit"] = torch.stack(
         [expected[{1: "layer_1", 3: "layer_3", 4: "deepest"}[layer]][i] for i, layer in enumerate(early_layer)])
     assert set(result.predictions) == set(expected)
     for name, preds in expected.items():
         assert result.predictions[name].tolist() == preds.tolist(), name
-    assert result.predictions["fusion"].tolist() != result.predictions["fusion_all"].tolist()  # the data tell them apart
+    # the data tell them apart
+    assert result.predictions["fusion"].tolist() != result.predictions["fusion_all"].tolist()
     assert result.exit_layer_used.tolist() == early_layer and len(set(early_layer)) > 1
 
     summary = result.summary()
@@ -440,9 +422,9 @@ def test_from_backbone_loads_pretrained_weights(tmp_path):
     # A text encoder has no place for exits: the error comes before any weights are read.
     from transformers import BertModel
 
-    BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)).save_pretrained(
-        tmp_path / "bert"
-    )
+    BertModel(
+        BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
+    ).save_pretrained(tmp_path / "bert")
     with pytest.raises(ValueError, match="'bert' model; early exits are implemented for"):
         EarlyExitForAudioClassification.from_backbone(str(tmp_path / "bert"), exit_layers=[1], num_labels=2)
 
@@ -465,7 +447,9 @@ def test_exported_stock_model_gives_the_exit_logits(tmp_path, model_type, stable
         assert exported.num_parameters() == model.num_parameters_at_exit(layer)
         with torch.no_grad():
             torch.testing.assert_close(exported(values, attention_mask=mask).logits, reference, atol=1e-5, rtol=1e-5)
-            torch.testing.assert_close(exported(values).logits, model(values, exit_layer=layer).logits, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                exported(values).logits, model(values, exit_layer=layer).logits, atol=1e-5, rtol=1e-5
+            )
 
 
 @pytest.mark.parametrize("block", ["lstm", "cnn"])
@@ -513,7 +497,10 @@ def test_exported_exit_loads_in_pipeline_without_hf_mtkd(tmp_path):
     assert set(labels) == set(LABELS.values())
     # The pipeline's scores are the exit's softmax.
     with torch.no_grad():
-        probs = model(torch.from_numpy(feature_extractor(audio, sampling_rate=16000, return_tensors="np").input_values), exit_layer=3).logits.softmax(-1)[0]
+        probs = model(
+            torch.from_numpy(feature_extractor(audio, sampling_rate=16000, return_tensors="np").input_values),
+            exit_layer=3,
+        ).logits.softmax(-1)[0]
     for row in report["result"]:
         assert row["score"] == pytest.approx(probs[model.config.label2id[row["label"]]].item(), abs=1e-5)
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
-from conftest import TINY_W2V2, tiny_recipe
-from hf_mtkd.methods import get_method
+from testing_utils import TINY_W2V2, tiny_recipe
+from hf_mtkd.registry import get_method
 from hf_mtkd.training.run import run
 
 

@@ -7,13 +7,12 @@ from torch.nn import functional as F
 from transformers import AutoConfig, HfArgumentParser
 
 from hf_mtkd.self_distillation import (
-    EarlyExitForAudioClassification,
     EarlyExitModelArguments,
     SelfDistillationConfig,
     SelfDistillationTrainer,
-    fuse_by_margin,
     make_exit_compute_metrics,
 )
+from hf_mtkd.models.early_exit import EarlyExitForAudioClassification, fuse_by_margin
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -111,15 +110,24 @@ def test_training_updates_every_head_and_logs_each_part(tmp_path):
     )
     trainer.train()
     changed = {name for name, param in model.named_parameters() if not torch.equal(before[name], param)}
-    for prefix in ("backbone.encoder.layers.0.", "backbone.encoder.layers.3.", "exit_heads.0.", "exit_heads.1.", "head."):
+    for prefix in (
+        "backbone.encoder.layers.0.",
+        "backbone.encoder.layers.3.",
+        "exit_heads.0.",
+        "exit_heads.1.",
+        "head.",
+    ):
         assert any(name.startswith(prefix) for name in changed), prefix
     assert not any(name.startswith("backbone.feature_extractor.") for name in changed)
 
     logged = [entry for entry in trainer.state.log_history if "ce" in entry]
     assert len(logged) == 3
-    # The values of each part: test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch. The logged loss is the weighted sum of the logged parts (gamma = alpha = beta = 1).
+    # The values of each part: test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch. The logged loss is
+    # the weighted sum of the logged parts (gamma = alpha = beta = 1).
     first = logged[0]
-    assert first["loss"] == pytest.approx(first["ce"] + first["ce_exits"] + first["kl"] + first["similarity"], rel=1e-4)
+    assert first["loss"] == pytest.approx(
+        first["ce"] + first["ce_exits"] + first["kl"] + first["similarity"], rel=1e-4
+    )
 
     # Evaluation: every head's accuracy and loss part against the trained model run here on the same clips.
     metrics = trainer.evaluate()
@@ -131,7 +139,9 @@ def test_training_updates_every_head_and_logs_each_part(tmp_path):
     heads = {"": out.logits, "layer_1_": out.exit_logits[0], "layer_3_": out.exit_logits[1],
              "fusion_": fuse_by_margin(list(out.exit_logits))[0]}
     for prefix, logits in heads.items():
-        assert metrics[f"eval_{prefix}wr"] == pytest.approx((logits.argmax(-1) == labels).float().mean().item()), prefix
+        assert metrics[f"eval_{prefix}wr"] == pytest.approx((logits.argmax(-1) == labels).float().mean().item()), (
+            prefix
+        )
     assert metrics["eval_ce"] == pytest.approx(F.cross_entropy(out.logits, labels).item(), rel=1e-5)
     for layer, logits in zip((1, 3), out.exit_logits):
         assert metrics[f"eval_ce_exit_{layer}"] == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-5)
@@ -193,7 +203,10 @@ def test_logged_parts_equal_the_loss_computed_by_hand_on_the_same_batch(tmp_path
 def test_zero_weights_reduce_to_fine_tuning_the_deepest_head(tmp_path):
     model = tiny_model()
     trainer = SelfDistillationTrainer(
-        model=model, args=make_args(tmp_path, gamma=0.0, alpha=0.0, beta=0.0), train_dataset=Clips(), data_collator=collate
+        model=model,
+        args=make_args(tmp_path, gamma=0.0, alpha=0.0, beta=0.0),
+        train_dataset=Clips(),
+        data_collator=collate,
     )
     batch = collate([Clips()[i] for i in range(4)])
     model.eval()

@@ -11,13 +11,11 @@ import torch
 import torch.nn.functional as F
 from transformers import Wav2Vec2FeatureExtractor
 
-from conftest import LABELS
-from hf_mtkd.multi_teacher import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
-from hf_mtkd.multi_teacher.cache import add_teacher_logits
-from hf_mtkd.multi_teacher.config import TeacherSpec
-from hf_mtkd.multi_teacher.teachers import load_teacher, teacher_label_index, teacher_logits_for_batch
-from test_mtkd_trainer import clips, student
-from test_training import save_tiny_classifier
+from testing_utils import LABELS, clips, save_tiny_classifier, tiny_audio_classifier as student
+from hf_mtkd.mtkd import MultiTeacherDistillationConfig, MultiTeacherDistillationTrainer
+from hf_mtkd.distillation.cache import add_teacher_logits
+from hf_mtkd.distillation.teachers import TeacherSpec
+from hf_mtkd.distillation.teachers import load_teacher, teacher_label_index, teacher_logits_for_batch
 
 # Student order: angry, happy, neutral, sad. The teacher's: happy, neutral, angry, sad (angry -> happy -> neutral).
 CYCLED = ["happy", "neutral", "angry", "sad"]
@@ -55,9 +53,15 @@ def test_online_and_cached_teacher_logits_are_in_student_order(cycled_teacher):
 
 def test_the_distilled_target_is_the_teacher_read_by_label_name(tmp_path, cycled_teacher):
     temperature = 2.0
-    args = MultiTeacherDistillationConfig(output_dir=str(tmp_path / "out"), teachers=[{"model": "t", "language": "en"}],
-                                          kd_lambda=1.0, temperature=temperature, report_to="none",
-                                          eval_strategy="no", load_best_model_at_end=False)
+    args = MultiTeacherDistillationConfig(
+        output_dir=str(tmp_path / "out"),
+        teachers=[{"model": "t", "language": "en"}],
+        kd_lambda=1.0,
+        temperature=temperature,
+        report_to="none",
+        eval_strategy="no",
+        load_best_model_at_end=False,
+    )
     model = student().eval()
     trainer = MultiTeacherDistillationTrainer(model=model, args=args, processing_class=FE, teachers=[cycled_teacher])
     data = clips(4)

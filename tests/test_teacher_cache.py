@@ -11,12 +11,10 @@ import torch
 from datasets import load_from_disk
 from transformers import Wav2Vec2FeatureExtractor
 
-from conftest import LABELS
-from hf_mtkd.multi_teacher.cache import add_teacher_logits
-from hf_mtkd.multi_teacher.config import TeacherSpec
-from hf_mtkd.multi_teacher.teachers import load_teacher, teacher_fingerprint
-from test_mtkd_trainer import clips
-from test_training import save_tiny_classifier
+from testing_utils import LABELS, clips, save_tiny_classifier
+from hf_mtkd.distillation.cache import add_teacher_logits
+from hf_mtkd.distillation.teachers import TeacherSpec
+from hf_mtkd.distillation.teachers import load_teacher, teacher_fingerprint
 
 FE = Wav2Vec2FeatureExtractor(return_attention_mask=False)
 
@@ -61,7 +59,7 @@ def test_a_fill_killed_half_way_leaves_tmp_files_the_next_fill_removes(tmp_path,
 
     from filelock import FileLock
 
-    from hf_mtkd.multi_teacher import cache
+    from hf_mtkd.distillation import cache
 
     save_tiny_classifier(tmp_path / "t", LABELS, seed=1)
     teacher = _teacher(tmp_path / "t")
@@ -99,13 +97,15 @@ def test_a_fill_killed_half_way_leaves_tmp_files_the_next_fill_removes(tmp_path,
     assert not left[0].exists() and foreign.exists()
     assert not [p for p in folders[0].iterdir() if p.name.startswith("tmp")]
     clean = add_teacher_logits(clips(4), [teacher], FE, max_samples=16000)  # in memory, from scratch
-    np.testing.assert_allclose(np.asarray(results[0]["teacher_logits"]), np.asarray(clean["teacher_logits"]), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(results[0]["teacher_logits"]), np.asarray(clean["teacher_logits"]), rtol=1e-6
+    )
 
 
 def test_the_cache_is_rebuilt_when_one_teacher_weight_changes_and_reused_otherwise(tmp_path, on_disk, monkeypatch):
     from transformers import AutoModelForAudioClassification
 
-    from hf_mtkd.multi_teacher import cache
+    from hf_mtkd.distillation import cache
 
     save_tiny_classifier(tmp_path / "t", LABELS, seed=1)
     real, forwards = cache.teacher_logits_for_batch, [0]
@@ -115,7 +115,9 @@ def test_the_cache_is_rebuilt_when_one_teacher_weight_changes_and_reused_otherwi
         return real(*args, **kwargs)
 
     monkeypatch.setattr(cache, "teacher_logits_for_batch", counted)
-    first = np.asarray(add_teacher_logits(on_disk, [_teacher(tmp_path / "t")], FE, max_samples=16000)["teacher_logits"])
+    first = np.asarray(
+        add_teacher_logits(on_disk, [_teacher(tmp_path / "t")], FE, max_samples=16000)["teacher_logits"]
+    )
     built = forwards[0]
     assert built == len(on_disk)  # no attention mask: one teacher forward per clip
 
@@ -129,7 +131,9 @@ def test_the_cache_is_rebuilt_when_one_teacher_weight_changes_and_reused_otherwi
     with torch.no_grad():
         model.classifier.bias[0] += 1.0
     model.save_pretrained(tmp_path / "t")
-    rebuilt = np.asarray(add_teacher_logits(on_disk, [_teacher(tmp_path / "t")], FE, max_samples=16000)["teacher_logits"])
+    rebuilt = np.asarray(
+        add_teacher_logits(on_disk, [_teacher(tmp_path / "t")], FE, max_samples=16000)["teacher_logits"]
+    )
     assert forwards[0] == 2 * built
     np.testing.assert_allclose(rebuilt[:, 0, 0], first[:, 0, 0] + 1.0, rtol=1e-5)  # only "angry" moves, by 1
     np.testing.assert_allclose(rebuilt[:, 0, 1:], first[:, 0, 1:], rtol=1e-5)

@@ -1,28 +1,15 @@
 """End-to-end runs of the training entry on a tiny model and audio written by the tests."""
 
 import json
-import os
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
+from transformers import AutoModelForAudioClassification
 
-from conftest import LABELS, TINY_W2V2, tiny_recipe
+from testing_utils import LABELS, TINY_W2V2, save_tiny_classifier, tiny_recipe
 from hf_mtkd.config_parser import RecipeError, parse_config
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.training.run import FINISHED_MARKER, run
-
-
-def save_tiny_classifier(path, labels, seed=0):
-    torch.manual_seed(seed)
-    config = AutoConfig.for_model(
-        "wav2vec2", **TINY_W2V2, num_labels=len(labels),
-        id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)},
-    )
-    model = AutoModelForAudioClassification.from_config(config)
-    model.save_pretrained(path)
-    Wav2Vec2FeatureExtractor(return_attention_mask=False).save_pretrained(path)
-    return model
 
 
 def test_finetune_changes_parameters_and_writes_metrics(tone_corpus, tmp_path):
@@ -54,7 +41,7 @@ def test_finished_run_is_not_overwritten(tone_corpus, tmp_path):
 
 def test_a_run_written_over_a_finished_run_keeps_nothing_of_it(tone_corpus, tmp_path):
     from hf_mtkd.hub import files_to_upload
-    from hf_mtkd.plots import TEACHER_WEIGHTS_FILE
+    from hf_mtkd.mtkd.plots import TEACHER_WEIGHTS_FILE
 
     save_tiny_classifier(tmp_path / "t_en", LABELS, seed=1)
     out = tmp_path / "run"
@@ -104,7 +91,10 @@ def test_mtkd_cache_gives_the_same_run_as_online_teachers(tone_corpus, tmp_path)
     # mask, changes a teacher's output; the cache runs each clip alone).
     save_tiny_classifier(tmp_path / "t_en", LABELS, seed=3)
     save_tiny_classifier(tmp_path / "t_fi", list(reversed(LABELS)), seed=4)
-    teachers = [{"model": str(tmp_path / "t_en"), "language": "en"}, {"model": str(tmp_path / "t_fi"), "language": "fi"}]
+    teachers = [
+        {"model": str(tmp_path / "t_en"), "language": "en"},
+        {"model": str(tmp_path / "t_fi"), "language": "fi"},
+    ]
     results = {}
     for cached in (False, True):
         out = tmp_path / f"mtkd_{cached}"
@@ -150,9 +140,13 @@ def test_mtkd_config_errors(overrides, message, tmp_path):
 
 def test_recipe_unknown_key_and_wrong_type(tmp_path):
     with pytest.raises(RecipeError, match="unknown key\\(s\\) lerning_rate"):
-        parse_config(get_method("finetune").dataclass_types(), recipe={**tiny_recipe("x", tmp_path), "lerning_rate": 1})
+        parse_config(
+            get_method("finetune").dataclass_types(), recipe={**tiny_recipe("x", tmp_path), "lerning_rate": 1}
+        )
     with pytest.raises(RecipeError):
-        parse_config(get_method("finetune").dataclass_types(), recipe={**tiny_recipe("x", tmp_path), "max_steps": "many"})
+        parse_config(
+            get_method("finetune").dataclass_types(), recipe={**tiny_recipe("x", tmp_path), "max_steps": "many"}
+        )
 
 
 def test_cli_flags_override_recipe(tmp_path):

@@ -64,10 +64,12 @@ def test_one_weight_hash_for_the_teacher_and_upstream_fingerprints():
     import torch
 
     from hf_mtkd import modeling_utils
-    from hf_mtkd.meta_curriculum import upstream
-    from hf_mtkd.multi_teacher import teachers
+    from hf_mtkd.models.inverted_transformer import upstream
+    from hf_mtkd.distillation import teachers
 
-    assert teachers.hash_weights is modeling_utils.hash_weights and upstream.hash_weights is modeling_utils.hash_weights
+    assert (
+        teachers.hash_weights is modeling_utils.hash_weights and upstream.hash_weights is modeling_utils.hash_weights
+    )
 
     def digest(module):
         state = hashlib.sha256()

@@ -4,16 +4,15 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from datasets import Dataset
 from torch.utils.data import SequentialSampler
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
 
-from conftest import LABELS, tiny_recipe
+from testing_utils import LABELS, tiny_recipe
 from hf_mtkd.arguments import DataArguments
 from hf_mtkd.data import AudioClassificationCollator
 from hf_mtkd.inference import EmotionPredictor
-from hf_mtkd.methods import get_method
+from hf_mtkd.registry import get_method
 from hf_mtkd.metrics import compute_ser_metrics
 from hf_mtkd.training import SERTrainer, SERTrainingArguments
 from hf_mtkd.data import prepare_data
@@ -105,9 +104,20 @@ def logmel_run(tone_corpus, tmp_path_factory):
     """A compact student trained on 0.5 s windows of 0.4-0.6 s tone clips: some clips are one short window,
     others two full ones, so evaluation batches mix lengths (padding with an attention mask)."""
     out = tmp_path_factory.mktemp("windows") / "logmel"
-    run(get_method("finetune"), recipe=tiny_recipe(
-        tone_corpus, out, model_type="hf_mtkd_logmel_cnn", config_overrides=TINY_LOGMEL, freeze_feature_encoder=False,
-        train_window_seconds=0.5, max_steps=4, per_device_eval_batch_size=5, train_sampling_strategy="group_by_length"))
+    run(
+        get_method("finetune"),
+        recipe=tiny_recipe(
+            tone_corpus,
+            out,
+            model_type="hf_mtkd_logmel_cnn",
+            config_overrides=TINY_LOGMEL,
+            freeze_feature_encoder=False,
+            train_window_seconds=0.5,
+            max_steps=4,
+            per_device_eval_batch_size=5,
+            train_sampling_strategy="group_by_length",
+        ),
+    )
     return out
 
 

@@ -16,16 +16,16 @@ import torch
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoProcessor, AutoTokenizer
 
 from ..arguments import ModelArguments
+from ..auto_classes import register_auto_models
 from ..modeling_utils import default_feature_extractor, load_pretrained
-from ..multi_teacher.teachers import teacher_label_index
+from ..distillation.teachers import teacher_label_index
 from .cache import processor_key
 from .config import AudioTextModelArguments
-from .configuration_audio_text import AudioTextConfig
-from .modeling_audio_text import AudioTextForSequenceClassification
-from .processing_audio_text import AudioTextProcessor
-from .registration import register_auto_classes
+from ..models.audio_text.configuration_audio_text import AudioTextConfig
+from ..models.audio_text.modeling_audio_text import AudioTextForSequenceClassification
+from ..models.audio_text.processing_audio_text import AudioTextProcessor
+from ..models.audio_text.tokenization_audio_text import train_wordpiece_tokenizer
 from .students import make_student
-from .tokenizer import train_wordpiece_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +47,17 @@ def _check_model_args(model_args: ModelArguments, at_args: AudioTextModelArgumen
         raise ValueError("config_overrides applies to a new audio_text model (model_type), not to a saved one.")
     if model_args.model_name_or_path is not None and at_args.text_encoder and not (
             at_args.makes_student and at_args.student_init == "pretrained"):
-        raise ValueError("text_encoder with model_name_or_path is read only by a student with student_init: pretrained.")
+        raise ValueError(
+            "text_encoder with model_name_or_path is read only by a student with student_init: pretrained."
+        )
     if model_args.model_name_or_path is None and at_args.makes_student:
-        raise ValueError("num_text_layers / a layer list cuts a student from a saved model: give model_name_or_path (the teacher).")
+        raise ValueError("num_text_layers / a layer list cuts a student from a saved model: give model_name_or_path "
+                         "(the teacher).")
 
 
 def load_audio_feature_extractor(model_args: ModelArguments, at_args: AudioTextModelArguments):
     """The audio feature extractor of the run (it fixes the sampling rate the data is decoded at)."""
-    register_auto_classes()
+    register_auto_models(AudioTextConfig.model_type)
     _check_model_args(model_args, at_args)
     hub = _hub_kwargs(model_args)
     if model_args.feature_extractor_name:
@@ -86,7 +89,7 @@ def build_audio_text_model(
     train_texts: Optional[Iterable[str]] = None,
 ) -> tuple[AudioTextForSequenceClassification, AudioTextProcessor]:
     """The model to train and its processor (see the module docstring); `train_texts` feed a learnt vocabulary."""
-    register_auto_classes()
+    register_auto_models(AudioTextConfig.model_type)
     _check_model_args(model_args, at_args)
     hub = _hub_kwargs(model_args)
     feature_extractor = load_audio_feature_extractor(model_args, at_args)
@@ -100,8 +103,10 @@ def build_audio_text_model(
             pretrained = None
             if at_args.student_init == "pretrained":
                 if not at_args.text_encoder:
-                    raise ValueError("student_init: pretrained takes the student's text layers from the pretrained text "
-                                     "encoder the teacher started from: set text_encoder (e.g. bert-base-uncased).")
+                    raise ValueError(
+                        "student_init: pretrained takes the student's text layers from the pretrained text "
+                        "encoder the teacher started from: set text_encoder (e.g. bert-base-uncased)."
+                    )
                 pretrained = load_pretrained(AutoModel, at_args.text_encoder, "pretrained text encoder", **hub)
             model = make_student(base, at_args.num_text_layers, at_args.layer_selection,
                                  copy_fusion=at_args.copy_fusion_from_teacher, init=at_args.student_init,
@@ -140,8 +145,12 @@ def build_audio_text_model(
             f"The tokenizer has {len(tokenizer)} tokens but the text encoder only "
             f"{model.text_encoder.get_input_embeddings().num_embeddings} embeddings: they do not belong together."
         )
-    if model_args.freeze_feature_encoder and not model.config.freeze_audio_encoder and model.audio_encoder is not None \
-            and hasattr(model.audio_encoder, "freeze_feature_encoder"):
+    if (
+        model_args.freeze_feature_encoder
+        and not model.config.freeze_audio_encoder
+        and model.audio_encoder is not None
+        and hasattr(model.audio_encoder, "freeze_feature_encoder")
+    ):
         model.audio_encoder.freeze_feature_encoder()
     return model, AudioTextProcessor(feature_extractor, tokenizer)
 
@@ -155,7 +164,8 @@ def _tokenizer(at_args: AudioTextModelArguments, hub: dict, train_texts):
                                          model_max_length=limit)
     source = at_args.tokenizer_name or at_args.text_encoder
     if not source:
-        raise ValueError("A new text model needs tokenizer_name, a text_encoder to take it from, or train_tokenizer_vocab_size.")
+        raise ValueError("A new text model needs tokenizer_name, a text_encoder to take it from, or "
+                         "train_tokenizer_vocab_size.")
     return load_pretrained(AutoTokenizer, source, "tokenizer", **hub)
 
 
@@ -180,14 +190,14 @@ def align_labels(model: AudioTextForSequenceClassification, label_names: list[st
     return model
 
 
-def load_teacher(
+def load_audio_text_teacher(
     path: str, label_names: list[str], student_processor: AudioTextProcessor, model_args: ModelArguments
 ) -> tuple[AudioTextForSequenceClassification, torch.Tensor]:
     """The frozen teacher and the index that puts its logits into the student's label order.
 
     Teacher and student get the same batch, so their processors must agree (same vocabulary and audio features).
     """
-    register_auto_classes()
+    register_auto_models(AudioTextConfig.model_type)
     hub = _hub_kwargs(model_args)
     teacher = load_pretrained(AudioTextForSequenceClassification, path, "teacher", **hub)
     teacher_processor = _load_processor(path, hub)
@@ -202,4 +212,10 @@ def load_teacher(
     return teacher.eval(), index
 
 
-__all__ = ["MODEL_TYPE", "align_labels", "build_audio_text_model", "load_audio_feature_extractor", "load_teacher"]
+__all__ = [
+    "MODEL_TYPE",
+    "align_labels",
+    "build_audio_text_model",
+    "load_audio_feature_extractor",
+    "load_audio_text_teacher",
+]

@@ -1,7 +1,8 @@
 """Teacher-output cache: the frozen teacher's logits and text hidden states, computed once per split.
 
-Like the MTKD teacher-logit cache (`hf_mtkd.multi_teacher.cache`), the outputs become dataset
-columns added by `datasets.map` under a fingerprint of the split, the teacher's weights and label
+The outputs become dataset columns of the shared teacher-output cache (`hf_mtkd.distillation.cache`, its
+file lock and clean-up of half-written files included) under a fingerprint of the split, the teacher's weights and
+label
 order, the processor (vocabulary and feature extractor) and the crop lengths, so a changed teacher
 or preprocessing rebuilds the cache and an unchanged one is read back from the datasets cache.
 Each clip's outputs are those of the clip alone: batched when both modalities carry padding masks
@@ -18,11 +19,11 @@ import torch
 from datasets import Array2D, Dataset, List, Value
 
 from ..data.preprocessing import LABELS, WAVEFORM
-from ..multi_teacher.cache import check_cache_allowed  # noqa: F401  (re-exported: the same refusal applies)
+from ..distillation.cache import cache_teacher_outputs
 from ..modeling_utils import hash_weights
 from .data import TEACHER_LOGITS, TEACHER_TEXT_HIDDEN
-from .modeling_audio_text import AudioTextForSequenceClassification
-from .processing_audio_text import AudioTextProcessor
+from ..models.audio_text.modeling_audio_text import AudioTextForSequenceClassification
+from ..models.audio_text.processing_audio_text import AudioTextProcessor
 
 
 def processor_key(processor: AudioTextProcessor) -> str:
@@ -33,7 +34,7 @@ def processor_key(processor: AudioTextProcessor) -> str:
     return json.dumps({"fe": fe, "vocab": vocab}, sort_keys=True, default=str)
 
 
-def add_teacher_outputs(
+def add_audio_text_teacher_outputs(
     dataset: Dataset,
     teacher: AudioTextForSequenceClassification,
     processor: AudioTextProcessor,
@@ -94,13 +95,11 @@ def add_teacher_outputs(
     was_training = teacher.training
     teacher.eval()
     try:
-        out = dataset.with_format(None).map(
-            batch_outputs, batched=True, batch_size=batch_size, features=features, new_fingerprint=fingerprint,
-            desc="Teacher-output cache",
-        )
+        out = cache_teacher_outputs(dataset, batch_outputs, features=features, fingerprint=fingerprint,
+                                    batch_size=batch_size, desc="Teacher-output cache")
     finally:
         teacher.train(was_training)
     return out.with_format("numpy", columns=columns, output_all_columns=True)
 
 
-__all__ = ["add_teacher_outputs", "check_cache_allowed", "processor_key"]
+__all__ = ["add_audio_text_teacher_outputs", "processor_key"]

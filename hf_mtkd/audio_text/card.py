@@ -6,7 +6,7 @@ audio-classification Quick start, which does not fit a model that needs the tran
 
 from __future__ import annotations
 
-from ..methods import Paper
+from ..registry import Paper
 
 DISPLAY_NAME = "audio + text distillation (3M-SER students)"
 DESCRIPTION = (

@@ -70,7 +70,8 @@ class AudioTextCollator(AudioClassificationCollator):
         for i, (states, length) in enumerate(zip(hidden, lengths)):
             if states.shape[0] != length:
                 raise ValueError(
-                    f"Cached teacher text states hold {states.shape[0]} tokens but the transcript now has {int(length)}: "
+                    f"Cached teacher text states hold {states.shape[0]} tokens but the transcript now has "
+                    f"{int(length)}: "
                     "the cache was made with another tokenizer or max_text_length."
                 )
             out[i, : states.shape[0]] = torch.from_numpy(states)

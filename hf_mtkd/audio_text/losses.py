@@ -16,10 +16,12 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..multi_teacher.losses import kl_per_sample
+from ..distillation.losses import kl_per_sample
 
 
-def masked_mse(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+def masked_mse(
+    student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, mask: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """Mean squared difference over the elements of the unmasked positions of (B, L, D) tensors; mask (B, L)."""
     if student_hidden.shape != teacher_hidden.shape:
         raise ValueError(

@@ -1,6 +1,7 @@
 """Audio + text KD in the shared training flow (`method: audio_text`).
 
-The method owns its fitting: the model is built in `fit` (a vocabulary learnt from the training transcripts
+The method fits on its own (a `SelfFittingMethod`): the model is built in `fit` (a vocabulary learnt from the training
+transcripts
 must exist before the text encoder is sized, and `build_model` does not see the data), then `fit_audio_text`
 runs the teacher cache and the two phases. The shared flow does the rest with the returned Trainer: the
 validation and test reports, the run summary, the card and the push. Transcripts reach the splits through the
@@ -9,8 +10,8 @@ data layer (`text_column_name`, checked before decoding).
 
 from __future__ import annotations
 
-from ..methods import CardSection, register_method
-from ..training.method import Method, RunSetup
+from ..registry import CardSection, register_method
+from ..training.method import RunSetup, SelfFittingMethod
 from .build import load_audio_feature_extractor
 from .card import USAGE_TITLE, usage_markdown
 from .config import AudioTextDistillationConfig, AudioTextModelArguments
@@ -19,7 +20,7 @@ from .trainer import AudioTextDistillationTrainer
 
 
 @register_method
-class AudioTextMethod(Method):
+class AudioTextMethod(SelfFittingMethod):
     name = "audio_text"
     display_name = "Audio+text"
     training_args_class = AudioTextDistillationConfig
@@ -31,7 +32,7 @@ class AudioTextMethod(Method):
 
     @classmethod
     def file_predictor(cls, config):
-        from .configuration_audio_text import AudioTextConfig
+        from ..models.audio_text.configuration_audio_text import AudioTextConfig
 
         if not isinstance(config, AudioTextConfig):
             return None
@@ -39,26 +40,27 @@ class AudioTextMethod(Method):
         def predict(model, inputs, cli_args, **common):
             from .predict import predict_audio_text
 
-            return predict_audio_text(model, inputs, transcripts=cli_args.transcripts, text_column=cli_args.text_column,
-                                      path_column=cli_args.path_column, sidecar_suffix=cli_args.transcript_suffix,
-                                      **common)
+            return predict_audio_text(
+                model,
+                inputs,
+                transcripts=cli_args.transcripts,
+                text_column=cli_args.text_column,
+                path_column=cli_args.path_column,
+                sidecar_suffix=cli_args.transcript_suffix,
+                **common,
+            )
 
         return predict
 
-    def probe_feature_extractor(self, setup: RunSetup):
+    def sampling_rate(self, setup: RunSetup) -> int:
+        """The audio feature extractor's; the model, its processor and collators are made in `fit`, which sees the
+        training transcripts (see the module docstring)."""
         require_text_column(setup.data_args)
         (audio_text_args,) = setup.extra_args
-        return load_audio_feature_extractor(setup.model_args, audio_text_args)
+        return load_audio_feature_extractor(setup.model_args, audio_text_args).sampling_rate
 
-    def build_model(self, setup: RunSetup):
-        # Built in `fit`, which sees the training transcripts (see the module docstring).
-        return None, self.probe_feature_extractor(setup)
-
-    def make_collators(self, setup: RunSetup, splits, *, feature_extractor):
-        return None, None  # made in `fit` from the model's processor
-
-    def fit(self, setup: RunSetup, *, model, feature_extractor, splits, collators, resume_from_checkpoint=None):
-        from .schedule import fit_audio_text
+    def fit(self, setup: RunSetup, *, model, splits, resume_from_checkpoint=None):
+        from .fit import fit_audio_text
 
         (audio_text_args,) = setup.extra_args
         result = fit_audio_text(
@@ -74,7 +76,7 @@ class AudioTextMethod(Method):
         self.fit_result = result
         return trainer
 
-    def summary_extras(self, setup: RunSetup, fitted, *, splits, feature_extractor, collators) -> dict:
+    def summary_extras(self, setup: RunSetup, fitted, *, splits) -> dict:
         return self.fit_result.summary_extras() if self.fit_result is not None else {}
 
     def card_sections(self, setup: RunSetup, summary) -> list[CardSection]:

@@ -50,7 +50,8 @@ def read_transcript_table(csv_path: Union[str, os.PathLike], text_column: str = 
         header = reader.fieldnames or []
         path_column = path_column or next((c for c in PATH_COLUMNS if c in header), None)
         if path_column is None or path_column not in header:
-            raise TranscriptError(f"{csv_path}: no path column ({' or '.join(PATH_COLUMNS)}); its columns are {header}.")
+            raise TranscriptError(f"{csv_path}: no path column ({' or '.join(PATH_COLUMNS)}); its columns are "
+                                  f"{header}.")
         if text_column not in header:
             raise TranscriptError(f"{csv_path}: no transcript column {text_column!r}; its columns are {header}.")
         table = {}
@@ -86,10 +87,8 @@ class AudioTextPredictor:
         import torch
         from transformers import AutoProcessor
 
-        from .modeling_audio_text import AudioTextForSequenceClassification
-        from .registration import register_auto_classes
+        from ..models.audio_text.modeling_audio_text import AudioTextForSequenceClassification
 
-        register_auto_classes()
         check_chunk_and_batch(chunk_seconds, batch_size)
         model_path = check_model_source(model_path, "model_path")
         self.model = AudioTextForSequenceClassification.from_pretrained(model_path).eval()

@@ -18,8 +18,8 @@ from typing import Sequence, Union
 
 from torch import nn
 
-from .configuration_audio_text import AudioTextConfig
-from .modeling_audio_text import AudioTextForSequenceClassification
+from ..models.audio_text.configuration_audio_text import AudioTextConfig
+from ..models.audio_text.modeling_audio_text import AudioTextForSequenceClassification
 
 LAYER_SELECTIONS = ("bottom", "uniform")
 LayerSelection = Union[str, Sequence[int]]
@@ -42,12 +42,15 @@ def parse_layer_selection(value: LayerSelection) -> Union[str, list[int]]:
     raise ValueError(f"layer_selection must be 'bottom', 'uniform' or a list of 1-based layers, got {value!r}.")
 
 
-def select_text_layers(num_teacher_layers: int, num_layers: int | None, selection: LayerSelection = "bottom") -> list[int]:
+def select_text_layers(
+    num_teacher_layers: int, num_layers: int | None, selection: LayerSelection = "bottom"
+) -> list[int]:
     """The teacher's 1-based text layers a student keeps, in order."""
     selection = parse_layer_selection(selection)
     if isinstance(selection, list):
         if num_layers is not None and num_layers != len(selection):
-            raise ValueError(f"num_text_layers={num_layers} but layer_selection lists {len(selection)} layers {selection}.")
+            raise ValueError(f"num_text_layers={num_layers} but layer_selection lists {len(selection)} layers "
+                             f"{selection}.")
         if not selection or any(b <= a for a, b in zip(selection, selection[1:])):
             raise ValueError(f"layer_selection {selection} must be non-empty and strictly increasing.")
         bad = [layer for layer in selection if not 1 <= layer <= num_teacher_layers]
@@ -55,7 +58,8 @@ def select_text_layers(num_teacher_layers: int, num_layers: int | None, selectio
             raise ValueError(f"layer_selection {bad} outside the teacher's layers 1..{num_teacher_layers}.")
         return selection
     if num_layers is None or not 1 <= num_layers <= num_teacher_layers:
-        raise ValueError(f"num_text_layers must be in 1..{num_teacher_layers} (the teacher's text layers), got {num_layers}.")
+        raise ValueError(f"num_text_layers must be in 1..{num_teacher_layers} (the teacher's text layers), got "
+                         f"{num_layers}.")
     if selection == "bottom":
         return list(range(1, num_layers + 1))
     # uniform: layer round(i * L / k) for i = 1..k, so the top layer is always kept.
@@ -63,10 +67,14 @@ def select_text_layers(num_teacher_layers: int, num_layers: int | None, selectio
 
 
 def find_layer_list(encoder: nn.Module, num_layers: int) -> str:
-    """Name of the ModuleList holding an encoder's transformer layers (BERT: encoder.layer; DistilBERT: transformer.layer)."""
+    """Name of the ModuleList holding an encoder's transformer layers (BERT: encoder.layer; DistilBERT:
+    transformer.layer)."""
     found = [
-        name for name, module in encoder.named_modules()
-        if isinstance(module, nn.ModuleList) and len(module) == num_layers and name.split(".")[-1] in ("layer", "layers")
+        name
+        for name, module in encoder.named_modules()
+        if isinstance(module, nn.ModuleList)
+        and len(module) == num_layers
+        and name.split(".")[-1] in ("layer", "layers")
     ]
     if len(found) != 1:
         raise ValueError(
@@ -91,10 +99,10 @@ def make_student(
     """A student whose text encoder keeps `num_text_layers` of the teacher's layers (see module docstring).
 
     init "teacher": the kept layers and embeddings are the fine-tuned teacher's, and so are the fusion block and head
-    unless `copy_fusion=False`. init "pretrained" (the authors' code, DistilSER modules.py / train_distillation.py): the
-    kept layers and embeddings come from `pretrained_text_encoder` (the pretrained encoder the teacher started from,
-    e.g. bert-base-uncased), the fusion block and head are freshly initialised. The audio encoder is the teacher's
-    (frozen) either way.
+    unless `copy_fusion=False`. init "pretrained" (the authors' code, DistilSER modules.py / train_distillation.py):
+    the kept layers and embeddings come from `pretrained_text_encoder` (the pretrained encoder the teacher started
+    from, e.g. bert-base-uncased), the fusion block and head are freshly initialised. The audio encoder is the
+    teacher's (frozen) either way.
     """
     if init not in STUDENT_INITS:
         raise ValueError(f"student_init must be one of {STUDENT_INITS}, got {init!r}.")
@@ -141,4 +149,11 @@ def make_student(
     return student
 
 
-__all__ = ["LAYER_SELECTIONS", "STUDENT_INITS", "find_layer_list", "make_student", "parse_layer_selection", "select_text_layers"]
+__all__ = [
+    "LAYER_SELECTIONS",
+    "STUDENT_INITS",
+    "find_layer_list",
+    "make_student",
+    "parse_layer_selection",
+    "select_text_layers",
+]

@@ -13,7 +13,7 @@ from .card import DESCRIPTION, DISPLAY_NAME, PAPER
 from .config import AudioTextDistillationConfig
 from .data import TEACHER_LOGITS, TEACHER_TEXT_HIDDEN
 from .losses import audio_text_kd_loss
-from .modeling_audio_text import AudioTextForSequenceClassification
+from ..models.audio_text.modeling_audio_text import AudioTextForSequenceClassification
 
 
 class AudioTextDistillationTrainer(SERTrainer):

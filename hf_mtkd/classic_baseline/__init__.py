@@ -5,7 +5,6 @@ from ..utils.lazy import lazy_exports
 
 _EXPORTS = {
     "ClassicBaselineArguments": ".config",
-    "evaluate_classic_baseline": ".evaluation",
     "FEATURE_SETS": ".features",
     "MfccSettings": ".features",
     "clip_features": ".features",
@@ -19,7 +18,6 @@ _EXPORTS = {
     "make_classifier": ".model",
     "predict_labels": ".model",
     "predict_log_probabilities": ".model",
-    "predict_probabilities": ".model",
     "save_classic_baseline": ".model",
     "ClassicBaselineMethod": ".method",
     "ClassicBaselinePredictor": ".method",

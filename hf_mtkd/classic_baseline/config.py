@@ -13,10 +13,12 @@ from .model import DEFAULT_C_GRID
 class ClassicBaselineArguments:
     classic_feature_set: str = field(
         default="mfcc",
-        metadata={"help": "Utterance statistics: 'mfcc' (mean/std/delta-std of 20 MFCCs, torchaudio) or 'egemaps' "
-                          "(88 eGeMAPS v02 functionals; needs pip install 'hf_mtkd[classic]') or 'ge2e' (mean/std of the frozen "
-                          "pretrained GE2E voice encoder's window embeddings, a pretrained floor; needs pip install "
-                          "'hf_mtkd[ge2e]')."},
+        metadata={
+            "help": "Utterance statistics: 'mfcc' (mean/std/delta-std of 20 MFCCs, torchaudio) or 'egemaps' "
+            "(88 eGeMAPS v02 functionals; needs pip install 'hf_mtkd[classic]') or 'ge2e' (mean/std of the frozen "
+            "pretrained GE2E voice encoder's window embeddings, a pretrained floor; needs pip install "
+            "'hf_mtkd[ge2e]')."
+        },
     )
     classic_c_grid: list[float] = field(
         default_factory=lambda: list(DEFAULT_C_GRID),
@@ -34,7 +36,8 @@ class ClassicBaselineArguments:
         if self.classic_feature_set not in FEATURE_SETS:
             raise ValueError(f"classic_feature_set must be one of {FEATURE_SETS}, got {self.classic_feature_set!r}.")
         if not self.classic_c_grid or any(float(c) <= 0 for c in self.classic_c_grid):
-            raise ValueError(f"classic_c_grid must be a non-empty list of positive numbers, got {self.classic_c_grid}.")
+            raise ValueError(f"classic_c_grid must be a non-empty list of positive numbers, got "
+                             f"{self.classic_c_grid}.")
         if self.classic_sampling_rate < 1000:
             raise ValueError(f"classic_sampling_rate must be >= 1000 Hz, got {self.classic_sampling_rate}.")
         if self.classic_class_weight not in ("balanced", None):

@@ -38,7 +38,8 @@ class MfccSettings:
         if not 0 < self.n_mfcc <= self.n_mels:
             raise ValueError(f"n_mfcc must be in 1..n_mels ({self.n_mels}), got {self.n_mfcc}.")
         if self.frame_seconds <= 0 or self.hop_seconds <= 0:
-            raise ValueError(f"frame_seconds and hop_seconds must be > 0, got {self.frame_seconds}, {self.hop_seconds}.")
+            raise ValueError(f"frame_seconds and hop_seconds must be > 0, got {self.frame_seconds}, "
+                             f"{self.hop_seconds}.")
         if self.delta_window < 3 or self.delta_window % 2 == 0:
             raise ValueError(f"delta_window must be odd and >= 3, got {self.delta_window}.")
 
@@ -79,9 +80,12 @@ def _egemaps_extractor():
         import opensmile
     except ImportError as err:
         raise ImportError(
-            "feature_set 'egemaps' needs the opensmile package: pip install 'hf_mtkd[classic]' (or pip install opensmile)."
+            "feature_set 'egemaps' needs the opensmile package: pip install 'hf_mtkd[classic]' (or pip install "
+            "opensmile)."
         ) from err
-    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals)
+    return opensmile.Smile(
+        feature_set=opensmile.FeatureSet.eGeMAPSv02, feature_level=opensmile.FeatureLevel.Functionals
+    )
 
 
 def egemaps_functionals(waveform: np.ndarray, sampling_rate: int) -> np.ndarray:
@@ -142,7 +146,11 @@ def split_features(dataset: Dataset, sampling_rate: int, feature_set: str = "mfc
     fingerprint = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
 
     def batch_features(batch):
-        return {FEATURES: [clip_features(np.asarray(w), sampling_rate, feature_set, mfcc_settings) for w in batch[WAVEFORM]]}
+        return {
+            FEATURES: [
+                clip_features(np.asarray(w), sampling_rate, feature_set, mfcc_settings) for w in batch[WAVEFORM]
+            ]
+        }
 
     with_features = dataset.with_format(None).map(
         batch_features,

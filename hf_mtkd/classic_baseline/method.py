@@ -5,14 +5,13 @@ so that a multi-stage table shows the floor beside the students with the same me
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from types import SimpleNamespace
 
 import numpy as np
 
 from ..arguments import ModelArguments
 from ..data.preprocessing import LABELS
-from ..methods import CardSection, MethodInfo, register_method
-from ..training.method import Method, RunSetup
+from ..registry import CardSection, MethodInfo, register_method
+from ..training.method import RunSetup, SelfFittingMethod
 from .config import ClassicBaselineArguments
 from .features import MfccSettings, split_features
 from .model import ClassicBaseline, fit_classic_baseline, predict_log_probabilities, save_classic_baseline
@@ -50,13 +49,15 @@ class ClassicBaselinePredictor:
 
 
 @register_method
-class ClassicBaselineMethod(Method):
+class ClassicBaselineMethod(SelfFittingMethod):
     name = "classic_baseline"
     display_name = "Classic floor"
     extra_dataclasses = (ClassicBaselineArguments,)
-    trainer_class = None  # fit is the method's own
-    info = MethodInfo(display_name="classic floor (utterance statistics + logistic regression)",
-                      description=DESCRIPTION, tags=("classic-baseline", "logistic-regression", "mfcc", "egemaps", "ge2e"))
+    info = MethodInfo(
+        display_name="classic floor (utterance statistics + logistic regression)",
+        description=DESCRIPTION,
+        tags=("classic-baseline", "logistic-regression", "mfcc", "egemaps", "ge2e"),
+    )
 
     def __init__(self):
         self._baseline = None
@@ -68,20 +69,15 @@ class ClassicBaselineMethod(Method):
         (args,) = setup.extra_args
         return args
 
-    def probe_feature_extractor(self, setup: RunSetup):
-        """Only the sampling rate the data is decoded at."""
-        return SimpleNamespace(sampling_rate=self._args(setup).classic_sampling_rate)
+    def sampling_rate(self, setup: RunSetup) -> int:
+        return self._args(setup).classic_sampling_rate
 
-    def build_model(self, setup: RunSetup):
-        return None, self.probe_feature_extractor(setup)
-
-    def make_collators(self, setup: RunSetup, splits, *, feature_extractor):
-        return None, None  # no batches: features are computed per split
-
-    def fit(self, setup: RunSetup, *, model, feature_extractor, splits, collators, resume_from_checkpoint=None):
+    def fit(self, setup: RunSetup, *, model, splits, resume_from_checkpoint=None):
         args = self._args(setup)
-        rate = feature_extractor.sampling_rate
-        features = {name: split_features(splits[name], rate, args.classic_feature_set) for name in ("train", "validation")}
+        rate = self.sampling_rate(setup)
+        features = {
+            name: split_features(splits[name], rate, args.classic_feature_set) for name in ("train", "validation")
+        }
         self._baseline = fit_classic_baseline(
             features["train"], np.asarray(splits["train"][LABELS]), features["validation"],
             np.asarray(splits["validation"][LABELS]), list(setup.label_names),
@@ -93,9 +89,14 @@ class ClassicBaselineMethod(Method):
                                   sampling_rate=rate, mfcc_settings=asdict(MfccSettings()))
         return ClassicBaselinePredictor(self._baseline, rate, args.classic_feature_set, MfccSettings())
 
-    def summary_extras(self, setup: RunSetup, fitted, *, splits, feature_extractor, collators) -> dict:
-        return {"classic_baseline": {"feature_set": fitted.feature_set, "C": self._baseline.C,
-                                     "validation_UR_per_C": {str(c): ur for c, ur in self._baseline.validation_ur.items()}}}
+    def summary_extras(self, setup: RunSetup, fitted, *, splits) -> dict:
+        return {
+            "classic_baseline": {
+                "feature_set": fitted.feature_set,
+                "C": self._baseline.C,
+                "validation_UR_per_C": {str(c): ur for c, ur in self._baseline.validation_ur.items()},
+            }
+        }
 
     def card_sections(self, setup: RunSetup, summary) -> list[CardSection]:
         extra = summary.get("classic_baseline") or {}

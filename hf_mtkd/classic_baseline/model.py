@@ -56,16 +56,21 @@ def fit_classic_baseline(
     train_features, validation_features = _check(train_features, train_labels, "train"), _check(
         validation_features, validation_labels, "validation")
     if train_features.shape[1] != validation_features.shape[1]:
-        raise ValueError(f"train has {train_features.shape[1]} features per clip, validation {validation_features.shape[1]}.")
+        raise ValueError(f"train has {train_features.shape[1]} features per clip, validation "
+                         f"{validation_features.shape[1]}.")
     present = sorted(set(np.asarray(train_labels).tolist()))
     if len(present) < 2:
         raise ValueError(f"train holds a single class ({present}); a classifier needs at least two.")
     best = None
     scores: dict[float, float] = {}
     for C in sorted(c_grid):
-        classifier = make_classifier(C, class_weight=class_weight, seed=seed).fit(train_features, np.asarray(train_labels))
+        classifier = make_classifier(C, class_weight=class_weight, seed=seed).fit(
+            train_features, np.asarray(train_labels)
+        )
         predicted = predict_labels_with(classifier, validation_features, len(label_names))
-        ur = compute_ser_metrics(predicted, np.asarray(validation_labels), list(label_names), n_bootstrap=0)["overall"]["UR"]
+        ur = compute_ser_metrics(predicted, np.asarray(validation_labels), list(label_names), n_bootstrap=0)[
+            "overall"
+        ]["UR"]
         scores[float(C)] = float(ur)
         if best is None or ur > scores[best[0]]:
             best = (float(C), classifier)
@@ -75,10 +80,6 @@ def fit_classic_baseline(
 def predict_log_probabilities(baseline: ClassicBaseline, features: np.ndarray) -> np.ndarray:
     """(N, K) log-probabilities in label order (the floor's "logits"); a class absent from train gets -inf."""
     return _log_probabilities(baseline.pipeline, np.asarray(features, dtype=np.float64), len(baseline.label_names))
-
-
-def predict_probabilities(baseline: ClassicBaseline, features: np.ndarray) -> np.ndarray:
-    return np.exp(predict_log_probabilities(baseline, features))
 
 
 def predict_labels(baseline: ClassicBaseline, features: np.ndarray) -> np.ndarray:
@@ -114,7 +115,10 @@ SAVED_FILE = "classic_baseline.json"
 def save_classic_baseline(baseline: ClassicBaseline, output_dir: str, **extra) -> str:
     """Write the fitted floor as plain numbers (scaler, weights, classes, C; plus `extra`, e.g. the feature
     settings) to `<output_dir>/classic_baseline.json`: readable, and loadable without unpickling anything."""
-    scaler, classifier = baseline.pipeline.named_steps["standardscaler"], baseline.pipeline.named_steps["logisticregression"]
+    scaler, classifier = (
+        baseline.pipeline.named_steps["standardscaler"],
+        baseline.pipeline.named_steps["logisticregression"],
+    )
     state = {
         "label_names": baseline.label_names,
         "C": baseline.C,
@@ -152,7 +156,17 @@ def load_classic_baseline(output_dir: str) -> tuple[ClassicBaseline, dict]:
     classifier.coef_ = np.asarray(state["coef"])
     classifier.intercept_ = np.asarray(state["intercept"])
     classifier.n_features_in_ = classifier.coef_.shape[1]
-    keys = {"label_names", "C", "validation_ur", "scaler_mean", "scaler_scale", "classes", "coef", "intercept", "class_weight"}
+    keys = {
+        "label_names",
+        "C",
+        "validation_ur",
+        "scaler_mean",
+        "scaler_scale",
+        "classes",
+        "coef",
+        "intercept",
+        "class_weight",
+    }
     baseline = ClassicBaseline(pipeline=pipeline, C=float(state["C"]), label_names=list(state["label_names"]),
                                validation_ur={float(c): ur for c, ur in state["validation_ur"].items()})
     return baseline, {k: v for k, v in state.items() if k not in keys}

@@ -28,7 +28,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         parser = argparse.ArgumentParser(prog="hf-mtkd pipeline")
         parser.add_argument("--config", required=True, help="pipeline YAML (common / stages / compare)")
         parser.add_argument("--output_dir", help="overrides the pipeline's output_dir")
-        parser.add_argument("--overwrite", action="store_true", help="retrain every stage (a stage whose recipe or data changed retrains anyway)")
+        parser.add_argument("--overwrite", action="store_true", help="retrain every stage (a stage whose recipe or "
+                                                                     "data changed retrains anyway)")
         parser.add_argument("--seeds", type=int, nargs="+", help="run every stage once per seed (overrides the "
                             "pipeline's seeds); the table shows mean ± sd over seeds")
         known, overrides = parser.parse_known_args(rest)

@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a file that cannot be decoded: stop (fail) or record the error and go on (skip)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     text = parser.add_argument_group("transcripts (audio + text models)")
-    text.add_argument("--transcripts", help="CSV of transcripts (paths relative to it); default: a sidecar file per clip")
+    text.add_argument("--transcripts", help="CSV of transcripts (paths relative to it); default: a sidecar file per "
+                                            "clip")
     text.add_argument("--text_column", default="text", help="the CSV's transcript column")
     text.add_argument("--path_column", help="the CSV's path column (default: file_name or path)")
     text.add_argument("--transcript_suffix", default=".txt", help="extension of the sidecar transcript files")
@@ -43,19 +44,29 @@ def main(argv: Optional[list[str]] = None):
 
     check_model_source(args.model, "--model")  # before the saved config is read: a missing folder is no Hub id
 
-    common = dict(output=args.output, chunk_seconds=MODEL_WINDOW if args.chunk_seconds is None else (args.chunk_seconds or None),
-                  batch_size=args.batch_size, device=args.device, on_error=args.on_error, progress=not args.no_progress)
+    common = dict(
+        output=args.output,
+        chunk_seconds=MODEL_WINDOW if args.chunk_seconds is None else (args.chunk_seconds or None),
+        batch_size=args.batch_size,
+        device=args.device,
+        on_error=args.on_error,
+        progress=not args.no_progress,
+    )
     method_predictor = _method_file_predictor(args.model)
     if method_predictor is not None:
         predictions = method_predictor(args.model, args.inputs, args, **common)
     else:
         if args.transcripts:
-            raise SystemExit(f"hf-mtkd predict: {args.model} is an audio-only model; --transcripts is for audio + text models.")
+            raise SystemExit(f"hf-mtkd predict: {args.model} is an audio-only model; --transcripts is for audio + "
+                             f"text models.")
         from ..inference.predict import predict_files
 
         predictions = predict_files(args.model, args.inputs, **common)
     failed = sum(p.error is not None for p in predictions)
-    print(f"Wrote {len(predictions)} predictions to {args.output}" + (f" ({failed} files could not be read)" if failed else ""))
+    print(
+        f"Wrote {len(predictions)} predictions to {args.output}"
+        + (f" ({failed} files could not be read)" if failed else "")
+    )
     return predictions
 
 
@@ -64,7 +75,7 @@ def _method_file_predictor(model: str):
     found through the registry from the saved config alone (no weights are loaded); None for audio-only models."""
     from transformers import AutoConfig
 
-    from ..methods import get_method_class, method_names
+    from ..registry import get_method_class, method_names
 
     config = AutoConfig.from_pretrained(model)
     for name in method_names():

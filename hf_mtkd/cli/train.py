@@ -1,6 +1,6 @@
 """`accelerate launch -m hf_mtkd.cli.train --config recipes/<dataset>/<method>.yaml [--flag value ...]`
 
-The recipe's `method` key (finetune, mtkd, self_distillation, or any method registered in `hf_mtkd.methods`)
+The recipe's `method` key (finetune, mtkd, self_distillation, or any method registered in `hf_mtkd.registry`)
 picks what runs; flags override the recipe. `--help` lists the methods; with `--method NAME` (or a `--config`
 naming one) it lists that method's keys.
 """
@@ -24,12 +24,13 @@ TRAINING_ARGUMENTS_DOCS = "https://huggingface.co/docs/transformers/main_classes
 def main(argv: Optional[list[str]] = None):
     parser = argparse.ArgumentParser(prog="hf-mtkd train", add_help=False)
     parser.add_argument("--config", help="YAML recipe")
-    parser.add_argument("--method", help="a registered method: finetune, mtkd, self_distillation, ... (default: the recipe's `method`)")
+    parser.add_argument("--method", help="a registered method: finetune, mtkd, self_distillation, ... (default: the "
+                                         "recipe's `method`)")
     known, rest = parser.parse_known_args(argv if argv is not None else sys.argv[1:])
     recipe = load_recipe(known.config) if known.config else {}
     method_name = known.method or recipe.get("method")
 
-    from ..methods import get_method
+    from ..registry import get_method
 
     if "-h" in rest or "--help" in rest:
         # Handled here, not by HfArgumentParser: its help lists fine-tuning's keys whatever the method (all 800
@@ -47,7 +48,7 @@ def main(argv: Optional[list[str]] = None):
 
 def methods_help() -> str:
     """The usage and every method a recipe may name, one line each."""
-    from ..methods import method_info, method_names
+    from ..registry import method_info, method_names
 
     lines = [USAGE, "", "Train one model from a flat YAML recipe; every recipe key is also a --KEY flag, and flags",
              "override the recipe.", "", "methods (the recipe's `method` key, or --method; default finetune):"]

@@ -1,7 +1,8 @@
 """Readers for local copies of speech emotion corpora in their distributors' layouts.
 
     from hf_mtkd.corpora import load_corpus
-    ds = load_corpus("iemocap", "/data/IEMOCAP_full_release", labels=["angry", "happy", "neutral", "sad"], merge_excited=True)
+    ds = load_corpus("iemocap", "/data/IEMOCAP_full_release", labels=["angry", "happy", "neutral", "sad"],
+    merge_excited=True)
 
 Each reader's module docstring states the layout it expects, where its label codes come from, and
 what was assumed where the layout is not public (FESC, DEMoS fold lists).

@@ -25,9 +25,17 @@ from typing import ClassVar
 
 from datasets import Audio, Dataset, DatasetDict, Features, Value
 
-from ..data.audio import AUDIO_EXTENSIONS
-
 logger = logging.getLogger("hf_mtkd.corpora")
+
+#: File extensions (lower case, no dot) taken as audio, or media with an audio stream (torchcodec decodes those
+#: too): what corpus readers and `hf-mtkd predict` pick up from folders.
+AUDIO_EXTENSIONS = frozenset(
+    {
+        "wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "m4a", "aac", "aif", "aiff", "aifc",
+        "au", "snd", "caf", "sph", "nist", "wma", "wv", "ape", "mka", "webm", "mp4", "m4v", "mkv",
+        "mov", "avi", "raw", "pcm",
+    }
+)  # fmt: skip
 
 #: The columns every reader returns, in this order; readers may add more after them (gender, text, ...).
 #: Select these before concatenating corpora whose extra columns differ.
@@ -195,9 +203,11 @@ class CorpusReader:
         """Read the corpus at `root` into a DatasetDict (see the module docstring for the steps)."""
         root = Path(root).expanduser()
         if not root.exists():
-            raise FileNotFoundError(f"{self.name}: corpus root {str(root)!r} does not exist. Expected layout: {self.layout}")
+            raise FileNotFoundError(f"{self.name}: corpus root {str(root)!r} does not exist. Expected layout: "
+                                    f"{self.layout}")
         if not root.is_dir():
-            raise NotADirectoryError(f"{self.name}: corpus root {str(root)!r} is not a folder. Expected layout: {self.layout}")
+            raise NotADirectoryError(f"{self.name}: corpus root {str(root)!r} is not a folder. Expected layout: "
+                                     f"{self.layout}")
         user_map = _check_label_map(label_map)
         self._check_map_keys(user_map)
         mapping = _compose_maps(self.option_label_map(), user_map)
@@ -404,7 +414,8 @@ def _nothing_found(report: CorpusReport) -> str:
         return "found no audio files or annotations"
     parts = [f"found {report.files_seen} files/annotations but no usable row"]
     if report.unparsable:
-        parts.append(f"{report.unparsable} names not in the expected form (e.g. {', '.join(report.unparsable_examples)})")
+        parts.append(f"{report.unparsable} names not in the expected form (e.g. "
+                     f"{', '.join(report.unparsable_examples)})")
     if report.unknown_codes:
         parts.append(f"{report.n_unknown} with unknown label codes {dict(report.unknown_codes)}")
     for reason, n in sorted(report.skipped.items()):
@@ -416,7 +427,8 @@ def _check_label_map(label_map: Mapping[str, str] | None) -> dict[str, str]:
     if label_map is None:
         return {}
     if not isinstance(label_map, Mapping):
-        raise TypeError(f"label_map must be a mapping of emotion name -> emotion name, got {type(label_map).__name__}.")
+        raise TypeError(f"label_map must be a mapping of emotion name -> emotion name, got "
+                        f"{type(label_map).__name__}.")
     bad = {key: value for key, value in label_map.items() if not isinstance(value, str) or not value}
     if bad:
         raise ValueError(f"label_map values must be non-empty emotion names, got {bad}.")
@@ -443,7 +455,9 @@ def _compose_maps(first: Mapping[str, str], second: Mapping[str, str]) -> dict[s
     return {name: target for name, target in out.items() if name != target}
 
 
-def iter_named_files(root: Path, report: CorpusReport, pattern: "re.Pattern[str]") -> Iterator[tuple[Path, "re.Match[str]"]]:
+def iter_named_files(
+    root: Path, report: CorpusReport, pattern: "re.Pattern[str]"
+) -> Iterator[tuple[Path, "re.Match[str]"]]:
     """Audio files under `root` whose stem matches `pattern` (the corpora that code labels in file names);
     every file is counted as seen, a stem that does not match is reported as unparsable."""
     for path in unique_by_stem(iter_audio_files(root), report):

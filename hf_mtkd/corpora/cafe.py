@@ -40,7 +40,15 @@ class CaFEReader(CorpusReader):
         "<root>/<Émotion>/<Faible|Fort>/AA-E-I-S.<ext> and <root>/Neutre/AA-N-S.<ext> "
         "(actor, emotion letter C/D/J/N/P/S/T, intensity 1/2, sentence 1-6), e.g. Colère/Fort/01-C-2-1.wav"
     )
-    label_names = {"C": "angry", "D": "disgust", "J": "happy", "N": "neutral", "P": "fear", "S": "surprise", "T": "sad"}
+    label_names = {
+        "C": "angry",
+        "D": "disgust",
+        "J": "happy",
+        "N": "neutral",
+        "P": "fear",
+        "S": "surprise",
+        "T": "sad",
+    }
     extra_columns = ("gender", "intensity", "sentence")
 
     def normalise_code(self, code: str) -> str:

@@ -31,7 +31,10 @@ class EmoDBReader(CorpusReader):
 
     name = "emodb"
     language = "de"
-    layout = "<root>/wav/SSTTTEV.<ext> (SS speaker, TTT text code, E emotion letter W/L/E/A/F/T/N, V version), e.g. wav/03a01Fa.wav"
+    layout = (
+        "<root>/wav/SSTTTEV.<ext> (SS speaker, TTT text code, E emotion letter W/L/E/A/F/T/N, V version), "
+        "e.g. wav/03a01Fa.wav"
+    )
     label_names = {"W": "angry", "L": "boredom", "E": "disgust", "A": "fear", "F": "happy", "T": "sad", "N": "neutral"}
     extra_columns = ("gender", "text_id")
 

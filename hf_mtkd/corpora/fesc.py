@@ -58,7 +58,8 @@ class FescReader(CorpusReader):
         if filename_pattern is not None:
             self.pattern = re.compile(filename_pattern)
             if "emotion" not in self.pattern.groupindex:
-                raise ValueError(f"fesc: filename_pattern needs a named group (?P<emotion>...), got {filename_pattern!r}.")
+                raise ValueError(f"fesc: filename_pattern needs a named group (?P<emotion>...), got "
+                                 f"{filename_pattern!r}.")
 
     def normalise_code(self, code: str) -> str:
         return code.strip().lower()

@@ -79,7 +79,8 @@ class MeldReader(CorpusReader):
                 continue
             media_folder = _find_media_folder(root, folder_names)
             if media_folder is None:
-                raise self.layout_error(root, f"{csv_name} is there but none of its media folders {list(folder_names)}")
+                raise self.layout_error(root, f"{csv_name} is there but none of its media folders "
+                                              f"{list(folder_names)}")
             media = index_by_stem(media_folder)
             for number, row in enumerate(_read_csv(table), start=1):
                 report.files_seen += 1

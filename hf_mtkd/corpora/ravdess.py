@@ -39,7 +39,8 @@ class RavdessReader(CorpusReader):
     language = "en"
     layout = (
         "<root>/[Audio_Speech_Actors_01-24/]Actor_NN/MM-VC-EE-II-SS-RR-AA.<ext> "
-        "(modality, vocal channel, emotion 01-08, intensity, statement, repetition, actor), e.g. Actor_01/03-01-05-01-01-01-01.wav"
+        "(modality, vocal channel, emotion 01-08, intensity, statement, repetition, actor), e.g. "
+        "Actor_01/03-01-05-01-01-01-01.wav"
     )
     label_names = {
         "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
@@ -47,7 +48,13 @@ class RavdessReader(CorpusReader):
     }  # fmt: skip
     extra_columns = ("gender", "intensity", "vocal_channel", "statement", "repetition")
 
-    def __init__(self, *, calm_as_neutral: bool = False, vocal_channels: Sequence[str] = ("speech",), include_video: bool = False):
+    def __init__(
+        self,
+        *,
+        calm_as_neutral: bool = False,
+        vocal_channels: Sequence[str] = ("speech",),
+        include_video: bool = False,
+    ):
         if isinstance(vocal_channels, str):
             vocal_channels = (vocal_channels,)
         unknown = set(vocal_channels) - set(_CHANNELS.values())
@@ -71,7 +78,8 @@ class RavdessReader(CorpusReader):
                 report.add_skipped(reason, str(path))
                 continue
             if _CHANNELS.get(channel) not in self.vocal_channels:
-                report.add_skipped(f"vocal channel {channel} not in vocal_channels={list(self.vocal_channels)}", str(path))
+                report.add_skipped(f"vocal channel {channel} not in "
+                                   f"vocal_channels={list(self.vocal_channels)}", str(path))
                 continue
             speaker = f"ravdess_{actor}"
             yield Utterance(

@@ -1,7 +1,6 @@
 """Audio data layer: sources, labels, splits, decoding and batching."""
 
 from .audio import AudioDecodeError, TruncatedAudioWarning, decode_audio
-from .checks import check_teacher_languages
 from .collator import AudioClassificationCollator, feature_extractor_inputs
 from .labels import select_labels
 from .prepare import PreparedData, prepare_data
@@ -18,7 +17,6 @@ __all__ = [
     "PreparedData",
     "TruncatedAudioWarning",
     "WAVEFORM",
-    "check_teacher_languages",
     "decode_audio",
     "feature_extractor_inputs",
     "load_raw_dataset",

@@ -12,20 +12,11 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ..corpora.base import AUDIO_EXTENSIONS
 from .wav_header import wav_shortfall
 
 
 _DECODE_MARGIN_SECONDS = 1.0
-
-#: File extensions (lower case, no dot) taken as audio, or media with an audio stream (torchcodec decodes those
-#: too): what corpus readers and `hf-mtkd predict` pick up from folders.
-AUDIO_EXTENSIONS = frozenset(
-    {
-        "wav", "wave", "flac", "mp3", "ogg", "oga", "opus", "m4a", "aac", "aif", "aiff", "aifc",
-        "au", "snd", "caf", "sph", "nist", "wma", "wv", "ape", "mka", "webm", "mp4", "m4v", "mkv",
-        "mov", "avi", "raw", "pcm",
-    }
-)  # fmt: skip
 
 
 def has_audio_extension(name: str) -> bool:
@@ -41,7 +32,7 @@ class TruncatedAudioWarning(UserWarning):
     """A WAV file holds less audio than its header declares; what is there was decoded."""
 
 
-def describe_source(audio: Any) -> str:
+def describe_audio_source(audio: Any) -> str:
     """A human-readable name for an audio cell (path when known)."""
     if isinstance(audio, dict):
         if audio.get("path"):
@@ -68,7 +59,7 @@ def decode_audio(audio: Any, sampling_rate: int, max_seconds: float | None = Non
     """
     from torchcodec.decoders import AudioDecoder
 
-    name = describe_source(audio)
+    name = describe_audio_source(audio)
     try:
         if isinstance(audio, dict) and audio.get("array") is not None:
             waveform = _from_array(audio["array"], audio.get("sampling_rate"), sampling_rate)

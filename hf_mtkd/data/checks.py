@@ -16,7 +16,7 @@ from ..arguments import DataArguments
 from .report import DataReport, first_few
 
 
-def describe_source(data_args: DataArguments) -> str:
+def describe_data_source(data_args: DataArguments) -> str:
     """The data source as the user named it, for messages."""
     if data_args.data_dir:
         return f"data_dir {data_args.data_dir!r} (metadata.csv)"
@@ -57,7 +57,8 @@ def check_duplicate_files(dataset: DatasetDict, data_args: DataArguments) -> Non
             for path, splits in sorted(repeated.items())
         ]
         raise ValueError(
-            f"{describe_source(data_args)} lists {len(repeated)} audio file(s) more than once: {first_few(described)}. "
+            f"{describe_data_source(data_args)} lists {len(repeated)} audio file(s) more than once: "
+            f"{first_few(described)}. "
             "Each clip must appear in one row."
         )
 
@@ -65,7 +66,8 @@ def check_duplicate_files(dataset: DatasetDict, data_args: DataArguments) -> Non
 def check_label_coverage(splits: DatasetDict, label_names: Sequence[str], column: str, report: DataReport) -> None:
     """A class with no training clip is an error; one absent from validation or test is a warning."""
     counts = {role: Counter(splits[role][column]) for role in splits}
-    table = "; ".join(f"{role}: " + ", ".join(f"{label} {counts[role][label]}" for label in label_names) for role in splits)
+    table = "; ".join(f"{role}: " + ", ".join(f"{label} "
+                                              f"{counts[role][label]}" for label in label_names) for role in splits)
     untrained = [label for label in label_names if counts["train"][label] == 0]
     if untrained:
         raise ValueError(
@@ -156,7 +158,8 @@ def check_transcripts(splits: DatasetDict, data_args: DataArguments, report: Dat
     for split, ds in splits.items():
         if column not in ds.column_names:
             raise ValueError(
-                f"Column {column!r} (--text_column_name) not found in the {split} split of {describe_source(data_args)}; "
+                f"Column {column!r} (--text_column_name) not found in the {split} split of "
+                f"{describe_data_source(data_args)}; "
                 f"its columns are {ds.column_names}."
             )
         missing = [i for i, text in enumerate(ds[column]) if not _has_text(text)]
@@ -166,11 +169,13 @@ def check_transcripts(splits: DatasetDict, data_args: DataArguments, report: Dat
             if data_args.on_missing_text == "fail":
                 raise ValueError(
                     f"{len(missing)} clip(s) of the {split} split have no transcript in column {column!r}: "
-                    f"{first_few(names)}. Fill them in, or set on_missing_text: skip to drop them (listed in the report)."
+                    f"{first_few(names)}. Fill them in, or set on_missing_text: skip to drop them (listed in the "
+                    f"report)."
                 )
             drop = set(missing)
             ds = ds.select([i for i in range(len(ds)) if i not in drop])
-            report.skipped_clips[split] = report.skipped_clips.get(split, []) + [f"{name}: no transcript" for name in names]
+            report.skipped_clips[split] = report.skipped_clips.get(split, []) + [f"{name}: no "
+                                                                                 f"transcript" for name in names]
             report.warn(f"{split}: skipped {len(missing)} clip(s) without a transcript (on_missing_text: skip): "
                         f"{first_few(names, 3)}")
         out[split] = ds
@@ -190,21 +195,3 @@ def _warn_single_transcript(splits: Mapping[str, Any], column: str, report: Data
         shown = ", ".join(f"{split} ({len(splits[split])} clips: {text!r})" for split, text in same.items())
         report.warn(f"Every clip has the same transcript in column {column!r} in split(s) {shown}: the text carries "
                     "no information about the emotion there. Check text_column_name and the transcripts.")
-
-
-def check_teacher_languages(teacher_languages: Mapping[str, Optional[str]], data_languages: Sequence[str],
-                            language_column: Optional[str] = None) -> None:
-    """With teacher_weighting: language, a teacher whose language is not in the training data never gets a
-    sample: an error naming it (rather than a run where that teacher silently does nothing)."""
-    if not data_languages:
-        raise ValueError(
-            f"teacher_weighting=language needs a language column in the data; --language_column_name "
-            f"{language_column!r} is not a column of the training split."
-        )
-    unmatched = {name: language for name, language in teacher_languages.items() if language not in set(data_languages)}
-    if unmatched:
-        raise ValueError(
-            "teacher_weighting: language routes each sample to the teacher of its language, but teacher(s) "
-            + ", ".join(f"{name!r} (language {language!r})" for name, language in unmatched.items())
-            + f" match no language of the training data (languages: {sorted(data_languages)})."
-        )

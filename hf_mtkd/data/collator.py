@@ -13,7 +13,9 @@ import torch
 from .preprocessing import LABELS, WAVEFORM
 
 
-def feature_extractor_inputs(feature_extractor, waveforms: list[np.ndarray], sampling_rate: int) -> dict[str, torch.Tensor]:
+def feature_extractor_inputs(
+    feature_extractor, waveforms: list[np.ndarray], sampling_rate: int
+) -> dict[str, torch.Tensor]:
     """Run a feature extractor on a batch the way its model expects.
 
     Raw-waveform extractors (wav2vec2 family) pad to the longest clip and return an

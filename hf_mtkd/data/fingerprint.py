@@ -29,7 +29,7 @@ class DataFingerprint:
 def local_data_folders(data_args: DataArguments) -> list[str]:
     """The local folders a run reads its data from (none for a Hub dataset)."""
     if data_args.demo_corpus:
-        from .demo_corpus import build_demo_corpus  # a cheap check once the corpus exists
+        from ..corpora.synthetic_demo import build_demo_corpus  # a cheap check once the corpus exists
 
         return [str(build_demo_corpus())]
     if data_args.data_dir:

@@ -64,9 +64,12 @@ def check_case_variants(present: Counter, column: str, label_set: Optional[list[
     for label in present:
         spellings[label.casefold()].append(label)
     wanted = None if label_set is None else {label.casefold() for label in label_set}
-    clashes = [sorted(group) for key, group in spellings.items() if len(group) > 1 and (wanted is None or key in wanted)]
+    clashes = [
+        sorted(group) for key, group in spellings.items() if len(group) > 1 and (wanted is None or key in wanted)
+    ]
     if clashes:
-        described = "; ".join(" vs ".join(f"{label!r} ({present[label]} rows)" for label in group) for group in clashes)
+        described = "; ".join(" vs ".join(f"{label!r} ({present[label]} "
+                                          f"rows)" for label in group) for group in clashes)
         example = {label: clashes[0][-1] for label in clashes[0][:-1]}
         raise ValueError(
             f"Column {column!r} has labels that differ only by case: {described}. They would become separate "
@@ -100,8 +103,11 @@ def select_labels(
             found.update(ds.unique(lang_column))
         missing = keep - found
         if missing:
-            raise ValueError(f"--languages names {sorted(missing)}, not found in column {lang_column!r} (found {sorted(found)}).")
-        dataset = dataset.filter(lambda batch: [lang in keep for lang in batch[lang_column]], batched=True, desc="languages")
+            raise ValueError(f"--languages names {sorted(missing)}, not found in column {lang_column!r} (found "
+                             f"{sorted(found)}).")
+        dataset = dataset.filter(
+            lambda batch: [lang in keep for lang in batch[lang_column]], batched=True, desc="languages"
+        )
 
     present = Counter()
     for ds in dataset.values():
@@ -139,7 +145,9 @@ def select_labels(
             + "."
         )
         keep_labels = set(label_names)
-        dataset = dataset.filter(lambda batch: [l in keep_labels for l in batch[column]], batched=True, desc="label set")
+        dataset = dataset.filter(
+            lambda batch: [label in keep_labels for label in batch[column]], batched=True, desc="label set"
+        )
     absent = [label for label in label_names if present.get(label, 0) == 0]
     if absent:
         raise ValueError(f"Labels {absent} are in the label set but have no rows in column {column!r}.")

@@ -50,8 +50,10 @@ def prepare_audio_dataset(
         for cell in batch[audio_column]:
             truncated = []
             try:
-                waveform = crop(decode_audio(cell, sampling_rate, max_seconds=keep_seconds, on_truncated=truncated.append),
-                                max_samples)
+                waveform = crop(
+                    decode_audio(cell, sampling_rate, max_seconds=keep_seconds, on_truncated=truncated.append),
+                    max_samples,
+                )
             except AudioDecodeError as err:
                 if not skip_bad:
                     raise
@@ -97,7 +99,8 @@ def prepare_audio_dataset(
             report.warn(f"{split}: {len(truncated)} WAV file(s) hold less audio than their header declares and were "
                         f"used as far as they go: {first_few(truncated, 3)}")
         if skip_bad:
-            report.skipped_clips[split] = report.skipped_clips.get(split, []) + skipped  # after clips without transcript
+            # after clips without transcript
+            report.skipped_clips[split] = report.skipped_clips.get(split, []) + skipped
             if skipped:
                 ds = ds.filter(lambda flags: flags, input_columns=[_OK], batched=True, desc="dropping bad audio")
                 report.warn(f"{split}: skipped {len(skipped)} of {len(ok)} clips with unusable audio "

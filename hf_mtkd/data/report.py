@@ -20,7 +20,8 @@ class DataReport:
     """Warnings, skipped and truncated clips per split, and the speakers drawn into a split."""
 
     warnings: list[str] = field(default_factory=list)
-    # split -> "file: reason" of each clip dropped under on_bad_audio: skip or on_missing_text: skip (empty list: none).
+    # split -> "file: reason" of each clip dropped under on_bad_audio: skip or on_missing_text: skip (empty list:
+    # none).
     skipped_clips: dict[str, list[str]] = field(default_factory=dict)
     # split -> message naming each WAV file that holds less audio than its header declares.
     truncated_clips: dict[str, list[str]] = field(default_factory=dict)
@@ -34,7 +35,8 @@ class DataReport:
             self.warnings.append(message)
 
     def skipped_count(self, split: str) -> int:
-        """Clips of `split` dropped under on_bad_audio or on_missing_text: skip (0 when none were, or skipping was off)."""
+        """Clips of `split` dropped under on_bad_audio or on_missing_text: skip (0 when none were, or skipping was
+        off)."""
         return len(self.skipped_clips.get(split, ()))
 
     def to_dict(self) -> dict:

@@ -17,14 +17,15 @@ logger = logging.getLogger(__name__)
 def load_raw_dataset(data_args: DataArguments) -> DatasetDict:
     """One DatasetDict from the single source named in `data_args` (see DataArguments)."""
     if data_args.demo_corpus:
-        from .demo_corpus import build_demo_corpus
+        from ..corpora.synthetic_demo import build_demo_corpus
 
         dataset = _load_audiofolder(str(build_demo_corpus(multimodal=data_args.demo_corpus_multimodal)))
     elif data_args.data_dir:
         dataset = _load_audiofolder(data_args.data_dir)
     elif data_args.dataset_path:
         if not os.path.isdir(data_args.dataset_path):
-            raise FileNotFoundError(f"dataset_path {data_args.dataset_path!r} is not a folder written by save_to_disk.")
+            raise FileNotFoundError(f"dataset_path {data_args.dataset_path!r} is not a folder written by "
+                                    f"save_to_disk.")
         dataset = load_from_disk(data_args.dataset_path)
     elif data_args.corpus:
         dataset = _load_corpora(data_args)
@@ -70,7 +71,9 @@ def _load_audiofolder(data_dir: str) -> DatasetDict:
         raise FileNotFoundError(f"data_dir {data_dir!r} is not a folder.")
     metadata = os.path.join(data_dir, "metadata.csv")
     # The folder names audiofolder itself turns into splits (train/, validation/ or dev/, test/, ...).
-    split_dirs = [name for names in SPLIT_KEYWORDS.values() for name in names if os.path.isdir(os.path.join(data_dir, name))]
+    split_dirs = [
+        name for names in SPLIT_KEYWORDS.values() for name in names if os.path.isdir(os.path.join(data_dir, name))
+    ]
     if os.path.isfile(metadata):
         _check_metadata_csv(metadata)
     elif split_dirs:

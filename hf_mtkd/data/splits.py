@@ -176,7 +176,9 @@ def _draw_by_speaker(ds: Dataset, data_args: DataArguments, role: str, report: D
     wanted_pairs = set().union(*(group_pairs[g] for lang in per_language if quotas[lang] for g in per_language[lang]))
     best, best_score = None, None
     for _ in range(_DRAW_ATTEMPTS):
-        chosen = {g for lang, members in per_language.items() for g in rng.permutation(members)[: quotas[lang]].tolist()}
+        chosen = {
+            g for lang, members in per_language.items() for g in rng.permutation(members)[: quotas[lang]].tolist()
+        }
         drawn_pairs = set().union(*(group_pairs[g] for g in chosen))
         kept_labels = {label for g in group_rows if g not in chosen for _, label in group_pairs[g]}
         score = (kept_labels == all_labels, len(drawn_pairs), len({label for _, label in drawn_pairs}))
@@ -192,7 +194,8 @@ def _draw_by_speaker(ds: Dataset, data_args: DataArguments, role: str, report: D
             for lang in sorted(per_language) if quotas[lang]
         )
         # WARNING is the level users see by default; which speakers evaluate the model is worth seeing.
-        logger.warning("%s speakers drawn from the training data (split_seed %d): %s", role, data_args.split_seed, described)
+        logger.warning("%s speakers drawn from the training data (split_seed %d): "
+                       "%s", role, data_args.split_seed, described)
     return ds.select(np.flatnonzero(~mask)), ds.select(np.flatnonzero(mask))
 
 

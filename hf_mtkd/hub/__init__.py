@@ -6,9 +6,6 @@ from .card import (
     ModelCardError,
     StudentCard,
     check_template,
-    framework_versions,
-    run_provenance,
-    write_model_card,
     write_run_card,
 )
 from .push import (
@@ -17,7 +14,6 @@ from .push import (
     check_model_dir,
     files_to_upload,
     push_to_hub,
-    push_trainer_to_hub,
 )
 
 __all__ = [
@@ -30,10 +26,6 @@ __all__ = [
     "check_model_dir",
     "check_template",
     "files_to_upload",
-    "framework_versions",
     "push_to_hub",
-    "push_trainer_to_hub",
-    "run_provenance",
-    "write_model_card",
     "write_run_card",
 ]

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..data.report import DataReport
-from ..methods import CardSection, MethodInfo, method_info
+from ..registry import CardSection, MethodInfo, method_info
 from ..metrics.report import format_percent, format_with_ci
-from ..run_summary import SUMMARY_FILE, RunSummary, framework_versions, is_hub_id, run_provenance  # noqa: F401
+from ..run_summary import SUMMARY_FILE, RunSummary, framework_versions, is_hub_id
 from ..utils.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,8 @@ class StudentCard:
             "model_id": model_id,
             "method": summary.method if summary is not None else None,
             "label_names": label_names,
-            "framework_versions": (summary.framework_versions if summary is not None else None) or framework_versions(),
+            "framework_versions": (summary.framework_versions if summary is not None else None)
+            or framework_versions(),
             "base_model": summary.base_model if summary is not None else None,
             "hub_datasets": list(summary.datasets) if summary is not None else [],
             "data_description": list(summary.data_description) if summary is not None else [],
@@ -169,7 +170,9 @@ class StudentCard:
         return cls(**fields)
 
     @classmethod
-    def from_output_dir(cls, output_dir: str | os.PathLike, *, repo_id: Optional[str] = None, **overrides) -> "StudentCard":
+    def from_output_dir(
+        cls, output_dir: str | os.PathLike, *, repo_id: Optional[str] = None, **overrides
+    ) -> "StudentCard":
         """Read what a run wrote to `output_dir` (JSON only). `repo_id` names the model in the Quick start
         (default: the Hub id in the training arguments, else the folder). `overrides` replace any field."""
         out = Path(output_dir)
@@ -296,18 +299,21 @@ class StudentCard:
         return path
 
 
-def write_model_card(output_dir: str | os.PathLike, *, repo_id: Optional[str] = None,
-                     template_path: str | os.PathLike = TEMPLATE_PATH, **overrides) -> Path:
-    """Build the card from the JSON a finished run wrote to `output_dir` and write `output_dir/README.md`."""
-    return StudentCard.from_output_dir(output_dir, repo_id=repo_id, **overrides).save(output_dir, template_path)
-
-
-def write_run_card(summary: RunSummary, output_dir: str | os.PathLike, *, args: Optional[Mapping[str, Any]] = None,
-                   repo_id: Optional[str] = None, template_path: str | os.PathLike = TEMPLATE_PATH, **overrides) -> Path:
+def write_run_card(
+    summary: RunSummary,
+    output_dir: str | os.PathLike,
+    *,
+    args: Optional[Mapping[str, Any]] = None,
+    repo_id: Optional[str] = None,
+    template_path: str | os.PathLike = TEMPLATE_PATH,
+    **overrides,
+) -> Path:
     """The card of a run in memory that has no Trainer (a method that fits on its own): `output_dir/README.md`.
     A transformers model saved in `output_dir` (config.json) gets the pipeline Quick start."""
     config = _read_json(Path(output_dir) / "config.json")
-    card = StudentCard.from_run(summary, output_dir=output_dir, args=args, model_config=config, repo_id=repo_id, **overrides)
+    card = StudentCard.from_run(
+        summary, output_dir=output_dir, args=args, model_config=config, repo_id=repo_id, **overrides
+    )
     return card.save(output_dir, template_path)
 
 
@@ -322,7 +328,8 @@ def check_template(template_path: str | os.PathLike, provided: set[str]) -> None
     try:
         used = meta.find_undeclared_variables(jinja2.Environment().parse(path.read_text(encoding="utf-8")))
     except jinja2.TemplateSyntaxError as err:
-        raise ModelCardError(f"Model card template {str(path)!r} is not valid Jinja (line {err.lineno}: {err.message}).") from err
+        raise ModelCardError(f"Model card template {str(path)!r} is not valid Jinja (line {err.lineno}: "
+                             f"{err.message}).") from err
     unknown = sorted(used - provided)
     if unknown:
         raise ModelCardError(
@@ -405,7 +412,9 @@ def _format_value(value) -> str:
 def _teacher_row(spec) -> dict:
     spec = dict(spec) if isinstance(spec, dict) else vars(spec)
     model = spec.get("model") or ""
-    shown = f"[{model}](https://huggingface.co/{model})" if is_hub_id(model) else f"local checkpoint `{Path(model).name}`"
+    shown = (
+        f"[{model}](https://huggingface.co/{model})" if is_hub_id(model) else f"local checkpoint `{Path(model).name}`"
+    )
     return {"name": spec.get("name") or spec.get("language") or Path(model).name, "language": spec.get("language"),
             "model": shown}
 
@@ -491,5 +500,7 @@ def _teacher_weight_table(weights: Optional[dict]) -> Optional[dict]:
     if not weights:
         return None
     teachers = list(next(iter(weights.values())))
-    rows = [{"language": lang, "weights": [f"{row.get(t, 0.0):.3f}" for t in teachers]} for lang, row in weights.items()]
+    rows = [
+        {"language": lang, "weights": [f"{row.get(t, 0.0):.3f}" for t in teachers]} for lang, row in weights.items()
+    ]
     return {"teachers": teachers, "rows": rows}

@@ -73,7 +73,8 @@ def resolve_token(token: Optional[str] = None) -> str:
 
 
 def files_to_upload(output_dir: str | os.PathLike) -> list[str]:
-    """Paths (relative, POSIX) that `push_to_hub` uploads from `output_dir`, with the same filter upload_folder applies."""
+    """Paths (relative, POSIX) that `push_to_hub` uploads from `output_dir`, with the same filter upload_folder
+    applies."""
     from huggingface_hub.utils import filter_repo_objects
     from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
 
@@ -153,24 +154,4 @@ def push_to_hub(
         token=token,
         revision=revision,
         ignore_patterns=UPLOAD_IGNORE_PATTERNS,
-    )
-
-
-def push_trainer_to_hub(trainer, *, commit_message: str = "End of training", token: Optional[str] = None,
-                        revision: Optional[str] = None, private: Optional[bool] = None, **card_overrides):
-    """The checked alternative to the trainer's stock `push_to_hub`: save the model and feature extractor into
-    args.output_dir, then `push_to_hub` the folder (every local check first, the card from the folder's JSON,
-    no training_args.bin) to args.hub_model_id (default: the folder's name)."""
-    args = trainer.args
-    trainer.save_model(_internal_call=True)  # _internal_call: Trainer.save_model would push again otherwise
-    if not trainer.is_world_process_zero():
-        return None
-    return push_to_hub(
-        args.output_dir,
-        args.hub_model_id or Path(args.output_dir).absolute().name,
-        private=private if private is not None else args.hub_private_repo,
-        token=token or args.hub_token,
-        commit_message=commit_message,
-        revision=revision or args.hub_revision,
-        **card_overrides,
     )

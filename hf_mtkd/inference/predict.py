@@ -153,8 +153,12 @@ class EmotionPredictor:
         with torch.inference_mode():
             for i in range(0, len(windows), self.batch_size):
                 # Inputs made as the training collator makes them (padding, attention mask when the extractor has one).
-                inputs = feature_extractor_inputs(self.feature_extractor, windows[i : i + self.batch_size], self.sampling_rate)
-                logits.append(self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits.float().cpu().numpy())
+                inputs = feature_extractor_inputs(
+                    self.feature_extractor, windows[i : i + self.batch_size], self.sampling_rate
+                )
+                logits.append(
+                    self.model(**{k: v.to(self.device) for k, v in inputs.items()}).logits.float().cpu().numpy()
+                )
         return np.concatenate(logits).mean(axis=0), len(windows)
 
     def probabilities(self, waveform: np.ndarray) -> tuple[np.ndarray, int]:
@@ -243,7 +247,8 @@ def collect_audio_files(inputs) -> list[Path]:
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and has_audio_extension(p.name))
             if not found:
-                raise FileNotFoundError(f"No audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) in folder {str(path)!r}.")
+                raise FileNotFoundError(f"No audio files ({', '.join(sorted(AUDIO_EXTENSIONS))}) in folder "
+                                        f"{str(path)!r}.")
             files.extend(found)
         elif path.is_file():
             files.append(path)

@@ -10,7 +10,7 @@ from ..training.args import SERTrainingArguments
 from .features import FEATURE_DTYPES
 from .curriculum import check_curriculum_settings
 from .losses import SOFT_LOSSES
-from .configuration_meta_curriculum import FILTERBANKS
+from ..models.inverted_transformer.configuration_inverted_transformer import FILTERBANKS
 
 STUDENT_INITS = ("scratch", "student")
 WEIGHTED_LAYERS = "weighted"
@@ -22,8 +22,10 @@ class MetaCurriculumConfig(SERTrainingArguments):
     30 epochs); the meta-teacher and the curriculum have their own below. `per_device_train_batch_size` (Table 3:
     32) is every phase's batch size."""
 
-    learning_rate: float = field(default=1e-4, metadata={"help": "Learning rate of the student and the distilled student (Table 3: 1e-4)."})
-    num_train_epochs: float = field(default=30, metadata={"help": "Epochs of the student trained alone (Table 3: 30 IEMOCAP, 100 MELD)."})
+    learning_rate: float = field(default=1e-4, metadata={"help": "Learning rate of the student and the distilled "
+                                                                 "student (Table 3: 1e-4)."})
+    num_train_epochs: float = field(default=30, metadata={"help": "Epochs of the student trained alone (Table 3: 30 "
+                                                                  "IEMOCAP, 100 MELD)."})
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Batch size of every phase (Table 3: 32)."})
 
     # Teacher.
@@ -56,40 +58,63 @@ class MetaCurriculumConfig(SERTrainingArguments):
                   "false keeps absolute levels (dB), e.g. loudness."},
     )
     max_frames: int = field(
-        default=326, metadata={"help": "Features are cropped or zero-padded to this many frames (the paper: 326 IEMOCAP, 224 MELD)."}
+        default=326,
+        metadata={
+            "help": "Features are cropped or zero-padded to this many frames (the paper: 326 IEMOCAP, 224 MELD)."
+        },
     )
-    feature_dtype: str = field(default="float32", metadata={"help": "Storage dtype of the feature cache: float32 or float16."})
-    feature_batch_size: int = field(default=32, metadata={"help": "Rows per datasets.map batch when filling the caches."})
+    feature_dtype: str = field(default="float32", metadata={"help": "Storage dtype of the feature cache: float32 or "
+                                                                    "float16."})
+    feature_batch_size: int = field(default=32, metadata={"help": "Rows per datasets.map batch when filling the "
+                                                                  "caches."})
 
     # Student objective (eq. 2).
-    supcon_lambda: float = field(default=0.05, metadata={"help": "lambda in lambda * SupCon + (1 - lambda) * CE (Table 3: 0.05 IEMOCAP, 0.2 MELD)."})
-    supcon_temperature: float = field(default=0.07, metadata={"help": "tau1 of the supervised contrastive loss (Table 3: 0.07 IEMOCAP, 1.0 MELD)."})
+    supcon_lambda: float = field(default=0.05, metadata={"help": "lambda in lambda * SupCon + (1 - lambda) * CE "
+                                                                 "(Table 3: 0.05 IEMOCAP, 0.2 MELD)."})
+    supcon_temperature: float = field(default=0.07, metadata={"help": "tau1 of the supervised contrastive loss "
+                                                                      "(Table 3: 0.07 IEMOCAP, 1.0 MELD)."})
     moco_queue_size: int = field(
         default=1024,
-        metadata={"help": "Keys (with labels) kept from earlier batches; smaller than the training set so that it holds "
-                  "mostly distinct clips of the current epoch (MoCo's 65536 exceeds corpora of a few thousand clips)."},
+        metadata={
+            "help": "Keys (with labels) kept from earlier batches; smaller than the training set so that it holds "
+            "mostly distinct clips of the current epoch (MoCo's 65536 exceeds corpora of a few thousand clips)."
+        },
     )
-    moco_momentum: float = field(default=0.999, metadata={"help": "m of the key encoder: theta_k <- m theta_k + (1 - m) theta_q (MoCo)."})
-    freq_mask_param: int = field(default=50, metadata={"help": "SpecAugment: frequency (channel) mask width drawn from [0, this) (the paper: 50)."})
-    time_mask_param: int = field(default=8, metadata={"help": "SpecAugment: time mask width drawn from [0, this) frames (the paper: 8)."})
+    moco_momentum: float = field(default=0.999, metadata={"help": "m of the key encoder: theta_k <- m theta_k + (1 - "
+                                                                  "m) theta_q (MoCo)."})
+    freq_mask_param: int = field(default=50, metadata={"help": "SpecAugment: frequency (channel) mask width drawn "
+                                                               "from [0, this) (the paper: 50)."})
+    time_mask_param: int = field(default=8, metadata={"help": "SpecAugment: time mask width drawn from [0, this) "
+                                                              "frames (the paper: 8)."})
 
     # Distillation (eq. 4) and the meta-teacher (eq. 9).
-    kd_alpha: float = field(default=0.1, metadata={"help": "alpha in alpha * L_student + (1 - alpha) * tau2^2 * soft + beta * PKD (Table 3: 0.1 IEMOCAP, 0.5 MELD)."})
-    kd_beta: float = field(default=100.0, metadata={"help": "beta, the weight of the normalised PKD term (Table 3: 100)."})
-    kd_temperature: float = field(default=5.0, metadata={"help": "tau2 of the soft term (Table 3: 5.0 IEMOCAP, 6.0 MELD)."})
+    kd_alpha: float = field(default=0.1, metadata={"help": "alpha in alpha * L_student + (1 - alpha) * tau2^2 * soft "
+                                                           "+ beta * PKD (Table 3: 0.1 IEMOCAP, 0.5 MELD)."})
+    kd_beta: float = field(default=100.0, metadata={"help": "beta, the weight of the normalised PKD term (Table 3: "
+                                                            "100)."})
+    kd_temperature: float = field(default=5.0, metadata={"help": "tau2 of the soft term (Table 3: 5.0 IEMOCAP, 6.0 "
+                                                                 "MELD)."})
     soft_loss: str = field(
-        default="kl", metadata={"help": "kl: KL(P_T' || P_S) (the paper); mse: MSE of the softened distributions (MPDistil's code)."}
+        default="kl",
+        metadata={
+            "help": "kl: KL(P_T' || P_S) (the paper); mse: MSE of the softened distributions (MPDistil's code)."
+        },
     )
     meta_epochs: int = field(
         default=30,
-        metadata={"help": "Epochs of the distillation phase: per epoch one KD epoch of the student, then one meta-teacher "
-                  "pass over the quiz split (Table 3 meta-teacher epochs: 30 IEMOCAP, 100 MELD)."},
+        metadata={
+            "help": "Epochs of the distillation phase: per epoch one KD epoch of the student, then one meta-teacher "
+            "pass over the quiz split (Table 3 meta-teacher epochs: 30 IEMOCAP, 100 MELD)."
+        },
     )
-    meta_learning_rate: float = field(default=1e-3, metadata={"help": "Learning rate of the meta-teacher's head and projection (Table 3: 1e-3)."})
+    meta_learning_rate: float = field(default=1e-3, metadata={"help": "Learning rate of the meta-teacher's head and "
+                                                                      "projection (Table 3: 1e-3)."})
     quiz_fraction: float = field(
         default=0.1,
-        metadata={"help": "Share of the training clips (stratified by label and language) moved to the quiz split that "
-                  "trains the meta-teacher and scores the curriculum; never validation or test."},
+        metadata={
+            "help": "Share of the training clips (stratified by label and language) moved to the quiz split that "
+            "trains the meta-teacher and scores the curriculum; never validation or test."
+        },
     )
     distilled_student_init: str = field(
         default="scratch",
@@ -109,7 +134,9 @@ class MetaCurriculumConfig(SERTrainingArguments):
                   "epoch, so that curriculum_episodes counts epochs as the paper's 100 do; MPDistil takes one per "
                   "quiz batch (about 10x fewer). With curriculum_baseline mean it must be 2 or more."},
     )
-    curriculum_learning_rate: float = field(default=1e-3, metadata={"help": "Learning rate of the updated student S' (Table 3: 1e-3)."})
+    curriculum_learning_rate: float = field(
+        default=1e-3, metadata={"help": "Learning rate of the updated student S' (Table 3: 1e-3)."}
+    )
     curriculum_reward: str = field(
         default="progress",
         metadata={"help": "progress: the step's gain in eq. 13's soft margin mean[p_S'(y) - p_T'(y)] on a quiz batch "
@@ -131,7 +158,8 @@ class MetaCurriculumConfig(SERTrainingArguments):
         default=0.1, metadata={"help": "Share of uniform draws mixed into the policy: every bucket keeps a chance."}
     )
     policy_entropy_weight: float = field(
-        default=0.1, metadata={"help": "Entropy bonus of the policy loss: keeps the softmax from saturating on one bucket."}
+        default=0.1,
+        metadata={"help": "Entropy bonus of the policy loss: keeps the softmax from saturating on one bucket."},
     )
     curriculum_gamma: float = field(
         default=0.0,
@@ -140,8 +168,10 @@ class MetaCurriculumConfig(SERTrainingArguments):
     )
     consistency_gradient: bool = field(
         default=False,
-        metadata={"help": "Let eq. 12's meta-teacher term back-propagate into S' through the frozen T' (MPDistil computes "
-                  "it without gradient, so only -p_S'(y) trains S')."},
+        metadata={
+            "help": "Let eq. 12's meta-teacher term back-propagate into S' through the frozen T' (MPDistil computes "
+            "it without gradient, so only -p_S'(y) trains S')."
+        },
     )
     difficulty_column: Optional[str] = field(
         default="intensity",
@@ -154,7 +184,8 @@ class MetaCurriculumConfig(SERTrainingArguments):
                   "corpus without the column) form one last bucket."},
     )
     num_difficulty_buckets: int = field(
-        default=3, metadata={"help": "Buckets by the teacher's true-class probability (equal sizes, most confident first)."}
+        default=3,
+        metadata={"help": "Buckets by the teacher's true-class probability (equal sizes, most confident first)."},
     )
 
     def __post_init__(self):
@@ -191,8 +222,12 @@ class MetaCurriculumConfig(SERTrainingArguments):
         if bad:
             raise ValueError("Out of range: " + ", ".join(f"{name}={getattr(self, name)!r}" for name in bad) + ".")
         if self.curriculum_steps_per_episode is not None and self.curriculum_steps_per_episode < 1:
-            raise ValueError(f"curriculum_steps_per_episode must be >= 1 (or unset), got {self.curriculum_steps_per_episode}.")
-        check_curriculum_settings(self.curriculum_steps_per_episode or 2, self.curriculum_baseline, self.curriculum_reward)
+            raise ValueError(
+                f"curriculum_steps_per_episode must be >= 1 (or unset), got {self.curriculum_steps_per_episode}."
+            )
+        check_curriculum_settings(
+            self.curriculum_steps_per_episode or 2, self.curriculum_baseline, self.curriculum_reward
+        )
         if self.soft_loss not in SOFT_LOSSES:
             raise ValueError(f"soft_loss must be one of {SOFT_LOSSES}, got {self.soft_loss!r}.")
         if self.filterbank not in FILTERBANKS:
@@ -200,7 +235,8 @@ class MetaCurriculumConfig(SERTrainingArguments):
         if self.feature_dtype not in FEATURE_DTYPES:
             raise ValueError(f"feature_dtype must be one of {FEATURE_DTYPES}, got {self.feature_dtype!r}.")
         if self.distilled_student_init not in STUDENT_INITS:
-            raise ValueError(f"distilled_student_init must be one of {STUDENT_INITS}, got {self.distilled_student_init!r}.")
+            raise ValueError(f"distilled_student_init must be one of {STUDENT_INITS}, got "
+                             f"{self.distilled_student_init!r}.")
         if isinstance(self.difficulty_levels, str):
             self.difficulty_levels = [self.difficulty_levels]
         if len(set(self.difficulty_levels)) != len(self.difficulty_levels):
@@ -214,7 +250,8 @@ class MetaCurriculumConfig(SERTrainingArguments):
         try:
             return int(value)
         except ValueError:
-            raise ValueError(f"upstream_layer must be an integer index or {WEIGHTED_LAYERS!r}, got {self.upstream_layer!r}.") from None
+            raise ValueError(f"upstream_layer must be an integer index or {WEIGHTED_LAYERS!r}, got "
+                             f"{self.upstream_layer!r}.") from None
 
     def filterbank_kwargs(self) -> dict:
         return {"filterbank": self.filterbank, "sampling_rate": self.filterbank_sampling_rate, "n_fft": self.n_fft,

@@ -27,7 +27,8 @@ def spec_augment(features: torch.Tensor, freq_mask_param: int, time_mask_param: 
     import torchaudio  # deferred: the masks are only drawn in training
 
     channels, frames = features.shape[-1], features.shape[-2]
-    keep = torch.ones(features.shape[0], 1, channels, frames, device=features.device)  # (B, 1, N, T): torchaudio's (..., freq, time)
+    # (B, 1, N, T): torchaudio's (..., freq, time)
+    keep = torch.ones(features.shape[0], 1, channels, frames, device=features.device)
     if freq_mask_param > 0:
         keep = torchaudio.transforms.FrequencyMasking(min(freq_mask_param, channels), iid_masks=True)(keep)
     if time_mask_param > 0:
@@ -94,7 +95,8 @@ class ContrastiveStudentObjective(nn.Module):
     """L_student = lambda * SupCon(queries, keys + queue) + (1 - lambda) * CE for one student.
 
     Holds the student's key encoder (made from the student on first use) and its queue. With lambda = 0 it is
-    plain CE and no key encoder is made. Call `loss(...)` in training only: it moves the key encoder and fills the queue."""
+    plain CE and no key encoder is made. Call `loss(...)` in training only: it moves the key encoder and fills the
+    queue."""
 
     def __init__(self, *, supcon_lambda: float, temperature: float, queue_size: int, momentum: float,
                  freq_mask_param: int, time_mask_param: int):

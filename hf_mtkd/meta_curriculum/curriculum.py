@@ -9,8 +9,9 @@ last pooler weights), standardised. Per step t of an episode: a_t ~ pi(. | s_t),
 a_t (eq. 11 + eq. 12 through the frozen T'), reward r_t on a quiz batch: by default the step's gain in eq. 13's soft
 margin (scored just before and just after the step), else eq. 13 itself. Per episode: one policy update (SGD on
 standardised advantages, an entropy bonus; MPDistil's Adam at 1e-3 leaves the policy where it started); then S' is
-scored on validation and the best S' is kept. Nothing fixes the order of the draws: tests/test_meta_curriculum_policy.py
-shows them moving from easy to hard on a task built so that easy-first helps, in either bucket order.
+scored on validation and the best S' is kept. Nothing fixes the order of the draws:
+tests/test_meta_curriculum_policy.py shows them moving from easy to hard on a task built so that easy-first helps, in
+either bucket order.
 
 Why a plain loop and not a Trainer: the batch source changes every step by the policy's choice, a quiz batch
 scores every step, and a second model (the policy) is updated once per episode; the Trainer's loop (one sampler,
@@ -102,10 +103,17 @@ def make_buckets(train, difficulty_column: Optional[str], levels: Sequence[str],
                 indices = [np.sort(np.concatenate([idx, part])) for idx, part in zip(indices, parts)]
             buckets = Buckets([name for name, _ in rated], indices, by_column.source)
         else:
-            logger.warning("Column %r gives fewer than two of the levels %s (%s); bucketing by the teacher's probability "
-                           "instead.", difficulty_column, list(levels), by_column.names)
+            logger.warning(
+                "Column %r gives fewer than two of the levels %s (%s); bucketing by the teacher's probability "
+                "instead.",
+                difficulty_column,
+                list(levels),
+                by_column.names,
+            )
     if buckets is None:
-        buckets = buckets_by_teacher_probability(np.asarray(train[teacher_logits_column]), np.asarray(train["labels"]), num_buckets)
+        buckets = buckets_by_teacher_probability(
+            np.asarray(train[teacher_logits_column]), np.asarray(train["labels"]), num_buckets
+        )
     buckets.teacher_confidence = [float(probability[idx].mean()) for idx in buckets.indices]
     if buckets.source != "teacher probability" and any(
             later > earlier for earlier, later in zip(buckets.teacher_confidence, buckets.teacher_confidence[1:])):
@@ -157,7 +165,9 @@ def _batch(dataset, rows: np.ndarray, device, with_teacher: bool = False) -> dic
     batch = {INPUT_FEATURES: torch.as_tensor(np.asarray(data[INPUT_FEATURES]), dtype=torch.float32, device=device),
              "labels": torch.as_tensor(np.asarray(data["labels"]), dtype=torch.long, device=device)}
     if with_teacher:
-        batch[TEACHER_FEATURES] = torch.as_tensor(np.asarray(data[TEACHER_FEATURES]), dtype=torch.float32, device=device)
+        batch[TEACHER_FEATURES] = torch.as_tensor(
+            np.asarray(data[TEACHER_FEATURES]), dtype=torch.float32, device=device
+        )
     return batch
 
 
@@ -173,8 +183,10 @@ def check_curriculum_settings(steps_per_episode: int, baseline: str, reward: str
         raise ValueError(f"curriculum baseline must be one of {BASELINES}, got {baseline!r}.")
     if baseline == "mean" and steps_per_episode < 2:
         raise ValueError(
-            f"The curriculum takes {steps_per_episode} step per episode with the 'mean' baseline: the one return is its "
-            "own baseline, every advantage is exactly 0 and the policy never learns. Take two steps or more per episode "
+            f"The curriculum takes {steps_per_episode} step per episode with the 'mean' baseline: the one"
+            f" return is its "
+            "own baseline, every advantage is exactly 0 and the policy never learns. Take two steps or more"
+            " per episode "
             "(curriculum_steps_per_episode) or use curriculum_baseline: running."
         )
 
@@ -263,7 +275,9 @@ def run_curriculum(
             # eq. 10 = eq. 11 (the student objective) + eq. 12 (consistency through the frozen T').
             updated.train()
             outputs = updated(batch[INPUT_FEATURES])
-            own, _ = objective.loss(updated, batch[INPUT_FEATURES], batch["labels"], outputs.logits, outputs.pooled_output)
+            own, _ = objective.loss(
+                updated, batch[INPUT_FEATURES], batch["labels"], outputs.logits, outputs.pooled_output
+            )
             if consistency_gradient:
                 through_meta = meta_teacher.classify_student(outputs.pooled_output, trainable=False)
             else:
@@ -293,7 +307,9 @@ def run_curriculum(
             reference = returns.mean() if running_baseline is None else running_baseline
             policy_loss = reinforce_loss(torch.stack(log_probs), reward_tensor, gamma, baseline=reference,
                                          normalize=normalize_advantages)
-            running_baseline = returns.mean() if running_baseline is None else 0.9 * running_baseline + 0.1 * returns.mean()
+            running_baseline = (
+                returns.mean() if running_baseline is None else 0.9 * running_baseline + 0.1 * returns.mean()
+            )
         if entropy_weight:
             policy_loss = policy_loss - entropy_weight * torch.stack(entropies).mean()
         policy_optimizer.zero_grad(set_to_none=True)
@@ -305,7 +321,9 @@ def run_curriculum(
         updated.eval()
         validation = float(score(updated))
         updated.train()
-        better = result.best_score is None or (validation > result.best_score if greater_is_better else validation < result.best_score)
+        better = result.best_score is None or (
+            validation > result.best_score if greater_is_better else validation < result.best_score
+        )
         if better:
             result.best_score, result.best_episode = validation, episode
             result.student = copy.deepcopy(updated).eval()
@@ -320,9 +338,14 @@ def run_curriculum(
             "validation": validation,
             "action_probabilities": [float(p) for p in policy(updated.state_weights()).probs.detach().cpu()],
         })
-        logger.info("Curriculum episode %d: actions %s, mean reward %.4f, validation %.4f%s", episode,
-                    np.bincount(actions, minlength=len(buckets.names)).tolist(), float(reward_tensor.mean()), validation,
-                    " (best)" if better else "")
+        logger.info(
+            "Curriculum episode %d: actions %s, mean reward %.4f, validation %.4f%s",
+            episode,
+            np.bincount(actions, minlength=len(buckets.names)).tolist(),
+            float(reward_tensor.mean()),
+            validation,
+            " (best)" if better else "",
+        )
         bar.set_postfix(reward=f"{float(reward_tensor.mean()):.3f}", validation=f"{validation:.3f}")
         bar.update()
     bar.close()

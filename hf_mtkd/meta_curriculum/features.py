@@ -19,8 +19,8 @@ from torch import nn
 
 from ..data.collator import feature_extractor_inputs
 from ..data.preprocessing import LABELS, WAVEFORM
-from .configuration_meta_curriculum import WaveformStudentConfig
-from .upstream import clip_features, upstream_fingerprint
+from ..models.inverted_transformer.configuration_inverted_transformer import WaveformStudentConfig
+from ..models.inverted_transformer.upstream import clip_features, upstream_fingerprint
 
 INPUT_FEATURES = "input_features"
 TEACHER_LOGITS = "teacher_logits"
@@ -31,14 +31,17 @@ _NUMERIC = (WAVEFORM, LABELS, INPUT_FEATURES, TEACHER_LOGITS, TEACHER_FEATURES)
 
 def numeric_format(dataset: Dataset) -> Dataset:
     """numpy format for the array columns this method reads; the metadata columns stay Python values."""
-    return dataset.with_format("numpy", columns=[c for c in dataset.column_names if c in _NUMERIC], output_all_columns=True)
+    return dataset.with_format(
+        "numpy", columns=[c for c in dataset.column_names if c in _NUMERIC], output_all_columns=True
+    )
 
 
 def check_waveform_feature_extractor(feature_extractor) -> None:
     if feature_extractor.model_input_names[0] != "input_values":
         raise ValueError(
             f"The upstream's feature extractor ({type(feature_extractor).__name__}) makes "
-            f"{feature_extractor.model_input_names[0]!r}; the upstream must be a waveform encoder whose feature extractor "
+            f"{feature_extractor.model_input_names[0]!r}; the upstream must be a waveform encoder whose feature "
+            f"extractor "
             "makes input_values (wav2vec2, HuBERT, WavLM, data2vec-audio, ...)."
         )
 
@@ -47,9 +50,13 @@ def check_waveform_feature_extractor(feature_extractor) -> None:
 def features_of_waveform(upstream: nn.Module, config: WaveformStudentConfig, feature_extractor, waveform: np.ndarray,
                          device="cpu") -> torch.Tensor:
     """One clip's features as the exported model computes them: feature extractor, then `clip_features`."""
-    inputs = feature_extractor_inputs(feature_extractor, [np.asarray(waveform, dtype=np.float32)], feature_extractor.sampling_rate)
+    inputs = feature_extractor_inputs(
+        feature_extractor, [np.asarray(waveform, dtype=np.float32)], feature_extractor.sampling_rate
+    )
     mask = inputs.get("attention_mask")
-    return clip_features(upstream, config, inputs["input_values"][0].to(device), None if mask is None else mask[0].to(device))
+    return clip_features(
+        upstream, config, inputs["input_values"][0].to(device), None if mask is None else mask[0].to(device)
+    )
 
 
 def add_upstream_features(

@@ -34,12 +34,15 @@ from ..modeling_utils import hub_kwargs, label_config_kwargs, load_pretrained
 from ..training.evaluation import make_compute_metrics, prediction_collapse_warning
 from ..training.outputs import STAGING_DIR, publish_staged
 from .config import MetaCurriculumConfig
-from .configuration_meta_curriculum import InvertedTransformerConfig, WaveformStudentConfig
+from ..models.inverted_transformer.configuration_inverted_transformer import (
+    InvertedTransformerConfig,
+    WaveformStudentConfig,
+)
 from .contrastive import ContrastiveStudentObjective
 from .curriculum import Buckets, CurriculumResult, make_buckets, run_curriculum
 from .features import TEACHER_FEATURES, add_upstream_features
-from .modeling_inverted_transformer import InvertedTransformerForFeatureClassification
-from .modeling_waveform_student import WaveformStudentForAudioClassification
+from ..models.inverted_transformer.modeling_inverted_transformer import InvertedTransformerForFeatureClassification
+from ..models.inverted_transformer.modeling_waveform_student import WaveformStudentForAudioClassification
 from .report import (
     ACTIONS_PLOT,
     FINAL_STAGE,
@@ -51,9 +54,9 @@ from .report import (
     split_metrics,
     student_logits,
 )
-from .teacher import MetaTeacher, add_teacher_outputs, load_frozen_teacher
+from .teacher import MetaTeacher, add_teacher_logits_and_features, load_frozen_teacher
 from .trainer import DistillationSettings, FeatureCollator, MetaCurriculumStudentTrainer, MetaTeacherCallback
-from .upstream import load_upstream, upstream_feature_extractor
+from ..models.inverted_transformer.upstream import load_upstream, upstream_feature_extractor
 
 logger = logging.getLogger("hf_mtkd")
 
@@ -87,15 +90,23 @@ class MetaCurriculumResult:
             STAGE_RESULTS_KEY: self.stage_results,
             "curriculum": {
                 # A list, in action order (easy to hard): actions_per_episode counts index into it.
-                "buckets": [{"name": name, "size": int(len(idx)), "teacher_confidence": confidence}
-                            for name, idx, confidence in zip(self.buckets.names, self.buckets.indices,
-                                                             self.buckets.teacher_confidence or [None] * len(self.buckets.names))],
+                "buckets": [
+                    {"name": name, "size": int(len(idx)), "teacher_confidence": confidence}
+                    for name, idx, confidence in zip(
+                        self.buckets.names,
+                        self.buckets.indices,
+                        self.buckets.teacher_confidence or [None] * len(self.buckets.names),
+                    )
+                ],
                 "bucket_source": self.buckets.source,
                 "best_episode": self.curriculum.best_episode,
-                "actions_per_episode": [np.bincount(e["actions"], minlength=len(self.buckets.names)).tolist()
-                                        for e in self.curriculum.episodes],
+                "actions_per_episode": [
+                    np.bincount(e["actions"], minlength=len(self.buckets.names)).tolist()
+                    for e in self.curriculum.episodes
+                ],
                 "mean_reward_per_episode": [e["mean_reward"] for e in self.curriculum.episodes],
-                # 0 = the easiest bucket: the mean drawn bucket per episode shows whether the draws move to harder ones.
+                # 0 = the easiest bucket: the mean drawn bucket per episode shows whether the draws move to harder
+                # ones.
                 "mean_bucket_per_episode": [e["mean_action"] for e in self.curriculum.episodes],
                 "action_probabilities_per_episode": [e["action_probabilities"] for e in self.curriculum.episodes],
                 "student_updates": int(sum(len(e["actions"]) for e in self.curriculum.episodes)),
@@ -147,8 +158,11 @@ def load_run_upstream(config: MetaCurriculumConfig, model_args: ModelArguments, 
     options = hub_kwargs(model_args)
     rate = int(upstream_feature_extractor(config, options).sampling_rate)
     return load_upstream(
-        config.upstream_model_name_or_path, config.upstream_layer_index(), filterbank_kwargs=config.filterbank_kwargs(),
-        max_frames=config.max_frames, max_input_samples=int(round(data_args.max_duration_seconds * rate)),
+        config.upstream_model_name_or_path,
+        config.upstream_layer_index(),
+        filterbank_kwargs=config.filterbank_kwargs(),
+        max_frames=config.max_frames,
+        max_input_samples=int(round(data_args.max_duration_seconds * rate)),
         hub_kwargs=options,
     )
 
@@ -161,11 +175,17 @@ class PreparedCaches:
     upstream: torch.nn.Module
     upstream_config: WaveformStudentConfig
     feature_extractor: Any
-    teacher: Any  # multi_teacher.teachers.Teacher
+    teacher: Any  # hf_mtkd.distillation.teachers.Teacher
 
 
-def prepare_caches(config: MetaCurriculumConfig, model_args: ModelArguments, data_args: DataArguments,
-                   splits: DatasetDict, label_names: Sequence[str], upstream_parts: Optional[tuple] = None) -> PreparedCaches:
+def prepare_caches(
+    config: MetaCurriculumConfig,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    splits: DatasetDict,
+    label_names: Sequence[str],
+    upstream_parts: Optional[tuple] = None,
+) -> PreparedCaches:
     """Load the teacher (and the upstream, unless `upstream_parts` = `load_run_upstream`'s result is given), carve
     the quiz split from train, and cache on every split the teacher's logits and pooled features and the upstream
     features."""
@@ -177,8 +197,15 @@ def prepare_caches(config: MetaCurriculumConfig, model_args: ModelArguments, dat
     train, quiz = carve_quiz_split(splits["train"], config.quiz_fraction, config.seed,
                                    strata_columns=("labels", data_args.language_column_name), label_names=label_names)
     prepared = {}
-    for name, dataset in (("train", train), ("quiz", quiz), ("validation", splits["validation"]), ("test", splits["test"])):
-        dataset = add_teacher_outputs(dataset, teacher, sampling_rate=rate, device=device, batch_size=config.feature_batch_size)
+    for name, dataset in (
+        ("train", train),
+        ("quiz", quiz),
+        ("validation", splits["validation"]),
+        ("test", splits["test"]),
+    ):
+        dataset = add_teacher_logits_and_features(
+            dataset, teacher, sampling_rate=rate, device=device, batch_size=config.feature_batch_size
+        )
         prepared[name] = add_upstream_features(dataset, upstream, upstream_config, feature_extractor,
                                                feature_dtype=config.feature_dtype, device=device,
                                                batch_size=config.feature_batch_size)
@@ -186,8 +213,8 @@ def prepare_caches(config: MetaCurriculumConfig, model_args: ModelArguments, dat
     return PreparedCaches(DatasetDict(prepared), upstream, upstream_config, feature_extractor, teacher)
 
 
-def build_student(model_args: ModelArguments, upstream_config: WaveformStudentConfig,
-                  label_names: Sequence[str]) -> InvertedTransformerForFeatureClassification:
+def build_feature_student(model_args: ModelArguments, upstream_config: WaveformStudentConfig,
+                          label_names: Sequence[str]) -> InvertedTransformerForFeatureClassification:
     """A fresh student for the upstream's feature shape (model_type + config_overrides), or a saved one."""
     shape = {"num_frames": upstream_config.max_frames, "num_channels": upstream_config.feature_width,
              "num_upstream_layers": upstream_config.num_feature_layers}
@@ -198,14 +225,17 @@ def build_student(model_args: ModelArguments, upstream_config: WaveformStudentCo
         found = {key: getattr(model.config, key) for key in shape}
         if found != shape or [model.config.id2label[i] for i in range(model.config.num_labels)] != list(label_names):
             raise ValueError(
-                f"student {model_args.model_name_or_path!r} expects {found} and labels {model.config.id2label}; the upstream "
+                f"student {model_args.model_name_or_path!r} expects {found} and labels {model.config.id2label}; the "
+                f"upstream "
                 f"makes {shape} and the labels are {list(label_names)}."
             )
         return model
     if model_args.model_type != InvertedTransformerConfig.model_type:
         raise ValueError(
-            f"meta_curriculum trains an inverted-transformer student: set model_type: {InvertedTransformerConfig.model_type} "
-            f"(with config_overrides for its size) or model_name_or_path of a saved one, got model_type {model_args.model_type!r}."
+            f"meta_curriculum trains an inverted-transformer student: set model_type: "
+            f"{InvertedTransformerConfig.model_type} "
+            f"(with config_overrides for its size) or model_name_or_path of a saved one, got model_type "
+            f"{model_args.model_type!r}."
         )
     overrides = dict(model_args.config_overrides or {})
     clash = sorted(set(overrides) & set(shape))
@@ -215,7 +245,8 @@ def build_student(model_args: ModelArguments, upstream_config: WaveformStudentCo
 
 
 def _stage_args(config: MetaCurriculumConfig, stage: str, **changes) -> MetaCurriculumConfig:
-    """The Trainer arguments of one student phase: its own folder, never pushed, checkpoints without optimizer state."""
+    """The Trainer arguments of one student phase: its own folder, never pushed, checkpoints without optimizer
+    state."""
     return dataclasses.replace(config, output_dir=os.path.join(config.output_dir, "stages", stage), push_to_hub=False,
                                save_only_model=True, overwrite_output_dir=True, **changes)
 
@@ -252,9 +283,15 @@ def train_student_phase(config: MetaCurriculumConfig, student, splits: DatasetDi
         meta = distillation.meta_teacher.to(args.device)
         validation = splits["validation"]
         callback = MetaTeacherCallback(
-            trainer, meta, quiz_loader, config.meta_learning_rate,
-            score=lambda m: _score(meta_teacher_logits(m, validation, args.device), validation, label_names, config.selection_metric),
-            greater_is_better=config.greater_is_better is not False, weight_decay=config.weight_decay,
+            trainer,
+            meta,
+            quiz_loader,
+            config.meta_learning_rate,
+            score=lambda m: _score(
+                meta_teacher_logits(m, validation, args.device), validation, label_names, config.selection_metric
+            ),
+            greater_is_better=config.greater_is_better is not False,
+            weight_decay=config.weight_decay,
         )
         trainer.add_callback(callback)
     trainer.train()
@@ -274,8 +311,14 @@ def score_stages(logits_of: dict, prepared, label_names: Sequence[str], *, langu
         results[stage] = {}
         for split in EVAL_SPLITS:
             logits = np.asarray(logits_fn(prepared[split]))
-            results[stage][split] = split_metrics(logits, prepared[split], label_names, language_column=language_column,
-                                                  n_bootstrap=n_bootstrap, seed=seed)
+            results[stage][split] = split_metrics(
+                logits,
+                prepared[split],
+                label_names,
+                language_column=language_column,
+                n_bootstrap=n_bootstrap,
+                seed=seed,
+            )
             warning = prediction_collapse_warning(logits.argmax(-1), list(label_names), split,
                                                   min_share=STAGE_COLLAPSE_MIN_SHARE)
             if warning:
@@ -295,12 +338,18 @@ def fit_phases(
     """Phases 1-4 (see the module docstring) on `prepare_caches`'s product; nothing is written but the student
     phases' Trainer folders (`output_dir/stages/<stage>`).
 
-    `initial_student`: the student's initial weights (default: `build_student` after seeding with `config.seed`);
+    `initial_student`: the student's initial weights (default: `build_feature_student` after seeding with
+    `config.seed`);
     the distilled student starts from the same weights unless `distilled_student_init` is "student"."""
     if config.world_size > 1:
         raise ValueError("meta_curriculum runs on one process: launch it without several processes.")
     device = config.device
-    prepared, upstream, upstream_config, teacher = caches.splits, caches.upstream, caches.upstream_config, caches.teacher
+    prepared, upstream, upstream_config, teacher = (
+        caches.splits,
+        caches.upstream,
+        caches.upstream_config,
+        caches.teacher,
+    )
     missing = [name for name in ("train", "quiz", "validation", "test") if name not in prepared]
     if missing:
         raise ValueError(f"The prepared splits lack {missing}; prepare_caches makes train, quiz, validation and test.")
@@ -308,18 +357,25 @@ def fit_phases(
     # 1. The student alone (eq. 2). Its initial weights are kept so that the distilled student can start from them.
     if initial_student is None:
         transformers.set_seed(config.seed)
-        initial_student = build_student(model_args, upstream_config, label_names)
+        initial_student = build_feature_student(model_args, upstream_config, label_names)
     initial_state = copy.deepcopy(initial_student.state_dict())
     training_warnings: list[str] = []
-    student, _ = train_student_phase(config, initial_student, prepared, label_names, "student", epochs=config.num_train_epochs,
-                                     training_warnings=training_warnings)
+    student, _ = train_student_phase(
+        config,
+        initial_student,
+        prepared,
+        label_names,
+        "student",
+        epochs=config.num_train_epochs,
+        training_warnings=training_warnings,
+    )
 
     # 2. Distillation with the meta-teacher (eq. 4 and 9).
     transformers.set_seed(config.seed)
     if config.distilled_student_init == "student":
         distilled = copy.deepcopy(student).train()
     else:
-        distilled = build_student(model_args, upstream_config, label_names)
+        distilled = build_feature_student(model_args, upstream_config, label_names)
         distilled.load_state_dict(initial_state)
     teacher_width = len(prepared["train"][0][TEACHER_FEATURES])
     meta_teacher = MetaTeacher(teacher, teacher_width, distilled.config.d_model)
@@ -329,17 +385,29 @@ def fit_phases(
     )
     distillation = DistillationSettings(meta_teacher, alpha=config.kd_alpha, beta=config.kd_beta,
                                         temperature=config.kd_temperature, soft_loss=config.soft_loss)
-    distilled, callback = train_student_phase(config, distilled, prepared, label_names, "distilled_student",
-                                              epochs=config.meta_epochs, distillation=distillation, quiz_loader=quiz_loader,
-                                              training_warnings=training_warnings)
+    distilled, callback = train_student_phase(
+        config,
+        distilled,
+        prepared,
+        label_names,
+        "distilled_student",
+        epochs=config.meta_epochs,
+        distillation=distillation,
+        quiz_loader=quiz_loader,
+        training_warnings=training_warnings,
+    )
     meta_teacher.load_state_dict(callback.best_state)
     meta_teacher.eval().requires_grad_(False)
 
     # 3. Curriculum (eq. 10-13).
-    buckets = make_buckets(prepared["train"], config.difficulty_column, config.difficulty_levels, config.num_difficulty_buckets)
+    buckets = make_buckets(
+        prepared["train"], config.difficulty_column, config.difficulty_levels, config.num_difficulty_buckets
+    )
     logger.info("Curriculum buckets (%s, easy to hard): %s; mean teacher p(y) %s", buckets.source, buckets.sizes(),
                 np.round(buckets.teacher_confidence, 3).tolist())
-    steps = config.curriculum_steps_per_episode or int(np.ceil(len(prepared["train"]) / config.per_device_train_batch_size))
+    steps = config.curriculum_steps_per_episode or int(
+        np.ceil(len(prepared["train"]) / config.per_device_train_batch_size)
+    )
     logger.info("Curriculum: %d episodes x %d S' updates = %d (%.1f epochs of the training split)",
                 config.curriculum_episodes, steps, config.curriculum_episodes * steps,
                 config.curriculum_episodes * steps * config.per_device_train_batch_size / len(prepared["train"]))
@@ -365,8 +433,14 @@ def fit_phases(
         "meta_teacher": lambda ds: meta_teacher_logits(meta_teacher, ds, device),
         "distilled_student": lambda ds: student_logits(distilled, ds, config.per_device_eval_batch_size, device),
     }
-    stage_results, collapse = score_stages(logits_of, prepared, label_names, language_column=data_args.language_column_name,
-                                           n_bootstrap=config.n_bootstrap, seed=config.seed)
+    stage_results, collapse = score_stages(
+        logits_of,
+        prepared,
+        label_names,
+        language_column=data_args.language_column_name,
+        n_bootstrap=config.n_bootstrap,
+        seed=config.seed,
+    )
     training_warnings.extend(collapse)
     for split in EVAL_SPLITS:
         n = len(prepared[split])
@@ -375,10 +449,20 @@ def fit_phases(
                                               "shared report", footer=False))
     model = WaveformStudentForAudioClassification.from_parts(upstream, upstream_config, curriculum.student)
     return MetaCurriculumResult(
-        model=model, feature_extractor=caches.feature_extractor, student=curriculum.student, stage_results=stage_results,
-        buckets=buckets, curriculum=curriculum, meta_teacher_history=callback.history,
-        models={"student": student, "distilled_student": distilled, "meta_teacher": meta_teacher,
-                "policy": curriculum.policy, "teacher": teacher.model},
+        model=model,
+        feature_extractor=caches.feature_extractor,
+        student=curriculum.student,
+        stage_results=stage_results,
+        buckets=buckets,
+        curriculum=curriculum,
+        meta_teacher_history=callback.history,
+        models={
+            "student": student,
+            "distilled_student": distilled,
+            "meta_teacher": meta_teacher,
+            "policy": curriculum.policy,
+            "teacher": teacher.model,
+        },
         training_warnings=training_warnings,
     )
 
@@ -434,7 +518,7 @@ __all__ = [
     "MetaCurriculumResult",
     "PreparedCaches",
     "WaveformModelPredictor",
-    "build_student",
+    "build_feature_student",
     "carve_quiz_split",
     "fit_phases",
     "load_run_upstream",

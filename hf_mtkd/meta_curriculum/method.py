@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import transformers
 
-from ..methods import CardSection, MethodInfo, Paper, register_method
+from ..registry import CardSection, MethodInfo, Paper, register_method
 from ..modeling_utils import hub_kwargs
-from ..training.method import Method, RunSetup
+from ..training.method import RunSetup, SelfFittingMethod
 from .config import MetaCurriculumConfig
 from .fit import (
     EVAL_SPLITS,
     WaveformModelPredictor,
-    build_student,
+    build_feature_student,
     fit_phases,
     load_run_upstream,
     prepare_caches,
     save_export,
 )
 from .report import ACTIONS_PLOT, format_stage_markdown, format_stage_table, stage_results_of
+from ..models.inverted_transformer.upstream import upstream_feature_extractor
 from .teacher import check_teacher_head
-from .trainer import FeatureCollator
-from .upstream import upstream_feature_extractor
 
 CITATION = """@article{zhao_kd_ser,
   title  = {A Knowledge Distillation-based Approach to Speech Emotion Recognition},
@@ -43,7 +42,8 @@ CITATION = """@article{zhao_kd_ser,
 DESCRIPTION = (
     "An inverted-transformer student (each feature channel one token) on the features of a frozen upstream, trained "
     "with supervised contrastive + cross-entropy loss (MoCo, SpecAugment), distilled from a meta-teacher whose head "
-    "learns from both teacher and student, then updated on batches from buckets ordered easy to hard, which a REINFORCE "
+    "learns from both teacher and student, then updated on batches from buckets ordered easy to hard, which"
+    " a REINFORCE "
     "policy picks step by step (rewarded by each step's gain on held-out quiz clips; the order it learns is measured, "
     "not fixed: the picks per episode are in the card and run summary). The "
     "saved model contains the frozen upstream and the student and takes waveforms."
@@ -71,11 +71,10 @@ def curriculum_movement(mean_bucket_per_episode) -> str:
 
 
 @register_method
-class MetaCurriculumMethod(Method):
+class MetaCurriculumMethod(SelfFittingMethod):
     name = "meta_curriculum"
     display_name = "Meta-curriculum S'"
     training_args_class = MetaCurriculumConfig
-    trainer_class = None  # fit is the method's own
     info = MethodInfo(
         display_name="meta-teacher + curriculum knowledge distillation",
         description=DESCRIPTION,
@@ -89,36 +88,32 @@ class MetaCurriculumMethod(Method):
         self._caches = None  # PreparedCaches, made by prepare_splits
         self._result = None  # MetaCurriculumResult, made by fit
 
-    def probe_feature_extractor(self, setup: RunSetup):
-        """The upstream's feature extractor: the data is decoded at its rate. The teacher's head is found first (on
-        its architecture alone), so that a teacher the meta-teacher cannot clone fails before any audio is read."""
+    def sampling_rate(self, setup: RunSetup) -> int:
+        """The upstream feature extractor's rate. The teacher's head is found first (on its architecture alone), so
+        that a teacher the meta-teacher cannot clone fails before any audio is read."""
         check_teacher_head(setup.training_args.teacher_model_name_or_path,
                            trust_remote_code=setup.model_args.trust_remote_code, cache_dir=setup.model_args.cache_dir)
-        return upstream_feature_extractor(setup.training_args, hub_kwargs(setup.model_args))
+        return upstream_feature_extractor(setup.training_args, hub_kwargs(setup.model_args)).sampling_rate
 
     def build_model(self, setup: RunSetup):
-        """(the student's initial weights, the upstream's feature extractor): the student's shape is the upstream's
-        feature shape, so the upstream is loaded here (and kept for the caches)."""
+        """The student's initial weights: the student's shape is the upstream's feature shape, so the upstream (and
+        its feature extractor) is loaded here and kept for the caches and the export."""
         args: MetaCurriculumConfig = setup.training_args
         if args.world_size > 1:
             raise ValueError("meta_curriculum runs on one process (its meta-teacher and curriculum loops are not "
                              "distributed): launch it without several processes.")
         self._upstream = load_run_upstream(args, setup.model_args, setup.data_args)
-        upstream_config, feature_extractor = self._upstream[1], self._upstream[2]
         transformers.set_seed(args.seed)  # the initial weights depend on the seed alone
-        return build_student(setup.model_args, upstream_config, list(setup.label_names)), feature_extractor
+        return build_feature_student(setup.model_args, self._upstream[1], list(setup.label_names))
 
-    def prepare_splits(self, setup: RunSetup, splits, *, model, feature_extractor):
+    def prepare_splits(self, setup: RunSetup, splits, *, model):
         """train (less the quiz clips), quiz, validation and test, each with the teacher's cached logits and pooled
         features and the upstream features."""
         self._caches = prepare_caches(setup.training_args, setup.model_args, setup.data_args, splits,
                                       list(setup.label_names), upstream_parts=self._upstream)
         return self._caches.splits
 
-    def make_collators(self, setup: RunSetup, splits, *, feature_extractor):
-        return FeatureCollator(with_teacher_features=True), FeatureCollator()
-
-    def fit(self, setup: RunSetup, *, model, feature_extractor, splits, collators, resume_from_checkpoint=None):
+    def fit(self, setup: RunSetup, *, model, splits, resume_from_checkpoint=None):
         """Every phase, then the export (frozen upstream + S') into `output_dir`; returns S' as saved."""
         args: MetaCurriculumConfig = setup.training_args
         if resume_from_checkpoint is not None:
@@ -130,10 +125,10 @@ class MetaCurriculumMethod(Method):
                                   initial_student=model)
         if args.process_index == 0:
             save_export(self._result, args.output_dir)
-        return WaveformModelPredictor(self._result.model, feature_extractor, args.per_device_eval_batch_size,
+        return WaveformModelPredictor(self._result.model, self._upstream[2], args.per_device_eval_batch_size,
                                       training_warnings=self._result.training_warnings)
 
-    def summary_extras(self, setup: RunSetup, fitted, *, splits, feature_extractor, collators) -> dict:
+    def summary_extras(self, setup: RunSetup, fitted, *, splits) -> dict:
         return self._result.summary_extras()
 
     def card_sections(self, setup: RunSetup, summary) -> list[CardSection]:
@@ -151,15 +146,19 @@ class MetaCurriculumMethod(Method):
             "validation split.\n\n" + "\n\n".join(tables)
         )
         if buckets:
-            body += (f"\n\nCurriculum buckets, easy to hard ({curriculum.get('bucket_source')}): {buckets}; the policy's "
+            body += (f"\n\nCurriculum buckets, easy to hard ({curriculum.get('bucket_source')}): {buckets}; the "
+                     f"policy's "
                      f"picks per episode are in `{ACTIONS_PLOT}` and `run_summary.json`.")
             body += curriculum_movement(curriculum.get("mean_bucket_per_episode") or [])
         return [CardSection("Results of every stage", body), CardSection("Loading this model", LOADING_NOTE)]
 
     def multi_stage_tables(self, stage: str, summary) -> list[str]:
         return [
-            format_stage_table(stage_results_of(summary, split),
-                               title=f"Meta-curriculum stages of {stage}: {split} ({summary['results'][split]['overall']['n']} clips)",
-                               footer=split == EVAL_SPLITS[-1])
+            format_stage_table(
+                stage_results_of(summary, split),
+                title=f"Meta-curriculum stages of {stage}: {split} ({summary['results'][split]['overall']['n']} "
+                      f"clips)",
+                footer=split == EVAL_SPLITS[-1],
+            )
             for split in EVAL_SPLITS
         ]

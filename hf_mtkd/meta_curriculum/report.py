@@ -89,7 +89,9 @@ def _stage_rows(results: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], li
     stages = [s for s in STAGES if s in results] + [s for s in results if s not in STAGES]
     level = f"{float(results[stages[0]].get('confidence', 0.95)) * 100:g}%"
     languages = sorted({lang for r in results.values() for lang in (r.get("per_language") or {})})
-    header = ["stage", "n", f"UR [{level} CI]", f"WR [{level} CI]", "weighted-F1", "UR change"] + [f"UR {lang}" for lang in languages]
+    header = ["stage", "n", f"UR [{level} CI]", f"WR [{level} CI]", "weighted-F1", "UR change"] + [
+        f"UR {lang}" for lang in languages
+    ]
     rows = []
     for stage in stages:
         overall = results[stage]["overall"]
@@ -107,7 +109,9 @@ def _stage_rows(results: Mapping[str, Mapping[str, Any]]) -> tuple[list[str], li
     return header, rows
 
 
-def format_stage_table(results: Mapping[str, Mapping[str, Any]], title: Optional[str] = None, footer: bool = True) -> str:
+def format_stage_table(
+    results: Mapping[str, Mapping[str, Any]], title: Optional[str] = None, footer: bool = True
+) -> str:
     """The per-stage table as text. `results` = {stage: compute_ser_metrics result} for one split
     (`stage_results_of`)."""
     header, rows = _stage_rows(results)
@@ -126,9 +130,14 @@ def format_stage_markdown(results: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot_curriculum_actions(episodes: Sequence[Mapping[str, Any]], bucket_names: Sequence[str], path: str | os.PathLike,
-                            title: str = "Curriculum: buckets picked per episode") -> Path:
-    """Stacked bars: the share of each bucket among an episode's picks; line (right axis): the episode's mean reward."""
+def plot_curriculum_actions(
+    episodes: Sequence[Mapping[str, Any]],
+    bucket_names: Sequence[str],
+    path: str | os.PathLike,
+    title: str = "Curriculum: buckets picked per episode",
+) -> Path:
+    """Stacked bars: the share of each bucket among an episode's picks; line (right axis): the episode's mean
+    reward."""
     from ..plots import new_figure, save_figure  # matplotlib is the optional `plots` extra
 
     if not episodes:

@@ -2,8 +2,9 @@
 
 The teacher is any `AutoModelForAudioClassification` checkpoint fine-tuned on the task (the paper: HuBERT-large).
 Its encoder stays frozen for the whole method, so what it says about a clip (logits, and the pooled feature
-that enters its `classifier`) is computed once, clip by clip, and stored with the dataset like the MTKD
-teacher-logit cache. T' is the paper's "clone of the fine-tuned teacher whose encoder is frozen": the frozen
+that enters its `classifier`) is computed once, clip by clip, and stored with the dataset in the shared
+teacher-output cache (`hf_mtkd.distillation.cache`). T' is the paper's "clone of the fine-tuned teacher whose encoder
+is frozen": the frozen
 encoder is the teacher's own (its pooled features come from the cache), and T' owns a trainable copy of the
 teacher's `classifier`, plus a learnable projection that brings the student's pooled features to the
 teacher's width when the two differ (item 4 of the issue).
@@ -24,8 +25,8 @@ from torch.func import functional_call
 from ..data.audio import resample
 from ..data.collator import feature_extractor_inputs
 from ..data.preprocessing import WAVEFORM
-from ..multi_teacher.config import TeacherSpec
-from ..multi_teacher.teachers import Teacher, load_teacher, teacher_fingerprint
+from ..distillation.cache import cache_teacher_outputs
+from ..distillation.teachers import Teacher, TeacherSpec, load_teacher, teacher_fingerprint
 from .features import TEACHER_FEATURES, TEACHER_LOGITS, numeric_format
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ def classifier_of(model: nn.Module) -> nn.Module:
     raise ValueError(
         f"The teacher ({type(model).__name__}) has no classification head the meta-teacher can clone: none of "
         f"{list(HEAD_NAMES)}, no `classifier_module_name` on its class, and {len(candidates)} top-level modules "
-        f"ending in a Linear layer with {num_labels} outputs ({candidates}) among {[n for n, _ in model.named_children()]}. "
+        f"ending in a Linear layer with {num_labels} outputs ({candidates}) among "
+        f"{[n for n, _ in model.named_children()]}. "
         "Set `classifier_module_name = '<attribute>'` on the model class (the module that maps pooled "
         "(batch, width) features to the logits)."
     )
@@ -107,13 +109,15 @@ def _clip_outputs(teacher: Teacher, waveform: np.ndarray, sampling_rate: int, de
     waveform = resample(np.asarray(waveform, dtype=np.float32), sampling_rate, fe.sampling_rate)
     inputs = feature_extractor_inputs(fe, [waveform], fe.sampling_rate)
     dtype = next(teacher.model.parameters()).dtype
-    inputs = {k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
+    inputs = {
+        k: (v.to(device=device, dtype=dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()
+    }
     logits, features = teacher_outputs(teacher, inputs)
     return logits[0].cpu().numpy(), features[0].cpu().numpy()
 
 
-def add_teacher_outputs(dataset: Dataset, teacher: Teacher, *, sampling_rate: int, device="cpu",
-                        batch_size: int = 32) -> Dataset:
+def add_teacher_logits_and_features(dataset: Dataset, teacher: Teacher, *, sampling_rate: int, device="cpu",
+                                    batch_size: int = 32) -> Dataset:
     """`dataset` with `teacher_logits` (K,) and `teacher_features` (D,) float32 columns, computed clip by clip
     (what the teacher says about the clip alone) under a fingerprint of the split, the teacher's weights, label
     order and feature extractor, and the waveforms' rate."""
@@ -130,10 +134,8 @@ def add_teacher_outputs(dataset: Dataset, teacher: Teacher, *, sampling_rate: in
     features = dataset.features.copy()
     features[TEACHER_LOGITS] = List(Value("float32"))
     features[TEACHER_FEATURES] = List(Value("float32"))
-    out = dataset.with_format(None).map(
-        batch_outputs, batched=True, batch_size=batch_size, features=features, new_fingerprint=key.hexdigest()[:32],
-        desc="Teacher logits and pooled features",
-    )
+    out = cache_teacher_outputs(dataset, batch_outputs, features=features, fingerprint=key.hexdigest()[:32],
+                                batch_size=batch_size, desc="Teacher logits and pooled features")
     return numeric_format(out)
 
 
@@ -177,7 +179,7 @@ __all__ = [
     "TEACHER_FEATURES",
     "TEACHER_LOGITS",
     "HEAD_NAMES",
-    "add_teacher_outputs",
+    "add_teacher_logits_and_features",
     "check_teacher_head",
     "classifier_of",
     "load_frozen_teacher",

@@ -39,7 +39,9 @@ class FeatureCollator:
             "labels": torch.tensor([int(row["labels"]) for row in rows], dtype=torch.long),
         }
         if self.with_teacher_features:
-            batch[TEACHER_FEATURES] = torch.from_numpy(np.stack([np.asarray(row[TEACHER_FEATURES]) for row in rows])).float()
+            batch[TEACHER_FEATURES] = torch.from_numpy(
+                np.stack([np.asarray(row[TEACHER_FEATURES]) for row in rows])
+            ).float()
         return batch
 
 
@@ -61,11 +63,17 @@ class MetaCurriculumStudentTrainer(SERTrainer):
     In evaluation the loss is plain CE (the contrastive objective moves the key encoder and the queue, which only
     training may do); the logits are the student's."""
 
-    def __init__(self, *args, objective: ContrastiveStudentObjective, distillation: Optional[DistillationSettings] = None,
-                 **kwargs):
+    def __init__(
+        self,
+        *args,
+        objective: ContrastiveStudentObjective,
+        distillation: Optional[DistillationSettings] = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         if self.args.world_size > 1:
-            raise ValueError("meta_curriculum runs on one process (its meta-teacher and curriculum loops are not distributed).")
+            raise ValueError("meta_curriculum runs on one process (its meta-teacher and curriculum loops are not "
+                             "distributed).")
         self.objective = objective
         self.distillation = distillation
 
@@ -83,8 +91,14 @@ class MetaCurriculumStudentTrainer(SERTrainer):
             with torch.no_grad():
                 meta_logits = meta(teacher_features)
             loss, kd_parts = kd_loss(
-                loss, outputs.logits, meta_logits, meta.project(outputs.pooled_output, trainable=False), teacher_features,
-                alpha=self.distillation.alpha, beta=self.distillation.beta, temperature=self.distillation.temperature,
+                loss,
+                outputs.logits,
+                meta_logits,
+                meta.project(outputs.pooled_output, trainable=False),
+                teacher_features,
+                alpha=self.distillation.alpha,
+                beta=self.distillation.beta,
+                temperature=self.distillation.temperature,
                 soft=self.distillation.soft_loss,
             )
             parts.update(kd_parts)
@@ -108,11 +122,15 @@ def meta_teacher_pass(meta_teacher: MetaTeacher, student, loader: DataLoader, op
             teacher_features = batch[TEACHER_FEATURES].to(device)
             with torch.no_grad():
                 student_features = student.pooled_features(features)
-            loss = meta_teacher_loss(meta_teacher(teacher_features), meta_teacher.classify_student(student_features), labels)
+            loss = meta_teacher_loss(
+                meta_teacher(teacher_features), meta_teacher.classify_student(student_features), labels
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if max_grad_norm:
-                torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(
+                    [p for group in optimizer.param_groups for p in group["params"]], max_grad_norm
+                )
             optimizer.step()
             total += loss.item() * len(labels)
             count += len(labels)
@@ -144,9 +162,13 @@ class MetaTeacherCallback(TrainerCallback):
         student = self.trainer.accelerator.unwrap_model(self.trainer.model)
         device = next(student.parameters()).device
         self.meta_teacher.to(device)
-        loss = meta_teacher_pass(self.meta_teacher, student, self.quiz_loader, self.optimizer, device, args.max_grad_norm)
+        loss = meta_teacher_pass(
+            self.meta_teacher, student, self.quiz_loader, self.optimizer, device, args.max_grad_norm
+        )
         score = float(self.score(self.meta_teacher))
-        better = self.best_score is None or (score > self.best_score if self.greater_is_better else score < self.best_score)
+        better = self.best_score is None or (
+            score > self.best_score if self.greater_is_better else score < self.best_score
+        )
         if better:
             self.best_score, self.best_state = score, self.meta_teacher.trainable_state()
         self.history.append({"epoch": state.epoch, "meta_teacher_loss": loss, "meta_teacher_validation": score})
@@ -156,4 +178,10 @@ class MetaTeacherCallback(TrainerCallback):
         return control
 
 
-__all__ = ["DistillationSettings", "FeatureCollator", "MetaCurriculumStudentTrainer", "MetaTeacherCallback", "meta_teacher_pass"]
+__all__ = [
+    "DistillationSettings",
+    "FeatureCollator",
+    "MetaCurriculumStudentTrainer",
+    "MetaTeacherCallback",
+    "meta_teacher_pass",
+]

@@ -20,14 +20,13 @@ from .report import (
     format_with_ci,
     save_metrics_json,
 )
-from .compute import compute_ser_metrics, flatten_ser_metrics, metric_definitions
+from .compute import compute_ser_metrics, metric_definitions
 
 
 __all__ = [
     "SER_METRIC_PATH",
     "comparison_rows",
     "compute_ser_metrics",
-    "flatten_ser_metrics",
     "format_comparison_markdown",
     "format_comparison_table",
     "format_definitions",

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 
-__all__ = ["compute_ser_metrics", "flatten_ser_metrics", "metric_definitions"]
+__all__ = ["compute_ser_metrics", "metric_definitions"]
 
 OVERALL = "overall"
 
@@ -113,26 +113,6 @@ def compute_ser_metrics(
         seed=None if seed is None else int(seed),
     )
     return results
-
-
-def flatten_ser_metrics(results: Mapping[str, Any]) -> dict[str, float]:
-    """Scalar view of ``compute_ser_metrics`` output, e.g. for a Trainer's ``compute_metrics``.
-
-    Overall numbers keep their names (``UR``, ``WR``, ``macro_f1``, ``weighted_f1``,
-    ``UR_ci_low``, ``UR_ci_high``, ...); per-language ones are prefixed ``"<language>/"``.
-    """
-    flat: dict[str, float] = {}
-    blocks = [("", results["overall"])] + [(f"{lang}/", b) for lang, b in results.get("per_language", {}).items()]
-    for prefix, block in blocks:
-        for key in ("UR", "WR", "macro_f1", "weighted_f1"):
-            flat[prefix + key] = block[key]
-        for key in ("UR_ci", "WR_ci"):
-            if block.get(key) is not None:
-                flat[f"{prefix}{key}_low"], flat[f"{prefix}{key}_high"] = block[key]
-    return flat
-
-
-# --------------------------------------------------------------------------- internals
 
 
 def _label_names(label_names: Sequence[str] | Mapping[int, str]) -> list[str]:

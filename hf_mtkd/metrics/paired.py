@@ -79,7 +79,8 @@ def paired_ur_difference(
     for name, runs in (("baseline", baseline), ("method", method)):
         for index, predictions in enumerate(runs):
             if len(predictions) != len(references):
-                raise ValueError(f"{name} seed #{index} has {len(predictions)} predictions for {len(references)} clips.")
+                raise ValueError(f"{name} seed #{index} has {len(predictions)} predictions for {len(references)} "
+                                 f"clips.")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}.")
     n = len(references)
@@ -87,8 +88,13 @@ def paired_ur_difference(
     correct_m = [(np.asarray(p, dtype=int) == references).astype(float) for p in method]
 
     def mean_difference(weights: np.ndarray) -> np.ndarray:
-        return np.mean([_weighted_ur(weights, references, m, num_labels) - _weighted_ur(weights, references, b, num_labels)
-                        for b, m in zip(correct_b, correct_m)], axis=0)
+        return np.mean(
+            [
+                _weighted_ur(weights, references, m, num_labels) - _weighted_ur(weights, references, b, num_labels)
+                for b, m in zip(correct_b, correct_m)
+            ],
+            axis=0,
+        )
 
     point = float(mean_difference(np.ones((1, n)))[0])
     if n_bootstrap > 0:

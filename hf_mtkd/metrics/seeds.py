@@ -40,7 +40,11 @@ def _languages(runs: SeedRuns) -> list[str]:
 def _values(seeds: Mapping[int, Mapping[str, Any]], language: str, key: str = "UR") -> list[float]:
     values = []
     for run in seeds.values():
-        block = run["results"][OVERALL] if language == OVERALL else (run["results"].get("per_language") or {}).get(language)
+        block = (
+            run["results"][OVERALL]
+            if language == OVERALL
+            else (run["results"].get("per_language") or {}).get(language)
+        )
         if block is not None and block.get(key) is not None:
             values.append(float(block[key]))
     return values
@@ -72,7 +76,8 @@ def paired_verdicts(runs: SeedRuns, baseline: str, *, n_bootstrap: int = 1000, s
         for s in shared:
             for name, run in ((model, seeds[s]), (baseline, base[s])):
                 if run["predictions"]["references"] != references:
-                    raise ValueError(f"{name} (seed {s}) was tested on other clips than {baseline} (seed {shared[0]}): "
+                    raise ValueError(f"{name} (seed {s}) was tested on other clips than {baseline} (seed "
+                                     f"{shared[0]}): "
                                      "a paired comparison needs the same test clips in the same order.")
         num_labels = len(base[shared[0]]["predictions"]["label_names"])
         verdicts[model] = paired_ur_difference(
@@ -123,7 +128,9 @@ def format_seed_table(runs: SeedRuns, verdicts: Mapping[str, PairedDifference], 
     return "\n".join(format_grid([header], rows, left_columns=1, rule_above_last=False))
 
 
-def format_seed_markdown(rows: Sequence[Mapping[str, Any]], verdicts: Mapping[str, Any], baseline: Optional[str]) -> str:
+def format_seed_markdown(
+    rows: Sequence[Mapping[str, Any]], verdicts: Mapping[str, Any], baseline: Optional[str]
+) -> str:
     """The same table as Markdown, from every seed's rows (`seed_rows` or `read_seed_csv`) and the verdicts."""
     header, cells = _table(rows, _as_dicts(verdicts), baseline)
     return markdown_table(header, cells)

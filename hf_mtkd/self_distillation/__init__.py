@@ -1,8 +1,7 @@
 """Self-distillation of wav2vec2-family models with real early exits (SPEC section 2).
 
-`EarlyExitAudioConfig` / `EarlyExitForAudioClassification` are registered with `AutoConfig` and
-`AutoModelForAudioClassification` by `import hf_mtkd` (see `hf_mtkd.auto_classes`), so that
-`pipeline("audio-classification")` loads saved models. The names below import on first use.
+The model it trains, `EarlyExitForAudioClassification`, lives in `hf_mtkd.models.early_exit`. The names below
+import on first use.
 """
 
 from ..utils.lazy import lazy_exports
@@ -10,9 +9,6 @@ from ..utils.lazy import lazy_exports
 _EXPORTS = {
     "EarlyExitModelArguments": ".config",
     "SelfDistillationConfig": ".config",
-    "EXIT_BLOCKS": ".configuration_early_exit",
-    "SUPPORTED_BACKBONES": ".configuration_early_exit",
-    "EarlyExitAudioConfig": ".configuration_early_exit",
     "build_exit_model": ".export",
     "export_exit": ".export",
     "SIMILARITIES": ".losses",
@@ -27,10 +23,6 @@ _EXPORTS = {
     "exits_from_logits": ".evaluation",
     "measure_exit_latency": ".evaluation",
     "pad_batch": ".evaluation",
-    "EarlyExitClassifierOutput": ".modeling_early_exit",
-    "EarlyExitForAudioClassification": ".modeling_early_exit",
-    "EarlyExitPrediction": ".modeling_early_exit",
-    "fuse_by_margin": ".exit_heads",
     "SelfDistillationTrainer": ".trainer",
     "make_exit_compute_metrics": ".trainer",
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..training.args import SERTrainingArguments
-from .configuration_early_exit import EXIT_BLOCKS, validate_block, validate_exit_layers
+from ..models.early_exit.configuration_early_exit import EXIT_BLOCKS, validate_block, validate_exit_layers
 from .losses import SIMILARITY_LEVELS, parse_similarity
 
 
@@ -19,7 +19,8 @@ class SelfDistillationConfig(SERTrainingArguments):
         default=1.0, metadata={"help": "Weight of KL(P_deepest || P_exit), averaged over exits."}
     )
     beta: float = field(
-        default=1.0, metadata={"help": "Weight of the similarity between deep and exit representations, averaged over exits."}
+        default=1.0,
+        metadata={"help": "Weight of the similarity between deep and exit representations, averaged over exits."},
     )
     similarity: str = field(
         default="l2",
@@ -48,7 +49,9 @@ class SelfDistillationConfig(SERTrainingArguments):
     )
     detach_deep_target: bool = field(
         default=True,
-        metadata={"help": "Stop the KL and similarity gradients into the deepest head (they then train the exits only)."},
+        metadata={
+            "help": "Stop the KL and similarity gradients into the deepest head (they then train the exits only)."
+        },
     )
 
     def __post_init__(self):
@@ -80,7 +83,8 @@ class EarlyExitModelArguments:
             "cnn, lstm and gru; 'none' exits export as stock transformers models."
         },
     )
-    head_hidden_size: int = field(default=256, metadata={"help": "Output size of the first linear layer of every head."})
+    head_hidden_size: int = field(default=256, metadata={"help": "Output size of the first linear layer of every "
+                                                                 "head."})
 
     def __post_init__(self):
         # The upper bound needs the backbone's depth and is checked when the model is built.
@@ -91,7 +95,11 @@ class EarlyExitModelArguments:
 
     def model_kwargs(self) -> dict:
         """Keyword arguments for `EarlyExitForAudioClassification.from_backbone`."""
-        return {"exit_layers": list(self.exit_layers), "exit_block": self.exit_block, "head_hidden_size": self.head_hidden_size}
+        return {
+            "exit_layers": list(self.exit_layers),
+            "exit_block": self.exit_block,
+            "head_hidden_size": self.head_hidden_size,
+        }
 
 
 __all__ = ["EarlyExitModelArguments", "SelfDistillationConfig"]

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..windowing import CONFIG_KEY, WindowRule, average_by_clip, window_seconds_from_config
-from .exit_heads import fuse_by_margin
-from .modeling_early_exit import EarlyExitForAudioClassification
+from ..models.early_exit.exit_heads import fuse_by_margin
+from ..models.early_exit.modeling_early_exit import EarlyExitForAudioClassification
 
 
 # ----------------------------------------------------------------------------------------------
@@ -155,7 +155,8 @@ def exits_from_logits(
     and, with `threshold`, confidence early exit (`early_exit_from_logits`), all on the same clip logits."""
     names = [f"layer_{layer}" for layer in model.config.exit_layers]
     if len(exit_logits) != len(names):
-        raise ValueError(f"{len(exit_logits)} exit logits for the model's {len(names)} exits {model.config.exit_layers}.")
+        raise ValueError(f"{len(exit_logits)} exit logits for the model's {len(names)} exits "
+                         f"{model.config.exit_layers}.")
     heads = {name: torch.as_tensor(np.asarray(values)).float() for name, values in zip(names, exit_logits)}
     heads["deepest"] = torch.as_tensor(np.asarray(deepest_logits)).float()
     predictions = {name: values.argmax(-1).numpy() for name, values in heads.items()}

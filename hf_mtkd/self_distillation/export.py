@@ -17,8 +17,8 @@ import os
 
 from transformers import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING, PreTrainedModel
 
-from .configuration_early_exit import EarlyExitAudioConfig
-from .modeling_early_exit import EarlyExitForAudioClassification
+from ..models.early_exit.configuration_early_exit import EarlyExitAudioConfig
+from ..models.early_exit.modeling_early_exit import EarlyExitForAudioClassification
 
 
 def _truncated_backbone_config(model: EarlyExitForAudioClassification, layers: int):

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import torch
 from torch.nn import functional as F
 
-from ..kd_losses import softened_kl_terms
+from ..distillation.losses import softened_kl_terms
 
 SIMILARITY_TERMS = ("l1", "l2", "cosine")
 #: The similarity names accepted (the paper's single losses and the sums it compares).
@@ -157,7 +157,9 @@ def self_distillation_loss(
         return ce, parts
 
     target_logits = deep_logits.detach() if detach_deep_target else deep_logits
-    ce_per_exit = torch.stack([F.cross_entropy(logits, labels, label_smoothing=label_smoothing) for logits in exit_logits])
+    ce_per_exit = torch.stack(
+        [F.cross_entropy(logits, labels, label_smoothing=label_smoothing) for logits in exit_logits]
+    )
     kl_per_exit = torch.stack([kl_divergence(target_logits, logits, temperature) for logits in exit_logits])
     if deep_repr is None or exit_reprs is None:
         if beta != 0:

@@ -9,14 +9,19 @@ import os
 from torch.utils.data import DataLoader
 from transformers import AutoConfig
 
-from ..methods import register_method
+from ..registry import register_method
 from ..metrics import format_comparison_table, save_metrics_json
-from ..modeling_utils import default_feature_extractor, freeze_feature_encoder, label_config_kwargs, load_feature_extractor
+from ..modeling_utils import (
+    default_feature_extractor,
+    freeze_feature_encoder,
+    label_config_kwargs,
+    load_feature_extractor,
+)
 from ..training.method import Method, RunSetup
 from .config import EarlyExitModelArguments, SelfDistillationConfig
 from .export import export_exit
 from .evaluation import evaluate_exits_with_trainer
-from .modeling_early_exit import EarlyExitForAudioClassification
+from ..models.early_exit.modeling_early_exit import EarlyExitForAudioClassification
 from .trainer import SelfDistillationTrainer
 
 logger = logging.getLogger(__name__)

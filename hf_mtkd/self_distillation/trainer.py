@@ -8,12 +8,12 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from ..methods import Paper
+from ..registry import Paper
 from ..training.trainer import SERTrainer
 from .config import SelfDistillationConfig
 from .losses import self_distillation_loss
-from .exit_heads import fuse_by_margin
-from .modeling_early_exit import EarlyExitClassifierOutput
+from ..models.early_exit.exit_heads import fuse_by_margin
+from ..models.early_exit.modeling_early_exit import EarlyExitClassifierOutput
 
 # forward() arguments the trainer sets itself; batch keys with these names are not passed through.
 _CONTROL_ARGUMENTS = {"self", "labels", "exit_layer", "output_exits", "output_hidden_states", "return_dict"}

@@ -35,7 +35,8 @@ class SERTrainingArguments(TrainingArguments):
         metadata={"help": "Push only at the end (with the card); per-save pushes would upload training_args.bin."},
     )
     n_bootstrap: int = field(
-        default=1000, metadata={"help": "Bootstrap resamples for the confidence intervals of UR and WR in final reports."}
+        default=1000,
+        metadata={"help": "Bootstrap resamples for the confidence intervals of UR and WR in final reports."},
     )
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Allow writing into an output_dir that already holds a finished run."}

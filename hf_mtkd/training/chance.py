@@ -57,7 +57,9 @@ def chance_level_streaks(
 
 def evaluations(log_history: Sequence[Mapping], key: str = METRIC_KEY) -> list[tuple[float, float]]:
     """`(epoch, value)` of every evaluation logged in a Trainer's `state.log_history` that holds `key`."""
-    return [(float(entry.get("epoch", entry.get("step", 0))), float(entry[key])) for entry in log_history if key in entry]
+    return [
+        (float(entry.get("epoch", entry.get("step", 0))), float(entry[key])) for entry in log_history if key in entry
+    ]
 
 
 def chance_level_message(streak: ChanceStreak, num_labels: int, tolerance: float, total: int,
@@ -75,7 +77,9 @@ def chance_level_message(streak: ChanceStreak, num_labels: int, tolerance: float
     )
 
 
-def chance_level_warnings(log_history: Sequence[Mapping], num_labels: int, tolerance: float, patience: int) -> list[str]:
+def chance_level_warnings(
+    log_history: Sequence[Mapping], num_labels: int, tolerance: float, patience: int
+) -> list[str]:
     """One message per streak of at least `patience` chance-level evaluations in `log_history`."""
     values = evaluations(log_history)
     return [chance_level_message(streak, num_labels, tolerance, len(values))

@@ -47,7 +47,9 @@ def predict_labels(fitted, dataset) -> np.ndarray:
     return np.argmax(predict_scores(fitted, dataset), axis=-1)
 
 
-def prediction_collapse_warning(predictions, label_names: list[str], split: str, min_share: float = 0.0) -> Optional[str]:
+def prediction_collapse_warning(
+    predictions, label_names: list[str], split: str, min_share: float = 0.0
+) -> Optional[str]:
     """A warning when the model predicts at most half of the classes on `split`: it has collapsed onto a few of
     them (UR can still look respectable: predicting 2 of 4 classes perfectly scores 50%). With `min_share`, a class
     predicted for a smaller share of the clips counts as never predicted (one stray neutral in 96 clips)."""
@@ -94,7 +96,12 @@ def report_split(
         training_warnings = list(training_warnings or []) + [collapse]
     languages = dataset[language_column] if language_column and language_column in dataset.column_names else None
     results = compute_ser_metrics(
-        predictions, np.asarray(dataset["labels"]), label_names, languages=languages, n_bootstrap=n_bootstrap, seed=seed,
+        predictions,
+        np.asarray(dataset["labels"]),
+        label_names,
+        languages=languages,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
     )
     if data_report is not None:
         results = {**results, "data_warnings": list(data_report.warnings),

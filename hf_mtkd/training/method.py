@@ -1,6 +1,12 @@
-"""`Method`: the hooks a training method fills in, with the standard fine-tuning flow as their defaults.
+"""The hooks a training method fills in, in two shapes.
 
-`hf_mtkd.training.run.run` calls the hooks in order; `hf_mtkd.methods` (the registry) documents the
+`Method` is the standard flow: a feature extractor, a model, collators and a Trainer that trains on "train" and
+selects on "validation" (plain fine-tuning by default). `SelfFittingMethod` fits on its own (a scikit-learn
+classifier, phases of its own, a model it builds from the training data) and needs neither collators nor a
+feature extractor from the shared flow: it names the sampling rate the data is decoded at and returns a
+`Predictor` (or the Trainer it trained). Both share `MethodBase`'s hooks (arguments, card text, reports).
+
+`hf_mtkd.training.run.run` calls the hooks in order; `hf_mtkd.registry` documents the
 whole API and how a method is registered. A hook returns what it makes and changes nothing it is given.
 """
 
@@ -12,14 +18,14 @@ from typing import Any, Callable, ClassVar, Optional, Protocol, runtime_checkabl
 
 from ..arguments import DataArguments, ModelArguments
 from ..data import AudioClassificationCollator
-from ..methods import CardSection, MethodInfo
-from ..modeling_utils import build_student, probe_feature_extractor
+from ..registry import CardSection, MethodInfo
+from ..modeling_utils import build_audio_classifier, probe_feature_extractor
 from ..windowing import effective_window_seconds
 from .args import SERTrainingArguments
 from .evaluation import make_compute_metrics
 from .trainer import SERTrainer
 
-__all__ = ["Method", "Predictor", "RunSetup"]
+__all__ = ["Method", "MethodBase", "Predictor", "RunSetup", "SelfFittingMethod"]
 
 
 @dataclass(frozen=True)
@@ -60,11 +66,12 @@ class Predictor(Protocol):
         """(len(dataset), num_labels) class scores (logits or probabilities) for the prepared rows of `dataset`."""
 
 
-class Method:
-    """A training method in the shared flow. The defaults fine-tune the student with `trainer_class`.
+class MethodBase:
+    """What every method has, whichever way it fits: its recipe arguments, its card text and its reports.
 
-    Subclass, set the class attributes, override the hooks that differ, and register the class with
-    `hf_mtkd.methods.register_method`. One object is made per run, so hooks may keep what they load on `self`.
+    Subclass `Method` (the standard Trainer flow) or `SelfFittingMethod`, set the class attributes, override the
+    hooks that differ, and register the class with `hf_mtkd.registry.register_method`. One object is made per run,
+    so hooks may keep what they load on `self`.
     """
 
     #: Recipe key (`method: <name>`); the registry's key.
@@ -75,9 +82,10 @@ class Method:
     training_args_class: ClassVar[type] = SERTrainingArguments
     #: More dataclasses whose fields a recipe may set; their instances arrive as `setup.extra_args`.
     extra_dataclasses: ClassVar[tuple] = ()
-    #: The Trainer the default `build_trainer` makes; None for a method that overrides `fit`.
-    trainer_class: ClassVar[Optional[type]] = SERTrainer
-    #: The card's text about the method; None: taken from `trainer_class` (`_name`, `_description`, `_paper`, `_tag_names`).
+    #: The Trainer that carries the card text (and, in the standard flow, trains); None for a method without one.
+    trainer_class: ClassVar[Optional[type]] = None
+    # : The card's text about the method; None: taken from `trainer_class` (`_name`, `_description`, `_paper`,
+    # `_tag_names`).
     info: ClassVar[Optional[MethodInfo]] = None
 
     @classmethod
@@ -93,6 +101,34 @@ class Method:
         """The dataclasses a recipe fills, in this order: model, data, training, then `extra_dataclasses`."""
         return (ModelArguments, DataArguments, self.training_args_class, *self.extra_dataclasses)
 
+    # ------------------------------------------------------------------ reports
+    def card_sections(self, setup: RunSetup, summary) -> list[CardSection]:
+        """Sections of the model card that only this method writes (Markdown), stored with the summary."""
+        return []
+
+    def figures(self, summary, output_dir) -> list:
+        """Charts only this method draws into `output_dir` from its summary (matplotlib is installed when this is
+        called); the card shows every picture of the folder. Returns the files written."""
+        return []
+
+    def multi_stage_tables(self, stage: str, summary) -> list[str]:
+        """Text blocks printed after the comparison table of a multi-stage run, for a stage of this method."""
+        return []
+
+    @classmethod
+    def file_predictor(cls, config) -> Optional[Callable[..., Any]]:
+        """For `hf-mtkd predict`: a function `(model, inputs, cli_args, **common) -> [FilePrediction]` that serves
+        models saved with `config` when they need more than audio (audio_text reads transcripts), else None:
+        audio-only models go through the shared `hf_mtkd.inference.predict_files`."""
+        return None
+
+
+class Method(MethodBase):
+    """A method in the standard flow: the defaults fine-tune the student with `trainer_class`."""
+
+    #: The Trainer the default `build_trainer` makes.
+    trainer_class: ClassVar[Optional[type]] = SERTrainer
+
     # ------------------------------------------------------------------ data and model
     def probe_feature_extractor(self, setup: RunSetup):
         """The student's feature extractor, needed before the data (it fixes the sampling rate of the decode)."""
@@ -100,7 +136,7 @@ class Method:
 
     def build_model(self, setup: RunSetup) -> tuple[Any, Any]:
         """The student and its feature extractor (or processor), labelled with `setup.label_names`."""
-        return build_student(setup.model_args, list(setup.label_names))
+        return build_audio_classifier(setup.model_args, list(setup.label_names))
 
     def prepare_splits(self, setup: RunSetup, splits, *, model, feature_extractor):
         """The splits training and evaluation use: `splits` as decoded (`waveform`, `labels` and the data's
@@ -166,17 +202,29 @@ class Method:
         validation and test reports (collectives are allowed here)."""
         return {}
 
-    def card_sections(self, setup: RunSetup, summary) -> list[CardSection]:
-        """Sections of the model card that only this method writes (Markdown), stored with the summary."""
-        return []
 
-    def multi_stage_tables(self, stage: str, summary) -> list[str]:
-        """Text blocks printed after the comparison table of a multi-stage run, for a stage of this method."""
-        return []
+class SelfFittingMethod(MethodBase):
+    """A method that fits on its own: no collators, no feature extractor from the shared flow, no standard Trainer
+    loop. The shared flow decodes the data at `sampling_rate`, asks for the initial model and the splits, calls
+    `fit` and reports on what it returns, like for any method."""
 
-    @classmethod
-    def file_predictor(cls, config) -> Optional[Callable[..., Any]]:
-        """For `hf-mtkd predict`: a function `(model, inputs, cli_args, **common) -> [FilePrediction]` that serves
-        models saved with `config` when they need more than audio (audio_text reads transcripts), else None:
-        audio-only models go through the shared `hf_mtkd.inference.predict_files`."""
+    def sampling_rate(self, setup: RunSetup) -> int:
+        """The rate the data is decoded at (needed before the data is loaded: `setup` has no labels yet)."""
+        raise NotImplementedError(f"{type(self).__name__} must say the sampling rate its data is decoded at.")
+
+    def build_model(self, setup: RunSetup) -> Any:
+        """The initial model, labelled with `setup.label_names`, or None for a method that builds it in `fit`."""
         return None
+
+    def prepare_splits(self, setup: RunSetup, splits, *, model):
+        """The splits the method fits and is evaluated on; must keep "train", "validation" and "test"."""
+        return splits
+
+    def fit(self, setup: RunSetup, *, model, splits, resume_from_checkpoint=None):
+        """Fit, save what the model needs to `setup.training_args.output_dir`, and return a `Predictor`
+        (`predict_scores(dataset)`) or the Trainer that trained it."""
+        raise NotImplementedError(f"{type(self).__name__} must fit.")
+
+    def summary_extras(self, setup: RunSetup, fitted, *, splits) -> dict:
+        """Method-specific results for the run summary (JSON-ready), after the validation and test reports."""
+        return {}

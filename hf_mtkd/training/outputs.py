@@ -25,7 +25,7 @@ import shutil
 import tempfile
 from typing import Optional
 
-from ..utils.atomic import write_json_atomic, write_text_atomic  # noqa: F401  (re-exported: outputs' writers)
+from ..utils.atomic import write_json_atomic
 
 logger = logging.getLogger("hf_mtkd")
 
@@ -131,7 +131,8 @@ def last_complete_checkpoint(folder: str) -> Optional[str]:
     for path in reversed(checkpoint_folders(folder)):
         if checkpoint_is_complete(path):
             return path
-        logger.warning("Ignoring %s: incomplete (no readable %s; the run died while saving it).", path, TRAINER_STATE_NAME)
+        logger.warning("Ignoring %s: incomplete (no readable %s; the run died while saving "
+                       "it).", path, TRAINER_STATE_NAME)
     return None
 
 
@@ -155,7 +156,11 @@ def require_complete_checkpoint(path: str | os.PathLike) -> None:
     if not os.path.isdir(path):
         raise FileNotFoundError(f"resume_from_checkpoint {path!r} is not a folder.")
     last = last_complete_checkpoint(os.path.dirname(os.path.abspath(path)))
-    hint = f"; the last complete checkpoint beside it is {last!r}" if last and os.path.abspath(last) != os.path.abspath(path) else ""
+    hint = (
+        f"; the last complete checkpoint beside it is {last!r}"
+        if last and os.path.abspath(last) != os.path.abspath(path)
+        else ""
+    )
     if not checkpoint_is_complete(path):
         raise ValueError(
             f"resume_from_checkpoint {path!r} is incomplete: no readable {TRAINER_STATE_NAME} (the run died while "

@@ -1,8 +1,8 @@
 """The training entry, in stages: logging -> data -> model -> splits -> collators -> fit -> evaluate ->
 summary -> plots -> card -> push.
 
-Every method shares this flow and plugs in through the hooks of `hf_mtkd.training.method.Method`
-(registered in `hf_mtkd.methods`); a hook returns what it makes and the flow passes it on.
+Every method shares this flow and plugs in through the hooks of `hf_mtkd.training.method.Method` or
+`SelfFittingMethod` (registered in `hf_mtkd.registry`); a hook returns what it makes and the flow passes it on.
 """
 
 from __future__ import annotations
@@ -20,13 +20,18 @@ from transformers import Trainer
 from ..data import prepare_data
 from ..hub.card import write_run_card
 from ..hub.push import push_to_hub as push_folder_to_hub
-from ..plots import plot_summary
+from ..plots import matplotlib_available, plot_summary
 from ..run_summary import SUMMARY_FILE, RunSummary, run_provenance
 from ..utils.threads import apply_num_threads
 from ..windowing import add_length_column, save_window_to_config
 from .evaluation import report_split
-from .method import Method, RunSetup
-from .outputs import last_complete_checkpoint, require_complete_checkpoint, require_writable_dir, save_training_args_json
+from .method import MethodBase, RunSetup, SelfFittingMethod
+from .outputs import (
+    last_complete_checkpoint,
+    require_complete_checkpoint,
+    require_writable_dir,
+    save_training_args_json,
+)
 from .run_record import (
     RunMismatchError,
     check_checkpoint,
@@ -101,7 +106,8 @@ def check_output_dir(training_args, state: dict) -> Optional[str]:
     finished = os.path.exists(os.path.join(out, FINISHED_MARKER))
     if finished and not overwrite:
         raise FileExistsError(
-            f"output_dir {out!r} holds a finished run ({FINISHED_MARKER}); pass --overwrite_output_dir true to replace it."
+            f"output_dir {out!r} holds a finished run ({FINISHED_MARKER}); pass --overwrite_output_dir true to "
+            f"replace it."
         )
     if finished:
         if record is None:
@@ -142,7 +148,7 @@ def check_output_dir(training_args, state: dict) -> Optional[str]:
 
 
 def run(
-    method: Method,
+    method: MethodBase,
     config_path: Optional[str] = None,
     args: Optional[list[str]] = None,
     recipe: Optional[dict] = None,
@@ -162,32 +168,45 @@ def run(
     transformers.set_seed(training_args.seed)
     setup = RunSetup(model_args, data_args, training_args, tuple(extra_args))
 
-    # Data. The sampling rate comes from the student's feature extractor, so build its config first.
-    probe = method.probe_feature_extractor(setup)
+    # Data. The sampling rate comes from the student's feature extractor (so build its config first), or from a
+    # method that fits on its own.
+    self_fitting = isinstance(method, SelfFittingMethod)
+    rate = method.sampling_rate(setup) if self_fitting else method.probe_feature_extractor(setup).sampling_rate
     with training_args.main_process_first(desc="dataset preprocessing"):
-        prepared = prepare_data(data_args, probe.sampling_rate)
+        prepared = prepare_data(data_args, rate)
     splits, label_names, languages = prepared.splits, prepared.label_names, prepared.languages
     logger.info("Labels %s; languages %s; sizes %s", label_names, languages, {k: len(v) for k, v in splits.items()})
     setup = dataclasses.replace(setup, label_names=tuple(label_names), languages=tuple(languages))
 
     # Model, the method's splits and batches.
-    model, feature_extractor = method.build_model(setup)
+    if self_fitting:
+        model, feature_extractor = method.build_model(setup), None
+    else:
+        model, feature_extractor = method.build_model(setup)
+        rate = feature_extractor.sampling_rate
     num_threads = apply_num_threads(training_args.torch_num_threads, model, training_args.device)
-    splits = method.prepare_splits(setup, splits, model=model, feature_extractor=feature_extractor)
+    if self_fitting:
+        splits = method.prepare_splits(setup, splits, model=model)
+    else:
+        splits = method.prepare_splits(setup, splits, model=model, feature_extractor=feature_extractor)
     missing = [name for name in REQUIRED_SPLITS if name not in splits]
     if missing:
-        raise ValueError(f"{type(method).__name__}.prepare_splits returned no {missing} split(s); it returned {list(splits)}.")
+        raise ValueError(f"{type(method).__name__}.prepare_splits returned no {missing} split(s); it returned "
+                         f"{list(splits)}.")
     # Evaluation and predict cut whole clips into windows of the training length, read from the model's config.
     if getattr(model, "config", None) is not None:  # a method may fit something that is no transformers model
         save_window_to_config(model.config, setup.window_seconds)
     if training_args.train_sampling_strategy == "group_by_length":  # batches of similar lengths: little padding
-        splits["train"] = add_length_column(splits["train"], setup.max_samples(feature_extractor.sampling_rate),
-                                            training_args.length_column_name)
-    collators = method.make_collators(setup, splits, feature_extractor=feature_extractor)
+        splits["train"] = add_length_column(splits["train"], setup.max_samples(rate), training_args.length_column_name)
 
     # Fit (and save): the standard Trainer flow, or the method's own.
-    fitted = method.fit(setup, model=model, feature_extractor=feature_extractor, splits=splits, collators=collators,
-                        resume_from_checkpoint=resume_from)
+    if self_fitting:
+        collators = None
+        fitted = method.fit(setup, model=model, splits=splits, resume_from_checkpoint=resume_from)
+    else:
+        collators = method.make_collators(setup, splits, feature_extractor=feature_extractor)
+        fitted = method.fit(setup, model=model, feature_extractor=feature_extractor, splits=splits,
+                            collators=collators, resume_from_checkpoint=resume_from)
     is_trainer = isinstance(fitted, Trainer)
     is_main = fitted.is_world_process_zero() if is_trainer else training_args.process_index == 0
     # A SERTrainer reads them from its log history; a method that fits on its own may hand them over on its Predictor.
@@ -206,8 +225,11 @@ def run(
     # A split's prediction collapse (added by report_split) goes with the run's other training warnings.
     training_warnings += [w for split in ("validation", "test") for w in results[split].get("training_warnings", ())
                           if w not in training_warnings]
-    extras = method.summary_extras(setup, fitted, splits=splits, feature_extractor=feature_extractor,
-                                   collators=collators) or {}
+    if self_fitting:
+        extras = method.summary_extras(setup, fitted, splits=splits) or {}
+    else:
+        extras = method.summary_extras(setup, fitted, splits=splits, feature_extractor=feature_extractor,
+                                       collators=collators) or {}
     summary = RunSummary(
         method=method.name,
         label_names=list(label_names),
@@ -229,6 +251,8 @@ def run(
     if is_main:
         out = training_args.output_dir
         plot_summary(summary, out, skip_without_matplotlib=True)  # pictures first: the card embeds them
+        if matplotlib_available():
+            method.figures(summary, out)
         if is_trainer:
             fitted.create_model_card()
         else:

@@ -16,7 +16,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..data import AudioClassificationCollator
 from ..hub.card import StudentCard
-from ..methods import MethodInfo, Paper
+from ..registry import MethodInfo, Paper
 from ..utils.atomic import write_json_atomic
 from ..utils.distributed import pool_totals
 from ..windowing import WindowedEvaluationMixin
@@ -31,13 +31,6 @@ from .outputs import (
     save_training_args_json,
 )
 from .run_record import copy_record_into
-
-#: FT-Mono / FT-Multi are the fine-tuning baselines of this paper, and MTKD its method.
-LANGUAGE_AWARE_MTKD_PAPER = Paper(
-    title="Multi-Teacher Language-Aware Knowledge Distillation for Multilingual Speech Emotion Recognition",
-    authors="Mehedi Hasan Bijoy, Dejan Porjazovski, Tamás Grósz and Mikko Kurimo",
-)
-
 
 #: transformers orders checkpoints for deletion by modification time and, when the oldest and the newest are less
 #: than a second apart (a tiny model saves faster than that), logs "mtime may not be reliable on this filesystem"
@@ -74,12 +67,9 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
     """
 
     #: What the card says about the method (TRL's convention); subclasses set their own.
-    _name: ClassVar[str] = "fine-tuning (FT)"
-    _description: ClassVar[str] = (
-        "Plain fine-tuning with cross-entropy on the emotion labels: the FT-Mono / FT-Multi baseline "
-        "of language-aware multi-teacher distillation."
-    )
-    _paper: ClassVar[Optional[Paper]] = LANGUAGE_AWARE_MTKD_PAPER
+    _name: ClassVar[str] = "fine-tuning"
+    _description: ClassVar[str] = "Plain fine-tuning with cross-entropy on the emotion labels."
+    _paper: ClassVar[Optional[Paper]] = None
     #: Hub tags; the first names the method (the recipe key) when no run summary does.
     _tag_names: ClassVar[tuple[str, ...]] = ("finetune",)
     #: Batch keys that carry side information for losses or logs, never model inputs.
@@ -110,7 +100,9 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
         num_labels = getattr(getattr(self.model, "config", None), "num_labels", None)
         patience = getattr(self.args, "chance_level_patience", 3)  # any TrainingArguments: the SER defaults
         if patience > 0 and num_labels is not None and num_labels >= 2:
-            self.add_callback(ChanceLevelCallback(num_labels, patience, getattr(self.args, "chance_level_tolerance", 0.02)))
+            self.add_callback(
+                ChanceLevelCallback(num_labels, patience, getattr(self.args, "chance_level_tolerance", 0.02))
+            )
 
     def default_collator(self, args, feature_extractor):
         """The collator used when none is given: the student's feature extractor over `waveform` rows."""
@@ -127,14 +119,17 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
 
     def create_optimizer(self, model=None):
         """The Trainer's optimizer; parameters to which the model gives a learning rate of their own (its
-        `parameter_learning_rates()`, e.g. a pretrained encoder fine-tuned slower than its head) get their own groups."""
+        `parameter_learning_rates()`, e.g. a pretrained encoder fine-tuned slower than its head) get their own
+        groups."""
         fresh = self.optimizer is None
         optimizer = super().create_optimizer(model)
         if fresh:
             split_learning_rates(optimizer, self.accelerator.unwrap_model(self.model if model is None else model))
         return optimizer
 
-    def _get_dataloader(self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None):
+    def _get_dataloader(
+        self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None
+    ):
         if is_training or self.eval_data_collator is None:
             return super()._get_dataloader(dataset, description, batch_size, sampler_fn, is_training, dataloader_key)
         train_collator, self.data_collator = self.data_collator, self.eval_data_collator
@@ -151,7 +146,9 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         model_inputs, _ = self.split_inputs(inputs)
-        return super().compute_loss(model, model_inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        return super().compute_loss(
+            model, model_inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+        )
 
     def create_model_card(self, language=None, license=None, tags=None, model_name=None, finetuned_from=None,
                           tasks=None, dataset_tags=None, dataset=None, dataset_args=None) -> None:
@@ -350,7 +347,9 @@ def split_learning_rates(optimizer: torch.optim.Optimizer, model: torch.nn.Modul
             continue
         group["params"] = [p for p in group["params"] if id(p) not in rate_of]
         for lr, params in moved.items():
-            optimizer.add_param_group({**{k: v for k, v in group.items() if k != "params"}, "params": params, "lr": lr})
+            optimizer.add_param_group(
+                {**{k: v for k, v in group.items() if k != "params"}, "params": params, "lr": lr}
+            )
     optimizer.param_groups[:] = [group for group in optimizer.param_groups if group["params"]]
 
 

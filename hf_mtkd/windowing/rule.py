@@ -103,4 +103,6 @@ def average_by_clip(values: Any, clip_index: Sequence[int], num_clips: int) -> A
         raise ValueError(f"clip indices must cover 0..{num_clips - 1}, each at least once.")
     sums = np.zeros((num_clips, *array.shape[1:]), dtype=np.float64)
     np.add.at(sums, index, array)
-    return (sums / counts.reshape(-1, *([1] * (array.ndim - 1)))).astype(array.dtype if array.dtype.kind == "f" else np.float64)
+    return (sums / counts.reshape(-1, *([1] * (array.ndim - 1)))).astype(
+        array.dtype if array.dtype.kind == "f" else np.float64
+    )

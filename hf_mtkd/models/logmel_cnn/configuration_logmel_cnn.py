@@ -72,12 +72,14 @@ class LogMelCNNConfig(LazyAutoModelsMixin, PretrainedConfig):
                 f"{self.conv_channels}, {self.conv_kernels}, {self.conv_strides}."
             )
         if any(c < 1 for c in self.conv_channels) or any(s < 1 for s in self.conv_strides):
-            raise ValueError(f"conv_channels and conv_strides must be >= 1, got {self.conv_channels}, {self.conv_strides}.")
+            raise ValueError(f"conv_channels and conv_strides must be >= 1, got {self.conv_channels}, "
+                             f"{self.conv_strides}.")
         if any(k < 1 or k % 2 == 0 for k in self.conv_kernels):
             raise ValueError(f"conv_kernels must be odd and >= 1 (centred windows), got {self.conv_kernels}.")
         if self.num_mel_bins < 1 or self.classifier_hidden_size < 1:
             raise ValueError(
-                f"num_mel_bins and classifier_hidden_size must be >= 1, got {self.num_mel_bins}, {self.classifier_hidden_size}."
+                f"num_mel_bins and classifier_hidden_size must be >= 1, got {self.num_mel_bins}, "
+                f"{self.classifier_hidden_size}."
             )
         if self.pooling not in POOLING_MODES:
             raise ValueError(f"Unknown pooling {self.pooling!r}; choose one of {', '.join(POOLING_MODES)}.")

@@ -70,7 +70,8 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
         if num_mel_bins < 1:
             raise ValueError(f"num_mel_bins must be >= 1, got {num_mel_bins}.")
         if frame_length_ms <= 0 or frame_shift_ms <= 0:
-            raise ValueError(f"frame_length_ms and frame_shift_ms must be > 0, got {frame_length_ms}, {frame_shift_ms}.")
+            raise ValueError(f"frame_length_ms and frame_shift_ms must be > 0, got {frame_length_ms}, "
+                             f"{frame_shift_ms}.")
         self.num_mel_bins = num_mel_bins
         self.frame_length_ms = frame_length_ms
         self.frame_shift_ms = frame_shift_ms
@@ -106,14 +107,22 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"{type(self).__name__} takes mono audio (1-D arrays), got shape {waveform.shape}.")
         if waveform.size < self.frame_length:
             waveform = np.pad(waveform, (0, self.frame_length - waveform.size))
-        transform = _mel_spectrogram(int(self.sampling_rate), self.frame_length, self.frame_shift, int(self.num_mel_bins),
-                                     float(self.low_frequency), self.high_frequency)
+        transform = _mel_spectrogram(
+            int(self.sampling_rate),
+            self.frame_length,
+            self.frame_shift,
+            int(self.num_mel_bins),
+            float(self.low_frequency),
+            self.high_frequency,
+        )
         with torch.no_grad():
             mel = transform(torch.tensor(waveform))  # (num_mel_bins, frames); a copy: dataset arrays are read-only
             fbank = torch.log(mel.clamp(min=LOG_FLOOR)).T.numpy()
         if self.normalization != "none":
             axis = 0 if self.normalization == "utterance_per_band" else None
-            fbank = (fbank - fbank.mean(axis=axis, keepdims=True)) / np.sqrt(fbank.var(axis=axis, keepdims=True) + 1e-5)
+            fbank = (fbank - fbank.mean(axis=axis, keepdims=True)) / np.sqrt(
+                fbank.var(axis=axis, keepdims=True) + 1e-5
+            )
         return fbank.astype(np.float32)
 
     def __call__(
@@ -132,7 +141,8 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
         `max_length` and `truncation` count frames."""
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
             raise ValueError(
-                f"{type(self).__name__} expects audio at {self.sampling_rate} Hz, got {sampling_rate} Hz; resample first."
+                f"{type(self).__name__} expects audio at {self.sampling_rate} Hz, got {sampling_rate} Hz; resample "
+                f"first."
             )
         is_batched = (isinstance(raw_speech, np.ndarray) and raw_speech.ndim > 1) or (
             isinstance(raw_speech, (list, tuple)) and len(raw_speech) > 0
@@ -148,7 +158,9 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
             max_length=max_length,
             truncation=truncation,
             pad_to_multiple_of=pad_to_multiple_of,
-            return_attention_mask=self.return_attention_mask if return_attention_mask is None else return_attention_mask,
+            return_attention_mask=self.return_attention_mask
+            if return_attention_mask is None
+            else return_attention_mask,
         )
         padded["input_values"] = [np.asarray(values, dtype=np.float32) for values in padded["input_values"]]
         if return_tensors is not None:

@@ -7,7 +7,6 @@ normalisation's batch statistics are taken over real frames only, and pooling av
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
@@ -119,7 +118,9 @@ class LogMelCNNModel(LogMelCNNPreTrainedModel):
         self.spec_augment = SpecAugment(config)
         channels = [config.num_mel_bins, *config.conv_channels]
         self.blocks = nn.ModuleList(
-            LogMelCNNBlock(channels[i], channels[i + 1], config.conv_kernels[i], config.conv_strides[i], config.conv_dropout)
+            LogMelCNNBlock(
+                channels[i], channels[i + 1], config.conv_kernels[i], config.conv_strides[i], config.conv_dropout
+            )
             for i in range(len(config.conv_channels))
         )
         self.post_init()

@@ -16,7 +16,7 @@ from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .modeling_inverted_transformer import InvertedTransformerForFeatureClassification
-from .configuration_meta_curriculum import WaveformStudentConfig
+from .configuration_inverted_transformer import WaveformStudentConfig
 from .upstream import build_upstream, clip_features
 
 
@@ -30,7 +30,8 @@ class WaveformStudentForAudioClassification(PreTrainedModel):
     def __init__(self, config: WaveformStudentConfig):
         super().__init__(config)
         if config.student_config is None:
-            raise ValueError("WaveformStudentConfig.student_config is None: the exported model needs its trained student.")
+            raise ValueError("WaveformStudentConfig.student_config is None: the exported model needs its trained "
+                             "student.")
         self.upstream = build_upstream(config)
         self.student = InvertedTransformerForFeatureClassification(config.student_config)
         self.post_init()
@@ -51,15 +52,29 @@ class WaveformStudentForAudioClassification(PreTrainedModel):
     def features(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, [L,] max_frames, N): the upstream on each clip alone, without gradients (it is frozen)."""
         if input_values.dim() != 2:
-            raise ValueError(f"input_values must be (batch, samples) waveforms, got shape {tuple(input_values.shape)}.")
+            raise ValueError(f"input_values must be (batch, samples) waveforms, got shape "
+                             f"{tuple(input_values.shape)}.")
         with torch.no_grad():
-            return torch.stack([
-                clip_features(self.upstream, self.config, input_values[i], None if attention_mask is None else attention_mask[i])
-                for i in range(input_values.shape[0])
-            ])
+            return torch.stack(
+                [
+                    clip_features(
+                        self.upstream,
+                        self.config,
+                        input_values[i],
+                        None if attention_mask is None else attention_mask[i],
+                    )
+                    for i in range(input_values.shape[0])
+                ]
+            )
 
-    def forward(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None, return_dict: bool | None = None, **kwargs) -> SequenceClassifierOutput:
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
         dtype = next(self.student.parameters()).dtype
         logits = self.student(self.features(input_values, attention_mask).to(dtype)).logits
         loss = F.cross_entropy(logits, labels) if labels is not None else None

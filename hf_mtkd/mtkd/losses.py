@@ -11,23 +11,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..kd_losses import KL_DIRECTIONS, softened_kl_terms  # noqa: F401  (KL_DIRECTIONS: the config validates with it)
+from ..distillation.losses import kl_per_sample
 
 KL_REDUCTIONS = ("batchmean", "mean")
-
-
-def kl_per_sample(
-    student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor,
-    temperature: float,
-    direction: str = "forward",
-) -> torch.Tensor:
-    """KL between softened distributions, summed over classes: shape (..., B).
-
-    forward = KL(P_T || P_S), what the authors' code computes (`KLDivLoss(log P_S, P_T)`);
-    reverse = KL(P_S || P_T), the paper's equation as written.
-    """
-    return softened_kl_terms(student_logits, teacher_logits, temperature, direction).sum(-1)
 
 
 def cosine_teacher_weights(
@@ -85,7 +71,8 @@ def multi_teacher_kd_loss(
         raise ValueError(f"reduction must be one of {KL_REDUCTIONS}, got {reduction!r}.")
     if teacher_logits.dim() != 3 or teacher_logits.shape[1:] != student_logits.shape:
         raise ValueError(
-            f"teacher_logits must be (N, B, K) with (B, K) = {tuple(student_logits.shape)}, got {tuple(teacher_logits.shape)}."
+            f"teacher_logits must be (N, B, K) with (B, K) = {tuple(student_logits.shape)}, got "
+            f"{tuple(teacher_logits.shape)}."
         )
     if teacher_weights.shape != (student_logits.shape[0], teacher_logits.shape[0]):
         raise ValueError(f"teacher_weights must be (B, N), got {tuple(teacher_weights.shape)}.")

@@ -27,12 +27,13 @@ from ..training.evaluation import make_compute_metrics
 from ..training.outputs import last_complete_checkpoint
 from ..utils.atomic import write_json_atomic
 from ..windowing import random_training_windows
-from .build import build_audio_text_model, load_teacher
-from .cache import add_teacher_outputs, check_cache_allowed
+from .build import build_audio_text_model, load_audio_text_teacher
+from ..distillation.cache import check_cache_allowed
+from .cache import add_audio_text_teacher_outputs
 from .config import AudioTextDistillationConfig, AudioTextModelArguments
 from .data import AudioTextCollator
-from .modeling_audio_text import AudioTextForSequenceClassification
-from .processing_audio_text import AudioTextProcessor
+from ..models.audio_text.modeling_audio_text import AudioTextForSequenceClassification
+from ..models.audio_text.processing_audio_text import AudioTextProcessor
 from .trainer import AudioTextDistillationTrainer
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,9 @@ class AudioTextFitResult:
             "audio_text": {
                 "modalities": config.modalities,
                 "teacher": self.teacher,
-                "kd": {"temperature": args.temperature, "alpha": args.alpha, "gamma": args.gamma} if self.teacher else None,
+                "kd": {"temperature": args.temperature, "alpha": args.alpha, "gamma": args.gamma}
+                if self.teacher
+                else None,
                 "text_layers": config.text_config.num_hidden_layers if config.uses_text else 0,
                 "text_layers_kept": config.text_layers_kept,
                 "num_parameters": self.model.num_parameters(),
@@ -126,14 +129,16 @@ def fit_audio_text(
 
     teacher = teacher_index = None
     if config.uses_teacher:
-        teacher, teacher_index = load_teacher(config.teacher_model_name_or_path, label_names, processor, model_args)
+        teacher, teacher_index = load_audio_text_teacher(
+            config.teacher_model_name_or_path, label_names, processor, model_args
+        )
         if config.gamma > 0 and not (teacher.config.uses_text and model.config.uses_text):
             raise ValueError("gamma > 0 distils text hidden states: teacher and student both need a text encoder.")
         if config.use_teacher_output_cache:
             check_cache_allowed(random_training_windows(data_args))
             with config.main_process_first(desc="teacher-output cache"):
                 splits = DatasetDict({
-                    name: add_teacher_outputs(
+                    name: add_audio_text_teacher_outputs(
                         ds, teacher.to(config.device), processor, label_index=teacher_index, text_column=text_column,
                         max_samples=collator.max_samples, max_text_length=audio_text_args.max_text_length,
                         with_text_hidden=config.gamma > 0, batch_size=config.teacher_batch_size,
@@ -187,7 +192,9 @@ def _transfer_phase(config: AudioTextDistillationConfig, model, make_trainer) ->
         resume_from_checkpoint=None,
     )
     trainer = make_trainer(args)
-    resume = None if config.overwrite_output_dir else last_complete_checkpoint(folder) if os.path.isdir(folder) else None
+    resume = (
+        None if config.overwrite_output_dir else last_complete_checkpoint(folder) if os.path.isdir(folder) else None
+    )
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(folder, _internal_call=True)  # the best checkpoint (load_best_model_at_end), for restarts
     phase = PhaseResult(

@@ -2,63 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Optional
 
 from ..arguments import JSONField
 from ..training.args import SERTrainingArguments
-from .losses import KL_DIRECTIONS, KL_REDUCTIONS
+from ..distillation.losses import KL_DIRECTIONS
+from ..distillation.teachers import TeacherSpec, parse_teachers
+from .losses import KL_REDUCTIONS
 
 WEIGHTING_STRATEGIES = ("cosine", "uniform", "language", "fixed")
 TEACHER_DTYPES = ("float32", "bfloat16", "float16")
-
-
-@dataclass
-class TeacherSpec:
-    """One frozen teacher: where to load it from and the language it speaks for."""
-
-    model: str
-    language: Optional[str] = None
-    feature_extractor: Optional[str] = None
-    name: Optional[str] = None
-
-    def __post_init__(self):
-        if not self.model:
-            raise ValueError("A teacher needs `model` (a Hub id or local path).")
-        if self.name is None:
-            self.name = self.language or self.model.rstrip("/").split("/")[-1]
-
-
-def parse_teachers(value) -> list[TeacherSpec]:
-    """Teachers from a list of {model, language, ...} mappings, `language=path` strings, or that list as JSON."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"teachers must be a JSON list of {{model, language}} objects, got {value!r}: {err}") from err
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"teachers must be a list, got {type(value).__name__}.")
-    specs = []
-    for i, item in enumerate(value):
-        if isinstance(item, TeacherSpec):
-            specs.append(item)
-        elif isinstance(item, dict):
-            unknown = set(item) - {"model", "language", "feature_extractor", "name"}
-            if unknown:
-                raise ValueError(f"teachers[{i}] has unknown key(s) {sorted(unknown)}; keys are model, language, feature_extractor, name.")
-            if "model" not in item:
-                raise ValueError(f"teachers[{i}] has no `model` key.")
-            specs.append(TeacherSpec(**item))
-        elif isinstance(item, str) and "=" in item:
-            language, model = item.split("=", 1)
-            specs.append(TeacherSpec(model=model, language=language or None))
-        else:
-            raise ValueError(f"teachers[{i}] must be a mapping {{model, language}} or 'language=path', got {item!r}.")
-    names = [spec.name for spec in specs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"Teacher names must be unique, got {names}; set `name` for teachers sharing a language.")
-    return specs
 
 
 @dataclass
@@ -67,17 +21,24 @@ class MultiTeacherDistillationConfig(SERTrainingArguments):
 
     teachers: Optional[JSONField] = field(  # a list from Python, JSON text from YAML/CLI
         default=None,
-        metadata={"help": "Frozen teachers: a list of {model: <hub id or path>, language: <tag>} (JSON on the command line)."},
+        metadata={
+            "help": "Frozen teachers: a list of {model: <hub id or path>, language: <tag>} (JSON on the command line)."
+        },
     )
     kd_lambda: float = field(
-        default=0.25, metadata={"help": "Weight of the KD term: L = (1 - kd_lambda) * CE + kd_lambda * KD (paper: 0.25; KD-Mono 0.75)."}
+        default=0.25,
+        metadata={
+            "help": "Weight of the KD term: L = (1 - kd_lambda) * CE + kd_lambda * KD (paper: 0.25; KD-Mono 0.75)."
+        },
     )
     temperature: float = field(default=5.0, metadata={"help": "Softmax temperature T of the KD term (scaled by T^2)."})
     kl_direction: str = field(
-        default="forward", metadata={"help": "forward = KL(P_T || P_S) (authors' code); reverse = KL(P_S || P_T) (paper's equation)."}
+        default="forward",
+        metadata={"help": "forward = KL(P_T || P_S) (authors' code); reverse = KL(P_S || P_T) (paper's equation)."},
     )
     kl_reduction: str = field(
-        default="batchmean", metadata={"help": "batchmean: per-sample KL averaged over the batch; mean: also / classes (authors' code)."}
+        default="batchmean",
+        metadata={"help": "batchmean: per-sample KL averaged over the batch; mean: also / classes (authors' code)."},
     )
     teacher_weighting: str = field(
         default="cosine", metadata={"help": "How teachers are weighted: cosine, uniform, language or fixed."}
@@ -91,11 +52,15 @@ class MultiTeacherDistillationConfig(SERTrainingArguments):
     fixed_teacher_weights: Optional[list[float]] = field(
         default=None, metadata={"help": "Weights for teacher_weighting=fixed, one per teacher (normalised to sum 1)."}
     )
-    teacher_dtype: str = field(default="float32", metadata={"help": "Teacher precision: float32, bfloat16 or float16."})
+    teacher_dtype: str = field(default="float32", metadata={"help": "Teacher precision: float32, bfloat16 or "
+                                                                    "float16."})
     teacher_batch_size: int = field(default=32, metadata={"help": "Batch size when filling the teacher-logit cache."})
     use_teacher_logit_cache: bool = field(
         default=False,
-        metadata={"help": "Compute all teachers' logits once before training (stored with the dataset); training runs no teacher."},
+        metadata={
+            "help": "Compute all teachers' logits once before training (stored with the dataset); training runs no "
+                    "teacher."
+        },
     )
 
     def __post_init__(self):
@@ -116,14 +81,16 @@ class MultiTeacherDistillationConfig(SERTrainingArguments):
         if self.kl_reduction not in KL_REDUCTIONS:
             raise ValueError(f"kl_reduction must be one of {KL_REDUCTIONS}, got {self.kl_reduction!r}.")
         if self.teacher_weighting not in WEIGHTING_STRATEGIES:
-            raise ValueError(f"teacher_weighting must be one of {WEIGHTING_STRATEGIES}, got {self.teacher_weighting!r}.")
+            raise ValueError(f"teacher_weighting must be one of {WEIGHTING_STRATEGIES}, got "
+                             f"{self.teacher_weighting!r}.")
         if self.teacher_dtype not in TEACHER_DTYPES:
             raise ValueError(f"teacher_dtype must be one of {TEACHER_DTYPES}, got {self.teacher_dtype!r}.")
         if self.teacher_weighting == "fixed":
             weights = self.fixed_teacher_weights
             if not weights or len(weights) != len(self.teachers):
                 raise ValueError(
-                    f"teacher_weighting=fixed needs fixed_teacher_weights with one weight per teacher ({len(self.teachers)})."
+                    f"teacher_weighting=fixed needs fixed_teacher_weights with one weight per teacher "
+                    f"({len(self.teachers)})."
                 )
             if any(w < 0 for w in weights) or sum(weights) <= 0:
                 raise ValueError(f"fixed_teacher_weights must be >= 0 with a positive sum, got {weights}.")

@@ -1,15 +1,16 @@
-"""Teacher-logit cache: every teacher's logits over a split, computed once and stored with the dataset.
+"""The teacher-output cache: what frozen teachers say about every clip of a split, computed once and stored
+with the dataset. Every caching method (mtkd, meta_curriculum, audio_text) fills it through
+`cache_teacher_outputs`; `add_teacher_logits` is the fill for audio-classification teachers' logits.
 
-The logits become a `teacher_logits` column added by `datasets.map` under a fingerprint made
-of the split's own fingerprint, each teacher's weights, model config, dtype, labels and feature
-extractor, and the crop length, so a changed teacher or preprocessing rebuilds the cache and an unchanged one
-is read back from the datasets cache files.
+The outputs become columns added by `datasets.map` under a fingerprint the caller makes of the split's own
+fingerprint and everything that changes the outputs (each teacher's weights, model config, dtype, labels and
+feature extractor, the crop length), so a changed teacher or preprocessing rebuilds the cache and an unchanged
+one is read back from the datasets cache files.
 
-Each fill writes into a folder of its own beside the split's cache files,
-`hf_mtkd-teacher-logits-<fingerprint>/`, under a file lock held while it fills. `datasets` writes a
-`tmp*` file there and renames it when done; a process killed in between leaves it behind. The next
-fill of that fingerprint takes the lock (so no live process is filling it) and removes those files:
-only files in that folder, only once their writer is gone.
+Each fill writes into a folder of its own beside the split's cache files, `hf_mtkd-teacher-logits-<fingerprint>/`,
+under a file lock held while it fills. `datasets` writes a `tmp*` file there and renames it when done; a process
+killed in between leaves it behind. The next fill of that fingerprint takes the lock (so no live process is
+filling it) and removes those files: only files in that folder, only once their writer is gone.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Optional
 
 import numpy as np
 import torch
-from datasets import Array2D, Dataset
+from datasets import Array2D, Dataset, Features
 from filelock import FileLock, Timeout
 
 from ..data.collator import feature_extractor_inputs
@@ -45,7 +46,8 @@ class CacheRefused(ValueError):
 def check_cache_allowed(random_windows: bool) -> None:
     if random_windows:
         raise CacheRefused(
-            "use_teacher_logit_cache cannot be used with random_crop when clips may be longer than train_window_seconds: "
+            "use_teacher_logit_cache cannot be used with random_crop when clips may be longer than "
+            "train_window_seconds: "
             "the teacher would have seen other audio than the student sees in each epoch. Set random_crop: false "
             "(the leading window every epoch), train_window_seconds >= max_duration_seconds, or compute teacher "
             "logits online."
@@ -75,7 +77,11 @@ def add_teacher_logits(
     # clips are then run one by one: the cache holds what each teacher says about the clip itself,
     # independent of which clips happened to share its batch.
     uses_mask = all(
-        getattr(t.feature_extractor if not t.shares_student_inputs else student_feature_extractor, "return_attention_mask", False)
+        getattr(
+            t.feature_extractor if not t.shares_student_inputs else student_feature_extractor,
+            "return_attention_mask",
+            False,
+        )
         for t in teachers
     )
 
@@ -95,28 +101,51 @@ def add_teacher_logits(
 
     features = dataset.features.copy()
     features[TEACHER_LOGITS] = Array2D(shape=(len(teachers), num_labels), dtype="float32")
+    out = cache_teacher_outputs(
+        dataset,
+        batch_logits,
+        features=features,
+        fingerprint=fingerprint,
+        batch_size=batch_size,
+        desc=f"Teacher-logit cache ({len(teachers)} teachers)",
+    )
+    return out.with_format(
+        "numpy", columns=[c for c in ("waveform", "labels", TEACHER_LOGITS)], output_all_columns=True
+    )
+
+
+def cache_teacher_outputs(
+    dataset: Dataset,
+    batch_outputs: Callable[[dict], dict],
+    *,
+    features: Features,
+    fingerprint: str,
+    batch_size: int,
+    desc: str,
+) -> Dataset:
+    """`dataset` (its format dropped) mapped by `batch_outputs` (a batched `datasets.map` function that adds the
+    teachers' columns) into `features`, under `fingerprint`: written once into the fill's own folder under its
+    lock, read back on every later call with the same fingerprint. An in-memory dataset is mapped in memory."""
     formatted = dataset.with_format(None)
 
     def fill(cache_file_name: Optional[str] = None) -> Dataset:
         return formatted.map(
-            batch_logits,
+            batch_outputs,
             batched=True,
             batch_size=batch_size,
             features=features,
             new_fingerprint=fingerprint,
             cache_file_name=cache_file_name,
-            desc=f"Teacher-logit cache ({len(teachers)} teachers)",
+            desc=desc,
         )
 
     folder = fill_folder(dataset, fingerprint)
     if folder is None:  # an in-memory dataset: map writes no file
-        out = fill()
-    else:
-        os.makedirs(folder, exist_ok=True)
-        with _fill_lock(folder):
-            remove_stale_fill_files(folder)
-            out = fill(os.path.join(folder, _CACHE_FILE))
-    return out.with_format("numpy", columns=[c for c in ("waveform", "labels", TEACHER_LOGITS)], output_all_columns=True)
+        return fill()
+    os.makedirs(folder, exist_ok=True)
+    with _fill_lock(folder):
+        remove_stale_fill_files(folder)
+        return fill(os.path.join(folder, _CACHE_FILE))
 
 
 

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from transformers import AutoFeatureExtractor, AutoModel, PreTrainedModel, Wav2Vec2FeatureExtractor
 
-from ..modeling_utils import hash_weights, load_pretrained
-from .configuration_meta_curriculum import WaveformStudentConfig
+from ...modeling_utils import hash_weights, load_pretrained
+from .configuration_inverted_transformer import WaveformStudentConfig
 
 
 class FilterbankUpstream(nn.Module):
@@ -46,7 +46,9 @@ class FilterbankUpstream(nn.Module):
     def forward(self, input_values: torch.Tensor, attention_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         bands = self.transform(input_values.float())  # (1, N, T)
         if self.normalize:
-            bands = (bands - bands.mean(dim=-1, keepdim=True)) / (bands.std(dim=-1, unbiased=False, keepdim=True) + 1e-5)
+            bands = (bands - bands.mean(dim=-1, keepdim=True)) / (
+                bands.std(dim=-1, unbiased=False, keepdim=True) + 1e-5
+            )
         return bands.transpose(1, 2)
 
 
@@ -137,14 +139,20 @@ def load_upstream(
     """(upstream module, its description, its feature extractor) from a checkpoint, or a filterbank."""
     hub_kwargs = hub_kwargs or {}
     if upstream_model_name_or_path is None:
-        config = WaveformStudentConfig(max_frames=max_frames, max_input_samples=max_input_samples, **(filterbank_kwargs or {}))
+        config = WaveformStudentConfig(
+            max_frames=max_frames, max_input_samples=max_input_samples, **(filterbank_kwargs or {})
+        )
         return build_upstream(config), config, default_feature_extractor(config)
     encoder = load_pretrained(AutoModel, upstream_model_name_or_path, "upstream encoder", **hub_kwargs)
     feature_extractor = load_pretrained(AutoFeatureExtractor, upstream_model_name_or_path,
                                         "feature extractor of the upstream encoder", **hub_kwargs)
-    if getattr(encoder.config, "num_hidden_layers", None) is None or getattr(encoder.config, "hidden_size", None) is None:
+    if (
+        getattr(encoder.config, "num_hidden_layers", None) is None
+        or getattr(encoder.config, "hidden_size", None) is None
+    ):
         raise ValueError(
-            f"upstream {upstream_model_name_or_path!r} ({type(encoder).__name__}) has no num_hidden_layers/hidden_size: "
+            f"upstream {upstream_model_name_or_path!r} ({type(encoder).__name__}) has no "
+            f"num_hidden_layers/hidden_size: "
             "give a transformers audio encoder (wav2vec2, HuBERT, WavLM, data2vec-audio, ...)."
         )
     config = WaveformStudentConfig(

@@ -1,9 +1,10 @@
 """Loss pieces every distillation method shares, as pure functions of tensors.
 
-`softened_kl_terms` is the one temperature-softened KL in hf_mtkd: multi-teacher KD sums its terms per
-sample (`multi_teacher.losses.kl_per_sample`), self-distillation over the batch (`self_distillation.losses.
-kl_divergence`, which equals `F.kl_div(..., reduction="batchmean", log_target=True)`). The callers reduce
-the terms themselves and scale by T^2 where their loss says, so each keeps its own order of operations.
+`softened_kl_terms` is the one temperature-softened KL in hf_mtkd: `kl_per_sample` sums its terms per
+sample (multi-teacher KD, meta_curriculum and audio_text use it), self-distillation sums them over the batch
+(`self_distillation.losses.kl_divergence`, which equals `F.kl_div(..., reduction="batchmean", log_target=True)`).
+The callers reduce the terms themselves and scale by T^2 where their loss says, so each keeps its own order of
+operations.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 
 KL_DIRECTIONS = ("forward", "reverse")
 
-__all__ = ["KL_DIRECTIONS", "softened_kl_terms"]
+__all__ = ["KL_DIRECTIONS", "kl_per_sample", "softened_kl_terms"]
 
 
 def softened_kl_terms(
@@ -39,3 +40,17 @@ def softened_kl_terms(
     if direction == "forward":
         return log_p.exp() * (log_p - log_q)
     return log_q.exp() * (log_q - log_p)
+
+
+def kl_per_sample(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    temperature: float,
+    direction: str = "forward",
+) -> torch.Tensor:
+    """KL between softened distributions, summed over classes: shape (..., B).
+
+    forward = KL(P_T || P_S), what the authors' code computes (`KLDivLoss(log P_S, P_T)`);
+    reverse = KL(P_S || P_T), the paper's equation as written.
+    """
+    return softened_kl_terms(student_logits, teacher_logits, temperature, direction).sum(-1)

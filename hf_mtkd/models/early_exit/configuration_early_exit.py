@@ -19,7 +19,7 @@ from typing import ClassVar
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ..auto_classes import LazyAutoModelsMixin
+from ...auto_classes import LazyAutoModelsMixin
 
 #: Backbone ``model_type`` values whose layer loop :class:`EarlyExitForAudioClassification` re-implements.
 SUPPORTED_BACKBONES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
@@ -114,7 +114,8 @@ class EarlyExitAudioConfig(LazyAutoModelsMixin, PretrainedConfig):
                 f"{', '.join(SUPPORTED_BACKBONES)}."
             )
         if getattr(self.backbone_config, "add_adapter", False):
-            raise ValueError("Backbones with add_adapter=True are not supported (as in <Backbone>ForSequenceClassification).")
+            raise ValueError("Backbones with add_adapter=True are not supported (as in "
+                             "<Backbone>ForSequenceClassification).")
         if getattr(self.backbone_config, "use_weighted_layer_sum", False):
             raise ValueError(
                 "backbone_config.use_weighted_layer_sum=True mixes all layers into the head, which defeats early "

@@ -11,8 +11,8 @@ import torch
 
 from ..data.collator import AudioClassificationCollator
 from ..data.preprocessing import WAVEFORM
-from .cache import TEACHER_LOGITS
-from .teachers import own_feature_extractor_inputs
+from ..distillation.cache import TEACHER_LOGITS
+from ..distillation.teachers import own_feature_extractor_inputs
 
 
 @dataclass
@@ -28,5 +28,7 @@ class MultiTeacherCollator(AudioClassificationCollator):
             batch["teacher_logits"] = torch.as_tensor(np.stack([np.asarray(row[TEACHER_LOGITS]) for row in rows]))
         elif any(fe is not None for fe in self.teacher_feature_extractors):
             waveforms = [self.crop(np.asarray(row[WAVEFORM])) for row in rows]
-            batch["teacher_inputs"] = own_feature_extractor_inputs(self.teacher_feature_extractors, waveforms, self.sampling_rate)
+            batch["teacher_inputs"] = own_feature_extractor_inputs(
+                self.teacher_feature_extractors, waveforms, self.sampling_rate
+            )
         return batch

@@ -23,7 +23,7 @@ from typing import ClassVar
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ..auto_classes import LazyAutoModelsMixin
+from ...auto_classes import LazyAutoModelsMixin
 
 MODALITIES = ("audio_text", "text", "audio")
 POOLING_MODES = ("first", "mean", "max")
@@ -89,10 +89,7 @@ class AudioTextConfig(LazyAutoModelsMixin, PretrainedConfig):
     text_layers_kept: list[int] | None = None
 
     def __post_init__(self, **kwargs):
-        super().__post_init__(**kwargs)  # LazyAutoModelsMixin: the model classes join their Auto classes
-        from .registration import register_auto_classes
-
-        register_auto_classes()  # AutoProcessor and the pipeline task (not in the auto_classes table)
+        super().__post_init__(**kwargs)  # LazyAutoModelsMixin: the model, processor and pipeline join transformers
         if self.id2label is not None and not self.label2id:
             self.label2id = {label: index for index, label in self.id2label.items()}
         if self.modalities not in MODALITIES:

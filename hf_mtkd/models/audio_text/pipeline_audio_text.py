@@ -1,6 +1,6 @@
 """`pipeline("audio-text-classification", model=dir)`: emotion from a clip and its transcript.
 
-Registered through transformers' `PIPELINE_REGISTRY` by `register_auto_classes()` (run by `import hf_mtkd`).
+Registered through transformers' `PIPELINE_REGISTRY` with the model (the `pipeline` column of `hf_mtkd.auto_classes`).
 
     classifier = pipeline("audio-text-classification", model="outputs/demo_audio_text/student_2_kd")
     classifier({"audio": "speech.wav", "text": "I can't believe you did that."})
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from transformers import Pipeline
 
-from ..data.audio import decode_audio
+from ...data.audio import decode_audio
 
 
 class AudioTextClassificationPipeline(Pipeline):
@@ -50,7 +50,8 @@ class AudioTextClassificationPipeline(Pipeline):
         config = self.model.config
         audio, text = inputs.get("audio"), inputs.get("text")
         if config.uses_text and not (isinstance(text, str) and text.strip()):
-            raise ValueError(f"This model ({config.modalities}) needs the transcript: give 'text' (a non-empty string).")
+            raise ValueError(f"This model ({config.modalities}) needs the transcript: give 'text' (a non-empty "
+                             f"string).")
         if config.uses_audio and audio is None:
             raise ValueError(f"This model ({config.modalities}) needs the clip: give 'audio'.")
         waveform = self._waveform(audio) if config.uses_audio else None

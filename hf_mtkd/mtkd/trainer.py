@@ -9,12 +9,20 @@ from typing import Optional, Union
 import torch
 from transformers import PreTrainedModel
 
-from ..training.trainer import LANGUAGE_AWARE_MTKD_PAPER, SERTrainer
+from ..distillation.papers import LANGUAGE_AWARE_MTKD_PAPER
+from ..training.trainer import SERTrainer
+from ..distillation.teachers import (
+    Teacher,
+    TeacherSpec,
+    freeze,
+    load_teacher,
+    teacher_label_index,
+    teacher_logits_for_batch,
+)
 from ..utils.distributed import pool_totals
 from .collator import MultiTeacherCollator
-from .config import MultiTeacherDistillationConfig, TeacherSpec
+from .config import MultiTeacherDistillationConfig
 from .losses import cosine_teacher_weights, language_teacher_weights, multi_teacher_kd_loss
-from .teachers import Teacher, freeze, load_teacher, teacher_label_index, teacher_logits_for_batch
 
 
 class MultiTeacherDistillationTrainer(SERTrainer):
@@ -24,7 +32,7 @@ class MultiTeacherDistillationTrainer(SERTrainer):
     the ids/paths in `args.teachers`, loaded here (the student's `processing_class` decides which teachers
     need inputs of their own), and may instead hold, per entry of `args.teachers`, a loaded `Teacher`, a
     model (fed the student's inputs) or an id/path. With `use_teacher_logit_cache` and no `teachers`, every
-    batch must carry `teacher_logits` (`hf_mtkd.multi_teacher.cache.add_teacher_logits`). Without a
+    batch must carry `teacher_logits` (`hf_mtkd.distillation.cache.add_teacher_logits`). Without a
     `data_collator`, rows holding `waveform`, `labels` (and `language_column`) are batched with each teacher's
     own inputs. `languages` lists the language tags in the order of the batches' `language_id`.
     """
@@ -58,13 +66,15 @@ class MultiTeacherDistillationTrainer(SERTrainer):
         **kwargs,
     ):
         if not isinstance(args, MultiTeacherDistillationConfig):
-            raise TypeError(f"args must be a MultiTeacherDistillationConfig (it names the teachers), got {type(args).__name__}.")
+            raise TypeError(f"args must be a MultiTeacherDistillationConfig (it names the teachers), got "
+                            f"{type(args).__name__}.")
         specs = args.teacher_specs()
         self.languages = list(languages or [])
         self.teachers = resolve_teachers(teachers, specs, args, model, processing_class)
         self.teacher_names = teacher_names or [spec.name for spec in specs]
         if self.teachers and len(self.teachers) != len(self.teacher_names):
-            raise ValueError(f"Got {len(self.teachers)} teachers for the {len(self.teacher_names)} of args.teachers {self.teacher_names}.")
+            raise ValueError(f"Got {len(self.teachers)} teachers for the {len(self.teacher_names)} of args.teachers "
+                             f"{self.teacher_names}.")
         self._language_column = language_column
         super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)
@@ -93,7 +103,9 @@ class MultiTeacherDistillationTrainer(SERTrainer):
             language_column=self._language_column,
             language_to_id={lang: i for i, lang in enumerate(self.languages)} if self.languages else None,
             seed=args.seed,
-            teacher_feature_extractors=tuple(None if t.shares_student_inputs else t.feature_extractor for t in self.teachers),
+            teacher_feature_extractors=tuple(
+                None if t.shares_student_inputs else t.feature_extractor for t in self.teachers
+            ),
         )
 
     def teacher_weights(self, student_logits, teacher_logits, language_id) -> torch.Tensor:
@@ -202,7 +214,8 @@ def resolve_teachers(teachers, specs: list[TeacherSpec], args: MultiTeacherDisti
     if not teachers:
         return []
     if len(teachers) != len(specs):
-        raise ValueError(f"Got {len(teachers)} teachers for the {len(specs)} of args.teachers {[s.name for s in specs]}.")
+        raise ValueError(f"Got {len(teachers)} teachers for the {len(specs)} of args.teachers "
+                         f"{[s.name for s in specs]}.")
     if any(not isinstance(t, Teacher) for t in teachers):
         config = getattr(student, "config", None)
         if config is None or not getattr(config, "id2label", None):
@@ -215,14 +228,18 @@ def resolve_teachers(teachers, specs: list[TeacherSpec], args: MultiTeacherDisti
         elif isinstance(teacher, PreTrainedModel):
             labels = [teacher.config.id2label[i] for i in range(teacher.config.num_labels)]
             index = teacher_label_index(labels, student_labels, spec.name)
-            resolved.append(Teacher(spec, freeze(teacher), student_feature_extractor, index, shares_student_inputs=True))
+            resolved.append(
+                Teacher(spec, freeze(teacher), student_feature_extractor, index, shares_student_inputs=True)
+            )
         elif isinstance(teacher, str):
             if student_feature_extractor is None:
                 raise ValueError(
-                    f"Loading teacher {spec.name!r} ({teacher}) needs the student's feature extractor: pass processing_class."
+                    f"Loading teacher {spec.name!r} ({teacher}) needs the student's feature extractor: pass "
+                    f"processing_class."
                 )
             resolved.append(load_teacher(TeacherSpec(**{**vars(spec), "model": teacher}), student_labels,
                                          student_feature_extractor, args.teacher_dtype))
         else:
-            raise TypeError(f"Teacher {spec.name!r} must be a Teacher, a PreTrainedModel or an id/path, got {type(teacher).__name__}.")
+            raise TypeError(f"Teacher {spec.name!r} must be a Teacher, a PreTrainedModel or an id/path, got "
+                            f"{type(teacher).__name__}.")
     return resolved

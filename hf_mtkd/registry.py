@@ -1,10 +1,11 @@
 """The method registry: a recipe's `method` key -> the class that runs it.
 
-A method is one folder. It subclasses `hf_mtkd.training.method.Method` (also `hf_mtkd.Method`), which
-runs plain fine-tuning by default, overrides the hooks it needs, and registers itself:
+A method is one folder. It subclasses `hf_mtkd.training.method.Method` (also `hf_mtkd.Method`), the standard
+Trainer flow, which runs plain fine-tuning by default, or `SelfFittingMethod`, for a method that fits on its own;
+it overrides the hooks it needs and registers itself:
 
     # hf_mtkd/<folder>/method.py  (or any module of another package, see "Other packages" below)
-    from hf_mtkd.methods import MethodInfo, Paper, register_method
+    from hf_mtkd.registry import MethodInfo, Paper, register_method
     from hf_mtkd.training.method import Method
 
     @register_method
@@ -12,10 +13,10 @@ runs plain fine-tuning by default, overrides the hooks it needs, and registers i
         name = "my_method"                      # the recipe's `method: my_method`
         display_name = "MyKD"                   # short name in printed tables
         training_args_class = MyMethodConfig    # a SERTrainingArguments subclass (its fields become recipe keys)
-        trainer_class = MyMethodTrainer         # an SERTrainer subclass; None for a method that fits on its own
+        trainer_class = MyMethodTrainer         # an SERTrainer subclass: it carries the card text
         info = MethodInfo(display_name="my distillation", description="...", paper=Paper(title="...", authors="..."))
 
-Hooks, in the order `hf_mtkd.training.run.run` calls them (each returns what it makes; none changes
+Hooks of `Method`, in the order `hf_mtkd.training.run.run` calls them (each returns what it makes; none changes
 what it is given):
 
     dataclass_types()                                   -> the HfArgumentParser dataclasses of a recipe
@@ -25,18 +26,31 @@ what it is given):
     prepare_splits(setup, splits, model=, feature_extractor=)          -> splits (add/replace splits, columns)
     make_collators(setup, splits, feature_extractor=)                  -> (train_collator, eval_collator)
     fit(setup, model=, feature_extractor=, splits=, collators=, resume_from_checkpoint=)
-        default: build_trainer(...) -> a Trainer, then train -> save (the standard flow);
-        override `fit` to own the fitting: save the model, return a `Predictor` (`predict_scores(dataset)`)
+        default: build_trainer(...) -> a Trainer, then train -> save
     (shared: validation and test reports from the fitted model's predictions)
     summary_extras(setup, fitted, splits=, feature_extractor=, collators=)  -> dict added to the run summary
     card_sections(setup, summary)                       -> [CardSection] for the model card
+    figures(summary, output_dir)                        -> charts only this method draws (after the shared ones)
     (shared: run_summary.json, plots, model card -- `Trainer.create_model_card` for trainers -- and push)
     multi_stage_tables(stage, summary)                  -> extra text printed at the end of a multi-stage run
+
+A `SelfFittingMethod` has no collators and no feature extractor of the shared flow:
+
+    dataclass_types()
+    sampling_rate(setup)                                -> the rate the data is decoded at
+    (shared: load, label, split and decode the data)
+    build_model(setup)                                  -> the initial model, or None
+    prepare_splits(setup, splits, model=)               -> splits
+    fit(setup, model=, splits=, resume_from_checkpoint=) -> a `Predictor` (`predict_scores(dataset)`) or a Trainer,
+                                                           after saving the model
+    (shared: validation and test reports)
+    summary_extras(setup, fitted, splits=), card_sections(setup, summary), figures(summary, output_dir),
+    multi_stage_tables(stage, summary)
 
 `setup` is a frozen `hf_mtkd.training.method.RunSetup` (parsed arguments, label names, languages). A method
 object is made per run (`get_method`), so a method may keep what it loaded (teachers, say) on `self`
 between hooks. The trainer class carries the card's name, tags and paper (`_name`, `_tag_names`, `_paper`,
-`_description`); a method without a trainer sets `info`.
+`_description`); a method without one sets `info`.
 
 Built-in methods are the subpackages of `hf_mtkd` that hold a `method.py`; they are imported on the
 first look-up, so adding a folder needs no edit anywhere else. Other packages register theirs under
@@ -123,7 +137,8 @@ def register_method(cls: Optional[type] = None, *, name: Optional[str] = None):
         for hook in ("dataclass_types", "fit", "summary_extras", "card_info"):
             if not callable(getattr(method_class, hook, None)):
                 raise TypeError(
-                    f"{method_class.__name__} has no {hook}(): subclass hf_mtkd.training.method.Method to register it."
+                    f"{method_class.__name__} has no {hook}(): subclass hf_mtkd.training.method.Method (or "
+                    f"SelfFittingMethod) to register it."
                 )
         known = _REGISTRY.get(key)
         if known is not None and known is not method_class and _qualname(known) != _qualname(method_class):
@@ -201,7 +216,8 @@ def _load_entry_point(name: str) -> None:
         try:
             loaded = entry_point.load()
         except Exception as err:  # re-raised with the entry point named: a broken plugin must say which it is
-            raise ImportError(f"Entry point {entry_point.value!r} of method {name!r} ({ENTRY_POINT_GROUP}) fails to import: {err}") from err
+            raise ImportError(f"Entry point {entry_point.value!r} of method {name!r} ({ENTRY_POINT_GROUP}) fails to "
+                              f"import: {err}") from err
         if isinstance(loaded, type) and name not in _REGISTRY:
             register_method(loaded, name=name)
         return

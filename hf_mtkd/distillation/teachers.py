@@ -1,4 +1,9 @@
-"""Loading frozen teachers and aligning their label orders to the student's."""
+"""Teachers every distillation method shares: specs, loading, freezing, label alignment and fingerprints.
+
+A `TeacherSpec` says where a teacher comes from; `load_teacher` loads it frozen (eval mode, no gradients) with
+its own feature extractor and the permutation of its classes into the student's label order;
+`teacher_fingerprint` hashes everything that changes its logits (the key of the teacher-output cache).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 import numpy as np
@@ -17,11 +22,59 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, 
 from ..data.audio import resample
 from ..data.collator import feature_extractor_inputs
 from ..modeling_utils import hash_weights, load_pretrained
-from .config import TeacherSpec
 
 logger = logging.getLogger(__name__)
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class TeacherSpec:
+    """One frozen teacher: where to load it from and the language it speaks for."""
+
+    model: str
+    language: Optional[str] = None
+    feature_extractor: Optional[str] = None
+    name: Optional[str] = None
+
+    def __post_init__(self):
+        if not self.model:
+            raise ValueError("A teacher needs `model` (a Hub id or local path).")
+        if self.name is None:
+            self.name = self.language or self.model.rstrip("/").split("/")[-1]
+
+
+def parse_teachers(value) -> list[TeacherSpec]:
+    """Teachers from a list of {model, language, ...} mappings, `language=path` strings, or that list as JSON."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"teachers must be a JSON list of {{model, language}} objects, got {value!r}: "
+                             f"{err}") from err
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"teachers must be a list, got {type(value).__name__}.")
+    specs = []
+    for i, item in enumerate(value):
+        if isinstance(item, TeacherSpec):
+            specs.append(item)
+        elif isinstance(item, dict):
+            unknown = set(item) - {"model", "language", "feature_extractor", "name"}
+            if unknown:
+                raise ValueError(f"teachers[{i}] has unknown key(s) {sorted(unknown)}; keys are model, language, "
+                                 f"feature_extractor, name.")
+            if "model" not in item:
+                raise ValueError(f"teachers[{i}] has no `model` key.")
+            specs.append(TeacherSpec(**item))
+        elif isinstance(item, str) and "=" in item:
+            language, model = item.split("=", 1)
+            specs.append(TeacherSpec(model=model, language=language or None))
+        else:
+            raise ValueError(f"teachers[{i}] must be a mapping {{model, language}} or 'language=path', got {item!r}.")
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Teacher names must be unique, got {names}; set `name` for teachers sharing a language.")
+    return specs
 
 
 @dataclass
@@ -66,6 +119,24 @@ def freeze(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def check_teacher_languages(teacher_languages: Mapping[str, Optional[str]], data_languages: Sequence[str],
+                            language_column: Optional[str] = None) -> None:
+    """With teacher_weighting: language, a teacher whose language is not in the training data never gets a
+    sample: an error naming it (rather than a run where that teacher silently does nothing)."""
+    if not data_languages:
+        raise ValueError(
+            f"teacher_weighting=language needs a language column in the data; --language_column_name "
+            f"{language_column!r} is not a column of the training split."
+        )
+    unmatched = {name: language for name, language in teacher_languages.items() if language not in set(data_languages)}
+    if unmatched:
+        raise ValueError(
+            "teacher_weighting: language routes each sample to the teacher of its language, but teacher(s) "
+            + ", ".join(f"{name!r} (language {language!r})" for name, language in unmatched.items())
+            + f" match no language of the training data (languages: {sorted(data_languages)})."
+        )
+
+
 def check_teacher_launch(environ=os.environ) -> None:
     """Refuse launch setups in which an unsharded teacher would not hold its real weights on every process."""
     from transformers.integrations import is_deepspeed_zero3_enabled
@@ -99,7 +170,10 @@ def load_teacher(
     check_teacher_weights_complete(spec, loading_info)
     fe_source = spec.feature_extractor or spec.model
     feature_extractor = load_pretrained(
-        AutoFeatureExtractor, fe_source, f"feature extractor of teacher {spec.name!r}", trust_remote_code=trust_remote_code
+        AutoFeatureExtractor,
+        fe_source,
+        f"feature extractor of teacher {spec.name!r}",
+        trust_remote_code=trust_remote_code,
     )
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     index = teacher_label_index(labels, student_labels, spec.name)
@@ -119,7 +193,8 @@ def check_teacher_weights_complete(spec: TeacherSpec, loading_info: dict) -> Non
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         raise ValueError(
             f"Teacher {spec.name!r} ({spec.model}) lacks {len(missing)} weight(s) the model needs: {shown}. A teacher "
-            "must be a fine-tuned audio classifier whose checkpoint holds every weight, its head included; these would "
+            "must be a fine-tuned audio classifier whose checkpoint holds every weight, its head included; these "
+            "would "
             "be initialised at random."
         )
 
@@ -155,7 +230,9 @@ def own_feature_extractor_inputs(
     return [
         None
         if fe is None
-        else feature_extractor_inputs(fe, [resample(w, sampling_rate, fe.sampling_rate) for w in waveforms], fe.sampling_rate)
+        else feature_extractor_inputs(
+            fe, [resample(w, sampling_rate, fe.sampling_rate) for w in waveforms], fe.sampling_rate
+        )
         for fe in feature_extractors
     ]
 

@@ -1,8 +1,8 @@
 """One processor for both inputs: a tokenizer for the transcript and the audio encoder's feature extractor.
 
 Saved beside the model (`save_pretrained` writes the tokenizer files, preprocessor_config.json and
-processor_config.json) and loaded by `AutoProcessor.from_pretrained(model_dir)` once
-`register_auto_classes()` has run (importing `hf_mtkd` does it).
+processor_config.json) and loaded by `AutoProcessor.from_pretrained(model_dir)` once the model is registered
+(`hf_mtkd.auto_classes.register_auto_models("hf_mtkd_audio_text")`, or load the model first).
 
 Output names: the tokenizer's `input_ids`, `attention_mask` (text) and `token_type_ids`; the feature
 extractor's main input (`input_values` for raw-waveform extractors, `input_features` for spectrogram
@@ -16,7 +16,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from transformers import BatchFeature, ProcessorMixin
 
-from ..data.collator import feature_extractor_inputs
+from ...data.collator import feature_extractor_inputs
 
 AUDIO_MASK = "audio_attention_mask"
 

@@ -31,10 +31,18 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_early_exit import SUPPORTED_BACKBONES, EarlyExitAudioConfig
-from .exit_heads import ClassificationHead, ExitBlock, fuse_by_margin, masked_mean  # noqa: F401  (re-exported)
+from .exit_heads import ClassificationHead
 
 # from_pretrained keywords that also apply to loading a config.
-_HUB_KWARGS = ("cache_dir", "revision", "token", "trust_remote_code", "local_files_only", "subfolder", "force_download")
+_HUB_KWARGS = (
+    "cache_dir",
+    "revision",
+    "token",
+    "trust_remote_code",
+    "local_files_only",
+    "subfolder",
+    "force_download",
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -174,7 +182,8 @@ class EarlyExitForAudioClassification(EarlyExitPreTrainedModel):
         backbone_config = backbone_config.__class__.from_dict(backbone_config.to_dict())  # a copy
         for key, value in (backbone_config_overrides or {}).items():
             if not hasattr(backbone_config, key):
-                raise ValueError(f"backbone_config_overrides: {type(backbone_config).__name__} has no attribute {key!r}.")
+                raise ValueError(f"backbone_config_overrides: {type(backbone_config).__name__} has no attribute "
+                                 f"{key!r}.")
             setattr(backbone_config, key, value)
 
         label_kwargs: dict[str, Any] = {}
@@ -404,40 +413,6 @@ class EarlyExitForAudioClassification(EarlyExitPreTrainedModel):
         out_conf[active] = logits.softmax(-1).max(-1).values.to(out_conf.dtype)
         return EarlyExitPrediction(out_logits, out_layer, out_conf, layers_run)
 
-    @torch.no_grad()
-    def predict_fusion(
-        self,
-        input_values: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        include_deepest: bool = False,
-        space: str = "logits",
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Margin fusion over the exits (the paper's "Fusion" column fuses the exits only; `include_deepest`
-        adds the deepest head). Returns the fused logits and, per sample, the transformer layer of the chosen head.
-        Without the deepest head, the layers above the last exit do not run."""
-        if not self.config.exit_layers:
-            raise ValueError("This model has no exits to fuse (exit_layers is empty).")
-        if include_deepest:
-            output = self(input_values, attention_mask=attention_mask, output_exits=True)
-            heads = [*output.exit_logits, output.logits]
-        else:
-            heads = self._exit_logits(input_values, attention_mask)
-        layers = self.config.exit_layers + ([self.num_hidden_layers] if include_deepest else [])
-        fused, chosen = fuse_by_margin(heads, space=space)
-        return fused, torch.tensor(layers, device=chosen.device)[chosen]
-
-    def _exit_logits(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None) -> list[torch.Tensor]:
-        """Every exit's logits, in `config.exit_layers` order; layers above the last exit never run."""
-        exit_index = {layer: i for i, layer in enumerate(self.config.exit_layers)}
-        logits: list[torch.Tensor | None] = [None] * len(exit_index)
-        state = self._embed(input_values, attention_mask)
-        for index in range(max(exit_index)):
-            state = self._run_layer(state, index)
-            if index + 1 in exit_index:
-                head = exit_index[index + 1]
-                logits[head] = self.exit_heads[head](self._head_input(state.hidden), state.frame_mask)[2]
-        return logits
-
     # ---------------------------------------------------------------- sizes
     def num_parameters_at_exit(self, exit_layer: int | None = None) -> int:
         """Parameters used by inference at `exit_layer` (None = the deepest head): feature encoder, projection,
@@ -459,5 +434,4 @@ __all__ = [
     "EarlyExitForAudioClassification",
     "EarlyExitPreTrainedModel",
     "EarlyExitPrediction",
-    "fuse_by_margin",
 ]

@@ -21,7 +21,7 @@ from typing import ClassVar
 from transformers import AutoConfig, PretrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ..auto_classes import LazyAutoModelsMixin
+from ...auto_classes import LazyAutoModelsMixin
 
 FILTERBANKS = ("log_mel", "mfcc")
 ACTIVATIONS = ("gelu", "relu")
@@ -200,7 +200,8 @@ class WaveformStudentConfig(LazyAutoModelsMixin, PretrainedConfig):
         return self.upstream_config.num_hidden_layers + 1
 
     def upstream_description(self) -> dict:
-        """Everything about the upstream and the frame fixing that changes a clip's features (no student, no labels)."""
+        """Everything about the upstream and the frame fixing that changes a clip's features (no student, no
+        labels)."""
         keys = ("upstream_layer", "filterbank", "sampling_rate", "n_fft", "hop_length", "n_mels", "n_mfcc",
                 "normalize_features", "max_frames", "max_input_samples")
         description = {key: getattr(self, key) for key in keys}

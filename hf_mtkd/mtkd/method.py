@@ -4,17 +4,17 @@ every teacher its own inputs, the trainer, and the mean teacher weight per langu
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from datasets import DatasetDict
 
-from ..data import check_teacher_languages
-from ..methods import register_method
+from ..distillation.cache import add_teacher_logits, check_cache_allowed
+from ..distillation.teachers import Teacher, check_teacher_languages, load_teacher
+from ..registry import register_method
 from ..training.method import Method, RunSetup
 from ..windowing import random_training_windows
-from .cache import add_teacher_logits, check_cache_allowed
 from .collator import MultiTeacherCollator
 from .config import MultiTeacherDistillationConfig
-from .teachers import Teacher, load_teacher
 from .trainer import MultiTeacherDistillationTrainer
 
 logger = logging.getLogger(__name__)
@@ -91,6 +91,14 @@ class MultiTeacherMethod(Method):
         if fitted.is_world_process_zero() and weights:
             print(format_teacher_weight_table(weights))
         return {"teacher_weights_per_language": weights}
+
+    def figures(self, summary, output_dir) -> list:
+        weights = summary.get("teacher_weights_per_language")
+        if not weights:
+            return []
+        from .plots import TEACHER_WEIGHTS_FILE, plot_teacher_weights  # matplotlib is the optional `plots` extra
+
+        return [plot_teacher_weights(weights, Path(output_dir) / TEACHER_WEIGHTS_FILE)]
 
     def multi_stage_tables(self, stage: str, summary) -> list[str]:
         weights = summary.get("teacher_weights_per_language")

@@ -11,7 +11,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .configuration_meta_curriculum import InvertedTransformerConfig
+from .configuration_inverted_transformer import InvertedTransformerConfig
 
 
 @dataclass
@@ -43,7 +43,9 @@ class InvertedTransformerForFeatureClassification(InvertedTransformerPreTrainedM
 
     def __init__(self, config: InvertedTransformerConfig):
         super().__init__(config)
-        self.layer_weights = nn.Parameter(torch.zeros(config.num_upstream_layers)) if config.num_upstream_layers > 1 else None
+        self.layer_weights = (
+            nn.Parameter(torch.zeros(config.num_upstream_layers)) if config.num_upstream_layers > 1 else None
+        )
         inverted = getattr(config, "token_axis", "channels") == "channels"
         self.embedding = nn.Linear(config.num_frames if inverted else config.num_channels, config.d_model)
         self.embedding_dropout = nn.Dropout(config.hidden_dropout)
@@ -80,7 +82,8 @@ class InvertedTransformerForFeatureClassification(InvertedTransformerPreTrainedM
         expected = (self.config.num_frames, self.config.num_channels)
         if self.layer_weights is None:
             if input_features.dim() != 3 or tuple(input_features.shape[1:]) != expected:
-                raise ValueError(f"input_features must be (batch, {expected[0]}, {expected[1]}), got {tuple(input_features.shape)}.")
+                raise ValueError(f"input_features must be (batch, {expected[0]}, {expected[1]}), got "
+                                 f"{tuple(input_features.shape)}.")
             return input_features
         layers = self.config.num_upstream_layers
         if input_features.dim() != 4 or tuple(input_features.shape[1:]) != (layers, *expected):
@@ -111,12 +114,21 @@ class InvertedTransformerForFeatureClassification(InvertedTransformerPreTrainedM
         summarises into its state (MPDistil reads the student's last pooler weights)."""
         return self.classifier[0].weight
 
-    def forward(self, input_features: torch.Tensor, labels: torch.Tensor | None = None, return_dict: bool | None = None,
-                **kwargs) -> InvertedTransformerOutput:
+    def forward(
+        self,
+        input_features: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> InvertedTransformerOutput:
         pooled = self.pooled_features(input_features)
         logits = self.classifier(pooled)
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return InvertedTransformerOutput(loss=loss, logits=logits, pooled_output=pooled)
 
 
-__all__ = ["InvertedTransformerForFeatureClassification", "InvertedTransformerOutput", "InvertedTransformerPreTrainedModel"]
+__all__ = [
+    "InvertedTransformerForFeatureClassification",
+    "InvertedTransformerOutput",
+    "InvertedTransformerPreTrainedModel",
+]

@@ -23,7 +23,15 @@ from transformers.utils import ModelOutput
 from .configuration_audio_text import AudioTextConfig
 
 # from_pretrained keywords that also apply to loading a config.
-_HUB_KWARGS = ("cache_dir", "revision", "token", "trust_remote_code", "local_files_only", "subfolder", "force_download")
+_HUB_KWARGS = (
+    "cache_dir",
+    "revision",
+    "token",
+    "trust_remote_code",
+    "local_files_only",
+    "subfolder",
+    "force_download",
+)
 # Encoder weights a checkpoint may carry that this model does not use.
 _UNUSED_ENCODER_KEYS = ("pooler.", "masked_spec_embed")
 
@@ -80,7 +88,9 @@ class AudioTextForSequenceClassification(AudioTextPreTrainedModel):
         if config.uses_text:
             self.text_encoder = _drop_pooler(AutoModel.from_config(config.text_config))
             text_width = config.text_config.hidden_size
-            self.text_attention = nn.MultiheadAttention(text_width, heads, dropout=config.fusion_dropout, batch_first=True)
+            self.text_attention = nn.MultiheadAttention(
+                text_width, heads, dropout=config.fusion_dropout, batch_first=True
+            )
             self.text_projection = nn.Linear(text_width, width)
             self.text_norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
             params = inspect.signature(self.text_encoder.forward).parameters
@@ -229,7 +239,10 @@ class AudioTextForSequenceClassification(AudioTextPreTrainedModel):
             label2id={name: i for i, name in id2label.items()}, **config_kwargs,
         )
         model = cls(config)
-        for module, (_, state, source), what in ((model.text_encoder, text, "text"), (model.audio_encoder, audio, "audio")):
+        for module, (_, state, source), what in (
+            (model.text_encoder, text, "text"),
+            (model.audio_encoder, audio, "audio"),
+        ):
             if module is not None and state is not None:
                 load_encoder_state(module, state, f"{what} encoder from {source}")
         return model

@@ -21,6 +21,8 @@ _EXPORTS = {
     "predict_log_probabilities": ".model",
     "predict_probabilities": ".model",
     "save_classic_baseline": ".model",
+    "export_ge2e_floor": ".export",
+    "linear_weights": ".export",
     "ClassicBaselineMethod": ".method",
     "ClassicBaselinePredictor": ".method",
 }

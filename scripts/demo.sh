@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: set up if needed, then run the demo pipeline on the embedded corpus
-# (classic floor; one teacher per language; the compact student fine-tuned alone and distilled with MTKD;
-# side-by-side table).
+# (classic and pretrained floors; the pretrained floor per language as teachers; the compact student fine-tuned
+# alone and distilled with MTKD; three seeds, a table over seeds with paired verdicts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

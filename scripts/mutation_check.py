@@ -52,6 +52,46 @@ MTKD_LOSSES = "hf_mtkd/mtkd/losses.py"
 MTKD_TRAINER = "hf_mtkd/mtkd/trainer.py"
 
 MUTATIONS = [
+    # ------------------------------------------------------------------ issue 22: the GE2E floor exported as a model
+    m(
+        "ge2e_export_mean_not_folded",
+        "the exported GE2E floor's bias leaves out the scaler's mean (b' = b)",
+        [
+            (
+                "hf_mtkd/classic_baseline/export.py",
+                "bias[classes] = intercept - (weight[classes] * mean).sum(axis=1)",
+                "bias[classes] = intercept",
+            )
+        ],
+        ["tests/test_ge2e_floor_export.py::test_folded_weights_give_sklearns_probabilities"],
+    ),
+    m(
+        "ge2e_export_binary_row_as_first_class",
+        "a binary floor's single coefficient row is exported as the first class's",
+        [
+            (
+                "hf_mtkd/classic_baseline/export.py",
+                "np.vstack([np.zeros_like(coef), coef])",
+                "np.vstack([coef, np.zeros_like(coef)])",
+            )
+        ],
+        ["tests/test_ge2e_floor_export.py::test_folded_weights_give_sklearns_probabilities"],
+    ),
+    m(
+        "ge2e_export_windowed",
+        "the exported GE2E floor records the students' training window, not whole clips",
+        [
+            (
+                "hf_mtkd/classic_baseline/method.py",
+                "window_seconds=setup.data_args.max_duration_seconds)",
+                "window_seconds=setup.window_seconds)",
+            )
+        ],
+        [
+            "tests/test_ge2e_floor_export.py::"
+            "test_exported_floor_equals_the_classic_floor_and_loads_with_auto_classes_and_pipeline"
+        ],
+    ),
     # ------------------------------------------------------------------ issue 19: output_dir safety
     m(
         "stage_name_not_checked",
@@ -633,7 +673,7 @@ MUTATIONS = [
         [
             (
                 "hf_mtkd/data/splits.py",
-                'train, validation = _draw_by_speaker(ds.select(np.flatnonzero(~in_test)), data_args,'
+                "train, validation = _draw_by_speaker(ds.select(np.flatnonzero(~in_test)), data_args,"
                 ' "validation", report)',
                 'train, validation = _draw_by_speaker(ds, data_args, "validation", report)',
             )
@@ -1185,7 +1225,7 @@ MUTATIONS = [
             (
                 "hf_mtkd/models/inverted_transformer/modeling_inverted_transformer.py",
                 '        if getattr(self.config, "token_axis", "channels") == "time":\n            x = x.'
-                'transpose(1, 2)',
+                "transpose(1, 2)",
                 "        if False:\n            x = x.transpose(1, 2)",
             )
         ],

@@ -1,6 +1,7 @@
 """Every recipe under recipes/ parses with no unknown keys and smoke-runs (tiny model, max_steps=1)
 on small corpora written here in the recipe's own data layout (SpeechBrain-style recipe tests)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -54,17 +55,36 @@ def test_pipeline_stages_parse(path, tmp_path):
 
 def test_demo_pipeline_smoke(tmp_path):
     # All three languages: with teacher_weighting: language, a teacher whose language is not in the data is an error.
+    # Two of the recipe's three seeds (the paired verdicts need no more).
+    pytest.importorskip("resemblyzer", reason="the demo's teachers are the GE2E pretrained floor (hf_mtkd[ge2e])")
     corpus = write_tone_corpus(tmp_path / "corpus", languages=("en", "fi", "fr"), clips_per_label=1)
     summaries = run_pipeline(
         str(RECIPES / "demo" / "pipeline.yaml"), str(tmp_path / "out"),
-        ["--demo_corpus", "false", "--data_dir", str(corpus), *SMOKE_FLAGS],
+        ["--demo_corpus", "false", "--data_dir", str(corpus), *SMOKE_FLAGS], seeds=[0, 1],
     )
-    assert summaries["mtkd_multi"]["teacher_weights_per_language"]
+    out = tmp_path / "out" / "seed-1"
+    assert summaries["seed-1/mtkd_multi"]["teacher_weights_per_language"]
     for stage, language in [("teacher_en", "en"), ("teacher_fi", "fi"), ("teacher_fr", "fr")]:
-        assert_promised_outputs(tmp_path / "out" / stage, [language], "finetune")
-    assert_promised_outputs(tmp_path / "out" / "ft_multi", ["en", "fi", "fr"], "finetune")
+        assert summaries[f"seed-1/{stage}"]["languages"] == [language]
+        assert (out / stage / "model.safetensors").is_file()  # the pretrained floor exported as the teacher
+    assert_promised_outputs(out / "ft_multi", ["en", "fi", "fr"], "finetune")
     for stage in ("mtkd_multi", "mtkd_multi_language"):
-        assert_promised_outputs(tmp_path / "out" / stage, ["en", "fi", "fr"], "mtkd")
+        assert_promised_outputs(out / stage, ["en", "fi", "fr"], "mtkd")
+    verdicts = json.loads((tmp_path / "out" / "paired_verdicts.json").read_text())
+    assert verdicts["baseline"] == "ft_multi"
+    assert set(verdicts["verdicts"]) == {"classic_floor", "ge2e_floor", "mtkd_multi", "mtkd_multi_language"}
+
+
+def test_emodb_ravdess_pretrained_teachers_pipeline_smoke(tmp_path):
+    pytest.importorskip("resemblyzer", reason="the teachers are the GE2E pretrained floor (hf_mtkd[ge2e])")
+    emodb, ravdess = write_emodb(tmp_path / "emodb"), write_ravdess(tmp_path / "ravdess")
+    summaries = run_pipeline(
+        str(RECIPES / "emodb_ravdess" / "pretrained_teachers" / "pipeline.yaml"), str(tmp_path / "out"),
+        ["--corpus_root", str(emodb), str(ravdess), *SMOKE_FLAGS], seeds=[0],
+    )
+    assert summaries["seed-0/ge2e_de"]["languages"] == ["de"] and summaries["seed-0/ge2e_en"]["languages"] == ["en"]
+    for stage in ("mtkd_multi", "mtkd_multi_language"):
+        assert_promised_outputs(tmp_path / "out" / "seed-0" / stage, ["de", "en"], "mtkd")
 
 
 def test_emodb_ravdess_pipeline_smoke(tmp_path):

@@ -19,6 +19,8 @@ _EXPORTS = {
     "predict_labels": ".model",
     "predict_log_probabilities": ".model",
     "save_classic_baseline": ".model",
+    "export_ge2e_floor": ".export",
+    "linear_weights": ".export",
     "ClassicBaselineMethod": ".method",
     "ClassicBaselinePredictor": ".method",
 }

@@ -13,6 +13,7 @@ from ..data.preprocessing import LABELS
 from ..registry import CardSection, MethodInfo, register_method
 from ..training.method import RunSetup, SelfFittingMethod
 from .config import ClassicBaselineArguments
+from .export import export_ge2e_floor
 from .features import MfccSettings, split_features
 from .model import ClassicBaseline, fit_classic_baseline, predict_log_probabilities, save_classic_baseline
 
@@ -87,6 +88,9 @@ class ClassicBaselineMethod(SelfFittingMethod):
         if setup.training_args.process_index == 0:
             save_classic_baseline(self._baseline, setup.training_args.output_dir, feature_set=args.classic_feature_set,
                                   sampling_rate=rate, mfcc_settings=asdict(MfccSettings()))
+            if args.classic_feature_set == "ge2e":  # the pretrained floor is also a transformers model (export.py)
+                export_ge2e_floor(self._baseline, setup.training_args.output_dir,
+                                  window_seconds=setup.data_args.max_duration_seconds)
         return ClassicBaselinePredictor(self._baseline, rate, args.classic_feature_set, MfccSettings())
 
     def summary_extras(self, setup: RunSetup, fitted, *, splits) -> dict:
@@ -104,4 +108,8 @@ class ClassicBaselineMethod(SelfFittingMethod):
         body = (f"Features: `{extra.get('feature_set')}`. Validation UR (%) for each C tried: {tried}; kept C = "
                 f"{extra.get('C')}, fitted on the training split alone. The weights are in `classic_baseline.json` "
                 "(plain numbers; `hf_mtkd.classic_baseline.load_classic_baseline` rebuilds the classifier).")
+        if extra.get("feature_set") == "ge2e":
+            body += (" The same classifier is saved here as a transformers model, `GE2EForAudioClassification` with "
+                     "the logistic regression (scaler folded in) as its linear layer, scoring whole clips: "
+                     "`pipeline(\"audio-classification\", model=...)` after `import hf_mtkd`, or an MTKD teacher.")
         return [CardSection("Classic floor", body)]

@@ -22,6 +22,8 @@ from ...auto_classes import LazyAutoModelsMixin
 
 #: Where a freshly built encoder takes its weights from: the installed wheel's file, or a random init (None).
 PRETRAINED_ENCODERS = ("resemblyzer", None)
+#: What the classifier does to the window statistics first: a LayerNorm, or nothing (an nn.Identity in its place).
+CLASSIFIER_NORMS = ("layer", "none")
 #: The pretrained encoder's shape (the wheel's hparams.py).
 RESEMBLYZER_SHAPE = {"num_mel_bins": 40, "hidden_size": 256, "num_hidden_layers": 3, "embedding_size": 256}
 
@@ -65,6 +67,10 @@ class GE2EConfig(LazyAutoModelsMixin, PretrainedConfig):
         trainers read it through `GE2EForAudioClassification.parameter_learning_rates`.
     classifier_hidden_size (`int`, *optional*, defaults to 256):
         Width of the classifier's hidden layer; 0: a linear classifier (logistic regression on the statistics).
+    classifier_norm (`str`, *optional*, defaults to `"layer"`):
+        Normalisation of the statistics before the classifier's layers: "layer" (a LayerNorm, which lets a new head
+        learn at the usual rates) or "none" (an identity in the same slot, so the layers keep their parameter names):
+        the classic floor's export, whose linear layer already holds the standardisation.
     classifier_dropout (`float`, *optional*, defaults to 0.1):
         Dropout before each layer of the classifier.
     initializer_range (`float`, *optional*, defaults to 0.02):
@@ -81,6 +87,7 @@ class GE2EConfig(LazyAutoModelsMixin, PretrainedConfig):
     freeze_encoder: bool = True
     encoder_learning_rate: Optional[float] = None
     classifier_hidden_size: int = 256
+    classifier_norm: str = "layer"
     classifier_dropout: float = 0.1
     initializer_range: float = 0.02
 
@@ -101,6 +108,8 @@ class GE2EConfig(LazyAutoModelsMixin, PretrainedConfig):
                                  "(set pretrained_encoder: null for another shape, trained from scratch).")
         if self.classifier_hidden_size < 0:
             raise ValueError(f"classifier_hidden_size must be >= 0 (0: linear), got {self.classifier_hidden_size}.")
+        if self.classifier_norm not in CLASSIFIER_NORMS:
+            raise ValueError(f"classifier_norm must be one of {CLASSIFIER_NORMS}, got {self.classifier_norm!r}.")
         if not 0.0 <= self.classifier_dropout < 1.0:
             raise ValueError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}.")
         if self.encoder_learning_rate is not None and not self.encoder_learning_rate > 0:
@@ -108,4 +117,4 @@ class GE2EConfig(LazyAutoModelsMixin, PretrainedConfig):
                 f"encoder_learning_rate must be > 0 (or None: the trainer's), got {self.encoder_learning_rate}.")
 
 
-__all__ = ["GE2EConfig", "PRETRAINED_ENCODERS", "RESEMBLYZER_SHAPE", "resemblyzer_weights_path"]
+__all__ = ["CLASSIFIER_NORMS", "GE2EConfig", "PRETRAINED_ENCODERS", "RESEMBLYZER_SHAPE", "resemblyzer_weights_path"]

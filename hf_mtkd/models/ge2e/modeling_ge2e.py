@@ -118,8 +118,10 @@ class GE2EForAudioClassification(GE2EPreTrainedModel):
         else:
             layers = [nn.Dropout(config.classifier_dropout), nn.Linear(width, config.num_labels)]
         # LayerNorm first: window statistics of unit-norm embeddings are small numbers (~0.06 and ~0.01) that a
-        # classifier at the usual learning rates would take many steps to scale up to.
-        self.classifier = nn.Sequential(nn.LayerNorm(width), *layers)
+        # classifier at the usual learning rates would take many steps to scale up to. "none" keeps the slot (an
+        # Identity), so the layers' names (classifier.2, ...) are the same either way.
+        norm = nn.LayerNorm(width) if config.classifier_norm == "layer" else nn.Identity()
+        self.classifier = nn.Sequential(norm, *layers)
         self.post_init()
         self.apply_freeze_encoder()
 

@@ -93,15 +93,17 @@ def steps_per_second(name: str, threads: int, seconds: float) -> float:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from hf_mtkd.utils.provenance import machine_provenance
-    from hf_mtkd.utils.threads import resolve_num_threads
+    from hf_mtkd.utils.threads import idle_cores, resolve_num_threads
 
-    cells, starting_threads = [], torch.get_num_threads()
+    cells, starting_threads, idle = [], torch.get_num_threads(), {}
     for condition in ("quiet", "busy"):
         stop, neighbour = multiprocessing.Event(), None
         if condition == "busy":
             neighbour = multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
             neighbour.start()
+            time.sleep(0.5)  # let it take its core before the idle cores are measured
         try:
+            idle[condition] = idle_cores()  # what `auto` sees when a run starts in this condition
             for name in args.models:
                 for threads in args.threads:
                     rate = steps_per_second(name, threads, args.seconds)
@@ -120,10 +122,12 @@ def main(argv=None) -> int:
                 c["threads"]: c["steps_per_s"] for c in cells if c["condition"] == condition and c["model"] == name
             }
             model, _, _ = build(name)
-            auto = resolve_num_threads("auto", sum(p.numel() for p in model.parameters()), default=max(args.threads))
+            auto = resolve_num_threads("auto", sum(p.numel() for p in model.parameters()), default=max(args.threads),
+                                       idle=idle[condition])
             best = max(rates, key=rates.get)
             ratio = rates[best] / rates[auto]
-            verdicts.append({"condition": condition, "model": name, "auto_threads": auto, "best_threads": best,
+            verdicts.append({"condition": condition, "model": name, "idle_cores": idle[condition],
+                             "auto_threads": auto, "best_threads": best,
                              "best_over_auto": ratio, "within_target": ratio <= TARGET})
     report = {"machine": machine_provenance(), "seconds_per_cell": args.seconds, "cells": cells,
               "auto": verdicts, "target": f"auto within {TARGET}x of the best thread count in every cell",

@@ -52,6 +52,18 @@ MTKD_LOSSES = "hf_mtkd/mtkd/losses.py"
 MTKD_TRAINER = "hf_mtkd/mtkd/trainer.py"
 
 MUTATIONS = [
+    m(
+        "threads_auto_ignores_idle_cores",
+        "torch_num_threads auto gives a large model every core beside a busy job",
+        [
+            (
+                "hf_mtkd/utils/threads.py",
+                "        return max(1, min(default, int(idle + 0.5)))",
+                "        return default",
+            )
+        ],
+        ["tests/test_model_selection.py::test_auto_threads_for_a_large_model_follow_the_idle_cores"],
+    ),
     # ------------------------------------------------------------------ issue 22: the GE2E floor exported as a model
     m(
         "ge2e_export_mean_not_folded",

@@ -2,6 +2,7 @@
 count a run trains with (item 6)."""
 
 import json
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -117,10 +118,32 @@ def test_auto_threads_for_a_method_without_a_torch_model_is_one(monkeypatch):
 
     before = torch.get_num_threads()
     monkeypatch.setattr(threads, "_STARTING_THREADS", 2)
+    monkeypatch.setattr(threads, "idle_cores", lambda interval=0.25: 2.0)  # a quiet machine, whatever this one is
     try:
         assert threads.apply_num_threads("auto", None) == 1  # the classic floor: features clip by clip
         assert threads.apply_num_threads("auto", object()) == 2  # something of unknown size: torch's default
         big = torch.nn.Linear(4000, 3000)  # 12 M parameters
         assert threads.apply_num_threads("auto", big) == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_auto_threads_for_a_large_model_follow_the_idle_cores(monkeypatch):
+    import hf_mtkd.utils.threads as threads
+
+    big = threads.SMALL_MODEL_PARAMETERS
+    assert threads.resolve_num_threads("auto", big, default=2, idle=2.0) == 2  # a quiet 2-core machine
+    assert threads.resolve_num_threads("auto", big, default=2, idle=1.1) == 1  # a busy neighbour on one core
+    assert threads.resolve_num_threads("auto", big, default=2, idle=0.0) == 1  # never fewer than one
+    assert threads.resolve_num_threads("auto", big, default=4, idle=2.6) == 3
+    assert threads.resolve_num_threads("auto", big - 1, default=2, idle=2.0) == 1  # small: one thread, idle or not
+    assert threads.resolve_num_threads("2", big, default=2, idle=0.0) == 2  # an explicit count is kept
+    idle = threads.idle_cores(0.05)
+    assert idle is None or 0.0 <= idle <= (os.cpu_count() or 1) + 1e-6
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "_STARTING_THREADS", 2)
+    monkeypatch.setattr(threads, "idle_cores", lambda interval=0.25: 0.9)
+    try:
+        assert threads.apply_num_threads("auto", torch.nn.Linear(4000, 3000)) == 1
     finally:
         torch.set_num_threads(before)

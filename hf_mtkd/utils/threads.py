@@ -5,19 +5,23 @@ log-mel student has well under a million parameters) a step is too short to spli
 spend their time synchronising, and on a 2-core machine that also runs anything else they wait for each other.
 Measured on such a machine (issue 21; `benchmarks/threads.py` records the cells): the compact student ran
 3x slower with two threads than with one under a load of 2.5, about 25x slower beside other jobs, and only
-1.18x faster on a quiet machine. So `auto` gives small models one thread, and larger ones torch's default.
+1.18x faster on a quiet machine. So `auto` gives small models one thread (a busy neighbour that appears later costs
+them far more than a quiet machine gains), and larger ones torch's default, capped by the cores idle when the run
+starts.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import time
 from typing import Optional
 
 import torch
 
 logger = logging.getLogger("hf_mtkd")
 
-__all__ = ["SMALL_MODEL_PARAMETERS", "apply_num_threads", "parse_num_threads", "resolve_num_threads"]
+__all__ = ["SMALL_MODEL_PARAMETERS", "apply_num_threads", "idle_cores", "parse_num_threads", "resolve_num_threads"]
 
 #: Below this many parameters `auto` runs one thread.
 SMALL_MODEL_PARAMETERS = 10_000_000
@@ -39,15 +43,39 @@ def parse_num_threads(value) -> Optional[int]:
     return number
 
 
-def resolve_num_threads(value, num_parameters: Optional[int], default: Optional[int] = None) -> int:
+def idle_cores(interval: float = 0.25) -> Optional[float]:
+    """How many cores sat idle over `interval` seconds (Linux /proc/stat; None elsewhere): what other jobs leave."""
+    def sample():
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = [float(v) for v in handle.readline().split()[1:]]
+        return fields[3] + (fields[4] if len(fields) > 4 else 0.0), sum(fields)  # idle + iowait, total
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(interval)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (idle1 - idle0) / (total1 - total0) * (os.cpu_count() or 1)
+
+
+def resolve_num_threads(value, num_parameters: Optional[int], default: Optional[int] = None,
+                        idle: Optional[float] = None) -> int:
     """The thread count `value` ("auto" or a number) means for a model of `num_parameters` (None: unknown, taken
-    as large); `default` is torch's own (its setting when hf_mtkd was imported, when not given)."""
+    as large); `default` is torch's own (its setting when hf_mtkd was imported, when not given); `idle`: the cores
+    other jobs leave free now (`idle_cores()`; None: not measured). A large model gets torch's default, but no more
+    threads than there are idle cores (at least one): measured beside a busy process, two threads ran
+    wav2vec2-base 2.9x slower than one."""
     number = parse_num_threads(value)
     if number is not None:
         return number
     default = default if default is not None else _STARTING_THREADS
     if num_parameters is not None and num_parameters < SMALL_MODEL_PARAMETERS:
         return 1
+    if idle is not None:
+        return max(1, min(default, int(idle + 0.5)))
     return default
 
 
@@ -61,7 +89,8 @@ def apply_num_threads(value, model=None, device: Optional[torch.device] = None) 
     # other jobs, 10 s on 1,011 clips with one.
     parameters = sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else (
         0 if model is None else None)
-    threads = resolve_num_threads(value, parameters)
+    small = parameters is not None and parameters < SMALL_MODEL_PARAMETERS
+    threads = resolve_num_threads(value, parameters, idle=None if small else idle_cores())
     if threads != torch.get_num_threads():
         torch.set_num_threads(threads)
     logger.info("torch intra-op threads: %d (torch_num_threads=%s, %s parameters).", threads, value,

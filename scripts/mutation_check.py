@@ -53,6 +53,18 @@ MTKD_TRAINER = "hf_mtkd/mtkd/trainer.py"
 
 MUTATIONS = [
     m(
+        "predict_ignores_torch_num_threads",
+        "hf-mtkd predict runs torch's default threads whatever --torch_num_threads says",
+        [
+            (
+                "hf_mtkd/cli/predict.py",
+                "        apply_num_threads(args.torch_num_threads, count if count is not None else object())\n",
+                "        pass\n",
+            )
+        ],
+        ["tests/test_inference.py::test_predict_honours_torch_num_threads"],
+    ),
+    m(
         "threads_auto_ignores_idle_cores",
         "torch_num_threads auto gives a large model every core beside a busy job",
         [

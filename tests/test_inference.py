@@ -324,3 +324,26 @@ def test_training_curves_reach_tensorboard(ft_student):
     events.Reload()
     assert {"train/loss", "train/learning_rate"} <= set(events.Tags()["scalars"])
     assert len(events.Scalars("train/loss")) == 2  # logging_steps=1, max_steps=2
+
+
+def test_predict_honours_torch_num_threads(tmp_path, monkeypatch):
+    import hf_mtkd.utils.threads as threads
+
+    model = tmp_path / "model"
+    saved = save_tiny_classifier(model, LABELS)
+    assert threads.saved_parameter_count(model) == sum(p.numel() for p in saved.parameters())
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "a.wav", (0.1 * np.sin(np.arange(8000) / 5.0)).astype(np.float32), 16000)
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "_STARTING_THREADS", 2)
+    try:
+        args = ["--model", str(model), str(tmp_path / "in"), "--output", str(tmp_path / "out.csv"), "--no_progress",
+                "--device", "cpu"]
+        predict_main(args + ["--torch_num_threads", "2"])
+        assert torch.get_num_threads() == 2
+        predict_main(args)  # auto: a tiny model, one thread
+        assert torch.get_num_threads() == 1
+        with pytest.raises(SystemExit, match="torch_num_threads must be 'auto' or a whole number"):
+            predict_main(args + ["--torch_num_threads", "many"])
+    finally:
+        torch.set_num_threads(before)

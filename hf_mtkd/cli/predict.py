@@ -10,6 +10,7 @@ file_name or path column and a text column) or from a sidecar file beside each c
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional
 
@@ -29,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--on_error", choices=ON_ERROR, default="fail",
                         help="a file that cannot be decoded: stop (fail) or record the error and go on (skip)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    parser.add_argument("--torch_num_threads", default="auto",
+                        help="torch intra-op threads on CPU: a number, or auto (one for models under 10 M parameters, "
+                        "else torch's default capped by the idle cores), as in training")
     text = parser.add_argument_group("transcripts (audio + text models)")
     text.add_argument("--transcripts", help="CSV of transcripts (paths relative to it); default: a sidecar file per "
                                             "clip")
@@ -43,6 +47,15 @@ def main(argv: Optional[list[str]] = None):
     from ..inference.predict import MODEL_WINDOW, check_model_source
 
     check_model_source(args.model, "--model")  # before the saved config is read: a missing folder is no Hub id
+    from ..utils.threads import apply_num_threads, parse_num_threads, saved_parameter_count
+
+    try:
+        parse_num_threads(args.torch_num_threads)
+    except ValueError as err:
+        raise SystemExit(f"hf-mtkd predict: --{err}") from err
+    if not (args.device or "cpu").startswith("cuda"):
+        count = saved_parameter_count(args.model) if os.path.isdir(args.model) else None
+        apply_num_threads(args.torch_num_threads, count if count is not None else object())
 
     common = dict(
         output=args.output,

@@ -15,9 +15,8 @@ from typing import Optional
 import torch
 from torch import nn
 from transformers import PreTrainedModel
-from transformers.modeling_outputs import SequenceClassifierOutput
 
-from ..logmel_cnn.modeling_logmel_cnn import masked_statistics_pooling
+from ..logmel_cnn.modeling_logmel_cnn import classification_output, masked_statistics_pooling
 from .configuration_ge2e import GE2EConfig, resemblyzer_weights_path
 
 
@@ -167,13 +166,7 @@ class GE2EForAudioClassification(GE2EPreTrainedModel):
         embeddings, mask = self.ge2e(input_values, attention_mask)
         logits = self.classifier(window_statistics(embeddings, mask))
         states = (embeddings,) if output_hidden_states else None
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(logits.float(), labels.view(-1))
-        if not return_dict:
-            output = (logits,) + ((states,) if states is not None else ())
-            return ((loss,) + output) if loss is not None else output
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=states)
+        return classification_output(logits, labels, states, return_dict)
 
 
 __all__ = [

@@ -190,18 +190,25 @@ class LogMelCNNForAudioClassification(LogMelCNNPreTrainedModel):
         pooled, _, _, states = self.logmel_cnn(
             input_values, attention_mask=attention_mask, output_hidden_states=bool(output_hidden_states)
         )
-        logits = self.head(pooled)
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(logits.float(), labels.view(-1))
-        if not return_dict:
-            output = (logits,) + ((states,) if states is not None else ())
-            return ((loss,) + output) if loss is not None else output
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=states)
+        return classification_output(self.head(pooled), labels, states, return_dict)
+
+
+def classification_output(logits: torch.Tensor, labels: Optional[torch.Tensor], hidden_states, return_dict: bool):
+    """What an audio classifier's forward returns: the cross-entropy with `labels` (computed in float32, also under
+    bf16 autocast) and the logits, as a SequenceClassifierOutput or, without `return_dict`, the transformers tuple
+    (loss first when there is one)."""
+    loss = None
+    if labels is not None:
+        loss = nn.functional.cross_entropy(logits.float(), labels.view(-1))
+    if not return_dict:
+        output = (logits,) + ((hidden_states,) if hidden_states is not None else ())
+        return ((loss,) + output) if loss is not None else output
+    return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
 
 
 __all__ = [
     "LogMelCNNForAudioClassification",
+    "classification_output",
     "LogMelCNNModel",
     "LogMelCNNPreTrainedModel",
     "MaskedBatchNorm1d",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor, pipeline
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
 
 import hf_mtkd  # noqa: F401  (registers the Auto classes)
 from hf_mtkd.classic_baseline import clip_features, load_classic_baseline
@@ -23,7 +23,7 @@ from hf_mtkd.distillation.teachers import TeacherSpec, load_teacher, teacher_log
 from hf_mtkd.training.args import SERTrainingArguments
 from hf_mtkd.training.run import run
 from hf_mtkd.training.trainer import SERTrainer
-from testing_utils import LABELS, SHARED_DATA, tiny_recipe, write_tone_corpus
+from testing_utils import LABELS, assert_pipeline_scores_are_the_softmax, SHARED_DATA, tiny_recipe, write_tone_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,13 +154,7 @@ def test_pretrained_save_reload_without_resemblyzer_and_pipeline(tmp_path, monke
         after = loaded(**loaded_fe(waves, sampling_rate=RATE, return_tensors="pt")).logits
     torch.testing.assert_close(before, after, atol=0, rtol=0)
 
-    classifier = pipeline("audio-classification", model=str(tmp_path))
-    wav = tmp_path / "clip.wav"
-    sf.write(wav, waves[1], RATE)
-    result = classifier(str(wav), top_k=None)
-    expected = torch.softmax(before[1], dim=-1)
-    assert {row["label"]: row["score"] for row in result} == pytest.approx(
-        {label: float(p) for label, p in zip(LABELS, expected)}, abs=1e-5)
+    assert_pipeline_scores_are_the_softmax(tmp_path, waves[1], before[1])
 
 
 def test_tiny_round_trip_keeps_the_trained_encoder(tmp_path):

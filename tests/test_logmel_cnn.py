@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
 
 import hf_mtkd  # noqa: F401  (registers the Auto classes)
-from testing_utils import LABELS, save_tiny_classifier, tiny_recipe
+from testing_utils import LABELS, assert_pipeline_scores_are_the_softmax, save_tiny_classifier, tiny_recipe
 from hf_mtkd.registry import get_method
 from hf_mtkd.models import LogMelCNNConfig, LogMelCNNForAudioClassification, LogMelFeatureExtractor
 from hf_mtkd.models.logmel_cnn.modeling_logmel_cnn import MaskedBatchNorm1d, SpecAugment
@@ -125,13 +124,7 @@ def test_save_load_round_trip_and_pipeline(tmp_path):
         after = loaded(**loaded_fe(waves, sampling_rate=RATE, return_tensors="pt")).logits
     torch.testing.assert_close(before, after, atol=0, rtol=0)
 
-    classifier = pipeline("audio-classification", model=str(tmp_path))
-    wav = tmp_path / "clip.wav"
-    sf.write(wav, waves[1], RATE)
-    result = classifier(str(wav), top_k=None)
-    expected = torch.softmax(before[1], dim=-1)
-    assert {row["label"]: row["score"] for row in result} == pytest.approx(
-        {label: float(p) for label, p in zip(LABELS, expected)}, abs=1e-5)
+    assert_pipeline_scores_are_the_softmax(tmp_path, waves[1], before[1])
 
 
 def test_config_errors_name_the_field():

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 from datasets import Dataset
-from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
+from transformers import AutoConfig, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor, pipeline
 
 RATE = 16000
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -169,3 +169,16 @@ def assert_promised_outputs(out: Path, languages, method: str) -> None:
         for block in ("overall", *test["per_language"]):
             assert (out / confusion_matrix_filename(block)).is_file(), f"{out.name}: no confusion matrix for {block}"
         assert (out / TEACHER_WEIGHTS_FILE).is_file() == (method == "mtkd"), out.name
+
+
+def assert_pipeline_scores_are_the_softmax(model_dir, wave: np.ndarray, logits: torch.Tensor, labels=LABELS,
+                                            rate: int = RATE) -> None:
+    """`pipeline("audio-classification")` on the saved model scores `wave` (written to a WAV file) as the softmax of
+    `logits`, the model's own output for that clip."""
+    classifier = pipeline("audio-classification", model=str(model_dir))
+    wav = Path(model_dir) / "clip.wav"
+    sf.write(wav, wave, rate)
+    result = classifier(str(wav), top_k=None)
+    expected = torch.softmax(logits, dim=-1)
+    assert {row["label"]: row["score"] for row in result} == pytest.approx(
+        {label: float(p) for label, p in zip(labels, expected)}, abs=1e-5)

@@ -21,17 +21,8 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers.utils import ModelOutput
 
 from .configuration_audio_text import AudioTextConfig
+from ..loading import config_kwargs
 
-# from_pretrained keywords that also apply to loading a config.
-_HUB_KWARGS = (
-    "cache_dir",
-    "revision",
-    "token",
-    "trust_remote_code",
-    "local_files_only",
-    "subfolder",
-    "force_download",
-)
 # Encoder weights a checkpoint may carry that this model does not use.
 _UNUSED_ENCODER_KEYS = ("pooler.", "masked_spec_embed")
 
@@ -278,7 +269,7 @@ def _resolve_encoder(cls, source, what: str, overrides: Optional[dict], kwargs: 
         looks_local = os.path.isabs(name) or name.startswith(".") or name.count("/") > 1
         if looks_local and not os.path.exists(name):
             raise FileNotFoundError(f"{what} encoder: {name!r} does not exist.")
-        found = AutoConfig.from_pretrained(name, **{k: v for k, v in kwargs.items() if k in _HUB_KWARGS})
+        found = AutoConfig.from_pretrained(name, **config_kwargs(kwargs))
         if isinstance(found, AudioTextConfig):
             source = cls.from_pretrained(name, **kwargs)
         else:

@@ -32,17 +32,8 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_early_exit import SUPPORTED_BACKBONES, EarlyExitAudioConfig
 from .exit_heads import ClassificationHead
+from ..loading import config_kwargs
 
-# from_pretrained keywords that also apply to loading a config.
-_HUB_KWARGS = (
-    "cache_dir",
-    "revision",
-    "token",
-    "trust_remote_code",
-    "local_files_only",
-    "subfolder",
-    "force_download",
-)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -161,7 +152,7 @@ class EarlyExitForAudioClassification(EarlyExitPreTrainedModel):
             backbone_config = backbone
         else:
             if isinstance(backbone, (str, os.PathLike)):
-                hub_kwargs = {k: v for k, v in from_pretrained_kwargs.items() if k in _HUB_KWARGS}
+                hub_kwargs = config_kwargs(from_pretrained_kwargs)
                 found = AutoConfig.from_pretrained(backbone, **hub_kwargs)
                 if isinstance(found, EarlyExitAudioConfig):  # an hf_mtkd checkpoint: reuse its encoder
                     source_model = cls.from_pretrained(backbone, **from_pretrained_kwargs).backbone

@@ -893,7 +893,7 @@ MUTATIONS = [
         "the quiz split is drawn from all clips, not per label",
         [
             (
-                "hf_mtkd/meta_curriculum/fit.py",
+                "hf_mtkd/meta_curriculum/caches.py",
                 "columns = [c for c in strata_columns if c and c in train.column_names]",
                 "columns = []",
             )
@@ -1205,7 +1205,7 @@ MUTATIONS = [
         "a class whose strata hold one clip each never reaches the quiz split",
         [
             (
-                "hf_mtkd/meta_curriculum/fit.py",
+                "hf_mtkd/meta_curriculum/caches.py",
                 "    for y in sorted(set(counts) - set(labels[quiz_rows].tolist())):",
                 "    for y in []:",
             )

@@ -14,12 +14,11 @@ from hf_mtkd.meta_curriculum import MetaCurriculumConfig
 from hf_mtkd.models.inverted_transformer import WaveformStudentForAudioClassification
 from hf_mtkd.meta_curriculum.curriculum import CurriculumPolicy, make_buckets, run_curriculum
 from hf_mtkd.meta_curriculum.features import INPUT_FEATURES, TEACHER_FEATURES
+from hf_mtkd.meta_curriculum.caches import carve_quiz_split, prepare_caches
 from hf_mtkd.meta_curriculum.fit import (
     WaveformModelPredictor,
     _objective,
     build_feature_student,
-    carve_quiz_split,
-    prepare_caches,
     train_student_phase,
 )
 from hf_mtkd.meta_curriculum.report import student_logits

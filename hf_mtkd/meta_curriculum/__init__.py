@@ -16,7 +16,7 @@ _EXPORTS = {
     "MetaCurriculumMethod": ".method",
     "MetaCurriculumResult": ".fit",
     "fit_phases": ".fit",
-    "prepare_caches": ".fit",
+    "prepare_caches": ".caches",
     "format_stage_table": ".report",
     "stage_results_of": ".report",
     "supcon_loss": ".losses",

@@ -15,15 +15,8 @@ from ..registry import CardSection, MethodInfo, Paper, register_method
 from ..modeling_utils import hub_kwargs
 from ..training.method import RunSetup, SelfFittingMethod
 from .config import MetaCurriculumConfig
-from .fit import (
-    EVAL_SPLITS,
-    WaveformModelPredictor,
-    build_feature_student,
-    fit_phases,
-    load_run_upstream,
-    prepare_caches,
-    save_export,
-)
+from .caches import load_run_upstream, prepare_caches
+from .fit import EVAL_SPLITS, WaveformModelPredictor, build_feature_student, fit_phases, save_export
 from .report import ACTIONS_PLOT, format_stage_markdown, format_stage_table, stage_results_of
 from ..models.inverted_transformer.upstream import upstream_feature_extractor
 from .teacher import check_teacher_head

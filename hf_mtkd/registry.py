@@ -21,7 +21,8 @@ what it is given):
 
     dataclass_types()                                   -> the HfArgumentParser dataclasses of a recipe
     probe_feature_extractor(setup)                      -> the feature extractor (fixes the sampling rate)
-    (shared: load, label, split and decode the data)
+    data_checks(setup)                                  -> checks of its own on the splits, run before decoding
+    (shared: load, label, split, check and decode the data)
     build_model(setup)                                  -> (model, feature_extractor or processor)
     prepare_splits(setup, splits, model=, feature_extractor=)          -> splits (add/replace splits, columns)
     make_collators(setup, splits, feature_extractor=)                  -> (train_collator, eval_collator)
@@ -30,22 +31,25 @@ what it is given):
     (shared: validation and test reports from the fitted model's predictions)
     summary_extras(setup, fitted, splits=, feature_extractor=, collators=)  -> dict added to the run summary
     card_sections(setup, summary)                       -> [CardSection] for the model card
+    exported_models(setup, summary)                     -> {sub-folder: RunSummary} of models exported in the run
     figures(summary, output_dir)                        -> charts only this method draws (after the shared ones)
-    (shared: run_summary.json, plots, model card -- `Trainer.create_model_card` for trainers -- and push)
+    (shared: run_summary.json, plots, model cards -- `Trainer.create_model_card` for trainers, one card per
+     exported model -- and push)
     multi_stage_tables(stage, summary)                  -> extra text printed at the end of a multi-stage run
 
 A `SelfFittingMethod` has no collators and no feature extractor of the shared flow:
 
     dataclass_types()
     sampling_rate(setup)                                -> the rate the data is decoded at
-    (shared: load, label, split and decode the data)
+    data_checks(setup)
+    (shared: load, label, split, check and decode the data)
     build_model(setup)                                  -> the initial model, or None
     prepare_splits(setup, splits, model=)               -> splits
     fit(setup, model=, splits=, resume_from_checkpoint=) -> a `Predictor` (`predict_scores(dataset)`) or a Trainer,
                                                            after saving the model
     (shared: validation and test reports)
-    summary_extras(setup, fitted, splits=), card_sections(setup, summary), figures(summary, output_dir),
-    multi_stage_tables(stage, summary)
+    summary_extras(setup, fitted, splits=), card_sections(setup, summary), exported_models(setup, summary),
+    figures(summary, output_dir), multi_stage_tables(stage, summary)
 
 `setup` is a frozen `hf_mtkd.training.method.RunSetup` (parsed arguments, label names, languages). A method
 object is made per run (`get_method`), so a method may keep what it loaded (teachers, say) on `self`
@@ -113,15 +117,26 @@ class MethodInfo:
         )
 
 
+#: Where a method's card section goes: after the Quick start, after the training data, or after the evaluation.
+CARD_PLACEMENTS = ("usage", "training", "results")
+
+
 @dataclass(frozen=True)
 class CardSection:
-    """A section of its own that a method adds to the model card (Markdown body under a `## title`)."""
+    """A section of its own that a method adds to the model card (Markdown body under a `## title`), placed
+    after the card's Quick start ("usage"), its training data ("training") or its evaluation ("results")."""
 
     title: str
     body: str
+    placement: str = "usage"
+
+    def __post_init__(self):
+        if self.placement not in CARD_PLACEMENTS:
+            raise ValueError(f"Card section {self.title!r}: placement {self.placement!r} is not one of "
+                             f"{list(CARD_PLACEMENTS)}.")
 
     def to_dict(self) -> dict[str, str]:
-        return {"title": self.title, "body": self.body}
+        return {"title": self.title, "body": self.body, "placement": self.placement}
 
 
 def register_method(cls: Optional[type] = None, *, name: Optional[str] = None):

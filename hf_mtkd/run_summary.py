@@ -32,9 +32,8 @@ class RunSummary(Mapping):
     """A finished run: method, labels, data sizes, validation/test results, provenance, and the method's extras.
 
     Reads like the `run_summary.json` mapping too (`summary["results"]["test"]`, `summary.get(<extra>)`).
-    Extras the model card still knows how to show: `teacher_weights_per_language` ({language: {teacher: mean
-    weight}}: a table; MTKD's `figures` hook draws its chart) and `exits` ({head: {metrics, num_parameters,
-    latency_s}}: a table).
+    The extras are the method's (`Method.summary_extras`); only the method reads them, in its own hooks (card
+    sections, figures, multi-stage tables), so nothing shared depends on their shape.
     """
 
     method: str

@@ -1281,6 +1281,36 @@ MUTATIONS = [
             "tests/test_meta_curriculum_stages.py::test_a_stage_that_predicts_a_class_once_in_a_while_counts_as_collapsed"
         ],
     ),
+    # ------------------------------------------------------------------ issue 20: shared code names no method
+    m(
+        "method_data_checks_skipped",
+        "the shared flow decodes the data without the method's own checks (audio_text trains on missing transcripts)",
+        [("hf_mtkd/training/run.py", "prepare_data(data_args, rate, method.data_checks(setup))",
+          "prepare_data(data_args, rate)")],
+        ["tests/test_method_contract.py::"
+         "test_a_methods_own_data_checks_run_in_the_shared_flow_before_anything_trains"],
+    ),
+    m(
+        "card_training_sections_dropped",
+        "the card template leaves out the sections a method places after the training data (MTKD's teachers)",
+        [("hf_mtkd/model_cards/student_card.md", 'section.placement == "training"',
+          'section.placement == "elsewhere"')],
+        ["tests/test_cards.py::test_card_with_every_field_set"],
+    ),
+    m(
+        "exported_exit_card_tells_the_deepest_head",
+        "an exported exit's summary and card carry the deepest head's test results",
+        [("hf_mtkd/self_distillation/card.py", '("test", ((summary.get("exits") or {}).get(head)',
+          '("test", ((summary.get("exits") or {}).get("deepest")')],
+        ["tests/test_inference.py::test_cards_of_a_self_distillation_run_and_of_an_exported_exit"],
+    ),
+    m(
+        "exported_models_get_no_card",
+        "the models a method exports into sub-folders get no summary, training arguments or card",
+        [("hf_mtkd/training/run.py", "        write_exported_models(method.exported_models(setup, summary), "
+          "training_args)\n", "")],
+        ["tests/test_inference.py::test_cards_of_a_self_distillation_run_and_of_an_exported_exit"],
+    ),
 ]
 
 

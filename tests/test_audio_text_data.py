@@ -14,16 +14,21 @@ from audio_text_fakes import WORDS, tiny_model, tiny_processor, write_text_corpu
 from testing_utils import LABELS
 from corpora_fakes import make_iemocap, make_meld
 from hf_mtkd.arguments import DataArguments
-from hf_mtkd.audio_text.data import AudioTextCollator, require_text_column
+from hf_mtkd.audio_text.data import AudioTextCollator, require_text_column, transcript_checks
 from hf_mtkd.data import DataReport, load_raw_dataset, make_splits, prepare_data, select_labels
 from hf_mtkd.data.checks import check_transcripts
 from hf_mtkd.audio_text.predict import TranscriptError, predict_audio_text
 from hf_mtkd.corpora import synthetic_demo as demo_corpus
 
 
+def prepare_text_data(data_args: DataArguments, sampling_rate: int = 16000):
+    """The data as an audio_text run prepares it: the shared checks plus the method's transcript checks."""
+    return prepare_data(data_args, sampling_rate, transcript_checks(data_args))
+
+
 def test_audiofolder_transcripts_survive_preparation(tmp_path):
     root = write_text_corpus(tmp_path / "corpus")
-    prepared = prepare_data(DataArguments(data_dir=str(root), text_column_name="text"), 16000)
+    prepared = prepare_text_data(DataArguments(data_dir=str(root), text_column_name="text"), 16000)
     splits = prepared.splits
     assert prepared.label_names == LABELS and not any(prepared.report.skipped_clips.values())
     for split in ("train", "validation", "test"):
@@ -39,15 +44,15 @@ def test_missing_transcript_is_an_error_naming_the_clip(tmp_path):
     )
     with pytest.raises(ValueError, match=r"2 clip\(s\) of the train split have no transcript in column "
                                          r"'text'") as error:
-        prepare_data(DataArguments(data_dir=str(root), text_column_name="text"), 16000)
+        prepare_text_data(DataArguments(data_dir=str(root), text_column_name="text"), 16000)
     assert "en_spk2_sad_1.wav" in str(error.value) and "en_spk3_angry_0.wav" in str(error.value)
-    # Without text_column_name (methods that read no text) nothing is checked.
-    assert len(prepare_data(DataArguments(data_dir=str(root)), 16000).splits["train"]) == 16
+    # The shared flow alone does not check transcripts: audio_text's data_checks hook asks.
+    assert len(prepare_data(DataArguments(data_dir=str(root), text_column_name="text"), 16000).splits["train"]) == 16
 
 
 def test_missing_transcripts_skipped_and_counted(tmp_path):
     root = write_text_corpus(tmp_path / "corpus", missing_text=("en_spk2_sad_1.wav", "en_spk3_happy_0.wav"))
-    prepared = prepare_data(DataArguments(data_dir=str(root), text_column_name="text", on_missing_text="skip"), 16000)
+    prepared = prepare_text_data(DataArguments(data_dir=str(root), text_column_name="text", on_missing_text="skip"))
     splits, report = prepared.splits, prepared.report
     assert sorted(report.skipped_clips["train"]) == sorted(
         f"{root / name}: no transcript" for name in ("en_spk2_sad_1.wav", "en_spk3_happy_0.wav"))
@@ -62,7 +67,7 @@ def test_one_transcript_for_every_clip_is_a_data_warning(tmp_path):
     nothing to learn from: the run goes on, and the data report (run summary, metrics, card) says so."""
     root = write_text_corpus(tmp_path / "corpus")
     args = DataArguments(data_dir=str(root), text_column_name="text")
-    assert not [w for w in prepare_data(args, 16000).report.warnings if "same transcript" in w]
+    assert not [w for w in prepare_text_data(args, 16000).report.warnings if "same transcript" in w]
     with open(root / "metadata.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
@@ -71,7 +76,7 @@ def test_one_transcript_for_every_clip_is_a_data_warning(tmp_path):
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    warnings = [w for w in prepare_data(args, 16000).report.warnings if "same transcript" in w]
+    warnings = [w for w in prepare_text_data(args, 16000).report.warnings if "same transcript" in w]
     assert len(warnings) == 1 and "'placeholder'" in warnings[0] and "column 'text'" in warnings[0]
     assert "train" in warnings[0]
 
@@ -79,7 +84,7 @@ def test_one_transcript_for_every_clip_is_a_data_warning(tmp_path):
 def test_missing_text_column_names_the_flag(tmp_path):
     root = write_text_corpus(tmp_path / "corpus")
     with pytest.raises(ValueError, match=r"'transcript' \(--text_column_name\) not found"):
-        prepare_data(DataArguments(data_dir=str(root), text_column_name="transcript"), 16000)
+        prepare_text_data(DataArguments(data_dir=str(root), text_column_name="transcript"), 16000)
     with pytest.raises(ValueError, match="set text_column_name"):
         require_text_column(DataArguments(data_dir=str(root)))
 
@@ -97,9 +102,9 @@ def test_hf_dataset_on_disk_keeps_its_text_column(tmp_path):
     DatasetDict(train=ds).save_to_disk(str(tmp_path / "ds"))
     args = DataArguments(dataset_path=str(tmp_path / "ds"), text_column_name="utterance", validation_fraction=0.25)
     with pytest.raises(ValueError, match=r"1 clip\(s\).*row \d+"):  # embedded audio has no file name: the row
-        prepare_data(args, 16000)
+        prepare_text_data(args, 16000)
     args.on_missing_text = "skip"
-    splits = prepare_data(args, 16000).splits
+    splits = prepare_text_data(args, 16000).splits
     texts = [t for ds in splits.values() for t in ds["utterance"]]
     assert len(texts) == 15 and all(t.endswith(("0", "1", "2", "3")) for t in texts)
 

@@ -12,6 +12,7 @@ from audio_text_fakes import tiny_model, tiny_processor, write_text_corpus
 from hf_mtkd.arguments import DataArguments, ModelArguments
 from hf_mtkd.audio_text import AudioTextDistillationConfig, AudioTextModelArguments, fit_audio_text
 from hf_mtkd.models.audio_text import AudioTextForSequenceClassification, AudioTextProcessor
+from hf_mtkd.audio_text.data import transcript_checks
 from hf_mtkd.data import prepare_data
 from hf_mtkd.audio_text.fit import TRANSFER_DIR, TRANSFER_DONE
 
@@ -20,7 +21,7 @@ from hf_mtkd.audio_text.fit import TRANSFER_DIR, TRANSFER_DONE
 def data(tmp_path_factory):
     root = write_text_corpus(tmp_path_factory.mktemp("text_corpus"))
     data_args = DataArguments(data_dir=str(root), max_duration_seconds=0.5, text_column_name="text")
-    prepared = prepare_data(data_args, 16000)
+    prepared = prepare_data(data_args, 16000, transcript_checks(data_args))
     return data_args, prepared.splits, prepared.label_names, prepared.languages
 
 

@@ -14,7 +14,11 @@ from hf_mtkd.data import DataReport
 from hf_mtkd.hub import TEMPLATE_PATH, ModelCardError, StudentCard
 from hf_mtkd.hub.card import OPTIONAL_FIELDS, REQUIRED_FIELDS
 from hf_mtkd.metrics import compute_ser_metrics
+from hf_mtkd.distillation.teachers import TeacherSpec
 from hf_mtkd.mtkd import MultiTeacherDistillationConfig
+from hf_mtkd.mtkd.card import teachers_section
+from hf_mtkd.registry import CardSection
+from hf_mtkd.self_distillation.card import heads_section
 from hf_mtkd.run_summary import RunSummary, run_provenance
 from hf_mtkd.training.outputs import save_training_args_json
 
@@ -42,19 +46,23 @@ def full_card(**changes) -> StudentCard:
         hub_datasets=["org/emotional-speech"],
         data_description=["[org/emotional-speech](https://huggingface.co/datasets/org/emotional-speech)"],
         languages=["en", "fi", "fr"],
-        teachers=[{"name": "en", "language": "en", "model": "org/teacher-en"},
-                  {"name": "fi", "language": "fi", "model": "local checkpoint `teacher_fi`"}],
-        teacher_weights={"en": {"en": 0.7, "fi": 0.3}, "fi": {"en": 0.25, "fi": 0.75}, "fr": {"en": 0.5, "fi": 0.5}},
         test_metrics=test_metrics(),
         sizes={"train": 100, "validation": 20, "test": 12},
         hyperparameters={"learning_rate": "3e-05", "kd_lambda": "0.25"},
         figures=["test_confusion_matrix_en.png", "teacher_weights.png"],
         requires_hf_mtkd=True,
-        exit_layer=3,
-        exits={"deepest": {"metrics": test_metrics(), "num_parameters": 94_000_000, "latency_s": 0.0412},
-               "layer_10": {"metrics": test_metrics(), "num_parameters": 80_000_000, "latency_s": 0.035},
-               "layer_3": {"metrics": test_metrics(), "num_parameters": 30_000_000, "latency_s": 0.0121},
-               "fusion": {"metrics": test_metrics()}},
+        # One section of each placement, made by the methods' own card pieces.
+        sections=[
+            CardSection("Which exit this is", "This model is the exit after transformer layer 3."),
+            teachers_section(
+                [TeacherSpec("org/teacher-en", "en"), TeacherSpec("/home/someone/teacher_fi", "fi")],
+                {"en": {"en": 0.7, "fi": 0.3}, "fi": {"en": 0.25, "fi": 0.75}, "fr": {"en": 0.5, "fi": 0.5}},
+            ),
+            heads_section({"deepest": {"metrics": test_metrics(), "num_parameters": 94_000_000, "latency_s": 0.0412},
+                           "layer_10": {"metrics": test_metrics(), "num_parameters": 80_000_000, "latency_s": 0.035},
+                           "layer_3": {"metrics": test_metrics(), "num_parameters": 30_000_000, "latency_s": 0.0121},
+                           "fusion": {"metrics": test_metrics()}}),
+        ],
         license="apache-2.0",
         extra_tags=["multilingual"],
         data_warnings=["Class(es) ['sad'] have no clips in the validation split: their recall is not measured there",
@@ -94,7 +102,8 @@ def test_card_with_every_field_set():
     assert 'pipeline("audio-classification", model="org/ser-student")' in body
     assert "import hf_mtkd" in body
     assert "Multi-Teacher Language-Aware Knowledge Distillation" in body
-    assert "| en | en | org/teacher-en |" in body
+    assert "| en | en | [org/teacher-en](https://huggingface.co/org/teacher-en) |" in body
+    assert "| fi | fi | local checkpoint `teacher_fi` |" in body
     assert "| fi | 0.250 | 0.750 |" in body  # mean teacher weights per language
     ur = metrics["per_language"]["fr"]["UR"]
     lo, hi = metrics["per_language"]["fr"]["UR_ci"]
@@ -103,6 +112,12 @@ def test_card_with_every_field_set():
     assert "![test confusion matrix en](test_confusion_matrix_en.png)" in body
     assert "| kd_lambda | 0.25 |" in body and "- transformers 5.0.0" in body
     assert "the exit after transformer layer 3" in body
+    # Each section where its placement says: usage after the Quick start, training after the training data,
+    # results after the evaluation and its figures.
+    order = [body.index(title) for title in ("## Quick start", "## Which exit this is", "## Labels",
+                                              "## Training data", "## Teachers", "## Evaluation", "![test confusion",
+                                              "## Every head", "## Training hyperparameters")]
+    assert order == sorted(order)
     heads = [
         line.split(" | ")[0].lstrip("| ")
         for line in body.splitlines()
@@ -252,12 +267,15 @@ def test_card_from_an_output_dir(tmp_path):
                "results": {"test": metrics}}
     summary.update(run_provenance(ModelArguments(model_name_or_path="facebook/wav2vec2-base"),
                                   DataArguments(dataset_name="org/emotional-speech")))
-    (out / "run_summary.json").write_text(json.dumps(summary))
     args = MultiTeacherDistillationConfig(
         output_dir=str(out), teachers=[{"model": "org/teacher-en", "language": "en"},
                                        {"model": str(tmp_path / "teacher_fi"), "language": "fi"}],
         kd_lambda=0.4, hub_token=SECRET, report_to="none",
     )
+    # The method's sections travel in the summary (what MTKD's card_sections hook wrote there).
+    section = teachers_section(args.teacher_specs(), summary["teacher_weights_per_language"])
+    summary["card_sections"] = [section.to_dict()]
+    (out / "run_summary.json").write_text(json.dumps(summary))
     save_training_args_json(args, out)  # what the trainer writes beside its pickle; the card reads only JSON
     (out / "test_confusion_matrix_en.png").write_bytes(b"\x89PNG")
 
@@ -269,6 +287,7 @@ def test_card_from_an_output_dir(tmp_path):
     assert "| en | en | [org/teacher-en](https://huggingface.co/org/teacher-en) |" in text
     assert "| fi | fi | local checkpoint `teacher_fi` |" in text
     assert "| kd_lambda | 0.4 |" in text and "| temperature | 5 |" in text and "| teacher_weighting | cosine |" in text
+    assert "| teachers |" not in text  # a list of teachers is the method's section, not a hyperparameter
     assert "![test confusion matrix en](test_confusion_matrix_en.png)" in text
     assert 'model="org/ser-student"' in text
     assert SECRET not in text and str(tmp_path) not in text  # no token, no local paths
@@ -356,3 +375,8 @@ def test_the_teacher_weight_chart_title_fits_inside_the_figure(tmp_path):
     extent = title.get_window_extent(renderer)
     assert extent.x0 >= 0 and extent.x1 <= figure.bbox.x1, (extent, figure.bbox)
     assert title.get_text().replace("\n", " ") == "Mean teacher weight per language (training steps)"
+
+
+def test_a_card_section_with_an_unknown_placement_is_refused():
+    with pytest.raises(ValueError, match=r"'Teachers': placement 'footer' is not one of \['usage', 'training', "):
+        CardSection("Teachers", "...", placement="footer")

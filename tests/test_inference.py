@@ -297,6 +297,12 @@ def test_cards_of_a_self_distillation_run_and_of_an_exported_exit(sd_student, tm
     heads = [line.split(" | ")[0].lstrip("| ") for line in full.splitlines()
              if line.startswith(("| layer_", "| deepest", "| fusion"))]
     assert heads[:3] == ["layer_1", "layer_2", "deepest"] and "fusion" in heads
+    # The run wrote the exit's own summary and card; pushing the folder remakes the card from that summary.
+    written = (sd_exit_student / "README.md").read_text()
+    assert "the exit after transformer layer 1" in written and "Every head" not in written
+    exit_summary = json.loads((sd_exit_student / "run_summary.json").read_text())
+    assert exit_summary["results"]["test"] == summary["exits"]["layer_1"]["metrics"]
+    assert "exits" not in exit_summary and json.loads((sd_exit_student / "training_args.json").read_text())
     exit_card = StudentCard.from_output_dir(sd_exit_student, repo_id="org/sd-exit-1").save(sd_exit_student).read_text()
     assert "the exit after transformer layer 1" in exit_card and "import hf_mtkd" not in exit_card
     ur = summary["exits"]["layer_1"]["metrics"]["overall"]["UR"]

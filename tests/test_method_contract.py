@@ -161,6 +161,17 @@ def check_contract(name: str, case: Case, out: Path, summary: RunSummary) -> Non
     case.reload(out)
 
 
+def test_a_methods_own_data_checks_run_in_the_shared_flow_before_anything_trains(tmp_path):
+    """audio_text's transcript check is its `data_checks` hook, not the shared data layer's: a run of it on data
+    with a clip that has no transcript fails naming the clip, and no model is written."""
+    corpus = write_text_corpus(tmp_path / "text_corpus", clips_per_label=1, missing_text=("en_spk2_sad_0.wav",))
+    out = tmp_path / "run"
+    recipe = {**_audio_text(tmp_path, out), "data_dir": str(corpus)}
+    with pytest.raises(ValueError, match=r"no transcript in column 'text'.*en_spk2_sad_0\.wav"):
+        run(get_method("audio_text"), recipe=recipe)
+    assert not list(out.glob("*.safetensors")) and not (out / "run_summary.json").exists()
+
+
 def test_a_method_from_another_package_meets_the_contract(tmp_path, monkeypatch):
     """A method another package registers under the entry-point group runs and reports like a built-in one."""
     (tmp_path / "outside_method.py").write_text(

@@ -67,6 +67,7 @@ def test_trainer_loads_teachers_from_paths_and_trains_with_its_default_collator(
     assert "mtkd" in card.data.tags and "knowledge-distillation" in card.data.tags
     assert "language-aware multi-teacher knowledge distillation (MTKD)" in card.text
     assert "| fi | fi | local checkpoint `t_fi` |" in card.text and "| kd_lambda | 0.5 |" in card.text
+    assert "| fi | 0.000 | 1.000 |" in card.text  # the mean weights of this (only) process
     assert "No evaluation results were recorded" in card.text
 
 

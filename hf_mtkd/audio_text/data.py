@@ -1,9 +1,9 @@
 """Batches holding both modalities, and the method's requirement on the data.
 
-Transcripts come through the shared data layer: with `text_column_name` set, `hf_mtkd.data.prepare_data` checks
-that every clip has one before decoding (`hf_mtkd.data.checks.check_transcripts`: an error naming the clips, or
-with `on_missing_text: skip` the clips are dropped and listed in the data report), and the text column rides
-through splitting and decoding unchanged.
+Transcripts come through the shared data layer: the method's `data_checks` hook hands `transcript_checks` to
+`hf_mtkd.data.prepare_data`, which runs them before decoding (`hf_mtkd.data.checks.check_transcripts`: an error
+naming the clips, or with `on_missing_text: skip` the clips are dropped and listed in the data report), and the
+text column rides through splitting and decoding unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..arguments import DataArguments
+from ..data.checks import check_transcripts
 from ..data.collator import AudioClassificationCollator
 from ..data.preprocessing import LABELS, WAVEFORM
 
@@ -30,6 +31,13 @@ def require_text_column(data_args: DataArguments) -> str:
             "(the IEMOCAP and MELD readers and the multimodal demo corpus call it 'text')."
         )
     return data_args.text_column_name
+
+
+def transcript_checks(data_args: DataArguments) -> list:
+    """The checks an audio_text run adds to the shared data checks: every clip has a transcript in the text column
+    (`on_missing_text` decides between an error and skipping), and the transcripts are not all the same."""
+    require_text_column(data_args)
+    return [lambda splits, report: check_transcripts(splits, data_args, report)]
 
 
 @dataclass
@@ -78,4 +86,4 @@ class AudioTextCollator(AudioClassificationCollator):
         return out
 
 
-__all__ = ["AudioTextCollator", "TEACHER_LOGITS", "TEACHER_TEXT_HIDDEN", "require_text_column"]
+__all__ = ["AudioTextCollator", "TEACHER_LOGITS", "TEACHER_TEXT_HIDDEN", "require_text_column", "transcript_checks"]

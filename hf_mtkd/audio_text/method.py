@@ -5,7 +5,7 @@ transcripts
 must exist before the text encoder is sized, and `build_model` does not see the data), then `fit_audio_text`
 runs the teacher cache and the two phases. The shared flow does the rest with the returned Trainer: the
 validation and test reports, the run summary, the card and the push. Transcripts reach the splits through the
-data layer (`text_column_name`, checked before decoding).
+data layer (`text_column_name`, checked before decoding by `data_checks`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ..training.method import RunSetup, SelfFittingMethod
 from .build import load_audio_feature_extractor
 from .card import USAGE_TITLE, usage_markdown
 from .config import AudioTextDistillationConfig, AudioTextModelArguments
-from .data import require_text_column
+from .data import require_text_column, transcript_checks
 from .trainer import AudioTextDistillationTrainer
 
 
@@ -51,6 +51,9 @@ class AudioTextMethod(SelfFittingMethod):
             )
 
         return predict
+
+    def data_checks(self, setup: RunSetup) -> list:
+        return transcript_checks(setup.data_args)
 
     def sampling_rate(self, setup: RunSetup) -> int:
         """The audio feature extractor's; the model, its processor and collators are made in `fit`, which sees the

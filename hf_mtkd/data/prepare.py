@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from datasets import DatasetDict
@@ -13,7 +14,6 @@ from .checks import (
     check_language_coverage,
     check_speaker_overlap,
     check_validation_size,
-    check_transcripts,
 )
 from .labels import select_labels
 from .preprocessing import prepare_audio_dataset
@@ -30,8 +30,13 @@ class PreparedData:
     report: DataReport  # warnings, skipped/truncated clips and drawn speakers, for run_summary.json and the card
 
 
-def prepare_data(data_args: DataArguments, sampling_rate: int) -> PreparedData:
-    """Load, check, label, split and decode; errors (naming the culprit) come before any audio is decoded."""
+#: A method's own check of the split metadata, run before decoding: `(splits, report) -> splits`.
+SplitCheck = Callable[[DatasetDict, DataReport], DatasetDict]
+
+
+def prepare_data(data_args: DataArguments, sampling_rate: int, checks: Sequence[SplitCheck] = ()) -> PreparedData:
+    """Load, check, label, split and decode; errors (naming the culprit) come before any audio is decoded.
+    `checks` are the method's own (`Method.data_checks`), run after the shared ones."""
     report = DataReport()
     raw = load_raw_dataset(data_args)
     check_duplicate_files(raw, data_args)
@@ -41,8 +46,8 @@ def prepare_data(data_args: DataArguments, sampling_rate: int) -> PreparedData:
     check_label_coverage(splits, label_names, data_args.label_column_name, report)
     check_language_coverage(splits, data_args.language_column_name, report)
     check_validation_size(splits, data_args, report)
-    if data_args.text_column_name:  # a method that reads transcripts: every clip needs one
-        splits = check_transcripts(splits, data_args, report)
+    for check in checks:
+        splits = check(splits, report)
     splits = prepare_audio_dataset(splits, data_args, sampling_rate, label_names, report)
     if any(report.skipped_clips.values()):  # a skipped clip may have been a class's last one
         check_label_coverage(splits, label_names, data_args.label_column_name, report)

@@ -9,7 +9,8 @@ uses must be supplied, and every required field must be present: errors name the
 
 The method's name, description, paper and tags come from its `MethodInfo` (the trainer class's `_name`,
 `_description`, `_paper`, `_tag_names`, recorded in the run summary); a method adds sections of its own
-with `Method.card_sections`.
+with `Method.card_sections` (its teachers, its heads, which exit an exported model is): this module names no
+method.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any, Optional
 from ..data.report import DataReport
 from ..registry import CardSection, MethodInfo, method_info
 from ..metrics.report import format_percent, format_with_ci
-from ..run_summary import SUMMARY_FILE, RunSummary, framework_versions, is_hub_id
+from ..run_summary import SUMMARY_FILE, RunSummary, framework_versions
 from ..utils.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,8 @@ TRAINING_ARGS_JSON = "training_args.json"  # the name hf_mtkd.training.outputs w
 REQUIRED_FIELDS = ("model_name", "model_id", "method", "label_names", "framework_versions")
 #: Template fields that may be empty; the template leaves their section out then.
 OPTIONAL_FIELDS = (
-    "paper", "base_model", "requires_hf_mtkd", "exit_layer", "teachers", "teacher_weights", "datasets", "languages",
-    "sizes", "results", "exits", "figures", "hyperparameters", "sections", "loads_with_pipeline",
+    "paper", "base_model", "requires_hf_mtkd", "datasets", "languages", "sizes", "results", "figures",
+    "hyperparameters", "sections", "loads_with_pipeline",
     "data_warnings", "skipped_clips", "drawn_speakers", "training_warnings",
 )
 
@@ -51,8 +52,8 @@ _HYPERPARAMETERS = (
     "lr_scheduler_type", "warmup_steps", "warmup_ratio", "weight_decay", "optim", "seed", "bf16", "fp16",
     "metric_for_best_model",
 )
-# Fields of the arguments that are no hyperparameters (teachers get a table of their own).
-_NOT_HYPERPARAMETERS = ("teachers", "overwrite_output_dir", "n_bootstrap")
+# Fields of the arguments that are no hyperparameters.
+_NOT_HYPERPARAMETERS = ("overwrite_output_dir", "n_bootstrap")
 _BASE_TAGS = ("audio-classification", "speech-emotion-recognition", "hf_mtkd")
 _DEFINITION_KEYS = ("UR", "WR", "macro_f1", "weighted_f1", "CI", "per_language")
 _ISO_639 = re.compile(r"^[a-z]{2,3}$")
@@ -75,15 +76,11 @@ class StudentCard:
     hub_datasets: list[str] = field(default_factory=list)
     data_description: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
-    teachers: list[dict] = field(default_factory=list)
-    teacher_weights: Optional[dict[str, dict[str, float]]] = None
     test_metrics: Optional[dict] = None
     sizes: dict[str, int] = field(default_factory=dict)
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
     requires_hf_mtkd: bool = False
-    exit_layer: Optional[int] = None
-    exits: Optional[dict[str, dict]] = None
     license: Optional[str] = None
     extra_tags: list[str] = field(default_factory=list)
     #: The method's card text; None: looked up in the method registry by `method`.
@@ -111,23 +108,18 @@ class StudentCard:
         args: Optional[Mapping[str, Any]] = None,
         model_config: Optional[Mapping[str, Any]] = None,
         repo_id: Optional[str] = None,
-        exit_head: Optional[str] = None,
         test_metrics: Optional[dict] = None,
         **overrides,
     ) -> "StudentCard":
         """The card of a run: `summary` (None for a trainer used without the training entry), the training
         arguments as `TrainingArguments.to_dict()` gives them, the model's config as a dict (None: no transformers
-        model), the folder that holds the model and its figures. `exit_head` names an exported self-distillation
-        exit ("layer_<a>"); `repo_id` names the model in the Quick start (default: the Hub id in the arguments,
-        else the folder). `overrides` replace any field."""
+        model), the folder that holds the model and its figures. `repo_id` names the model in the Quick start
+        (default: the Hub id in the arguments, else the folder); `test_metrics` default to the summary's. `overrides`
+        replace any field."""
         out = Path(output_dir)
         args = dict(args or {})
-        extras = summary.extras if summary is not None else {}
         if test_metrics is None and summary is not None:
-            if exit_head is None:
-                test_metrics = summary.results.get("test")
-            else:
-                test_metrics = ((extras.get("exits") or {}).get(exit_head) or {}).get("metrics")
+            test_metrics = summary.results.get("test")
         label_names = list(summary.label_names) if summary is not None else None
         if not label_names and model_config and model_config.get("id2label"):
             id2label = model_config["id2label"]
@@ -144,17 +136,13 @@ class StudentCard:
             "hub_datasets": list(summary.datasets) if summary is not None else [],
             "data_description": list(summary.data_description) if summary is not None else [],
             "languages": list(summary.languages) if summary is not None else [],
-            "teachers": [_teacher_row(t) for t in (args.get("teachers") or [])],
-            "teacher_weights": extras.get("teacher_weights_per_language") or None,
             "test_metrics": test_metrics,
             "sizes": dict(summary.sizes) if summary is not None else {},
             "hyperparameters": _hyperparameters(args),
             "figures": sorted(p.name for p in out.glob("*.png")),
             "requires_hf_mtkd": _requires_hf_mtkd(model_config),
-            "exit_layer": _layer_of(exit_head) if exit_head else None,
-            "exits": None if exit_head else extras.get("exits") or None,
             "method_info": summary.method_info if summary is not None else None,
-            "sections": list(summary.card_sections) if summary is not None and not exit_head else [],
+            "sections": list(summary.card_sections) if summary is not None else [],
             "loads_with_pipeline": _loads_with_audio_pipeline(model_config),
             **_data_report_fields(summary.data_report if summary is not None else None),
             "training_warnings": list(summary.training_warnings) if summary is not None else [],
@@ -173,19 +161,15 @@ class StudentCard:
     def from_output_dir(
         cls, output_dir: str | os.PathLike, *, repo_id: Optional[str] = None, **overrides
     ) -> "StudentCard":
-        """Read what a run wrote to `output_dir` (JSON only). `repo_id` names the model in the Quick start
-        (default: the Hub id in the training arguments, else the folder). `overrides` replace any field."""
+        """Read what a run wrote to `output_dir` (JSON only): a run's folder, or a model a run exported into a
+        sub-folder (`Method.exported_models`: it has a summary of its own). `repo_id` names the model in the Quick
+        start (default: the Hub id in the training arguments, else the folder). `overrides` replace any field."""
         out = Path(output_dir)
-        config = _read_json(out / "config.json")
-        run_dir, exit_head = out, None
-        if not (out / SUMMARY_FILE).is_file() and out.parent.name == "exits" \
-                and (out.parent.parent / SUMMARY_FILE).is_file():
-            run_dir, exit_head = out.parent.parent, out.name  # an exported self-distillation exit
-        summary = RunSummary.load(run_dir / SUMMARY_FILE) if (run_dir / SUMMARY_FILE).is_file() else None
-        test_metrics = _read_json(out / "test_metrics.json") if exit_head is None else None
+        summary = RunSummary.load(out / SUMMARY_FILE) if (out / SUMMARY_FILE).is_file() else None
         return cls.from_run(
-            summary, output_dir=out, args=_read_json(run_dir / TRAINING_ARGS_JSON), model_config=config,
-            repo_id=repo_id, exit_head=exit_head, test_metrics=test_metrics, **overrides,
+            summary, output_dir=out, args=_read_json(out / TRAINING_ARGS_JSON),
+            model_config=_read_json(out / "config.json"), repo_id=repo_id,
+            test_metrics=_read_json(out / "test_metrics.json"), **overrides,
         )
 
     def info(self) -> MethodInfo:
@@ -263,10 +247,6 @@ class StudentCard:
             "paper": dataclasses.asdict(info.paper) if info.paper else None,
             "base_model": self.base_model,
             "requires_hf_mtkd": self.requires_hf_mtkd,
-            "exit_layer": self.exit_layer,
-            "exits": _exits_table(self.exits),
-            "teachers": list(self.teachers),
-            "teacher_weights": _teacher_weight_table(self.teacher_weights),
             "datasets": list(self.data_description),
             "languages": list(self.languages),
             "sizes": dict(self.sizes),
@@ -395,8 +375,20 @@ def _hyperparameters(values: Mapping[str, Any]) -> dict[str, str]:
             continue
         if key in ("bf16", "fp16") and not value:
             continue
+        if _is_structured(value):
+            continue  # a list of mappings (a method's teachers, say): the method's own card section shows it
         shown[key] = _format_value(value)
     return shown
+
+
+def _is_structured(value) -> bool:
+    """A list of mappings, or such a list as JSON text (how a command line passes one)."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return False
+    return isinstance(value, (list, tuple)) and any(isinstance(item, Mapping) for item in value)
 
 
 def _format_value(value) -> str:
@@ -407,16 +399,6 @@ def _format_value(value) -> str:
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True)
     return str(value)
-
-
-def _teacher_row(spec) -> dict:
-    spec = dict(spec) if isinstance(spec, dict) else vars(spec)
-    model = spec.get("model") or ""
-    shown = (
-        f"[{model}](https://huggingface.co/{model})" if is_hub_id(model) else f"local checkpoint `{Path(model).name}`"
-    )
-    return {"name": spec.get("name") or spec.get("language") or Path(model).name, "language": spec.get("language"),
-            "model": shown}
 
 
 def _loads_with_audio_pipeline(config: Optional[dict]) -> bool:
@@ -464,43 +446,3 @@ def _results_table(metrics: Optional[dict]) -> Optional[dict]:
         "rows": rows,
         "definitions": {key: definitions[key] for key in _DEFINITION_KEYS if key in definitions},
     }
-
-
-def _layer_of(head: str) -> Optional[int]:
-    """The transformer layer of a self-distillation head named "layer_<a>" (its export folder has that name too)."""
-    prefix, _, number = head.rpartition("_")
-    return int(number) if prefix == "layer" and number.isdigit() else None
-
-
-def _exits_table(exits: Optional[dict]) -> Optional[list[dict]]:
-    """Rows for the heads of a self-distillation model: layer exits in depth order, then the others."""
-    if not exits:
-        return None
-
-    def order(name):
-        layer = _layer_of(name)
-        return (0, layer, name) if layer is not None else (1, 0, name)
-
-    rows = []
-    for name in sorted(exits, key=order):
-        head = exits[name] or {}
-        overall = (head.get("metrics") or {}).get("overall") or {}
-        params, latency = head.get("num_parameters"), head.get("latency_s")
-        rows.append({
-            "head": name,
-            "params": "-" if params is None else f"{params / 1e6:.2f}",
-            "latency": "-" if latency is None else f"{latency * 1e3:.1f}",
-            "UR": format_with_ci(overall.get("UR"), overall.get("UR_ci")),
-            "WR": format_with_ci(overall.get("WR"), overall.get("WR_ci")),
-        })
-    return rows
-
-
-def _teacher_weight_table(weights: Optional[dict]) -> Optional[dict]:
-    if not weights:
-        return None
-    teachers = list(next(iter(weights.values())))
-    rows = [
-        {"language": lang, "weights": [f"{row.get(t, 0.0):.3f}" for t in teachers]} for lang, row in weights.items()
-    ]
-    return {"teachers": teachers, "rows": rows}

@@ -10,9 +10,10 @@ from datasets import DatasetDict
 
 from ..distillation.cache import add_teacher_logits, check_cache_allowed
 from ..distillation.teachers import Teacher, check_teacher_languages, load_teacher
-from ..registry import register_method
+from ..registry import CardSection, register_method
 from ..training.method import Method, RunSetup
 from ..windowing import random_training_windows
+from .card import teachers_section
 from .collator import MultiTeacherCollator
 from .config import MultiTeacherDistillationConfig
 from .trainer import MultiTeacherDistillationTrainer
@@ -91,6 +92,10 @@ class MultiTeacherMethod(Method):
         if fitted.is_world_process_zero() and weights:
             print(format_teacher_weight_table(weights))
         return {"teacher_weights_per_language": weights}
+
+    def card_sections(self, setup: RunSetup, summary) -> list[CardSection]:
+        args: MultiTeacherDistillationConfig = setup.training_args
+        return [teachers_section(args.teacher_specs(), summary.get("teacher_weights_per_language"))]
 
     def figures(self, summary, output_dir) -> list:
         weights = summary.get("teacher_weights_per_language")

@@ -21,6 +21,7 @@ from ..distillation.teachers import (
 )
 from ..utils.distributed import pool_totals
 from .collator import MultiTeacherCollator
+from .card import teachers_section
 from .config import MultiTeacherDistillationConfig
 from .losses import cosine_teacher_weights, language_teacher_weights, multi_teacher_kd_loss
 
@@ -189,6 +190,12 @@ class MultiTeacherDistillationTrainer(SERTrainer):
             if self.model.training:
                 self.weight_totals[lang] += rows.sum(0)
                 self.weight_counts[lang] += rows.shape[0]
+
+    def card_sections(self) -> list:
+        """The teachers for the card of a trainer used on its own, with their mean weights when this is the only
+        process (pooling them is a collective, and the card is written on the main process alone)."""
+        weights = self.mean_teacher_weights() if self.accelerator.num_processes == 1 else None
+        return [teachers_section(self.args.teacher_specs(), weights)]
 
     def mean_teacher_weights(self) -> dict[str, dict[str, float]]:
         """Mean weight each teacher received per language over all training steps so far, pooled over

@@ -9,7 +9,7 @@ import os
 from torch.utils.data import DataLoader
 from transformers import AutoConfig
 
-from ..registry import register_method
+from ..registry import CardSection, register_method
 from ..metrics import format_comparison_table, save_metrics_json
 from ..modeling_utils import (
     default_feature_extractor,
@@ -18,6 +18,7 @@ from ..modeling_utils import (
     load_feature_extractor,
 )
 from ..training.method import Method, RunSetup
+from .card import exit_summary, heads_section
 from .config import EarlyExitModelArguments, SelfDistillationConfig
 from .export import export_exit
 from .evaluation import evaluate_exits_with_trainer
@@ -25,6 +26,8 @@ from ..models.early_exit.modeling_early_exit import EarlyExitForAudioClassificat
 from .trainer import SelfDistillationTrainer
 
 logger = logging.getLogger(__name__)
+
+EXITS_DIR = "exits"  # <output_dir>/exits/layer_<a>: each exit exported as a model of its own
 
 
 @register_method
@@ -107,7 +110,7 @@ class SelfDistillationMethod(Method):
         print("\n".join(rows))
         exported = {}
         for layer in trainer.model.config.exit_layers:
-            path = os.path.join(args.output_dir, "exits", f"layer_{layer}")
+            path = os.path.join(args.output_dir, EXITS_DIR, f"layer_{layer}")
             export_exit(trainer.model, layer, path, feature_extractor=feature_extractor)
             exported[layer] = path
         return {
@@ -122,3 +125,12 @@ class SelfDistillationMethod(Method):
             "validation_exits": {head: {"metrics": result} for head, result in per_head["validation"].items()},
             "exported_exits": exported,
         }
+
+    def card_sections(self, setup: RunSetup, summary) -> list[CardSection]:
+        exits = summary.get("exits")
+        return [heads_section(exits)] if exits else []
+
+    def exported_models(self, setup: RunSetup, summary) -> dict:
+        """Each exported exit, with a summary of its own: its folder's card tells the exit's results."""
+        return {f"{EXITS_DIR}/layer_{layer}": exit_summary(summary, f"layer_{layer}")
+                for layer in (summary.get("exported_exits") or {})}

@@ -101,10 +101,23 @@ class MethodBase:
         """The dataclasses a recipe fills, in this order: model, data, training, then `extra_dataclasses`."""
         return (ModelArguments, DataArguments, self.training_args_class, *self.extra_dataclasses)
 
+    # ------------------------------------------------------------------ data
+    def data_checks(self, setup: RunSetup) -> list[Callable[..., Any]]:
+        """Checks only this method needs, each `(splits, report) -> splits`, run on the split metadata before any
+        audio is decoded (after the shared checks): raise naming the culprit, or warn through `report` and return
+        the splits (rows may be dropped)."""
+        return []
+
     # ------------------------------------------------------------------ reports
     def card_sections(self, setup: RunSetup, summary) -> list[CardSection]:
         """Sections of the model card that only this method writes (Markdown), stored with the summary."""
         return []
+
+    def exported_models(self, setup: RunSetup, summary) -> dict[str, Any]:
+        """Models this run saved in sub-folders of `output_dir` besides the main one (relative folder -> the
+        `RunSummary` their card tells). The shared flow writes each folder's `run_summary.json`, training arguments
+        and model card, so that `hf-mtkd push <folder>` publishes it like any run."""
+        return {}
 
     def figures(self, summary, output_dir) -> list:
         """Charts only this method draws into `output_dir` from its summary (matplotlib is installed when this is

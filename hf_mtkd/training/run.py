@@ -173,7 +173,7 @@ def run(
     self_fitting = isinstance(method, SelfFittingMethod)
     rate = method.sampling_rate(setup) if self_fitting else method.probe_feature_extractor(setup).sampling_rate
     with training_args.main_process_first(desc="dataset preprocessing"):
-        prepared = prepare_data(data_args, rate)
+        prepared = prepare_data(data_args, rate, method.data_checks(setup))
     splits, label_names, languages = prepared.splits, prepared.label_names, prepared.languages
     logger.info("Labels %s; languages %s; sizes %s", label_names, languages, {k: len(v) for k, v in splits.items()})
     setup = dataclasses.replace(setup, label_names=tuple(label_names), languages=tuple(languages))
@@ -258,6 +258,7 @@ def run(
         else:
             save_training_args_json(training_args, out)
             write_run_card(summary, out, args=training_args.to_dict(), repo_id=training_args.hub_model_id)
+        write_exported_models(method.exported_models(setup, summary), training_args)
         finish_record(out)  # the files this run wrote: what --overwrite_output_dir may remove, and nothing else
         summary.save(os.path.join(out, FINISHED_MARKER))  # last: marks the run finished
     if training_args.push_to_hub:
@@ -268,3 +269,19 @@ def run(
                 os.path.abspath(training_args.output_dir)), private=training_args.hub_private_repo,
                 token=training_args.hub_token, revision=training_args.hub_revision)
     return summary
+
+
+def write_exported_models(exported: dict, training_args) -> None:
+    """Give each model a method exported into a sub-folder of `output_dir` what a run's folder has, so that
+    `hf-mtkd push <folder>` publishes it like any run: its run summary, the training arguments (JSON) and its card
+    (the main run's Hub id does not name it, so its card names the folder)."""
+    args = {key: value for key, value in training_args.to_dict().items() if key != "hub_model_id"}
+    for relative, summary in exported.items():
+        folder = os.path.join(training_args.output_dir, relative)
+        if os.path.isabs(relative) or os.path.normpath(relative).startswith(".."):
+            raise ValueError(f"Exported model folder {relative!r} is not inside the output_dir.")
+        if not os.path.isfile(os.path.join(folder, "config.json")):
+            raise FileNotFoundError(f"The method reported a model exported to {folder}, but it holds no config.json.")
+        summary.save(os.path.join(folder, SUMMARY_FILE))
+        save_training_args_json(training_args, folder)
+        write_run_card(summary, folder, args=args)

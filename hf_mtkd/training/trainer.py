@@ -166,7 +166,7 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
             overrides["hub_datasets"] = [dataset] if isinstance(dataset, str) else list(dataset)
         overrides = {key: value for key, value in overrides.items() if value is not None}
         if self.run_summary is None:  # a trainer used on its own: the method is this class
-            overrides.update(method=self._tag_names[0], method_info=self.method_info())
+            overrides.update(method=self._tag_names[0], method_info=self.method_info(), sections=self.card_sections())
         model = self.accelerator.unwrap_model(self.model)
         card = StudentCard.from_run(
             self.run_summary,
@@ -177,6 +177,11 @@ class SERTrainer(WindowedEvaluationMixin, Trainer):
             **overrides,
         )
         card.save(self.args.output_dir)
+
+    def card_sections(self) -> list:
+        """Card sections of a trainer used on its own (no run summary; with the training entry the method's
+        `card_sections` hook gives them). Called on the main process only."""
+        return []
 
     @property
     def training_warnings(self) -> list[str]:

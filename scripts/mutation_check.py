@@ -1283,6 +1283,20 @@ MUTATIONS = [
     ),
     # ------------------------------------------------------------------ issue 20: shared code names no method
     m(
+        "recipe_leaves_selection_to_the_defaults",
+        "a shipped recipe keeps the Trainer's best checkpoint without saying how it selects",
+        [("recipes/meld/teacher.yaml", "best_model_smoothing: 3\n", "")],
+        ["tests/test_recipes.py::test_every_recipe_chooses_its_model_selection_explicitly"],
+    ),
+    m(
+        "standard_methods_claim_no_checkpoint_selection",
+        "the standard Trainer flow says it keeps no best checkpoint, so no recipe of it is checked",
+        [("hf_mtkd/training/method.py", "    trainer_class: ClassVar[Optional[type]] = SERTrainer\n"
+          "    selects_best_checkpoint: ClassVar[bool] = True\n",
+          "    trainer_class: ClassVar[Optional[type]] = SERTrainer\n")],
+        ["tests/test_recipes.py::test_the_methods_that_keep_the_trainers_best_checkpoint_say_so"],
+    ),
+    m(
         "method_data_checks_skipped",
         "the shared flow decodes the data without the method's own checks (audio_text trains on missing transcripts)",
         [("hf_mtkd/training/run.py", "prepare_data(data_args, rate, method.data_checks(setup))",

@@ -53,6 +53,29 @@ def test_pipeline_stages_parse(path, tmp_path):
     check_stage_references(recipes, str(tmp_path), str(path), [])  # every {output_dir}/... is an earlier stage
 
 
+def _stages(path: Path, tmp_path: Path) -> dict:
+    if path.name == "pipeline.yaml":
+        return {f"{path}:{name}": recipe for name, recipe in stage_recipes(load_recipe(path), str(tmp_path)).items()}
+    return {str(path): load_recipe(path)}
+
+
+@pytest.mark.parametrize("path", FLAT_RECIPES + PIPELINES, ids=lambda p: str(p.relative_to(RECIPES)))
+def test_every_recipe_chooses_its_model_selection_explicitly(path, tmp_path):
+    """A recipe that keeps the Trainer's best checkpoint says how: `best_model_smoothing: k` or
+    `load_best_model_at_end: false` (a default would leave one lucky evaluation in charge unnoticed)."""
+    for where, recipe in _stages(path, tmp_path).items():
+        if not get_method(recipe["method"]).selects_best_checkpoint:
+            continue
+        assert "best_model_smoothing" in recipe or recipe.get("load_best_model_at_end") is False, (
+            f"{where} leaves model selection to the defaults: set best_model_smoothing or load_best_model_at_end")
+
+
+def test_the_methods_that_keep_the_trainers_best_checkpoint_say_so():
+    selecting = {name for name in ("finetune", "mtkd", "self_distillation", "audio_text", "classic_baseline",
+                                   "meta_curriculum") if get_method(name).selects_best_checkpoint}
+    assert selecting == {"finetune", "mtkd", "self_distillation", "audio_text"}
+
+
 def test_demo_pipeline_smoke(tmp_path):
     # All three languages: with teacher_weighting: language, a teacher whose language is not in the data is an error.
     # Two of the recipe's three seeds (the paired verdicts need no more).

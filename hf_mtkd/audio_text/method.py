@@ -26,6 +26,7 @@ class AudioTextMethod(SelfFittingMethod):
     training_args_class = AudioTextDistillationConfig
     trainer_class = AudioTextDistillationTrainer
     extra_dataclasses = (AudioTextModelArguments,)
+    selects_best_checkpoint = True  # both phases keep their best checkpoint on validation (its SERTrainer)
 
     def __init__(self):
         self.fit_result = None

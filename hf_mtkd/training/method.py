@@ -87,6 +87,9 @@ class MethodBase:
     # : The card's text about the method; None: taken from `trainer_class` (`_name`, `_description`, `_paper`,
     # `_tag_names`).
     info: ClassVar[Optional[MethodInfo]] = None
+    #: Whether the run keeps the Trainer's best checkpoint on validation (`load_best_model_at_end`,
+    #: `best_model_smoothing` apply); shipped recipes of such a method state their choice explicitly.
+    selects_best_checkpoint: ClassVar[bool] = False
 
     @classmethod
     def card_info(cls) -> MethodInfo:
@@ -141,6 +144,7 @@ class Method(MethodBase):
 
     #: The Trainer the default `build_trainer` makes.
     trainer_class: ClassVar[Optional[type]] = SERTrainer
+    selects_best_checkpoint: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ data and model
     def probe_feature_extractor(self, setup: RunSetup):

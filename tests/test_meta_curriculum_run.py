@@ -14,7 +14,8 @@ from testing_utils import LABELS, tiny_recipe, write_tone_corpus
 from hf_mtkd.cli.main import main as cli_main
 from hf_mtkd.inference import EmotionPredictor
 from hf_mtkd.config_parser import load_recipe
-from hf_mtkd.meta_curriculum.report import STAGES, stage_results_of
+from hf_mtkd.meta_curriculum.report import STAGE_TITLES, STAGES, stage_results_of
+from hf_mtkd.metrics.single_runs import collect_runs
 from hf_mtkd.run_summary import RunSummary
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "demo" / "meta_curriculum.yaml"
@@ -84,6 +85,11 @@ def test_pipeline_with_a_teacher_stage_runs_the_demo_recipe_to_a_finished_run(pi
         ur
         in tail.splitlines()[[i for i, line in enumerate(tail.splitlines()) if line.startswith("updated student")][0]]
     )
+    # A committed results table of this run has a row per stage, the final one the shared test report's numbers.
+    runs = json.loads(collect_runs({"meta": out}, root / "results" / "meta").read_text())
+    assert [row["model"] for row in runs["rows"]] == [f"meta: {STAGE_TITLES[stage]}" for stage in STAGES]
+    assert runs["rows"][-1]["test"]["UR"] == test["overall"]["UR"]
+    assert runs["rows"][0]["validation"]["UR"] == summary["stage_results"]["teacher"]["validation"]["overall"]["UR"]
 
 
 def test_train_entry_runs_the_demo_recipe_to_a_finished_run_with_its_card(pipeline_run, corpus, capsys):

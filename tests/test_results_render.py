@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from hf_mtkd.metrics.results_doc import collect_results, render_readme, stale_blocks
+from hf_mtkd.metrics.single_runs import collect_runs
 from hf_mtkd.multi_stage import run_pipeline
 from testing_utils import tiny_recipe, write_tone_corpus
 
@@ -54,3 +55,23 @@ def test_a_rendered_block_follows_the_result_files_and_a_changed_number_is_caugh
     fields[4] = "0.999"  # UR of the first row
     csv_path.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]) + "\n")
     assert stale_blocks(rendered, root) == ["demo"]
+
+
+def test_single_runs_render_from_their_result_file_and_a_changed_number_is_caught(seeded_pipeline, tmp_path):
+    root = tmp_path / "repo"
+    runs = {"floor": seeded_pipeline / "out" / "seed-0" / "a", "student": seeded_pipeline / "out" / "seed-1" / "b"}
+    path = collect_runs(runs, root / "results" / "sizes")
+    data = json.loads(path.read_text())
+    assert data["provenance"]["seeds"] == {"floor": 0, "student": 1} and data["provenance"]["cpu_model"]
+    readme = "<!-- results:sizes -->\n<!-- /results:sizes -->\n"
+    rendered = render_readme(readme, root)
+    test = json.loads((runs["student"] / "test_metrics.json").read_text())["overall"]
+    row = next(line for line in rendered.splitlines() if line.startswith("| student |"))
+    ur = f"{100 * test['UR']:.1f} [{100 * test['UR_ci'][0]:.1f}, {100 * test['UR_ci'][1]:.1f}]"
+    assert ur in row and "no paired test" in rendered and "seed 0, 1" in rendered
+    assert stale_blocks(rendered, root) == []
+    data["rows"][1]["test"]["UR"] = 0.999  # a number typed over
+    path.write_text(json.dumps(data))
+    assert stale_blocks(rendered, root) == ["sizes"]
+    with pytest.raises(FileNotFoundError, match="not a finished run"):
+        collect_runs({"gone": tmp_path / "nowhere"}, root / "results" / "gone")

@@ -17,7 +17,7 @@ from ..training.method import RunSetup, SelfFittingMethod
 from .config import MetaCurriculumConfig
 from .caches import load_run_upstream, prepare_caches
 from .fit import EVAL_SPLITS, WaveformModelPredictor, build_feature_student, fit_phases, save_export
-from .report import ACTIONS_PLOT, format_stage_markdown, format_stage_table, stage_results_of
+from .report import ACTIONS_PLOT, STAGE_TITLES, format_stage_markdown, format_stage_table, stage_results_of
 from ..models.inverted_transformer.upstream import upstream_feature_extractor
 from .teacher import check_teacher_head
 
@@ -144,6 +144,14 @@ class MetaCurriculumMethod(SelfFittingMethod):
                      f"picks per episode are in `{ACTIONS_PLOT}` and `run_summary.json`.")
             body += curriculum_movement(curriculum.get("mean_bucket_per_episode") or [])
         return [CardSection("Results of every stage", body), CardSection("Loading this model", LOADING_NOTE)]
+
+    @classmethod
+    def result_rows(cls, summary) -> dict[str, dict]:
+        """Every stage of the method (teacher, student alone, meta-teacher, distilled student, S'), as the card's
+        per-stage table."""
+        per_split = {split: stage_results_of(summary, split) for split in EVAL_SPLITS}
+        return {STAGE_TITLES.get(stage, stage): {split: per_split[split][stage] for split in EVAL_SPLITS}
+                for stage in per_split[EVAL_SPLITS[0]]}
 
     def multi_stage_tables(self, stage: str, summary) -> list[str]:
         return [

@@ -2,7 +2,8 @@
 
 A multi-stage run with `seeds` or `baseline` writes `comparison_seeds.csv` (every seed's numbers),
 `paired_verdicts.json` and `provenance.json` (commit, CPU, torch, threads, seeds) into its folder. Those three files
-are copied to `results/<name>/` and committed; `scripts/render_results.py` writes each one's table into README.md
+are copied to `results/<name>/` and committed (single runs: `runs.json`, see `single_runs`);
+`scripts/render_results.py` writes each one's table into README.md
 between the markers `<!-- results:<name> -->` and `<!-- /results:<name> -->`, and `--check` (run by the tests)
 fails when README and a result file disagree.
 """
@@ -16,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from .seeds import SEEDS_CSV, VERDICTS_JSON, format_seed_markdown, read_seed_csv
+from .single_runs import RUNS_JSON, format_runs_markdown
 
 __all__ = ["PROVENANCE_JSON", "RESULT_FILES", "collect_results", "render_block", "render_readme", "stale_blocks"]
 
@@ -38,10 +40,16 @@ def collect_results(pipeline_dir: str | os.PathLike, results_dir: str | os.PathL
 
 
 def render_block(results_dir: str | os.PathLike, shown_as: str | None = None) -> str:
-    """The Markdown a results folder renders to: a provenance line, then the seed table with paired verdicts
-    (`shown_as`: the folder as the text names it, e.g. `results/demo`)."""
+    """The Markdown a results folder renders to: a provenance line, then the seed table with paired verdicts, or,
+    for a folder of single runs (`runs.json`), their table (`shown_as`: the folder as the text names it, e.g.
+    `results/demo`)."""
     folder = Path(results_dir)
     shown_as = shown_as or folder.as_posix()
+    if (folder / RUNS_JSON).is_file():
+        return format_runs_markdown(json.loads((folder / RUNS_JSON).read_text(encoding="utf-8")), shown_as)
+    if not (folder / SEEDS_CSV).is_file():
+        raise FileNotFoundError(f"{folder} holds neither {SEEDS_CSV} (a seeded pipeline) nor {RUNS_JSON} (single "
+                                "runs): collect its result files first (scripts/render_results.py --help).")
     rows = read_seed_csv(folder / SEEDS_CSV)
     verdicts = json.loads((folder / VERDICTS_JSON).read_text(encoding="utf-8"))
     provenance = json.loads((folder / PROVENANCE_JSON).read_text(encoding="utf-8"))

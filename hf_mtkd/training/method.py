@@ -127,6 +127,12 @@ class MethodBase:
         called); the card shows every picture of the folder. Returns the files written."""
         return []
 
+    @classmethod
+    def result_rows(cls, summary) -> dict[str, dict]:
+        """The models a finished run reports, for a committed results table: {row name: {split: metrics}}. One
+        unnamed row (the run's own results) unless the run scores several models (meta_curriculum's stages)."""
+        return {"": dict(summary.results)}
+
     def multi_stage_tables(self, stage: str, summary) -> list[str]:
         """Text blocks printed after the comparison table of a multi-stage run, for a stage of this method."""
         return []

@@ -22,6 +22,7 @@ from transformers import (
 from testing_utils import LABELS, TINY_W2V2, save_tiny_classifier, tiny_recipe
 from hf_mtkd.cli.predict import main as predict_main
 from hf_mtkd.data.audio import AudioDecodeError, decode_audio
+from hf_mtkd.metrics.single_runs import collect_runs
 from hf_mtkd.hub import StudentCard
 from hf_mtkd.inference import EmotionPredictor, predict_files
 from hf_mtkd.inference.predict import check_model_source
@@ -308,6 +309,11 @@ def test_cards_of_a_self_distillation_run_and_of_an_exported_exit(sd_student, tm
     ur = summary["exits"]["layer_1"]["metrics"]["overall"]["UR"]
     assert f"| overall | {summary['sizes']['test']} | {100 * ur:.1f}" in exit_card
     assert "self-distillation with early exits" in exit_card
+    # A committed results table of the run has a row per head, in depth order, with its latency ratio.
+    rows = json.loads(collect_runs({"sd": sd_student}, tmp_path / "results").read_text())["rows"]
+    assert [row["model"].split()[1] for row in rows][:3] == ["layer_1", "layer_2", "deepest"]
+    assert "x the deepest's latency)" in rows[0]["model"] and "fusion" in rows[-1]["model"]
+    assert rows[0]["test"]["UR"] == ur
 
 
 def test_plots_without_matplotlib(mtkd_student, tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ from ..modeling_utils import (
     load_feature_extractor,
 )
 from ..training.method import Method, RunSetup
-from .card import exit_summary, heads_section
+from .card import exit_summary, heads_section, layer_of
 from .config import EarlyExitModelArguments, SelfDistillationConfig
 from .export import export_exit
 from .evaluation import evaluate_exits_with_trainer
@@ -125,6 +125,21 @@ class SelfDistillationMethod(Method):
             "validation_exits": {head: {"metrics": result} for head, result in per_head["validation"].items()},
             "exported_exits": exported,
         }
+
+    @classmethod
+    def result_rows(cls, summary) -> dict[str, dict]:
+        """Every head (exits in depth order, the deepest, fusion), named with its latency relative to the deepest
+        head's where it was timed."""
+        test, validation = summary.get("exits") or {}, summary.get("validation_exits") or {}
+        if not test:
+            return super().result_rows(summary)
+        deepest = (test.get("deepest") or {}).get("latency_s")
+        rows = {}
+        for head in sorted(test, key=lambda name: (layer_of(name) is None, layer_of(name) or 0, name)):
+            latency = test[head].get("latency_s")
+            name = f"{head} ({latency / deepest:.2f}x the deepest's latency)" if latency and deepest else head
+            rows[name] = {"validation": validation[head]["metrics"], "test": test[head]["metrics"]}
+        return rows
 
     def card_sections(self, setup: RunSetup, summary) -> list[CardSection]:
         exits = summary.get("exits")

@@ -123,6 +123,18 @@ def test_emodb_ravdess_pipeline_smoke(tmp_path):
         assert_promised_outputs(tmp_path / "out" / stage, languages, method)
 
 
+def test_emodb_ravdess_self_distillation_smoke(tmp_path):
+    emodb, ravdess = write_emodb(tmp_path / "emodb"), write_ravdess(tmp_path / "ravdess")
+    recipe = load_recipe(RECIPES / "emodb_ravdess" / "self_distillation.yaml")
+    recipe.update(**SMOKE, corpus_root=[str(emodb), str(ravdess)],
+                  output_dir=str(tmp_path / "sd"))
+    summary = run(get_method("self_distillation"), recipe=recipe)
+    assert set(summary["exits"]) >= {"layer_1", "layer_2", "layer_3", "deepest"}
+    assert_promised_outputs(tmp_path / "sd", ["de", "en"], "self_distillation")
+    for layer in (1, 2, 3):
+        assert (tmp_path / "sd" / "exits" / f"layer_{layer}" / "README.md").is_file()
+
+
 @pytest.fixture(scope="module")
 def paper_corpora(tmp_path_factory):
     root = tmp_path_factory.mktemp("paper")

@@ -92,4 +92,4 @@ def format_runs_markdown(data: Mapping[str, Any], shown_as: str) -> str:
             format_with_ci(test["WR"], test["WR_ci"]),
         ]
         table.append("| " + " | ".join(cells) + " |")
-    return line + "\n\n" + "\n".join(table)
+    return line + "\n\n" + "\n".join(table) + "\n"

@@ -58,6 +58,9 @@ class RunSummary(Mapping):
     torch_num_threads: Optional[int] = None
     #: The checkpoint the run was resumed from ("checkpoint-N"), None for a run trained from the start.
     resumed_from: Optional[str] = None
+    #: The hf_mtkd commit the run trained at ("-dirty" with uncommitted changes); None outside a git checkout or in
+    #: a summary written before runs recorded it.
+    commit: Optional[str] = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):

@@ -63,6 +63,8 @@ def test_single_runs_render_from_their_result_file_and_a_changed_number_is_caugh
     path = collect_runs(runs, root / "results" / "sizes")
     data = json.loads(path.read_text())
     assert data["provenance"]["seeds"] == {"floor": 0, "student": 1} and data["provenance"]["cpu_model"]
+    trained_at = json.loads((runs["floor"] / "run_summary.json").read_text())["commit"]
+    assert trained_at and data["provenance"]["trained_at"]["floor"] == trained_at  # the run's own commit
     readme = "<!-- results:sizes -->\n<!-- /results:sizes -->\n"
     rendered = render_readme(readme, root)
     test = json.loads((runs["student"] / "test_metrics.json").read_text())["overall"]

@@ -43,7 +43,7 @@ def collect_runs(runs: Mapping[str, str | os.PathLike], results_dir: str | os.Pa
     from ..registry import get_method_class
     from ..run_summary import SUMMARY_FILE, RunSummary
 
-    rows, seeds, threads = [], {}, {}
+    rows, seeds, threads, commits = [], {}, {}, {}
     for label, folder in runs.items():
         path = Path(folder) / SUMMARY_FILE
         if not path.is_file():
@@ -52,13 +52,14 @@ def collect_runs(runs: Mapping[str, str | os.PathLike], results_dir: str | os.Pa
         args_path = Path(folder) / "training_args.json"
         seeds[label] = json.loads(args_path.read_text(encoding="utf-8")).get("seed") if args_path.is_file() else None
         threads[label] = summary.torch_num_threads
+        commits[label] = summary.commit
         for name, results in get_method_class(summary.method).result_rows(summary).items():
             missing = [split for split in ("validation", "test") if split not in results]
             if missing:
                 raise ValueError(f"{label}: the run has no {missing} results in {path}.")
             rows.append({"model": f"{label}: {name}" if name else label, "method": summary.method,
                          **{split: compact_metrics(results[split]) for split in ("validation", "test")}})
-    provenance = {**machine_provenance(), "seeds": seeds, "torch_num_threads": threads,
+    provenance = {**machine_provenance(), "seeds": seeds, "torch_num_threads": threads, "trained_at": commits,
                   "collected_from": {label: Path(folder).as_posix() for label, folder in runs.items()}}
     target = Path(results_dir)
     target.mkdir(parents=True, exist_ok=True)
@@ -71,9 +72,12 @@ def format_runs_markdown(data: Mapping[str, Any], shown_as: str) -> str:
     languages = sorted({lang for row in rows for lang in row["test"]["per_language"]})
     seeds = sorted({str(s) for s in provenance["seeds"].values()})
     threads = sorted({str(t) for t in provenance["torch_num_threads"].values()})
+    commits = sorted({str(c) for c in (provenance.get("trained_at") or {}).values() if c})
+    trained = ", ".join(f"`{c}`" for c in commits) or "not recorded (runs before summaries carried it)"
     line = (
         f"One run per model (seed {', '.join(seeds)}), no paired test: figures that size the models, not "
-        f"verdicts. UR and WR in % with 95% bootstrap intervals over the clips. Collected at commit "
+        f"verdicts. UR and WR in % with 95% bootstrap intervals over the clips. Trained at commit(s) {trained}; "
+        f"collected at commit "
         f"`{provenance.get('commit')}` on {provenance.get('cpu_model')} ({provenance.get('cpu_cores')} cores), torch "
         f"{provenance.get('torch_version')}, {', '.join(threads)} intra-op thread(s), {provenance.get('date_utc')} "
         "UTC. "

@@ -22,6 +22,7 @@ from ..hub.card import write_run_card
 from ..hub.push import push_to_hub as push_folder_to_hub
 from ..plots import matplotlib_available, plot_summary
 from ..run_summary import SUMMARY_FILE, RunSummary, run_provenance
+from ..utils.provenance import git_commit
 from ..utils.threads import apply_num_threads
 from ..windowing import add_length_column, save_window_to_config
 from .evaluation import report_split
@@ -241,6 +242,7 @@ def run(
         training_warnings=training_warnings,
         torch_num_threads=num_threads,
         resumed_from=os.path.basename(os.path.normpath(resume_from)) if resume_from else None,
+        commit=git_commit(),
         extras=dict(extras),
         **run_provenance(model_args, data_args),
     )

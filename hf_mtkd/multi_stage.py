@@ -13,6 +13,10 @@ a hash of its resolved recipe (every argument as parsed, command-line overrides 
 and of its data (`hf_mtkd.data.fingerprint`: file list, sizes, modification times). It is reused only when
 both still match, and when no stage it reads from (a value naming that stage's folder) was retrained in
 this invocation; otherwise it is retrained, and the reason is printed. `overwrite` retrains every stage.
+
+`seeds` (or `folds`, values of fold_column_name) run every stage once per seed (per fold, tested on that fold) in
+its own folder, `{output_dir}` naming it, and add the table over the runs and the paired verdicts against a
+`baseline` (`hf_mtkd.metrics.axes`).
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from typing import Any, Optional
 
 from .config_parser import RecipeError, load_recipe, parse_config
 from .data.fingerprint import data_fingerprint
+from .data.splits import fold_values
 from .registry import get_method
 from .metrics import format_comparison_table, format_definitions, save_comparison
 from .metrics.results_doc import PROVENANCE_JSON
-from .metrics.seeds import SeedRuns, format_seed_table, paired_verdicts, save_seed_comparison
+from .metrics.axes import FOLDS, SEEDS, Axis, AxisRuns, format_axis_table, paired_verdicts, save_axis_comparison
 from .run_summary import RunSummary
 from .training.run import FINISHED_MARKER, run
 from .training.run_record import NOT_IN_RECIPE_HASH, changed_keys, recipe_values
@@ -39,7 +44,7 @@ from .utils.atomic import write_json_atomic
 from .utils.provenance import machine_provenance
 
 
-PIPELINE_KEYS = ("output_dir", "common", "stages", "compare", "seeds", "baseline")
+PIPELINE_KEYS = ("output_dir", "common", "stages", "compare", "seeds", "folds", "baseline")
 #: What a finished stage records about the run it holds.
 STAGE_RECORD = "pipeline_stage.json"
 #: A stage's folder is `<output_dir>/<name>`: a name is one plain path component, so no stage writes (or, with
@@ -68,6 +73,11 @@ def _strings(value: Any):
             yield from _strings(item)
 
 
+def _data_args(parsed: tuple):
+    """The DataArguments among a stage's parsed dataclasses."""
+    return next(p for p in parsed if hasattr(p, "data_dir"))
+
+
 def _relative_to(value: Any, folder: str) -> Any:
     """`value` with every path inside `folder` (or `folder` itself) written as `{output_dir}/...`."""
     if isinstance(value, str):
@@ -82,8 +92,10 @@ def _relative_to(value: Any, folder: str) -> Any:
     return value
 
 
-def stage_recipes(pipeline: dict, output_dir: str, seed: Optional[int] = None) -> dict[str, dict]:
-    """The flat recipe of every stage, in order (with `seed`, every stage trains with that seed)."""
+def stage_recipes(pipeline: dict, output_dir: str, seed: Optional[int] = None,
+                  fold: Optional[str] = None) -> dict[str, dict]:
+    """The flat recipe of every stage, in order (with `seed`, every stage trains with that seed; with `fold`, every
+    stage tests on that fold: `test_fold: [fold]`)."""
     unknown = set(pipeline) - set(PIPELINE_KEYS)
     if unknown:
         raise RecipeError(f"Pipeline has unknown key(s) {sorted(unknown)}; keys are {list(PIPELINE_KEYS)}.")
@@ -103,6 +115,13 @@ def stage_recipes(pipeline: dict, output_dir: str, seed: Optional[int] = None) -
         recipe = {**common, **keys, "output_dir": os.path.join(output_dir, name)}
         if seed is not None:
             recipe["seed"] = seed
+        if fold is not None:
+            if "test_fold" in recipe:
+                raise RecipeError(
+                    f"Stage {name!r} sets test_fold {recipe['test_fold']!r}, but the pipeline runs folds, which give "
+                    "each fold's stages that fold as their test fold: remove test_fold from common and the stages."
+                )
+            recipe["test_fold"] = [fold]
         recipes[name] = _substitute(recipe, output_dir)
     return recipes
 
@@ -174,7 +193,7 @@ def stage_state(parsed: tuple, pipeline_dir: str, dependencies: dict[str, dict])
     pipeline's folder written relative to it, so a moved pipeline folder is still recognised), the data's
     fingerprint, and the states of the stages it depends on."""
     recipe = _relative_to(recipe_values(parsed), pipeline_dir)
-    data = data_fingerprint(next(p for p in parsed if hasattr(p, "data_dir")))
+    data = data_fingerprint(_data_args(parsed))
     deps = {name: state["recipe_sha256"] + state["data_sha256"] for name, state in dependencies.items()}
     recipe_sha = hashlib.sha256(
         json.dumps({"recipe": recipe, "depends_on": deps}, sort_keys=True).encode()
@@ -253,12 +272,113 @@ def pipeline_seeds(pipeline: dict, override: Optional[Sequence[int]], config_pat
     return seeds
 
 
+def pipeline_folds(pipeline: dict, override: Optional[Sequence[str]], config_path: str) -> Optional[list[str]]:
+    """The folds to run every stage on (`folds` in the pipeline, or `--folds`): values of fold_column_name; None:
+    no folds."""
+    folds = list(override) if override is not None else pipeline.get("folds")
+    if folds is None:
+        return None
+    if (not isinstance(folds, list) or not folds
+            or any(isinstance(f, bool) or not isinstance(f, (str, int)) for f in folds)):
+        raise RecipeError(f"{config_path}: folds must be a list of values of fold_column_name, got {folds!r}.")
+    folds = [str(f) for f in folds]
+    if len(set(folds)) != len(folds):
+        raise RecipeError(f"{config_path}: folds lists a fold twice: {folds}.")
+    bad = [f for f in folds if not _STAGE_NAME.match(f) or ".." in f]
+    if bad:
+        raise RecipeError(f"{config_path}: fold(s) {bad} cannot name a folder (fold-<fold>): a fold may hold letters, "
+                          "digits, '_', '-' and '.', start with a letter or digit, and not contain '..'.")
+    return folds
+
+
+def pipeline_axis(pipeline: dict, seeds: Optional[Sequence[int]], folds: Optional[Sequence[str]],
+                  config_path: str) -> tuple[Optional[Axis], list]:
+    """(the axis, its values): (SEEDS, seeds), (FOLDS, folds), or (None, [None]) for one run of every stage."""
+    seed_list = pipeline_seeds(pipeline, seeds, config_path)
+    fold_list = pipeline_folds(pipeline, folds, config_path)
+    if seed_list is not None and fold_list is not None:
+        raise RecipeError(
+            f"{config_path}: seeds {seed_list} and folds {fold_list} together are not supported. Run the folds once "
+            "per seed instead (`--folds ... --seed S --output_dir DIR/seed-S`, one command per seed), or the seeds "
+            "on one fold (`test_fold` in common)."
+        )
+    if seed_list is not None:
+        return SEEDS, seed_list
+    if fold_list is not None:
+        return FOLDS, fold_list
+    return None, [None]
+
+
+def axis_recipes(pipeline: dict, output_dir: str, axis: Optional[Axis], values: list) -> dict[Any, dict[str, dict]]:
+    """Every stage's recipe for every seed or fold (`pipeline_axis`), each in its own folder `<output_dir>/<axis>-<v>`
+    (`{output_dir}` naming that folder, so that a student reads the teachers of its own seed or fold)."""
+    if axis is None:
+        return {None: stage_recipes(pipeline, output_dir)}
+    return {value: stage_recipes(pipeline, os.path.join(output_dir, axis.folder(value)),
+                                 seed=value if axis is SEEDS else None, fold=value if axis is FOLDS else None)
+            for value in values}
+
+
+#: The DataArguments that decide which rows, with which fold values, a stage's data holds.
+_DATA_SOURCE_KEYS = ("demo_corpus", "demo_corpus_multimodal", "dataset_name", "dataset_config_name", "data_dir",
+                     "dataset_path", "corpus", "corpus_root", "corpus_options", "fold_column_name",
+                     "language_column_name", "languages")
+
+
+def check_fold_recipes(recipes_by_fold: dict[str, dict[str, dict]], config_path: str, overrides: list[str]) -> None:
+    """Before any stage of a folds run is parsed: every stage names its fold column, no `--test_fold` on the command
+    line replaces the folds' test folds, and no stage validates on the fold it tests on."""
+    flags: dict[str, list[str]] = {}
+    for key, value in _flag_values(overrides):
+        flags.setdefault(key, []).append(value)
+    if "test_fold" in flags:
+        raise RecipeError(f"{config_path}: --test_fold {' '.join(flags['test_fold'])} on the command line would "
+                          "replace every fold's test fold. Drop it: folds gives each fold its own.")
+    for fold, recipes in recipes_by_fold.items():
+        for name, recipe in recipes.items():
+            where = f"{config_path}: stage {name!r}"
+            if not recipe.get("fold_column_name") and "fold_column_name" not in flags:
+                raise RecipeError(f"{where}: folds need fold_column_name (the column whose values folds lists, e.g. "
+                                  "`fold_column_name: fold` for IEMOCAP's sessions) in common; it is not set.")
+            validation = flags.get("validation_fold", recipe.get("validation_fold")) or []
+            validation = [str(v) for v in ([validation] if isinstance(validation, (str, int)) else validation)]
+            if fold in validation:
+                raise RecipeError(
+                    f"{where}: validation_fold {validation} holds {fold!r}, the test fold of fold {fold!r}: that "
+                    f"fold would select its model on its own test clips. Leave validation_fold out (validation "
+                    f"speakers are then drawn from the other folds' training data) or {fold!r} out of folds."
+                )
+
+
+def check_fold_values(parsed_by_fold: dict[str, dict[str, tuple]], config_path: str) -> None:
+    """Before any stage of a folds run trains: every fold is a value of the fold column in every stage's data (read
+    once per distinct data source, metadata only: no audio is decoded). The data layer would refuse an unknown test
+    fold too, but only when that fold's first stage starts, after the folds before it trained."""
+    available: dict[str, list[str]] = {}
+    for fold, stages in parsed_by_fold.items():
+        for name, parsed in stages.items():
+            data_args, where = _data_args(parsed), f"{config_path}: stage {name!r}"
+            source = json.dumps({key: getattr(data_args, key) for key in _DATA_SOURCE_KEYS}, sort_keys=True,
+                                default=str)
+            if source not in available:
+                try:
+                    available[source] = fold_values(data_args)
+                except (ValueError, FileNotFoundError) as err:
+                    raise RecipeError(f"{where}: {err}") from err
+            if fold not in available[source]:
+                raise RecipeError(
+                    f"{where}: fold {fold!r} is not a value of column {data_args.fold_column_name!r} "
+                    f"(fold_column_name) in its data; the values are {available[source]}."
+                )
+
+
 def run_pipeline(
     config_path: str,
     output_dir: Optional[str] = None,
     overrides: Optional[list[str]] = None,
     overwrite: bool = False,
     seeds: Optional[Sequence[int]] = None,
+    folds: Optional[Sequence[str]] = None,
 ) -> dict[str, RunSummary]:
     """Run every stage (reusing finished ones whose recipe and data are unchanged), then print the comparison
     table (also written as `comparison.md` and `comparison.csv` into the pipeline's folder), each stage's wall
@@ -270,17 +390,22 @@ def run_pipeline(
     compared stage) each other compared stage gets its paired UR difference to it, with a bootstrap interval over
     the same test clips pooled over seeds, and a verdict (`paired_verdicts.json`).
 
-    Returns the stage summaries by stage name, or by `seed-<s>/<stage>` with seeds."""
+    With `folds` (or `folds:`; values of fold_column_name, leave-one-group-out) every stage runs once per fold with
+    `test_fold: [fold]`, in `<output_dir>/fold-<f>/<stage>` (`{output_dir}` names the fold's folder: a student is
+    distilled from its own fold's teachers), and the pipeline's folder gets the table over folds (mean ± sd;
+    `comparison_folds.{md,csv}`); with `baseline:`, the paired difference of the mean over folds, its bootstrap
+    resampling every fold's test clips within that fold (`hf_mtkd.metrics.paired`). Seeds and folds together are
+    refused.
+
+    Returns the stage summaries by stage name, or by `seed-<s>/<stage>` (`fold-<f>/<stage>`) with seeds (folds)."""
     pipeline = load_recipe(config_path)
     output_dir = output_dir or pipeline.get("output_dir")
     if not output_dir:
         raise RecipeError(f"{config_path}: give output_dir in the pipeline or on the command line.")
-    seed_list = pipeline_seeds(pipeline, seeds, config_path)
-    folders = (
-        {None: output_dir} if seed_list is None else {s: os.path.join(output_dir, f"seed-{s}") for s in seed_list}
-    )
-    recipes_by_seed = {s: stage_recipes(pipeline, folder, seed=s) for s, folder in folders.items()}
-    recipes = next(iter(recipes_by_seed.values()))
+    axis, values = pipeline_axis(pipeline, seeds, folds, config_path)
+    recipes_by_run = axis_recipes(pipeline, output_dir, axis, values)
+    folders = {v: output_dir if axis is None else os.path.join(output_dir, axis.folder(v)) for v in values}
+    recipes = next(iter(recipes_by_run.values()))
     compare = pipeline.get("compare") or list(recipes)
     missing = [name for name in compare if name not in recipes]
     if missing:
@@ -288,41 +413,63 @@ def run_pipeline(
     baseline = pipeline.get("baseline")
     if baseline is not None and baseline not in compare:
         raise RecipeError(f"{config_path}: baseline {baseline!r} is not a compared stage; compared: {compare}.")
-    # Every stage of every seed parsed, and its references resolved, before the first one trains.
-    parsed_by_seed = {s: parse_stages(r, config_path, list(overrides or [])) for s, r in recipes_by_seed.items()}
-    for s, stage_set in recipes_by_seed.items():
-        check_stage_references(stage_set, folders[s], config_path, list(overrides or []))
+    # Every stage of every seed or fold parsed, and its references resolved, before the first one trains.
+    if axis is FOLDS:
+        check_fold_recipes(recipes_by_run, config_path, list(overrides or []))
+    parsed_by_run = {v: parse_stages(r, config_path, list(overrides or [])) for v, r in recipes_by_run.items()}
+    for v, stage_set in recipes_by_run.items():
+        check_stage_references(stage_set, folders[v], config_path, list(overrides or []))
+    if axis is FOLDS:
+        check_fold_values(parsed_by_run, config_path)
 
     summaries: dict[str, RunSummary] = {}
-    runs = SeedRuns()
-    for s, stage_set in recipes_by_seed.items():
-        if s is not None:
-            print(f"\n########## Seed {s} ({folders[s]}) ##########", flush=True)
-        done = _run_stages(stage_set, parsed_by_seed[s], folders[s], config_path, overrides, overwrite, compare)
-        summaries.update(done if s is None else {f"seed-{s}/{name}": summary for name, summary in done.items()})
-        if seed_list is not None or baseline is not None:
+    runs = AxisRuns()
+    for v, stage_set in recipes_by_run.items():
+        if axis is not None:
+            print(f"\n########## {axis.name.capitalize()} {v} ({folders[v]}) ##########", flush=True)
+        done = _run_stages(stage_set, parsed_by_run[v], folders[v], config_path, overrides, overwrite, compare)
+        summaries.update(done if axis is None else {f"{axis.folder(v)}/{name}": summary for name, summary in
+                                                    done.items()})
+        if axis is not None or baseline is not None:
             for name in compare:
-                seed = s if s is not None else parsed_by_seed[s][name][2].seed
-                runs.setdefault(name, {})[seed] = {
+                # Without an axis, a baseline compares one run per stage: keyed by the stage's own seed.
+                value = v if axis is not None else parsed_by_run[v][name][2].seed
+                runs.setdefault(name, {})[value] = {
                     "results": done[name].results["test"],
-                    "predictions": _test_predictions(stage_set[name]["output_dir"], name),
+                    "predictions": _test_predictions(stage_set[name]["output_dir"], name) if baseline else None,
                 }
     if runs:
-        first = next(iter(parsed_by_seed.values()))[baseline or compare[0]][2]  # the training arguments
-        verdicts = paired_verdicts(runs, baseline, n_bootstrap=first.n_bootstrap, seed=first.seed) if baseline else {}
-        print(f"\nTest UR over seeds {sorted(next(iter(runs.values())))} (mean ± sd, %)"
-              + (f"; paired difference to {baseline} with a bootstrap interval over the same test clips, pooled "
-                 "over seeds, and the verdict it gives" if baseline else "") + ":")
-        print(format_seed_table(runs, verdicts, baseline))
-        if first.process_index == 0:
-            markdown, table_csv = save_seed_comparison(runs, verdicts, baseline, output_dir)
-            threads = sorted({s.torch_num_threads for s in summaries.values() if s.torch_num_threads is not None})
-            write_json_atomic({**machine_provenance(), "seeds": sorted(next(iter(runs.values()))),
-                               "baseline": baseline, "pipeline": config_path,
-                               "torch_num_threads": threads[0] if len(threads) == 1 else threads},
-                              os.path.join(output_dir, PROVENANCE_JSON))
-            print(f"Also in {markdown.name} and {table_csv.name} (every seed's row), in\n  {markdown.parent}")
+        _report_runs(runs, axis or SEEDS, baseline, parsed_by_run, summaries, output_dir, config_path)
     return summaries
+
+
+def _report_runs(runs: AxisRuns, axis: Axis, baseline: Optional[str], parsed_by_run: dict, summaries: dict,
+                 output_dir: str, config_path: str) -> None:
+    """Print and write the table over seeds or folds, the paired verdicts and the provenance of the numbers."""
+    first = next(iter(parsed_by_run.values()))[baseline or next(iter(runs))][2]  # the training arguments
+    verdicts = (paired_verdicts(runs, baseline, axis, n_bootstrap=first.n_bootstrap, seed=first.seed)
+                if baseline else {})
+    values = sorted(next(iter(runs.values())))
+    if axis.same_test_clips:
+        how = "a bootstrap interval over the same test clips, pooled over seeds"
+    else:
+        n_clips = sum(int(run["results"]["overall"]["n"]) for run in next(iter(runs.values())).values())
+        how = (f"a bootstrap interval resampling each fold's test clips within that fold ({n_clips} clips in all), "
+               "the difference averaged over folds")
+    print(f"\nTest UR over {axis.plural} {values} (mean ± sd, %)"
+          + (f"; paired difference to {baseline} with {how}, and the verdict it gives" if baseline else "") + ":")
+    print(format_axis_table(runs, verdicts, baseline, axis))
+    if first.process_index == 0:
+        notes = [] if axis.same_test_clips else [
+            "Test split; each fold tests on its own clips (leave-one-group-out); UR and WR as mean ± sd over folds "
+            "(%)" + (f"; ΔUR: the paired difference to {baseline} with {how}." if baseline else ".")]
+        markdown, table_csv = save_axis_comparison(runs, verdicts, baseline, output_dir, axis, notes=notes)
+        threads = sorted({s.torch_num_threads for s in summaries.values() if s.torch_num_threads is not None})
+        write_json_atomic({**machine_provenance(), axis.plural: values,
+                           "baseline": baseline, "pipeline": config_path,
+                           "torch_num_threads": threads[0] if len(threads) == 1 else threads},
+                          os.path.join(output_dir, PROVENANCE_JSON))
+        print(f"Also in {markdown.name} and {table_csv.name} (every {axis.name}'s row), in\n  {markdown.parent}")
 
 
 def _test_predictions(stage_dir: str, name: str) -> dict:

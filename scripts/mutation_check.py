@@ -1325,6 +1325,64 @@ MUTATIONS = [
           "training_args)\n", "")],
         ["tests/test_inference.py::test_cards_of_a_self_distillation_run_and_of_an_exported_exit"],
     ),
+    # ------------------------------------------------------------------ issue 23, item 7: every fold in one command
+    m(
+        "folds_never_set_the_test_fold",
+        "a folds run trains every fold on the recipe's own split: every fold tests the same clips",
+        [("hf_mtkd/multi_stage.py", '            recipe["test_fold"] = [fold]\n', "")],
+        ["tests/test_multi_stage_folds.py::test_every_fold_runs_every_stage_on_its_own_test_clips_and_the_mean_and_verdict_pool_the_folds"],
+    ),
+    m(
+        "folds_share_one_folder",
+        "every fold writes into the same stage folders, a student reading whichever fold's teacher came last",
+        [("hf_mtkd/multi_stage.py",
+          "    return {value: stage_recipes(pipeline, os.path.join(output_dir, axis.folder(value)),",
+          "    return {value: stage_recipes(pipeline, output_dir,")],
+        ["tests/test_multi_stage_folds.py::test_folds_from_the_command_line_resolve_each_folds_teacher_and_pass_training_flags_on"],
+    ),
+    m(
+        "fold_values_not_checked",
+        "an unknown fold fails only when its turn comes, after the folds before it trained",
+        [("hf_mtkd/multi_stage.py", "            if fold not in available[source]:", "            if False:")],
+        ["tests/test_multi_stage_folds.py::test_fold_mistakes_are_errors_naming_them_before_anything_trains"],
+    ),
+    m(
+        "fold_validation_on_its_test_fold",
+        "validation_fold may name a fold: that fold selects its model on its own test clips (left to the data layer)",
+        [("hf_mtkd/multi_stage.py", "            if fold in validation:", "            if False:")],
+        ["tests/test_multi_stage_folds.py::test_fold_mistakes_are_errors_naming_them_before_anything_trains"],
+    ),
+    m(
+        "folds_paired_over_the_pooled_clips",
+        "the fold verdict resamples the pooled clips as one set: its difference is not that of the fold means",
+        [("hf_mtkd/metrics/axes.py", "            verdicts[model] = stratified_paired_ur_difference(strata, "
+          "num_labels,",
+          "            strata = [(sum((list(r) for r, _, _ in strata), []), "
+          "[sum((list(b[0]) for _, b, _ in strata), [])], [sum((list(m[0]) for _, _, m in strata), [])])]\n"
+          "            verdicts[model] = stratified_paired_ur_difference(strata, num_labels,")],
+        ["tests/test_multi_stage_folds.py::test_every_fold_runs_every_stage_on_its_own_test_clips_and_the_mean_and_verdict_pool_the_folds"],
+    ),
+    m(
+        "stratified_bootstrap_reseeded_per_fold",
+        "every fold's resample restarts the generator: the folds' draws are correlated, not independent",
+        [("hf_mtkd/metrics/paired.py", "            n = len(references)\n            draws =",
+          "            n = len(references)\n            rng = np.random.default_rng(seed)\n            draws =")],
+        ["tests/test_paired_verdict.py::test_over_folds_each_fold_is_resampled_within_itself_and_the_difference_is_the_mean_over_folds"],
+    ),
+    m(
+        "fold_table_mean_over_one_fold",
+        "the fold table's mean ± sd is over the first fold's row of each model only",
+        [("hf_mtkd/metrics/axes.py", "        for value, run in sorted(own.items()):",
+          "        for value, run in sorted(own.items())[:1]:")],
+        ["tests/test_multi_stage_folds.py::test_every_fold_runs_every_stage_on_its_own_test_clips_and_the_mean_and_verdict_pool_the_folds"],
+    ),
+    m(
+        "pipeline_flags_abbreviated",
+        "`hf-mtkd pipeline ... --seed 3` is read as --seeds 3 instead of every stage's training seed",
+        [("hf_mtkd/cli/main.py", 'argparse.ArgumentParser(prog="hf-mtkd pipeline", allow_abbrev=False)',
+          'argparse.ArgumentParser(prog="hf-mtkd pipeline")')],
+        ["tests/test_multi_stage_folds.py::test_folds_from_the_command_line_resolve_each_folds_teacher_and_pass_training_flags_on"],
+    ),
 ]
 
 

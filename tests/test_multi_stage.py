@@ -232,7 +232,7 @@ def test_wall_time_per_stage_comparison_files_and_training_warnings_without_brea
 
 def test_seeds_and_a_baseline_give_mean_sd_and_paired_verdicts(tmp_path, capsys):
     from hf_mtkd.metrics.paired import paired_ur_difference
-    from hf_mtkd.metrics.seeds import SEEDS_CSV, VERDICTS_JSON
+    from hf_mtkd.metrics.axes import SEEDS_CSV, VERDICTS_JSON
 
     corpus = write_tone_corpus(tmp_path / "corpus", languages=("en",))
     common = {**_common(corpus), "max_steps": 3, "n_bootstrap": 200}

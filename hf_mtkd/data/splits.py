@@ -13,6 +13,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets
 
 from ..arguments import DataArguments
 from .report import DataReport
+from .sources import load_raw_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,23 @@ def _fold_mask(ds: Dataset, data_args: DataArguments, flag: str) -> np.ndarray:
     if unknown:
         logger.warning("--%s values %s are not in column %r (filtered out?); using the others.", flag, unknown, column)
     return np.isin(folds, wanted)
+
+
+def fold_values(data_args: DataArguments) -> list[str]:
+    """The values of fold_column_name in the data `data_args` names (after its `languages` filter), sorted: what
+    test_fold and validation_fold may name. Reads the metadata only; no audio is decoded."""
+    column, language_column = data_args.fold_column_name, data_args.language_column_name
+    values = set()
+    for split, ds in load_raw_dataset(data_args).items():
+        if column not in ds.column_names:
+            raise ValueError(f"Column {column!r} (--fold_column_name) not found in split {split!r}; its columns are "
+                             f"{ds.column_names}.")
+        folds = ds[column]
+        if data_args.languages and language_column in ds.column_names:
+            keep = set(data_args.languages)
+            folds = [fold for fold, language in zip(folds, ds[language_column]) if language in keep]
+        values.update(str(fold) for fold in folds)
+    return sorted(values)
 
 
 def _leave_one_group_out(ds: Dataset, data_args: DataArguments, report: DataReport) -> DatasetDict:

@@ -16,7 +16,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .seeds import SEEDS_CSV, VERDICTS_JSON, format_seed_markdown, read_seed_csv
+from .axes import SEEDS_CSV, VERDICTS_JSON, format_axis_markdown, read_axis_csv
 from .single_runs import RUNS_JSON, format_runs_markdown
 
 __all__ = ["PROVENANCE_JSON", "RESULT_FILES", "collect_results", "render_block", "render_readme", "stale_blocks"]
@@ -50,7 +50,7 @@ def render_block(results_dir: str | os.PathLike, shown_as: str | None = None) ->
     if not (folder / SEEDS_CSV).is_file():
         raise FileNotFoundError(f"{folder} holds neither {SEEDS_CSV} (a seeded pipeline) nor {RUNS_JSON} (single "
                                 "runs): collect its result files first (scripts/render_results.py --help).")
-    rows = read_seed_csv(folder / SEEDS_CSV)
+    rows = read_axis_csv(folder / SEEDS_CSV)
     verdicts = json.loads((folder / VERDICTS_JSON).read_text(encoding="utf-8"))
     provenance = json.loads((folder / PROVENANCE_JSON).read_text(encoding="utf-8"))
     threads = provenance.get("torch_num_threads")
@@ -61,7 +61,7 @@ def render_block(results_dir: str | os.PathLike, shown_as: str | None = None) ->
         f"{provenance.get('torch_version')}, {threads} intra-op thread(s), {provenance.get('date_utc')} UTC. "
         f"Rendered from `{shown_as}/` by `scripts/render_results.py`."
     )
-    return line + "\n\n" + format_seed_markdown(rows, verdicts.get("verdicts") or {}, verdicts.get("baseline"))
+    return line + "\n\n" + format_axis_markdown(rows, verdicts.get("verdicts") or {}, verdicts.get("baseline"))
 
 
 def _blocks(readme: str) -> list[str]:

@@ -18,13 +18,20 @@ from testing_utils import (
 from corpora_fakes import make_cafe, make_fesc, make_iemocap, write_emodb, write_ravdess
 from hf_mtkd.config_parser import load_recipe, parse_config
 from hf_mtkd.registry import get_method
-from hf_mtkd.multi_stage import check_stage_references, run_pipeline, stage_recipes
+from hf_mtkd.metrics.axes import FOLDS
+from hf_mtkd.multi_stage import (
+    axis_recipes,
+    check_fold_recipes,
+    check_stage_references,
+    pipeline_axis,
+    run_pipeline,
+)
 from hf_mtkd.training.run import run
 
-FLAT_RECIPES = sorted(
-    p for p in RECIPES.rglob("*.yaml") if "accelerate_configs" not in p.parts and p.name != "pipeline.yaml"
-)
-PIPELINES = sorted(RECIPES.rglob("pipeline.yaml"))
+# A pipeline is a YAML with stages (pipeline.yaml, or e.g. iemocap/meta_curriculum_all_folds.yaml); the rest are flat.
+RECIPE_FILES = sorted(p for p in RECIPES.rglob("*.yaml") if "accelerate_configs" not in p.parts)
+PIPELINES = [p for p in RECIPE_FILES if "stages" in load_recipe(p)]
+FLAT_RECIPES = [p for p in RECIPE_FILES if p not in PIPELINES]
 
 # The fake corpora hold 0.1 s clips: shorter than SpecAugment's mask span, so masking is off.
 TINY = {"model_type": "wav2vec2", "model_name_or_path": None, "config_overrides": {**TINY_W2V2, "mask_time_prob": 0.0},
@@ -36,6 +43,8 @@ SMOKE_FLAGS = [
 
 def test_recipes_exist():
     assert len(FLAT_RECIPES) >= 5 and len(PIPELINES) >= 2
+    assert {p.name for p in PIPELINES} >= {"pipeline.yaml", "meta_curriculum_all_folds.yaml",
+                                           "mtkd_mono_all_folds.yaml"}
 
 
 @pytest.mark.parametrize("path", FLAT_RECIPES, ids=lambda p: str(p.relative_to(RECIPES)))
@@ -47,15 +56,63 @@ def test_flat_recipe_parses(path):
 
 @pytest.mark.parametrize("path", PIPELINES, ids=lambda p: str(p.relative_to(RECIPES)))
 def test_pipeline_stages_parse(path, tmp_path):
-    recipes = stage_recipes(load_recipe(path), str(tmp_path))
-    for name, recipe in recipes.items():
-        parse_config(get_method(recipe["method"]).dataclass_types(), f"{path}:{name}", recipe=recipe)
-    check_stage_references(recipes, str(tmp_path), str(path), [])  # every {output_dir}/... is an earlier stage
+    """Every stage of the first seed, or of every fold (each its own test fold), parses, and every {output_dir}/...
+    names an earlier stage of the same run."""
+    spec = load_recipe(path)
+    axis, values = pipeline_axis(spec, None, None, str(path))
+    values = values if axis is FOLDS else values[:1]
+    for value, recipes in axis_recipes(spec, str(tmp_path), axis, values).items():
+        if axis is FOLDS:
+            check_fold_recipes({value: recipes}, str(path), [])
+        for name, recipe in recipes.items():
+            parse_config(get_method(recipe["method"]).dataclass_types(), f"{path}:{name}", recipe=recipe)
+        folder = str(tmp_path) if axis is None else str(tmp_path / axis.folder(value))
+        check_stage_references(recipes, folder, str(path), [])
+
+
+#: The all-folds pipelines and the flat recipe each of their stages runs, key for key.
+ALL_FOLDS = {
+    "iemocap/meta_curriculum_all_folds.yaml": {"teacher": "iemocap/teacher.yaml",
+                                               "meta_curriculum": "iemocap/meta_curriculum.yaml"},
+    "iemocap_fesc_cafe/mtkd_mono_all_folds.yaml": {"ft_mono_en": "iemocap_fesc_cafe/ft_mono.yaml",
+                                                   "mtkd_mono": "iemocap_fesc_cafe/mtkd_mono.yaml"},
+}
+
+
+@pytest.mark.parametrize("pipeline", sorted(ALL_FOLDS))
+def test_all_folds_pipelines_run_their_flat_recipes_on_every_session(pipeline, tmp_path):
+    """The all-folds pipelines copy their flat recipes (a pipeline cannot include a file): the copies must not drift.
+    What a fold changes: its test session, its folder, validation drawn from its training sessions (never a fixed
+    session that another fold tests on), and the teacher of its own fold."""
+    spec = load_recipe(RECIPES / pipeline)
+    sessions = [f"Session{n}" for n in range(1, 6)]
+    assert spec["folds"] == sessions
+    for fold, recipes in axis_recipes(spec, str(tmp_path), FOLDS, sessions).items():
+        folder = tmp_path / f"fold-{fold}"
+        assert list(recipes) == list(ALL_FOLDS[pipeline])
+        for name, flat_path in ALL_FOLDS[pipeline].items():
+            flat, recipe = load_recipe(RECIPES / flat_path), recipes[name]
+            assert recipe["test_fold"] == [fold] and recipe["output_dir"] == str(folder / name)
+            if "teacher_model_name_or_path" in flat:
+                assert recipe.pop("teacher_model_name_or_path") == str(folder / "teacher")
+                flat.pop("teacher_model_name_or_path")
+            if "teachers" in flat:  # the English teacher is this fold's FT-Mono; the others are trained once
+                english = recipe["teachers"][0]
+                assert english == {"model": str(folder / "ft_mono_en"), "language": "en"}
+                assert recipe["teachers"][1:] == flat["teachers"][1:]
+                recipe.pop("teachers"), flat.pop("teachers")
+            unchanged = ("test_fold", "validation_fold", "output_dir")
+            assert {k: v for k, v in recipe.items() if k not in unchanged} == {
+                k: v for k, v in flat.items() if k not in unchanged}, name
+            assert "validation_fold" not in recipe
 
 
 def _stages(path: Path, tmp_path: Path) -> dict:
-    if path.name == "pipeline.yaml":
-        return {f"{path}:{name}": recipe for name, recipe in stage_recipes(load_recipe(path), str(tmp_path)).items()}
+    if path in PIPELINES:  # the stages of its first seed or fold (the others differ in the seed or fold only)
+        spec = load_recipe(path)
+        axis, values = pipeline_axis(spec, None, None, str(path))
+        runs = axis_recipes(spec, str(tmp_path), axis, values[:1])
+        return {f"{path}:{name}": recipe for stages in runs.values() for name, recipe in stages.items()}
     return {str(path): load_recipe(path)}
 
 

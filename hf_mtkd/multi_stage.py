@@ -417,6 +417,15 @@ def run_pipeline(
     if axis is FOLDS:
         check_fold_recipes(recipes_by_run, config_path, list(overrides or []))
     parsed_by_run = {v: parse_stages(r, config_path, list(overrides or [])) for v, r in recipes_by_run.items()}
+    if axis is SEEDS:  # a --seed flag parses after the recipe and would give every seed run the same seed
+        for v, parsed in parsed_by_run.items():
+            clashing = sorted(name for name, stage in parsed.items() if stage[2].seed != v)
+            if clashing:
+                raise RecipeError(
+                    f"{config_path}: stage(s) {clashing} of seed run {v} would train with seed "
+                    f"{parsed[clashing[0]][2].seed} (a --seed on the command line?), so every seed run would be the "
+                    "same run; choose the seeds with --seeds instead."
+                )
     for v, stage_set in recipes_by_run.items():
         check_stage_references(stage_set, folders[v], config_path, list(overrides or []))
     if axis is FOLDS:

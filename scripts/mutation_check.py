@@ -1297,6 +1297,12 @@ MUTATIONS = [
         ["tests/test_recipes.py::test_the_methods_that_keep_the_trainers_best_checkpoint_say_so"],
     ),
     m(
+        "seed_flag_overrides_every_seed_run",
+        "a --seed flag silently gives every run of a seeds pipeline the same seed",
+        [("hf_mtkd/multi_stage.py", "    if axis is SEEDS:  # a --seed flag", "    if False:  # a --seed flag")],
+        ["tests/test_multi_stage.py::test_a_seed_flag_that_would_make_every_seed_run_the_same_is_refused"],
+    ),
+    m(
         "method_data_checks_skipped",
         "the shared flow decodes the data without the method's own checks (audio_text trains on missing transcripts)",
         [("hf_mtkd/training/run.py", "prepare_data(data_args, rate, method.data_checks(setup))",

@@ -230,6 +230,16 @@ def test_wall_time_per_stage_comparison_files_and_training_warnings_without_brea
     assert trained == ["teacher", "student"] and "teacher (reused, not timed), student 3 s (reused" in printed
 
 
+def test_a_seed_flag_that_would_make_every_seed_run_the_same_is_refused(tmp_path):
+    corpus = write_tone_corpus(tmp_path / "corpus", languages=("en",))
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"common": _common(corpus), "seeds": [0, 1],
+                                    "stages": {"a": {"method": "finetune"}}}))
+    with pytest.raises(RecipeError, match=r"seed run 0 would train with seed 3 .*--seeds instead"):
+        run_pipeline(str(path), str(tmp_path / "out"), ["--seed", "3"])
+    assert not (tmp_path / "out").exists()  # refused before anything trained
+
+
 def test_seeds_and_a_baseline_give_mean_sd_and_paired_verdicts(tmp_path, capsys):
     from hf_mtkd.metrics.paired import paired_ur_difference
     from hf_mtkd.metrics.axes import SEEDS_CSV, VERDICTS_JSON

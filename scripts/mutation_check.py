@@ -1303,6 +1303,13 @@ MUTATIONS = [
         ["tests/test_multi_stage.py::test_a_seed_flag_that_would_make_every_seed_run_the_same_is_refused"],
     ),
     m(
+        "pretrained_init_takes_the_audio_text_model_whole",
+        "student_init: pretrained from an audio_text text model reads its config, not its text encoder's",
+        [("hf_mtkd/audio_text/build.py",
+          "                if isinstance(pretrained, AudioTextForSequenceClassification):", "                if False:")],
+        ["tests/test_audio_text_training.py::test_demo_pipeline_smoke"],
+    ),
+    m(
         "method_data_checks_skipped",
         "the shared flow decodes the data without the method's own checks (audio_text trains on missing transcripts)",
         [("hf_mtkd/training/run.py", "prepare_data(data_args, rate, method.data_checks(setup))",

@@ -184,6 +184,8 @@ def test_demo_pipeline_smoke(tmp_path):
     assert summaries["student_2_kd"]["audio_text"]["kd"] == {"temperature": 2.0, "alpha": 0.5, "gamma": 1.0}
     assert summaries["student_2"]["audio_text"]["kd"] is None
     assert summaries["teacher_text"]["audio_text"]["modalities"] == "text"
+    for init in ("student_4_pretrained_init", "student_4_kd_pretrained_init"):  # the authors' initialisation
+        assert summaries[init]["audio_text"]["text_layers_kept"] == [1, 2, 3, 4]
     card = (tmp_path / "out" / "student_2_kd" / "README.md").read_text()
     assert 'pipeline("audio-text-classification"' in card and "Enhancing Speech Emotion Recognition" in card
 

@@ -108,6 +108,13 @@ def build_audio_text_model(
                         "encoder the teacher started from: set text_encoder (e.g. bert-base-uncased)."
                     )
                 pretrained = load_pretrained(AutoModel, at_args.text_encoder, "pretrained text encoder", **hub)
+                if isinstance(pretrained, AudioTextForSequenceClassification):
+                    # A text (or fused) audio_text model the teacher's encoder came from: its own text encoder, as
+                    # `from_encoders` takes it for the teacher.
+                    if pretrained.text_encoder is None:
+                        raise ValueError(f"text_encoder {at_args.text_encoder!r} is an audio_text model without a "
+                                         f"text encoder (modalities {pretrained.config.modalities!r}).")
+                    pretrained = pretrained.text_encoder
             model = make_student(base, at_args.num_text_layers, at_args.layer_selection,
                                  copy_fusion=at_args.copy_fusion_from_teacher, init=at_args.student_init,
                                  pretrained_text_encoder=pretrained)

@@ -1306,7 +1306,8 @@ MUTATIONS = [
         "pretrained_init_takes_the_audio_text_model_whole",
         "student_init: pretrained from an audio_text text model reads its config, not its text encoder's",
         [("hf_mtkd/audio_text/build.py",
-          "                if isinstance(pretrained, AudioTextForSequenceClassification):", "                if False:")],
+          "                if isinstance(pretrained, AudioTextForSequenceClassification):",
+          "                if False:")],
         ["tests/test_audio_text_training.py::test_demo_pipeline_smoke"],
     ),
     m(

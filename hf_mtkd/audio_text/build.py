@@ -101,12 +101,7 @@ def build_audio_text_model(
         processor = AudioTextProcessor(feature_extractor, processor.tokenizer)
         if at_args.makes_student:
             pretrained = None
-            if at_args.student_init == "pretrained":
-                if not at_args.text_encoder:
-                    raise ValueError(
-                        "student_init: pretrained takes the student's text layers from the pretrained text "
-                        "encoder the teacher started from: set text_encoder (e.g. bert-base-uncased)."
-                    )
+            if at_args.student_init == "pretrained":  # text_encoder is set (AudioTextModelArguments checks it)
                 pretrained = load_pretrained(AutoModel, at_args.text_encoder, "pretrained text encoder", **hub)
                 if isinstance(pretrained, AudioTextForSequenceClassification):
                     # A text (or fused) audio_text model the teacher's encoder came from: its own text encoder, as

@@ -123,6 +123,12 @@ class AudioTextModelArguments:
             raise ValueError(f"student_init must be one of {STUDENT_INITS}, got {self.student_init!r}.")
         if self.num_text_layers is not None and self.num_text_layers < 1:
             raise ValueError(f"num_text_layers must be >= 1, got {self.num_text_layers}.")
+        if self.makes_student and self.student_init == "pretrained" and not self.text_encoder:
+            # Checked with the recipe, before any data is decoded.
+            raise ValueError(
+                "student_init: pretrained takes the student's text layers from the pretrained text encoder the "
+                "teacher started from: set text_encoder (e.g. bert-base-uncased)."
+            )
 
     @property
     def makes_student(self) -> bool:

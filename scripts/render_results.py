@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """README's result tables from the committed result files (hf_mtkd.metrics.results_doc).
 
-    python scripts/render_results.py --collect outputs/demo results/demo   # copy a finished pipeline's files
+    python scripts/render_results.py --collect outputs/demo results/demo   # a pipeline over seeds or folds
     python scripts/render_results.py --collect-runs results/x "floor=outputs/x/floor" "student=outputs/x/student"
                                                                           # single runs -> results/x/runs.json
     python scripts/render_results.py                                      # rewrite README's results blocks
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--collect", nargs=2, metavar=("PIPELINE_DIR", "RESULTS_DIR"),
-                        help="copy comparison_seeds.csv, paired_verdicts.json and provenance.json first")
+                        help="copy the table over seeds or folds, provenance.json and paired_verdicts.json first")
     parser.add_argument("--collect-runs", nargs="+", metavar="ARG",
                         help="RESULTS_DIR then LABEL=RUN_DIR pairs, in the table's order: write RESULTS_DIR/runs.json")
     parser.add_argument("--check", action="store_true", help="only report README blocks that differ; exit 1 if any")

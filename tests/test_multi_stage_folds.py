@@ -20,6 +20,7 @@ from hf_mtkd.config_parser import RecipeError
 from hf_mtkd.metrics import compute_ser_metrics
 from hf_mtkd.metrics.axes import FOLDS_CSV, FOLDS_MARKDOWN, VERDICTS_JSON
 from hf_mtkd.metrics.paired import stratified_paired_ur_difference
+from hf_mtkd.metrics.results_doc import collect_results, render_readme, stale_blocks
 from hf_mtkd.multi_stage import run_pipeline
 from hf_mtkd.run_summary import RunSummary
 from hf_mtkd.training.run import FINISHED_MARKER
@@ -120,6 +121,20 @@ def test_every_fold_runs_every_stage_on_its_own_test_clips_and_the_mean_and_verd
     assert verdict["verdict"] in printed and f"{verdict['difference'] * 100:+.1f}" in markdown
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["folds"] == list(FOLD_NAMES) and provenance["baseline"] == "floor"
+    # README renders the table over folds from the committed copies of these files, and notices a changed number.
+    root = tmp_path / "repo"
+    collect_results(out, root / "results" / "folds")
+    rendered = render_readme("<!-- results:folds -->\n<!-- /results:folds -->\n", root)
+    assert "folds S1, S2, S3" in rendered and verdict["verdict"] in rendered and stale_blocks(rendered, root) == []
+    committed = root / "results" / "folds" / FOLDS_CSV
+    with open(committed, newline="") as handle:
+        table = list(csv.DictReader(handle))
+    next(row for row in table if row["language"] == "overall")["UR"] = "0.25"  # a number typed over
+    with open(committed, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
+    assert stale_blocks(rendered, root) == ["folds"]
 
 
 @pytest.fixture

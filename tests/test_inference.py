@@ -301,6 +301,7 @@ def test_cards_of_a_self_distillation_run_and_of_an_exported_exit(sd_student, tm
     # The run wrote the exit's own summary and card; pushing the folder remakes the card from that summary.
     written = (sd_exit_student / "README.md").read_text()
     assert "the exit after transformer layer 1" in written and "Every head" not in written
+    assert summary["exported_exits"] == {"1": "exits/layer_1", "2": "exits/layer_2"}  # relative: no local paths
     exit_summary = json.loads((sd_exit_student / "run_summary.json").read_text())
     assert exit_summary["results"]["test"] == summary["exits"]["layer_1"]["metrics"]
     assert "exits" not in exit_summary and json.loads((sd_exit_student / "training_args.json").read_text())

@@ -110,9 +110,10 @@ class SelfDistillationMethod(Method):
         print("\n".join(rows))
         exported = {}
         for layer in trainer.model.config.exit_layers:
-            path = os.path.join(args.output_dir, EXITS_DIR, f"layer_{layer}")
-            export_exit(trainer.model, layer, path, feature_extractor=feature_extractor)
-            exported[layer] = path
+            relative = f"{EXITS_DIR}/layer_{layer}"  # relative to output_dir: the summary names no local path
+            export_exit(trainer.model, layer, os.path.join(args.output_dir, relative),
+                        feature_extractor=feature_extractor)
+            exported[layer] = relative
         return {
             "exits": {
                 head: {
@@ -147,5 +148,5 @@ class SelfDistillationMethod(Method):
 
     def exported_models(self, setup: RunSetup, summary) -> dict:
         """Each exported exit, with a summary of its own: its folder's card tells the exit's results."""
-        return {f"{EXITS_DIR}/layer_{layer}": exit_summary(summary, f"layer_{layer}")
-                for layer in (summary.get("exported_exits") or {})}
+        return {relative: exit_summary(summary, f"layer_{layer}")
+                for layer, relative in (summary.get("exported_exits") or {}).items()}

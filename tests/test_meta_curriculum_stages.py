@@ -29,7 +29,7 @@ from hf_mtkd.meta_curriculum.trainer import (
     MetaCurriculumStudentTrainer,
     meta_teacher_pass,
 )
-from meta_curriculum_helpers import LABELS, TINY_STUDENT, changed, state, waveform_dataset
+from meta_curriculum_helpers import LABELS, TINY_STUDENT, FixedMetaTeacher, changed, state, waveform_dataset
 from testing_utils import save_tiny_classifier
 
 STUDENT_TYPE = "hf_mtkd_inverted_transformer"
@@ -268,22 +268,6 @@ def test_the_shared_reports_score_the_export_as_the_student_on_cached_features(p
     np.testing.assert_allclose(scores, student_logits(student, validation, batch_size=5), rtol=1e-5, atol=1e-5)
 
 
-class _FixedMetaTeacher(torch.nn.Module):
-    """A stand-in T' whose logits on a quiz batch are its teacher-features column as given (the tests write there
-    +-50 on the true class: a true-class probability of 1 or 0); through its head the student's features score 0."""
-
-    def __init__(self, num_labels: int):
-        super().__init__()
-        self.num_labels = num_labels
-        self.unused = torch.nn.Linear(1, 1)
-
-    def forward(self, teacher_features):
-        return teacher_features
-
-    def classify_student(self, pooled, trainable=False):
-        return torch.zeros(pooled.shape[0], self.num_labels, device=pooled.device)
-
-
 @pytest.mark.parametrize("sign, reward", [(50.0, 0.0), (-50.0, 1.0)])
 def test_curriculum_reward_is_the_students_win_rate_over_the_meta_teacher_on_quiz_batches(phase_setup, sign, reward):
     # Eq. 13: r = share of quiz samples where S' gives the true class a higher probability than T'. A T' that is
@@ -291,12 +275,13 @@ def test_curriculum_reward_is_the_students_win_rate_over_the_meta_teacher_on_qui
     config, model_args, caches = phase_setup
     quiz = caches.splits["quiz"]
     labels = np.asarray(quiz["labels"])
+    # T' logits = this column: +-50 on the true class, a true-class probability of 1 or 0.
     fixed = (sign * np.eye(len(LABELS))[labels]).astype(np.float32).tolist()
     quiz = quiz.remove_columns(TEACHER_FEATURES).add_column(TEACHER_FEATURES, fixed)
     student = build_feature_student(model_args, caches.upstream_config, LABELS)
     buckets = make_buckets(caches.splits["train"], None, [], num_buckets=2)
     result = run_curriculum(
-        student, _FixedMetaTeacher(len(LABELS)), caches.splits["train"], quiz, buckets, _objective(config), episodes=2,
+        student, FixedMetaTeacher(len(LABELS)), caches.splits["train"], quiz, buckets, _objective(config), episodes=2,
         batch_size=4, student_learning_rate=1e-2, policy_learning_rate=0.5, gamma=0.99, steps_per_episode=3,
         score=lambda m: 0.0, seed=0, reward="win_rate",
     )
@@ -413,9 +398,9 @@ def test_an_episode_is_an_epoch_of_the_training_split_by_default(phase_setup):
     train, quiz = caches.splits["train"], caches.splits["quiz"]
     assert len(train) == 12 and len(quiz) == 4
     result = run_curriculum(
-        student, _FixedMetaTeacher(len(LABELS)), train, quiz, buckets, _objective(config), **common
+        student, FixedMetaTeacher(len(LABELS)), train, quiz, buckets, _objective(config), **common
     )
     assert [len(e["actions"]) for e in result.episodes] == [3, 3]  # ceil(12 / 4), not ceil(4 / 4)
-    result = run_curriculum(student, _FixedMetaTeacher(len(LABELS)), train, quiz, buckets, _objective(config),
+    result = run_curriculum(student, FixedMetaTeacher(len(LABELS)), train, quiz, buckets, _objective(config),
                             steps_per_episode=5, **common)
     assert [len(e["actions"]) for e in result.episodes] == [5, 5]

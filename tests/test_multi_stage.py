@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from testing_utils import LABELS, tiny_recipe, write_tone_corpus
+from testing_utils import LABELS, tiny_recipe, write_stub_run, write_tone_corpus
 from hf_mtkd import multi_stage
 from hf_mtkd.config_parser import RecipeError
 from hf_mtkd.metrics import compute_ser_metrics, read_comparison_csv
@@ -113,13 +113,7 @@ def fake_training(monkeypatch):
         assert ("--overwrite_output_dir" in args) == os.path.exists(
             os.path.join(recipe["output_dir"], FINISHED_MARKER)
         )
-        results = {
-            split: compute_ser_metrics([0, 1], [0, 1], LABELS, n_bootstrap=0) for split in ("validation", "test")
-        }
-        os.makedirs(recipe["output_dir"], exist_ok=True)
-        summary = RunSummary(method=method.name, label_names=LABELS, results=results)
-        summary.save(os.path.join(recipe["output_dir"], FINISHED_MARKER))
-        return summary
+        return write_stub_run(method, recipe)
 
     monkeypatch.setattr(multi_stage, "run", fake_run)
     return trained

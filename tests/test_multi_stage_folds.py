@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 import yaml
 
-from testing_utils import LABELS, tiny_recipe, write_tone_corpus
+from testing_utils import LABELS, tiny_recipe, write_stub_run, write_tone_corpus
 from hf_mtkd import multi_stage
 from hf_mtkd.cli.main import main as cli_main
 from hf_mtkd.config_parser import RecipeError
-from hf_mtkd.metrics import compute_ser_metrics
 from hf_mtkd.metrics.axes import FOLDS_CSV, FOLDS_MARKDOWN, VERDICTS_JSON
 from hf_mtkd.metrics.paired import stratified_paired_ur_difference
 from hf_mtkd.metrics.results_doc import collect_results, render_readme, stale_blocks
@@ -144,12 +143,7 @@ def fake_training(monkeypatch):
 
     def fake_run(method, config_path, args, recipe, source):
         trained.append((source.rsplit(":", 1)[1], recipe, list(args)))
-        results = {split: compute_ser_metrics([0, 1], [0, 1], LABELS, n_bootstrap=0) for split in ("validation",
-                                                                                                    "test")}
-        os.makedirs(recipe["output_dir"], exist_ok=True)
-        summary = RunSummary(method=method.name, label_names=LABELS, results=results)
-        summary.save(os.path.join(recipe["output_dir"], FINISHED_MARKER))
-        return summary
+        return write_stub_run(method, recipe)
 
     monkeypatch.setattr(multi_stage, "run", fake_run)
     return trained

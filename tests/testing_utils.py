@@ -182,3 +182,17 @@ def assert_pipeline_scores_are_the_softmax(model_dir, wave: np.ndarray, logits: 
     expected = torch.softmax(logits, dim=-1)
     assert {row["label"]: row["score"] for row in result} == pytest.approx(
         {label: float(p) for label, p in zip(labels, expected)}, abs=1e-5)
+
+
+def write_stub_run(method, recipe: dict):
+    """What a stand-in for `training.run` leaves (pipeline tests that train nothing): a finished run in the recipe's
+    output_dir, its summary holding perfect validation and test results on two clips."""
+    from hf_mtkd.metrics import compute_ser_metrics
+    from hf_mtkd.run_summary import RunSummary
+    from hf_mtkd.training.run import FINISHED_MARKER
+
+    results = {split: compute_ser_metrics([0, 1], [0, 1], LABELS, n_bootstrap=0) for split in ("validation", "test")}
+    os.makedirs(recipe["output_dir"], exist_ok=True)
+    summary = RunSummary(method=method.name, label_names=LABELS, results=results)
+    summary.save(os.path.join(recipe["output_dir"], FINISHED_MARKER))
+    return summary

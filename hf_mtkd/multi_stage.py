@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import textwrap
 import time
 from collections.abc import Sequence
@@ -32,10 +31,17 @@ from typing import Any, Optional
 
 from .config_parser import RecipeError, load_recipe, parse_config
 from .data.fingerprint import data_fingerprint
-from .data.splits import fold_values
 from .registry import get_method
 from .metrics import format_comparison_table, format_definitions, save_comparison
 from .metrics.results_doc import PROVENANCE_JSON
+from .pipeline_axes import (
+    FOLDER_NAME,
+    check_fold_recipes,
+    check_fold_values,
+    data_args_of,
+    flag_values,
+    pipeline_axis,
+)
 from .metrics.axes import FOLDS, SEEDS, Axis, AxisRuns, format_axis_table, paired_verdicts, save_axis_comparison
 from .run_summary import RunSummary
 from .training.run import FINISHED_MARKER, run
@@ -47,9 +53,6 @@ from .utils.provenance import machine_provenance
 PIPELINE_KEYS = ("output_dir", "common", "stages", "compare", "seeds", "folds", "baseline")
 #: What a finished stage records about the run it holds.
 STAGE_RECORD = "pipeline_stage.json"
-#: A stage's folder is `<output_dir>/<name>`: a name is one plain path component, so no stage writes (or, with
-#: --overwrite, removes) anything outside the pipeline's folder.
-_STAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _substitute(value: Any, output_dir: str) -> Any:
@@ -71,11 +74,6 @@ def _strings(value: Any):
     elif isinstance(value, dict):
         for item in value.values():
             yield from _strings(item)
-
-
-def _data_args(parsed: tuple):
-    """The DataArguments among a stage's parsed dataclasses."""
-    return next(p for p in parsed if hasattr(p, "data_dir"))
 
 
 def _relative_to(value: Any, folder: str) -> Any:
@@ -105,7 +103,7 @@ def stage_recipes(pipeline: dict, output_dir: str, seed: Optional[int] = None,
     common = pipeline.get("common") or {}
     recipes = {}
     for name, keys in stages.items():
-        if not isinstance(name, str) or not _STAGE_NAME.match(name) or ".." in name:
+        if not isinstance(name, str) or not FOLDER_NAME.match(name) or ".." in name:
             raise RecipeError(
                 f"Stage name {name!r} is not a plain name: stage names become folder names inside output_dir, so "
                 "they may hold letters, digits, '_', '-' and '.', start with a letter or digit, and not contain '..'."
@@ -131,19 +129,6 @@ def stage_recipes(pipeline: dict, output_dir: str, seed: Optional[int] = None,
 _WRITTEN_KEYS = ("output_dir", "cache_dir")
 
 
-def _flag_values(overrides: list[str]) -> list[tuple[str, str]]:
-    """(key, value) of every value in command-line overrides (`--key value [value ...]`)."""
-    pairs, key = [], None
-    for token in overrides:
-        if token.startswith("--"):
-            key, _, inline = token[2:].partition("=")
-            if inline:
-                pairs.append((key, inline))
-        elif key is not None:
-            pairs.append((key, token))
-    return pairs
-
-
 def check_stage_references(recipes: dict[str, dict], output_dir: str, config_path: str, overrides: list[str]) -> None:
     """A value naming a path inside the pipeline's folder (`{output_dir}/...`) must be the folder of an earlier
     stage (or a path inside one) or exist already: a typo, or a stage that comes later, would otherwise fail only
@@ -151,7 +136,7 @@ def check_stage_references(recipes: dict[str, dict], output_dir: str, config_pat
     prefix = output_dir.rstrip("/" + os.sep)
     earlier: list[str] = []
     for name, recipe in recipes.items():
-        pairs = [(key, text) for key, value in recipe.items() for text in _strings(value)] + _flag_values(overrides)
+        pairs = [(key, text) for key, value in recipe.items() for text in _strings(value)] + flag_values(overrides)
         for key, text in pairs:
             inside = any(text.startswith(prefix + sep) for sep in {"/", os.sep})
             if key in _WRITTEN_KEYS or key in NOT_IN_RECIPE_HASH or not inside or os.path.exists(text):
@@ -193,7 +178,7 @@ def stage_state(parsed: tuple, pipeline_dir: str, dependencies: dict[str, dict])
     pipeline's folder written relative to it, so a moved pipeline folder is still recognised), the data's
     fingerprint, and the states of the stages it depends on."""
     recipe = _relative_to(recipe_values(parsed), pipeline_dir)
-    data = data_fingerprint(_data_args(parsed))
+    data = data_fingerprint(data_args_of(parsed))
     deps = {name: state["recipe_sha256"] + state["data_sha256"] for name, state in dependencies.items()}
     recipe_sha = hashlib.sha256(
         json.dumps({"recipe": recipe, "depends_on": deps}, sort_keys=True).encode()
@@ -261,54 +246,6 @@ def wall_time_line(wall_times: dict[str, Optional[float]], reused: set[str]) -> 
     return "Wall time per stage: " + ", ".join(parts) + f"; this run {format_duration(total)} in all."
 
 
-def pipeline_seeds(pipeline: dict, override: Optional[Sequence[int]], config_path: str) -> Optional[list[int]]:
-    """The seeds to run every stage with (`seeds` in the pipeline, or `--seeds`); None: each stage's own seed."""
-    seeds = list(override) if override is not None else pipeline.get("seeds")
-    if seeds is None:
-        return None
-    if (not isinstance(seeds, list) or not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds)
-            or len(set(seeds)) != len(seeds)):
-        raise RecipeError(f"{config_path}: seeds must be a list of distinct whole numbers, got {seeds!r}.")
-    return seeds
-
-
-def pipeline_folds(pipeline: dict, override: Optional[Sequence[str]], config_path: str) -> Optional[list[str]]:
-    """The folds to run every stage on (`folds` in the pipeline, or `--folds`): values of fold_column_name; None:
-    no folds."""
-    folds = list(override) if override is not None else pipeline.get("folds")
-    if folds is None:
-        return None
-    if (not isinstance(folds, list) or not folds
-            or any(isinstance(f, bool) or not isinstance(f, (str, int)) for f in folds)):
-        raise RecipeError(f"{config_path}: folds must be a list of values of fold_column_name, got {folds!r}.")
-    folds = [str(f) for f in folds]
-    if len(set(folds)) != len(folds):
-        raise RecipeError(f"{config_path}: folds lists a fold twice: {folds}.")
-    bad = [f for f in folds if not _STAGE_NAME.match(f) or ".." in f]
-    if bad:
-        raise RecipeError(f"{config_path}: fold(s) {bad} cannot name a folder (fold-<fold>): a fold may hold letters, "
-                          "digits, '_', '-' and '.', start with a letter or digit, and not contain '..'.")
-    return folds
-
-
-def pipeline_axis(pipeline: dict, seeds: Optional[Sequence[int]], folds: Optional[Sequence[str]],
-                  config_path: str) -> tuple[Optional[Axis], list]:
-    """(the axis, its values): (SEEDS, seeds), (FOLDS, folds), or (None, [None]) for one run of every stage."""
-    seed_list = pipeline_seeds(pipeline, seeds, config_path)
-    fold_list = pipeline_folds(pipeline, folds, config_path)
-    if seed_list is not None and fold_list is not None:
-        raise RecipeError(
-            f"{config_path}: seeds {seed_list} and folds {fold_list} together are not supported. Run the folds once "
-            "per seed instead (`--folds ... --seed S --output_dir DIR/seed-S`, one command per seed), or the seeds "
-            "on one fold (`test_fold` in common)."
-        )
-    if seed_list is not None:
-        return SEEDS, seed_list
-    if fold_list is not None:
-        return FOLDS, fold_list
-    return None, [None]
-
-
 def axis_recipes(pipeline: dict, output_dir: str, axis: Optional[Axis], values: list) -> dict[Any, dict[str, dict]]:
     """Every stage's recipe for every seed or fold (`pipeline_axis`), each in its own folder `<output_dir>/<axis>-<v>`
     (`{output_dir}` naming that folder, so that a student reads the teachers of its own seed or fold)."""
@@ -317,59 +254,6 @@ def axis_recipes(pipeline: dict, output_dir: str, axis: Optional[Axis], values: 
     return {value: stage_recipes(pipeline, os.path.join(output_dir, axis.folder(value)),
                                  seed=value if axis is SEEDS else None, fold=value if axis is FOLDS else None)
             for value in values}
-
-
-#: The DataArguments that decide which rows, with which fold values, a stage's data holds.
-_DATA_SOURCE_KEYS = ("demo_corpus", "demo_corpus_multimodal", "dataset_name", "dataset_config_name", "data_dir",
-                     "dataset_path", "corpus", "corpus_root", "corpus_options", "fold_column_name",
-                     "language_column_name", "languages")
-
-
-def check_fold_recipes(recipes_by_fold: dict[str, dict[str, dict]], config_path: str, overrides: list[str]) -> None:
-    """Before any stage of a folds run is parsed: every stage names its fold column, no `--test_fold` on the command
-    line replaces the folds' test folds, and no stage validates on the fold it tests on."""
-    flags: dict[str, list[str]] = {}
-    for key, value in _flag_values(overrides):
-        flags.setdefault(key, []).append(value)
-    if "test_fold" in flags:
-        raise RecipeError(f"{config_path}: --test_fold {' '.join(flags['test_fold'])} on the command line would "
-                          "replace every fold's test fold. Drop it: folds gives each fold its own.")
-    for fold, recipes in recipes_by_fold.items():
-        for name, recipe in recipes.items():
-            where = f"{config_path}: stage {name!r}"
-            if not recipe.get("fold_column_name") and "fold_column_name" not in flags:
-                raise RecipeError(f"{where}: folds need fold_column_name (the column whose values folds lists, e.g. "
-                                  "`fold_column_name: fold` for IEMOCAP's sessions) in common; it is not set.")
-            validation = flags.get("validation_fold", recipe.get("validation_fold")) or []
-            validation = [str(v) for v in ([validation] if isinstance(validation, (str, int)) else validation)]
-            if fold in validation:
-                raise RecipeError(
-                    f"{where}: validation_fold {validation} holds {fold!r}, the test fold of fold {fold!r}: that "
-                    f"fold would select its model on its own test clips. Leave validation_fold out (validation "
-                    f"speakers are then drawn from the other folds' training data) or {fold!r} out of folds."
-                )
-
-
-def check_fold_values(parsed_by_fold: dict[str, dict[str, tuple]], config_path: str) -> None:
-    """Before any stage of a folds run trains: every fold is a value of the fold column in every stage's data (read
-    once per distinct data source, metadata only: no audio is decoded). The data layer would refuse an unknown test
-    fold too, but only when that fold's first stage starts, after the folds before it trained."""
-    available: dict[str, list[str]] = {}
-    for fold, stages in parsed_by_fold.items():
-        for name, parsed in stages.items():
-            data_args, where = _data_args(parsed), f"{config_path}: stage {name!r}"
-            source = json.dumps({key: getattr(data_args, key) for key in _DATA_SOURCE_KEYS}, sort_keys=True,
-                                default=str)
-            if source not in available:
-                try:
-                    available[source] = fold_values(data_args)
-                except (ValueError, FileNotFoundError) as err:
-                    raise RecipeError(f"{where}: {err}") from err
-            if fold not in available[source]:
-                raise RecipeError(
-                    f"{where}: fold {fold!r} is not a value of column {data_args.fold_column_name!r} "
-                    f"(fold_column_name) in its data; the values are {available[source]}."
-                )
 
 
 def run_pipeline(

@@ -123,7 +123,7 @@ MUTATIONS = [
         [
             (
                 "hf_mtkd/multi_stage.py",
-                'if not isinstance(name, str) or not _STAGE_NAME.match(name) or ".." in name:',
+                'if not isinstance(name, str) or not FOLDER_NAME.match(name) or ".." in name:',
                 "if False:",
             )
         ],
@@ -1357,13 +1357,13 @@ MUTATIONS = [
     m(
         "fold_values_not_checked",
         "an unknown fold fails only when its turn comes, after the folds before it trained",
-        [("hf_mtkd/multi_stage.py", "            if fold not in available[source]:", "            if False:")],
+        [("hf_mtkd/pipeline_axes.py", "            if fold not in available[source]:", "            if False:")],
         ["tests/test_multi_stage_folds.py::test_fold_mistakes_are_errors_naming_them_before_anything_trains"],
     ),
     m(
         "fold_validation_on_its_test_fold",
         "validation_fold may name a fold: that fold selects its model on its own test clips (left to the data layer)",
-        [("hf_mtkd/multi_stage.py", "            if fold in validation:", "            if False:")],
+        [("hf_mtkd/pipeline_axes.py", "            if fold in validation:", "            if False:")],
         ["tests/test_multi_stage_folds.py::test_fold_mistakes_are_errors_naming_them_before_anything_trains"],
     ),
     m(

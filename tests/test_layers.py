@@ -39,7 +39,7 @@ LAYERS = {
     "training": ("hf_mtkd.training",),
     "distillation": ("hf_mtkd.distillation",),
     "methods": (),  # every subpackage not named elsewhere
-    "entries": ("hf_mtkd.multi_stage", "hf_mtkd.cli", "hf_mtkd"),
+    "entries": ("hf_mtkd.multi_stage", "hf_mtkd.pipeline_axes", "hf_mtkd.cli", "hf_mtkd"),
 }
 ORDER = list(LAYERS)
 
